@@ -1,0 +1,802 @@
+#!/usr/bin/env python3
+"""Recover a kernel's Module.symvers from the binary kernel alone.
+
+    python extract_symvers.py -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers
+
+The kernel keeps every export in ``__ksymtab*`` tables of ``struct kernel_symbol``, with the
+CRCs in parallel ``__kcrctab*`` tables.  Before 7.1, kernel/module.c (later kernel/module/main.c)
+has a static ``symsearch`` array holding the start, stop and CRC pointers of each table and its
+licence; this module finds that array, walks the tables with the layout of the given kernel
+version and prints one Module.symvers line per export.  From 7.1 on there is no such array:
+the single sorted ``__ksymtab`` is located directly, and the same direct search is the
+fallback whenever the array is not found.
+
+Library use: ``extract(data, base=..., bits=..., big_endian=..., version=..., prel32=...)``
+returns the Module.symvers lines of a decompressed image (``unpack()`` makes one from a file's
+bytes).  Every failure raises ``SymversError``, whose ``status`` is the CLI's exit code.
+"""
+
+import argparse
+import bz2
+import lzma
+import os
+import re
+import struct
+import sys
+import tempfile
+import zlib
+from typing import NamedTuple, Optional
+
+__all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "unpack",
+           "Image", "TableRef", "Symbol", "find_symsearch", "find_tables_direct", "walk",
+           "format_symvers", "extract", "main"]
+
+# Exit statuses, one per class of failure (argparse's usage errors are 2).
+EXIT_USAGE = 2
+EXIT_INPUT = 3          # the input cannot be read
+EXIT_FORMAT = 4         # not a kernel, unsupported or broken compression
+EXIT_NOT_FOUND = 5      # the export tables were not found with these options
+EXIT_INCONSISTENT = 6   # tables found, but what they hold is not a valid export list
+
+MAX_OUTPUT = 512 << 20  # a compressed payload expanding past this is refused as a bomb
+HEAD_SIZE = 1 << 20     # compressed payloads are searched for in this much of the file
+
+
+class SymversError(Exception):
+    """Every failure of this module; ``status`` is the exit code main() returns for it."""
+
+    def __init__(self, message, status=EXIT_NOT_FOUND):
+        super().__init__(message)
+        self.status = status
+
+
+# --- Kernel-version history --------------------------------------------------------------
+
+class ExportTable(NamedTuple):
+    export: str     # the export type Module.symvers names
+    licence: int    # symsearch licence value (enum mod_license)
+    unused: bool    # symsearch `unused` flag (CONFIG_UNUSED_SYMBOLS tables)
+
+
+PLAIN = ExportTable("EXPORT_SYMBOL", 0, False)
+GPL = ExportTable("EXPORT_SYMBOL_GPL", 1, False)
+GPL_FUTURE = ExportTable("EXPORT_SYMBOL_GPL_FUTURE", 2, False)
+UNUSED = ExportTable("EXPORT_UNUSED_SYMBOL", 0, True)
+UNUSED_GPL = ExportTable("EXPORT_UNUSED_SYMBOL_GPL", 1, True)
+
+# Module.symvers columns, in the order modpost writes them.
+COLS_EXPORT = ("crc", "name", "module", "export")
+COLS_NS_MIDDLE = ("crc", "name", "namespace", "module", "export")
+COLS_NS_LAST = ("crc", "name", "module", "export", "namespace")
+
+
+class Layout(NamedTuple):
+    since: tuple            # first kernel (major, minor, patch) with this layout
+    symsearch: tuple        # ExportTables in symsearch array order; () = no static array
+    unused_tables: tuple    # entries that follow with CONFIG_UNUSED_SYMBOLS
+    unused_field: bool      # symsearch entries have `bool unused` after the licence
+    section_order: tuple    # the ksymtab (and kcrctab) sections, in link order
+    crc_width: int          # bytes per kcrctab slot; 0 = unsigned long (pointer size)
+    rel_crcs: bool          # CONFIG_MODULE_REL_CRCS possible: slots may be self-relative
+    prel32: bool            # kernel_symbol uses int offsets with -p y
+    namespace: bool         # kernel_symbol has a namespace field
+    sorted: bool            # each ksymtab is sorted by name
+    flagstab: bool          # __kflagstab holds a byte per symbol, bit 0 = GPL-only
+    columns: tuple          # Module.symvers columns
+
+
+def _history(first, *changes):
+    """The layout rows: the first in full, then each release as what it changed."""
+    rows = [first]
+    for since, change in changes:
+        rows.append(rows[-1]._replace(since=since, **change))
+    return tuple(rows)
+
+
+LAYOUTS = _history(
+    # 2.6.27 each_symbol(): {start, stop, crcs, licence, unused}; crcs are unsigned long
+    Layout(since=(2, 6, 0), symsearch=(PLAIN, GPL, GPL_FUTURE), unused_tables=(UNUSED, UNUSED_GPL),
+           unused_field=True, section_order=(PLAIN, GPL, UNUSED, UNUSED_GPL, GPL_FUTURE),
+           crc_width=0, rel_crcs=False, prel32=False, namespace=False, sorted=False,
+           flagstab=False, columns=COLS_EXPORT),
+    ((3, 0, 0), dict(sorted=True)),                          # f02e8a6596b7: SORT() ksymtabs
+    ((4, 10, 0), dict(crc_width=4, rel_crcs=True)),          # 71810db27c1c: 32-bit CRCs
+    ((4, 19, 0), dict(prel32=True)),                         # 7290d5809571: PREL32 ksymtab
+    ((5, 4, 0), dict(namespace=True, columns=COLS_NS_MIDDLE)),   # 8651ec01daed, cb9b55d21fe0
+    ((5, 4, 28), dict(columns=COLS_NS_LAST)),                # stable backport of namespace last
+    ((5, 5, 0), dict(columns=COLS_NS_MIDDLE)),
+    ((5, 5, 13), dict(columns=COLS_NS_LAST)),
+    ((5, 6, 0), dict(columns=COLS_NS_LAST)),                 # "move the namespace field last"
+    # 367948220fce, f1c3d73e973c: no UNUSED or GPL_FUTURE exports, symsearch loses `unused`
+    ((5, 12, 0), dict(symsearch=(PLAIN, GPL), unused_tables=(), unused_field=False,
+                      section_order=(PLAIN, GPL))),
+    ((5, 19, 0), dict(rel_crcs=False)),                      # 7b4537199a4a: CRCs at final link
+    # 7.1 kflagstab series: one __ksymtab, GPL-only is a flag, symsearch built on the stack
+    ((7, 1, 0), dict(symsearch=(), section_order=(PLAIN,), flagstab=True)),
+)
+
+LATEST_PATCH = 1 << 16      # "-k 5.4" means the newest 5.4.y
+
+
+def parse_version(text):
+    """'6.1', '5.15.0-1-amd64', '4.19+', '5.4.20' or 'old' (2.6) -> (major, minor, patch)."""
+    if text == "old":
+        return (2, 6, LATEST_PATCH)
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    if not m:
+        raise ValueError("kernel version must be major.minor (e.g. 6.1) or 'old', not %r" % text)
+    return int(m[1]), int(m[2]), int(m[3]) if m[3] is not None else LATEST_PATCH
+
+
+def layout_for(version):
+    """The layout row in force for a (major, minor, patch) kernel version."""
+    rows = [row for row in LAYOUTS if row.since <= tuple(version)]
+    if not rows:
+        raise SymversError("kernels before 2.6 are not supported", EXIT_USAGE)
+    return rows[-1]
+
+
+# --- Input and decompression -------------------------------------------------------------
+
+UBOOT_MAGIC = b"\x27\x05\x19\x56"
+UBOOT_COMPRESSION = {0: "none", 1: "gzip", 2: "bzip2", 3: "lzma", 4: "lzo", 5: "lz4", 6: "zstd"}
+UBOOT_KERNEL_TYPES = {2: "kernel", 14: "kernel_noload"}
+UBOOT_ARCH = ("invalid", "alpha", "arm", "i386", "ia64", "mips", "mips64", "ppc", "s390", "sh",
+              "sparc", "sparc64", "m68k", "nios", "microblaze", "nios2", "blackfin", "avr32",
+              "st200", "sandbox", "nds32", "openrisc", "arm64", "arc", "x86_64", "xtensa", "riscv")
+
+# Payload magics searched for in the head of a vmlinuz.  A raw lzma header is props 0x5d and
+# a little-endian dictionary size; the candidates are checked further in _lzma_alone_ok().
+PAYLOAD_MAGICS = re.compile(
+    rb"(?P<gzip>\x1f\x8b\x08)|(?P<xz>\xfd7zXZ\x00)|(?P<zstd>\x28\xb5\x2f\xfd)"
+    rb"|(?P<bzip2>BZh[1-9]1AY&SY)|(?P<lzma>\x5d\x00\x00)")
+BANNER = re.compile(rb"Linux version \d+\.\d+")
+
+
+def _lzma_alone_ok(view, at):
+    """A plausible .lzma header: power-of-two-ish dictionary, sane or unknown size."""
+    if at + 13 > len(view):
+        return False
+    dict_size, size = struct.unpack_from("<IQ", view, at + 1)
+    return (dict_size & (dict_size - 1) == 0 or dict_size % 3 == 0 and dict_size >= 4096) \
+        and (size == (1 << 64) - 1 or 1 << 16 <= size <= MAX_OUTPUT)
+
+
+def _stream_decompress(decompressor, view, kind):
+    """Run a zlib/lzma/bz2-style decompressor to the end of its stream, bounded."""
+    out = decompressor.decompress(view, MAX_OUTPUT + 1)
+    if len(out) > MAX_OUTPUT:
+        raise SymversError("%s payload expands past %d MiB: refused as a decompression bomb"
+                           % (kind, MAX_OUTPUT >> 20), EXIT_FORMAT)
+    if not decompressor.eof:
+        raise SymversError("%s payload is truncated" % kind, EXIT_FORMAT)
+    return out
+
+
+def _zstd_decompress(view):
+    try:
+        import zstandard
+    except ImportError:
+        raise SymversError("zstd payload needs the zstandard package: pip install zstandard",
+                           EXIT_FORMAT) from None
+    reader = zstandard.ZstdDecompressor().stream_reader(view, read_across_frames=False)
+    chunks, total = [], 0
+    while True:
+        chunk = reader.read(16 << 20)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > MAX_OUTPUT:
+            raise SymversError("zstd payload expands past %d MiB: refused as a decompression bomb"
+                               % (MAX_OUTPUT >> 20), EXIT_FORMAT)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decompress_payload(kind, view):
+    """Decompress one payload of a known kind; errors are SymversError(EXIT_FORMAT)."""
+    try:
+        if kind == "gzip":
+            return _stream_decompress(zlib.decompressobj(16 + zlib.MAX_WBITS), view, kind)
+        if kind == "xz":
+            return _stream_decompress(lzma.LZMADecompressor(lzma.FORMAT_XZ), view, kind)
+        if kind == "lzma":
+            return _stream_decompress(lzma.LZMADecompressor(lzma.FORMAT_ALONE), view, kind)
+        if kind == "bzip2":
+            return _stream_decompress(bz2.BZ2Decompressor(), view, kind)
+        if kind == "zstd":
+            return _zstd_decompress(view)
+    except SymversError:
+        raise
+    except Exception as e:  # zlib.error, lzma.LZMAError, OSError, zstandard.ZstdError ...
+        raise SymversError("%s payload is corrupt: %s" % (kind, e), EXIT_FORMAT) from None
+    raise SymversError("%s compression is not supported" % kind, EXIT_FORMAT)
+
+
+def _uboot(data, log):
+    """The payload of a u-boot legacy image, decompressed by its compression byte."""
+    if len(data) < 64:
+        raise SymversError("u-boot header is truncated", EXIT_FORMAT)
+    size, load, entry = struct.unpack_from(">III", data, 12)
+    arch, image_type, comp = data[29], data[30], data[31]
+    name = data[32:64].split(b"\0")[0].decode("latin-1")
+    log("u-boot image: compression %d (%s) arch %d (%s) type %d load_address %#x "
+        "entry_point %#x name %r" % (comp, UBOOT_COMPRESSION.get(comp, "unknown"), arch,
+                                      UBOOT_ARCH[arch] if arch < len(UBOOT_ARCH) else "unknown",
+                                      image_type, load, entry, name))
+    if image_type not in UBOOT_KERNEL_TYPES:
+        raise SymversError("u-boot image type %d is not a kernel" % image_type, EXIT_FORMAT)
+    payload = memoryview(data)[64:64 + size]
+    if len(payload) < size:
+        raise SymversError("u-boot payload is truncated: %d of %d bytes"
+                           % (len(payload), size), EXIT_FORMAT)
+    if comp == 0:
+        return None     # uncompressed: the whole file is the image (offset 0 = header)
+    kind = UBOOT_COMPRESSION.get(comp, "unknown (%d)" % comp)
+    return kind, decompress_payload(kind, payload)
+
+
+def unpack(data, log=lambda message: None):
+    """The decompressed kernel image in a file's bytes, and how it was found.
+
+    A u-boot image is decompressed by its header; otherwise an image that already holds the
+    kernel banner is used as it is, else the head of the file is searched for compressed
+    payloads and the first that decompresses to a kernel (or, lacking a banner in any, the
+    first that decompresses at all) is used."""
+    if not data:
+        raise SymversError("input is empty", EXIT_INPUT)
+    if data[:4] == UBOOT_MAGIC:
+        found = _uboot(data, log)
+        if found:
+            kind, image = found
+            log("u-boot payload: %s, %d bytes decompressed" % (kind, len(image)))
+            return image, kind
+    if BANNER.search(data):
+        log("image is not compressed (%d bytes)" % len(data))
+        return data, "none"
+    view = memoryview(data)
+    fallback, errors = None, []
+    for m in PAYLOAD_MAGICS.finditer(data, 0, min(len(data), HEAD_SIZE)):
+        kind, at = m.lastgroup, m.start()
+        if kind == "lzma" and not _lzma_alone_ok(view, at):
+            continue
+        try:
+            image = decompress_payload(kind, view[at:])
+        except SymversError as e:
+            errors.append("%s at %#x: %s" % (kind, at, e))
+            continue
+        if BANNER.search(image):
+            log("%s compressed at pos %d (%#x): %d bytes" % (kind, at, at, len(image)))
+            return image, kind
+        if fallback is None and len(image) >= 1 << 16:
+            fallback = (image, kind, at)
+    if fallback:
+        image, kind, at = fallback
+        log("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it"
+            % (kind, at, at, len(image)))
+        return image, kind
+    if errors:
+        raise SymversError("no payload decompressed to a kernel (%s)" % "; ".join(errors[:3]),
+                           EXIT_FORMAT)
+    log("not compressed or unsupported compression: reading the file as it is")
+    return data, "none"
+
+
+# --- Reading the image -------------------------------------------------------------------
+
+class Image(NamedTuple):
+    """A decompressed kernel: file offset 0 is at virtual address `base`."""
+    data: bytes
+    base: int
+    ptr_size: int       # 4 or 8
+    endian: str         # struct prefix: '<' or '>'
+
+    @property
+    def ptr(self):
+        return "I" if self.ptr_size == 4 else "Q"
+
+    def offset(self, address):
+        """File offset of a virtual address, or None when it is outside the image."""
+        off = address - self.base
+        return off if 0 <= off < len(self.data) else None
+
+
+class TableRef(NamedTuple):
+    """One ksymtab: `count` kernel_symbols at file offset `start`; its CRCs at `crcs` (None
+    without CONFIG_MODVERSIONS) and, from 7.1, its flags at `flags`."""
+    table: ExportTable
+    start: int
+    count: int
+    crcs: Optional[int]
+    flags: Optional[int] = None
+
+
+class Symbol(NamedTuple):
+    crc: int
+    name: str
+    export: str
+    namespace: str
+
+
+NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_.$]{0,1023}(?=\x00)")
+NAMESPACE = re.compile(rb"[\x21-\x7e]{0,1024}(?=\x00)")
+
+
+def ksym_size(layout, image, prel32):
+    fields = 3 if layout.namespace else 2
+    return fields * (4 if prel32 else image.ptr_size)
+
+
+def _pointer_pattern(image):
+    """A regex matching any pointer into the image (fixed width, for lookbehinds)."""
+    size = image.ptr_size
+    lo = image.base.to_bytes(size, "big")
+    hi = (image.base + len(image.data) - 1).to_bytes(size, "big")
+    parts, i = [], 0
+    while i < size and lo[i] == hi[i]:
+        parts.append(re.escape(lo[i:i + 1]))
+        i += 1
+    if i < size:
+        parts.append(b"[" + re.escape(lo[i:i + 1]) + b"-" + re.escape(hi[i:i + 1]) + b"]")
+        parts += [b"."] * (size - i - 1)
+    if image.endian == "<":
+        parts.reverse()
+    return b"".join(parts)
+
+
+def _symsearch_entry(layout, image, table):
+    """Size and tail bytes (licence, unused flag, zero padding) of one symsearch entry."""
+    tail = struct.pack(image.endian + "I", table.licence)
+    if layout.unused_field:
+        tail += bytes([table.unused])
+    size = -(-(3 * image.ptr_size + len(tail)) // image.ptr_size) * image.ptr_size
+    return size, tail + bytes(size - 3 * image.ptr_size - len(tail))
+
+
+def find_symsearch(image, layout, prel32):
+    """Candidate symsearch arrays: lists of TableRef, most plausible first.
+
+    An entry is {start, stop, crcs, licence[, unused]}; start/stop point into the image, crcs
+    into it or NULL.  The regex anchors on the literal tail of the second entry and checks the
+    first two entries in a lookbehind, so the 10-70 MB image is scanned at C speed."""
+    if len(layout.symsearch) < 2:
+        return []
+    ptr = _pointer_pattern(image)
+    crc_ptr = b"(?:" + ptr + b"|" + re.escape(bytes(image.ptr_size)) + b")"
+    entries = [_symsearch_entry(layout, image, t) for t in layout.symsearch]
+    size = entries[0][0]
+    pattern = [ptr + ptr + crc_ptr + re.escape(tail) for _, tail in entries]
+    anchor = re.escape(entries[1][1])
+    regex = re.compile(b"(?s)" + anchor + b"(?<=" + pattern[0] + pattern[1] + b")"
+                       + b"".join(pattern[2:]))
+    optional = [re.compile(b"(?s)" + ptr + ptr + crc_ptr
+                           + re.escape(_symsearch_entry(layout, image, t)[1]))
+                for t in layout.unused_tables]
+    entry_format = image.endian + 3 * image.ptr
+    step = ksym_size(layout, image, prel32)
+    found = []
+    for m in regex.finditer(image.data):
+        array = m.start() + len(entries[1][1]) - 2 * size
+        if array % image.ptr_size:
+            continue
+        tables = list(layout.symsearch)
+        end = array + len(tables) * size
+        for table, extra in zip(layout.unused_tables, optional):
+            if not extra.match(image.data, end):
+                break
+            tables.append(table)
+            end += size
+        refs = []
+        for i, table in enumerate(tables):
+            start, stop, crcs = struct.unpack_from(entry_format, image.data, array + i * size)
+            if stop < start or (stop - start) % step:
+                break
+            refs.append(TableRef(table, image.offset(start), (stop - start) // step,
+                                 image.offset(crcs) if crcs else None))
+        else:
+            found.append((array, refs))
+    return found
+
+
+def _crc_tables(refs, width):
+    """CRC offsets of the tables, or None for all when the kcrctab sections are empty.
+
+    The kcrctab sections follow each other in the ksymtabs' link order, so with
+    CONFIG_MODVERSIONS each starts `count * width` after the one before; without it every
+    crcs pointer is the same (empty) address."""
+    linked = sorted((r for r in refs if r.count), key=lambda r: r.start)
+    crcs = [r.crcs for r in linked]
+    if None in crcs or len(set(crcs)) == 1 and len(linked) > 1:
+        return [r._replace(crcs=None) for r in refs]
+    for a, b in zip(linked, linked[1:]):
+        if b.crcs - a.crcs != a.count * width:
+            raise SymversError("kcrctab pointers are not consecutive (%s at %#x, %s at %#x)"
+                               % (a.table.export, a.crcs, b.table.export, b.crcs),
+                               EXIT_INCONSISTENT)
+    return refs
+
+
+def _read_crcs(image, refs, width, rel_crcs):
+    """{table: [crc, ...]}: slots of `width` bytes, or self-relative s32 offsets to the CRC
+    (CONFIG_MODULE_REL_CRCS, detected: every slot + offset lands on a word in the image)."""
+    fmt = image.endian + ("I" if width == 4 else "Q")
+    slots = {}
+    for r in refs:
+        if r.crcs is None:
+            slots[r] = [0] * r.count
+            continue
+        end = r.crcs + r.count * width
+        if end > len(image.data):
+            raise SymversError("%s CRC table runs past the end of the image" % r.table.export,
+                               EXIT_INCONSISTENT)
+        slots[r] = [v for (v,) in struct.iter_unpack(fmt, memoryview(image.data)[r.crcs:end])]
+    every = [(r.crcs + i * width, v) for r in refs if r.crcs is not None
+             for i, v in enumerate(slots[r])]
+    limit = len(image.data) - 4
+    if rel_crcs and every and all(0 <= at + (v - (v >> 31 << 32)) <= limit
+                                  and (at + v) % 4 == 0 for at, v in every):
+        read = struct.Struct(image.endian + "I").unpack_from
+        for r in refs:
+            if r.crcs is not None:
+                slots[r] = [read(image.data, r.crcs + i * 4 + v - (v >> 31 << 32))[0]
+                            for i, v in enumerate(slots[r])]
+        return slots, True
+    return {r: [v & 0xFFFFFFFF for v in values] for r, values in slots.items()}, False
+
+
+def _string(image, offset, pattern, what, symbol_at):
+    m = pattern.match(image.data, offset) if offset is not None else None
+    if m is None:
+        raise SymversError("%s of the kernel_symbol at %#x is not a valid string"
+                           % (what, symbol_at), EXIT_INCONSISTENT)
+    return m.group().decode("ascii")
+
+
+def walk(image, layout, prel32, refs, log=lambda message: None):
+    """The exported symbols of the tables: names, namespaces, CRCs and export types."""
+    step = ksym_size(layout, image, prel32)
+    field = 4 if prel32 else image.ptr_size
+    fmt = image.endian + ("i" if prel32 else image.ptr) * (step // field)
+    refs = _crc_tables(refs, layout.crc_width or image.ptr_size)
+    crcs, relative = _read_crcs(image, refs, layout.crc_width or image.ptr_size, layout.rel_crcs)
+    if relative:
+        log("CRC tables hold self-relative offsets (CONFIG_MODULE_REL_CRCS)")
+    symbols, seen = [], set()
+    for r in refs:
+        if r.start is None or r.start + r.count * step > len(image.data):
+            raise SymversError("%s table runs past the end of the image" % r.table.export,
+                               EXIT_INCONSISTENT)
+        flags = image.data[r.flags:r.flags + r.count] if r.flags is not None else None
+        table = memoryview(image.data)[r.start:r.start + r.count * step]
+        for i, fields in enumerate(struct.iter_unpack(fmt, table)):
+            at = r.start + i * step
+            # 5.4 leaves the namespace NULL (0) when there is none; 5.5+ points at ""
+            namespace = ""
+            if prel32:
+                name = _string(image, at + field + fields[1], NAME, "name", at)
+                if layout.namespace and fields[2]:
+                    namespace = _string(image, at + 2 * field + fields[2], NAMESPACE,
+                                        "namespace", at)
+            else:
+                name = _string(image, image.offset(fields[1]), NAME, "name", at)
+                if layout.namespace and fields[2]:
+                    namespace = _string(image, image.offset(fields[2]), NAMESPACE,
+                                        "namespace", at)
+            if name in seen:
+                raise SymversError("symbol %s is exported twice" % name, EXIT_INCONSISTENT)
+            seen.add(name)
+            export = r.table.export
+            if flags is not None:
+                if flags[i] > 1:
+                    raise SymversError("flag byte %#x of %s is not a known kflagstab value"
+                                       % (flags[i], name), EXIT_INCONSISTENT)
+                export = GPL.export if flags[i] else PLAIN.export
+            symbols.append(Symbol(crcs[r][i], name, export, namespace))
+    return symbols
+
+
+# --- Direct table search (7.1+, and the fallback) -----------------------------------------
+
+# identifiers, and namespaces such as "module:cxl_core,cxl-pmem"
+_IDENT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.$:,-"
+# byte -> 'a' identifier character, '0' NUL, '.' anything else
+_SAMPLE = bytes(b"a"[0] if c in _IDENT else b"0"[0] if c == 0 else b"."[0] for c in range(256))
+SAMPLE_STRIDE = 16
+STRING_RUN = re.compile(rb"[a0]{32,}")      # >= 512 bytes of identifier characters and NULs
+
+
+def string_blocks(data):
+    """(start, end) of the regions made only of NUL-terminated identifiers, largest first.
+
+    Every SAMPLE_STRIDE-th byte is classified at C speed; runs of identifier/NUL samples
+    that are not mostly NUL are then widened to the exact byte boundaries."""
+    samples = data[::SAMPLE_STRIDE].translate(_SAMPLE)
+    blocks = []
+    for m in STRING_RUN.finditer(samples):
+        if m.group().count(b"a") < (m.end() - m.start()) // 2:
+            continue
+        start, end = m.start() * SAMPLE_STRIDE, m.end() * SAMPLE_STRIDE
+        while start > 0 and _SAMPLE[data[start - 1]] != 0x2E:
+            start -= 1
+        while end < len(data) and _SAMPLE[data[end]] != 0x2E:
+            end += 1
+        blocks.append((start, end))
+    return sorted(blocks, key=lambda b: b[0] - b[1])
+
+
+def _chains(positions, step):
+    """Runs of positions spaced exactly `step` apart: [(first, count)], longest first."""
+    length = {}
+    for p in positions:
+        length[p] = length.get(p - step, 0) + 1
+    ends = [p for p in length if p + step not in length]
+    return sorted(((p - (length[p] - 1) * step, length[p]) for p in ends), key=lambda c: -c[1])
+
+
+def find_tables_direct(image, layout, prel32):
+    """Candidate table sets located without symsearch (lists of TableRef), best first.
+
+    __ksymtab_strings is a block of NUL-terminated identifiers right after the ksymtab,
+    kcrctab and (7.1+) kflagstab sections.  For each such block, the words before it that
+    refer into it are found; the ksymtab is the longest run of them spaced one
+    kernel_symbol apart, split into its sorted tables, with the CRC table right after."""
+    step = ksym_size(layout, image, prel32)
+    field = 4 if prel32 else image.ptr_size
+    width = layout.crc_width or image.ptr_size
+    for block_start, block_end in string_blocks(image.data):
+        # The CRC and flag tables between the last entry and the strings take at most
+        # width + 1 bytes per symbol, and a symbol needs at least 4 bytes of strings.
+        span = (block_end - block_start) // 4 * (step + width + 1) + 4096
+        near = _refs_into(image, prel32, field, block_start, block_end,
+                          block_start - min(span, 1 << 18))
+        if not any(_chains(near, step)[:1]):
+            continue
+        hits = _refs_into(image, prel32, field, block_start, block_end, block_start - span)
+        for first, count in _chains(hits, step)[:3]:
+            refs = _split_sorted(image, layout, prel32, first - field, count, step, field)
+            if refs:
+                strings_start = min(_string_refs(image, layout, prel32, first - field, count))
+                yield _direct_crcs(image, layout, refs, step, width, strings_start)
+
+
+def _refs_into(image, prel32, field, block_start, block_end, window_start):
+    """Offsets of the aligned words in [window_start, block_start) that refer into the
+    block: self-relative offsets (PREL32) or absolute pointers.  Names may point into the
+    middle of a string, as the linker merges common suffixes."""
+    lo = max(0, window_start) // field * field
+    hi = block_start - block_start % field
+    words = struct.iter_unpack(image.endian + ("i" if prel32 else image.ptr),
+                               memoryview(image.data)[lo:hi])
+    if prel32:
+        return [p for p, (v,) in zip(range(lo, hi, field), words)
+                if block_start <= p + v < block_end]
+    low, high = block_start + image.base, block_end + image.base
+    return [p for p, (v,) in zip(range(lo, hi, field), words) if low <= v < high]
+
+
+def _string_refs(image, layout, prel32, start, count):
+    """File offsets of the names and namespaces that `count` kernel_symbols refer to."""
+    step = ksym_size(layout, image, prel32)
+    field = step // (3 if layout.namespace else 2)
+    fmt = image.endian + ("i" if prel32 else image.ptr) * (step // field)
+    table = memoryview(image.data)[start:start + count * step]
+    for i, fields in enumerate(struct.iter_unpack(fmt, table)):
+        for k in range(1, len(fields)):
+            if fields[k]:
+                yield start + i * step + k * field + fields[k] if prel32 \
+                    else fields[k] - image.base
+
+
+def _name_at(image, prel32, field_at, field):
+    value = struct.unpack_from(image.endian + ("i" if prel32 else image.ptr), image.data,
+                               field_at)[0]
+    m = NAME.match(image.data, field_at + value if prel32 else value - image.base)
+    return m.group() if m else None
+
+
+def _split_sorted(image, layout, prel32, start, count, step, field):
+    """Split a run of kernel_symbols into the layout's tables at the breaks of name order."""
+    names = [_name_at(image, prel32, start + i * step + field, field) for i in range(count)]
+    if None in names or len(names) < 2:
+        return None
+    if not layout.sorted:
+        return None     # before 3.0 the tables are in link order: nowhere to split
+    breaks = [i + 1 for i in range(count - 1) if names[i] >= names[i + 1]]
+    order = layout.section_order
+    if len(breaks) >= len(order):
+        return None
+    if len(order) > 2 and len(breaks) + 1 < len(order):
+        # pre-5.12 kernels have up to five tables; with fewer runs the empty ones are last
+        order = (PLAIN, GPL, GPL_FUTURE)[:len(breaks) + 1] if len(breaks) < 3 else order
+    bounds = [0] + breaks + [count]
+    return [TableRef(order[i], start + bounds[i] * step, bounds[i + 1] - bounds[i], None)
+            for i in range(len(bounds) - 1)]
+
+
+def _direct_crcs(image, layout, refs, step, width, strings_start):
+    """Fill in the CRC and flag offsets: kcrctab follows the last ksymtab, kflagstab follows
+    kcrctab, then __ksymtab_strings; whether the CRCs are there is told by the room left
+    before the first string the tables refer to."""
+    total = sum(r.count for r in refs)
+    stop = refs[-1].start + refs[-1].count * step
+    flags = total if layout.flagstab else 0
+    crcs = stop if strings_start - stop >= total * width + flags else None
+    out, crc_at = [], stop
+    flag_at = stop + (total * width if crcs is not None else 0)
+    for r in refs:
+        out.append(r._replace(crcs=crc_at if crcs is not None else None,
+                              flags=flag_at if layout.flagstab else None))
+        crc_at += r.count * width
+        flag_at += r.count
+    return out
+
+
+# --- Output -----------------------------------------------------------------------------
+
+def format_symvers(symbols, layout, module="vmlinux"):
+    """Module.symvers lines (without newlines) in the column order of the layout's modpost."""
+    lines = []
+    for s in symbols:
+        values = {"crc": "0x%08x" % s.crc, "name": s.name, "module": module,
+                  "export": s.export, "namespace": s.namespace}
+        lines.append("\t".join(values[c] for c in layout.columns))
+    return lines
+
+
+def _describe(refs, image):
+    return ", ".join("%s %d at %#x" % (r.table.export, r.count, r.start) for r in refs)
+
+
+def extract(data, base, bits=32, big_endian=False, version=(2, 6, LATEST_PATCH), prel32=True,
+            log=lambda message: None):
+    """Module.symvers lines of a decompressed kernel image."""
+    layout = layout_for(version)
+    image = Image(data, base, bits // 8, ">" if big_endian else "<")
+    prel32 = prel32 and layout.prel32
+    if base >> bits:
+        raise SymversError("base address %#x does not fit in %d bits" % (base, bits), EXIT_USAGE)
+    errors = []
+    candidates = find_symsearch(image, layout, prel32)
+    for array, refs in candidates:
+        try:
+            symbols = walk(image, layout, prel32, refs, log)
+        except SymversError as e:
+            errors.append("symsearch candidate at %#x: %s" % (array, e))
+            continue
+        log("symsearch found at offset %#x: %s" % (array, _describe(refs, image)))
+        return format_symvers(symbols, layout)
+    if layout.symsearch:
+        log("symsearch not found%s; locating the tables directly"
+            % (" (%d candidates rejected)" % len(candidates) if candidates else ""))
+    for refs in find_tables_direct(image, layout, prel32):
+        try:
+            symbols = walk(image, layout, prel32, refs, log)
+        except SymversError as e:
+            errors.append("tables at %#x: %s" % (refs[0].start, e))
+            continue
+        log("export tables found directly: %s" % _describe(refs, image))
+        return format_symvers(symbols, layout)
+    if errors:
+        raise SymversError("export tables found but not valid with these options: %s"
+                           % errors[0], EXIT_INCONSISTENT)
+    raise SymversError(
+        "no export tables found with -B %x -b %d -e %s -k %d.%d -p %s: check the base "
+        "address, pointer size, endianness, kernel version and PREL32 setting"
+        % (base, bits, "be" if big_endian else "le", version[0], version[1],
+           "y" if prel32 else "n"), EXIT_NOT_FOUND)
+
+
+# --- Command line -----------------------------------------------------------------------
+
+def _read_input(path):
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise SymversError("cannot read %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
+
+
+def write_atomic(path, data):
+    """Write `data` to `path` through a temporary file in the same directory."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".extract_symvers.", dir=directory)
+    except OSError as e:
+        raise SymversError("cannot write %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        os.unlink(tmp)
+        raise SymversError("cannot write %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
+
+
+def _hex_address(text):
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a hex address: %r" % text) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("negative address: %r" % text)
+    return value
+
+
+def _version(text):
+    try:
+        return parse_version(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+EPILOG = """\
+exit status: 0 success, 2 usage error, 3 cannot read the input (or write -d FILE),
+4 not a kernel / unsupported or broken compression, 5 export tables not found with
+these options, 6 tables found but inconsistent.
+example: %(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers"""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="extract_symvers.py", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Recover Module.symvers (CRC, symbol, module, export type, namespace of "
+                    "every export) from a binary kernel: vmlinux, vmlinuz, uImage or memory "
+                    "dump. Module.symvers lines go to stdout, diagnostics to stderr.")
+    parser.add_argument("kernel", metavar="KERNEL", help="kernel image, or - for stdin")
+    parser.add_argument("-B", "--base-address", dest="base", metavar="ADDRESS", type=_hex_address,
+                        help="virtual address (hex) of file offset 0 of the decompressed image "
+                             "[required unless -d]")
+    parser.add_argument("-e", "--endian", choices=["big", "little", "be", "le"], default="little",
+                        help="endianness; defaults to little")
+    parser.add_argument("-b", "--bits", type=int, choices=[32, 64], default=32,
+                        help="size of pointers in bits; defaults to 32")
+    parser.add_argument("-k", "--kernel-version", dest="version", metavar="KVER", type=_version,
+                        default="old", help="kernel version: major.minor[.patch] (5.15, "
+                        "5.15.0-1-amd64, 4.19+) or old (2.6); defaults to old")
+    parser.add_argument("-p", "--prel32", choices=["y", "n"], default="y",
+                        help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS; "
+                             "defaults to y")
+    parser.add_argument("-d", "--decompress", metavar="FILE",
+                        help="save the decompressed kernel to FILE and exit")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.base is None and not args.decompress:
+        parser.error("the following arguments are required: -B/--base-address (or -d)")
+
+    def log(message):
+        print(message, file=sys.stderr)
+
+    try:
+        image, _ = unpack(_read_input(args.kernel), log)
+        if args.decompress:
+            log("saving unpacked kernel to %s" % args.decompress)
+            write_atomic(args.decompress, image)
+            return 0
+        big = args.endian in ("big", "be")
+        log("kernel version %d.%d, %d-bit %s endian" % (args.version[0], args.version[1],
+                                                       args.bits, "big" if big else "little"))
+        lines = extract(image, args.base, args.bits, big, args.version, args.prel32 == "y", log)
+    except SymversError as e:
+        print("extract_symvers: error: %s" % e, file=sys.stderr)
+        return e.status
+    except MemoryError:
+        print("extract_symvers: error: out of memory", file=sys.stderr)
+        return EXIT_INPUT
+    log("%d symbols" % len(lines))
+    try:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
