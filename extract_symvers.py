@@ -39,7 +39,7 @@ EXIT_NOT_FOUND = 5      # the export tables were not found with these options
 EXIT_INCONSISTENT = 6   # tables found, but what they hold is not a valid export list
 
 MAX_OUTPUT = 512 << 20  # a compressed payload expanding past this is refused as a bomb
-HEAD_SIZE = 1 << 20     # compressed payloads are searched for in this much of the file
+HEAD_SIZE = 8 << 20     # compressed payloads are searched for in this much of the file
 
 
 class SymversError(Exception):
@@ -179,18 +179,8 @@ def _zstd_decompress(view):
     except ImportError:
         raise SymversError("zstd payload needs the zstandard package: pip install zstandard",
                            EXIT_FORMAT) from None
-    reader = zstandard.ZstdDecompressor().stream_reader(view, read_across_frames=False)
-    chunks, total = [], 0
-    while True:
-        chunk = reader.read(16 << 20)
-        if not chunk:
-            break
-        total += len(chunk)
-        if total > MAX_OUTPUT:
-            raise SymversError("zstd payload expands past %d MiB: refused as a decompression bomb"
-                               % (MAX_OUTPUT >> 20), EXIT_FORMAT)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    # one frame, trailing data ignored; a frame larger than the bound fails like a truncated one
+    return zstandard.ZstdDecompressor().decompress(view, max_output_size=MAX_OUTPUT)
 
 
 def decompress_payload(kind, view):
