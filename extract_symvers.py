@@ -550,16 +550,17 @@ def find_tables_direct(image, layout, prel32):
 
 
 def _refs_into(image, prel32, field, block_start, block_end, window_start):
-    """Offsets of the aligned words in [window_start, block_start) that refer into the
-    block: self-relative offsets (PREL32) or absolute pointers.  Names may point into the
-    middle of a string, as the linker merges common suffixes."""
+    """Offsets of the aligned words from window_start on that refer into the block:
+    self-relative offsets (PREL32; never 0) or absolute pointers.  The window runs a little
+    into the block, whose detected start may have swallowed NUL-like flag or CRC bytes; names
+    may point into the middle of a string, as the linker merges common suffixes."""
     lo = max(0, window_start) // field * field
-    hi = block_start - block_start % field
+    hi = min(block_end, block_start + (1 << 16)) // field * field
     words = struct.iter_unpack(image.endian + ("i" if prel32 else image.ptr),
                                memoryview(image.data)[lo:hi])
     if prel32:
         return [p for p, (v,) in zip(range(lo, hi, field), words)
-                if block_start <= p + v < block_end]
+                if v and block_start <= p + v < block_end]
     low, high = block_start + image.base, block_end + image.base
     return [p for p, (v,) in zip(range(lo, hi, field), words) if low <= v < high]
 
