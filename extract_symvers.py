@@ -546,7 +546,9 @@ def find_tables_direct(image, layout, prel32):
             refs = _split_sorted(image, layout, prel32, first - field, count, step, field)
             if refs:
                 strings_start = min(_string_refs(image, layout, prel32, first - field, count))
-                yield _direct_crcs(image, layout, refs, step, width, strings_start)
+                refs = _direct_crcs(image, layout, refs, step, width, strings_start)
+                if refs:
+                    yield refs
 
 
 def _refs_into(image, prel32, field, block_start, block_end, window_start):
@@ -605,19 +607,27 @@ def _split_sorted(image, layout, prel32, start, count, step, field):
 
 
 def _direct_crcs(image, layout, refs, step, width, strings_start):
-    """Fill in the CRC and flag offsets: kcrctab follows the last ksymtab, kflagstab follows
-    kcrctab, then __ksymtab_strings; whether the CRCs are there is told by the room left
-    before the first string the tables refer to."""
+    """Fill in the CRC and flag offsets, or None when the tables do not add up.
+
+    kcrctab follows the last ksymtab, kflagstab follows kcrctab, then __ksymtab_strings: the
+    room before the first string the tables refer to must be exactly those tables (with
+    CONFIG_MODVERSIONS or without), give or take alignment.  Anything else means the run
+    found is not the whole ksymtab, and its CRCs would be read from the wrong slots."""
     total = sum(r.count for r in refs)
     stop = refs[-1].start + refs[-1].count * step
     flags = total if layout.flagstab else 0
-    crcs = stop if strings_start - stop >= total * width + flags else None
-    out, crc_at = [], stop
-    flag_at = stop + (total * width if crcs is not None else 0)
+    room = strings_start - stop
+    if 0 <= room - total * width - flags < 16:
+        crc_at = stop
+    elif 0 <= room - flags < 16:
+        crc_at = None
+    else:
+        return None
+    out, flag_at = [], stop + (total * width if crc_at is not None else 0)
     for r in refs:
-        out.append(r._replace(crcs=crc_at if crcs is not None else None,
-                              flags=flag_at if layout.flagstab else None))
-        crc_at += r.count * width
+        out.append(r._replace(crcs=crc_at, flags=flag_at if layout.flagstab else None))
+        if crc_at is not None:
+            crc_at += r.count * width
         flag_at += r.count
     return out
 
@@ -669,7 +679,7 @@ def extract(data, base, bits=32, big_endian=False, version=(2, 6, LATEST_PATCH),
         return format_symvers(symbols, layout)
     if errors:
         raise SymversError("export tables found but not valid with these options: %s"
-                           % errors[0], EXIT_INCONSISTENT)
+                           % "; ".join(errors[:3]), EXIT_INCONSISTENT)
     raise SymversError(
         "no export tables found with -B %x -b %d -e %s -k %d.%d -p %s: check the base "
         "address, pointer size, endianness, kernel version and PREL32 setting"

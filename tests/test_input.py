@@ -1,0 +1,112 @@
+"""Input formats: compressed vmlinuz payloads behind a boot stub, u-boot images, stdin, -d."""
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import random
+import struct
+import zlib
+
+import pytest
+import zstandard
+
+from kernelimage import build
+
+KERNEL = build("5.19", bits=64)
+STUB = random.Random(3).randbytes(0x2345).replace(b"\x1f\x8b", b"\x1f\x00") \
+    .replace(b"\x5d\x00\x00", b"\x5d\x01\x00")      # a decompressor stub without magic numbers
+TRAILER = b"\xff" * 100 + b"trailing data after the payload"
+
+COMPRESSORS = {
+    "gzip": lambda data: gzip.compress(data, mtime=0),
+    "xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32),
+    "lzma": lambda data: lzma.compress(data, format=lzma.FORMAT_ALONE),
+    "bzip2": bz2.compress,
+    "zstd": lambda data: zstandard.ZstdCompressor(level=19).compress(data),
+}
+UBOOT_COMPRESSION = {"none": 0, "gzip": 1, "bzip2": 2, "lzma": 3, "lzo": 4, "lz4": 5, "zstd": 6}
+
+
+def uboot(payload, compression, image_type=2, load=0x80008000):
+    """A u-boot legacy image header (include/image.h): 64 big-endian bytes, then the data."""
+    header = struct.pack(">IIIIIIIBBBB32s", 0x27051956, 0, 0, len(payload), load, load,
+                         zlib.crc32(payload), 5, 2, image_type, UBOOT_COMPRESSION[compression],
+                         b"Linux-5.19.0-test")
+    header = header[:4] + struct.pack(">I", zlib.crc32(header)) + header[8:]
+    return header + payload
+
+
+@pytest.mark.parametrize("method", COMPRESSORS)
+def test_vmlinuz(method, run, kernel_file):
+    """A payload behind a boot stub and followed by trailing data, as in a bzImage."""
+    vmlinuz = STUB + COMPRESSORS[method](KERNEL.data) + TRAILER
+    out = run(*KERNEL.options, kernel_file(vmlinuz, "vmlinuz"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+def test_arm64_image_gz(run, kernel_file):
+    """Image.gz: the gzip stream starts at offset 0."""
+    out = run(*KERNEL.options, kernel_file(gzip.compress(KERNEL.data), "Image.gz"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+def test_first_payload_that_is_a_kernel_wins(run, kernel_file):
+    """A small compressed blob (e.g. a built-in firmware or config) before the kernel."""
+    other = gzip.compress(b"CONFIG_FOO=y\n" * 10000)
+    vmlinuz = STUB + other + STUB + COMPRESSORS["xz"](KERNEL.data)
+    out = run(*KERNEL.options, kernel_file(vmlinuz, "vmlinuz"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+def test_corrupt_candidate_is_skipped(run, kernel_file):
+    broken = gzip.compress(KERNEL.data)[:500]
+    vmlinuz = STUB + broken + STUB + COMPRESSORS["zstd"](KERNEL.data)
+    out = run(*KERNEL.options, kernel_file(vmlinuz, "vmlinuz"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+@pytest.mark.parametrize("method", ["gzip", "lzma", "bzip2", "zstd"])
+def test_uboot_compressed(method, run, kernel_file, capsys):
+    image = uboot(COMPRESSORS[method](KERNEL.data), method)
+    out = run(*KERNEL.options, kernel_file(image, "uImage"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+def test_uboot_prints_its_header(kernel_file, capsys):
+    import extract_symvers
+    path = kernel_file(uboot(gzip.compress(KERNEL.data), "gzip"), "uImage")
+    assert extract_symvers.main(KERNEL.options + [path]) == 0
+    err = capsys.readouterr().err
+    assert "u-boot image: compression 1 (gzip) arch 2 (arm) type 2 load_address 0x80008000" in err
+    assert "Linux-5.19.0-test" in err
+
+
+def test_uboot_uncompressed_keeps_the_header(run, kernel_file):
+    """Uncompressed: the file is read as it is, so offset 0 (-B) is the header's address."""
+    image = uboot(KERNEL.data, "none")
+    base = "%x" % (KERNEL.base - 64)
+    out = run("-b", "64", "-B", base, "-k", "5.19", kernel_file(image, "uImage"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+def test_uboot_uncompressed_vmlinuz_inside(run, kernel_file):
+    image = uboot(STUB + gzip.compress(KERNEL.data), "none")
+    out = run(*KERNEL.options, kernel_file(image, "uImage"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+def test_decompress_to_file(tmp_path, run, kernel_file):
+    vmlinuz = kernel_file(STUB + COMPRESSORS["xz"](KERNEL.data) + TRAILER, "vmlinuz")
+    target = tmp_path / "vmlinux.raw"
+    assert run("-d", target, vmlinuz) == []
+    assert target.read_bytes() == KERNEL.data
+    assert sorted(os.listdir(tmp_path)) == ["vmlinux.raw", "vmlinuz"]
+
+
+def test_stdin(monkeypatch, run):
+    stdin = io.TextIOWrapper(io.BytesIO(gzip.compress(KERNEL.data)))
+    monkeypatch.setattr("sys.stdin", stdin)
+    out = run(*KERNEL.options, "-")
+    assert sorted(out) == sorted(KERNEL.symvers())
