@@ -1,0 +1,58 @@
+"""Real Debian kernels against their official Module.symvers.
+
+EXTRACT_SYMVERS_CORPUS names a directory made by ../shared/corpus/fetch-debian-kernels.sh;
+every kernel in it is run with the options of its meta.json (found by the script's oracle.py
+without this project's code), on the image as Debian ships it and on the decompressed image.
+The vmlinux lines must equal the official file's exactly."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+CORPUS = os.environ.get("EXTRACT_SYMVERS_CORPUS")
+TOOL = os.path.join(os.path.dirname(__file__), "..", "extract_symvers.py")
+
+
+def corpus_kernels():
+    if not CORPUS:
+        return []
+    found = []
+    for name in sorted(os.listdir(CORPUS)):
+        meta = os.path.join(CORPUS, name, "meta.json")
+        if os.path.exists(meta) and "options" in json.load(open(meta)):
+            found.append(name)
+    return found
+
+
+KERNELS = corpus_kernels()
+
+
+def test_corpus_is_there():
+    if not CORPUS:
+        pytest.skip("EXTRACT_SYMVERS_CORPUS is not set: no real kernels to compare with "
+                    "(fetch them with ../shared/corpus/fetch-debian-kernels.sh DIR)")
+    assert KERNELS, "EXTRACT_SYMVERS_CORPUS=%s holds no fetched kernel" % CORPUS
+
+
+def official_vmlinux_lines(directory):
+    with open(os.path.join(directory, "Module.symvers")) as f:
+        return [line.rstrip("\n") for line in f if line.split("\t")[2:3] == ["vmlinux"]]
+
+
+@pytest.mark.parametrize("form", ["image", "raw"])
+@pytest.mark.parametrize("name", KERNELS)
+def test_real_kernel(name, form):
+    directory = os.path.join(CORPUS, name)
+    meta = json.load(open(os.path.join(directory, "meta.json")))
+    image = os.path.join(directory, meta["image"] if form == "image" else "vmlinux.raw")
+    options = [x for kv in meta["options"].items() for x in kv]
+    result = subprocess.run([sys.executable, TOOL, *options, image], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    ours = result.stdout.splitlines()
+    official = official_vmlinux_lines(directory)
+    assert len(ours) == len(set(ours)), "duplicate lines"
+    assert sorted(ours) == sorted(official)
