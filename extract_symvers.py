@@ -32,6 +32,7 @@ __all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "
            "format_symvers", "extract", "main"]
 
 # Exit statuses, one per class of failure (argparse's usage errors are 2).
+EXIT_INTERNAL = 1       # a bug in this program
 EXIT_USAGE = 2
 EXIT_INPUT = 3          # the input cannot be read
 EXIT_FORMAT = 4         # not a kernel, unsupported or broken compression
@@ -317,11 +318,21 @@ def ksym_size(layout, image, prel32):
     return fields * (4 if prel32 else image.ptr_size)
 
 
+def ksym_reader(layout, image, prel32):
+    """(struct format of one kernel_symbol, resolve) where resolve(at, k, value) is the file
+    offset that field k of the kernel_symbol at `at` refers to (None outside the image):
+    PREL32 fields are offsets from the field itself, the others absolute pointers."""
+    fields = 3 if layout.namespace else 2
+    if prel32:
+        return image.endian + "i" * fields, lambda at, k, value: at + 4 * k + value
+    return image.endian + image.ptr * fields, lambda at, k, value: image.offset(value)
+
+
 def _pointer_pattern(image):
     """A regex matching any pointer into the image (fixed width, for lookbehinds)."""
     size = image.ptr_size
     lo = image.base.to_bytes(size, "big")
-    hi = (image.base + len(image.data) - 1).to_bytes(size, "big")
+    hi = min(image.base + len(image.data) - 1, (1 << 8 * size) - 1).to_bytes(size, "big")
     parts, i = [], 0
     while i < size and lo[i] == hi[i]:
         parts.append(re.escape(lo[i:i + 1]))
@@ -445,8 +456,7 @@ def _string(image, offset, pattern, what, symbol_at):
 def walk(image, layout, prel32, refs, log=lambda message: None):
     """The exported symbols of the tables: names, namespaces, CRCs and export types."""
     step = ksym_size(layout, image, prel32)
-    field = 4 if prel32 else image.ptr_size
-    fmt = image.endian + ("i" if prel32 else image.ptr) * (step // field)
+    fmt, resolve = ksym_reader(layout, image, prel32)
     refs = _crc_tables(refs, layout.crc_width or image.ptr_size)
     crcs, relative = _read_crcs(image, refs, layout.crc_width or image.ptr_size, layout.rel_crcs)
     if relative:
@@ -460,18 +470,11 @@ def walk(image, layout, prel32, refs, log=lambda message: None):
         table = memoryview(image.data)[r.start:r.start + r.count * step]
         for i, fields in enumerate(struct.iter_unpack(fmt, table)):
             at = r.start + i * step
+            name = _string(image, resolve(at, 1, fields[1]), NAME, "name", at)
             # 5.4 leaves the namespace NULL (0) when there is none; 5.5+ points at ""
             namespace = ""
-            if prel32:
-                name = _string(image, at + field + fields[1], NAME, "name", at)
-                if layout.namespace and fields[2]:
-                    namespace = _string(image, at + 2 * field + fields[2], NAMESPACE,
-                                        "namespace", at)
-            else:
-                name = _string(image, image.offset(fields[1]), NAME, "name", at)
-                if layout.namespace and fields[2]:
-                    namespace = _string(image, image.offset(fields[2]), NAMESPACE,
-                                        "namespace", at)
+            if layout.namespace and fields[2]:
+                namespace = _string(image, resolve(at, 2, fields[2]), NAMESPACE, "namespace", at)
             if name in seen:
                 raise SymversError("symbol %s is exported twice" % name, EXIT_INCONSISTENT)
             seen.add(name)
@@ -543,7 +546,7 @@ def find_tables_direct(image, layout, prel32):
             continue
         hits = _refs_into(image, prel32, field, block_start, block_end, block_start - span)
         for first, count in _chains(hits, step)[:3]:
-            refs = _split_sorted(image, layout, prel32, first - field, count, step, field)
+            refs = _split_sorted(image, layout, prel32, first - field, count)
             if refs:
                 strings_start = min(_string_refs(image, layout, prel32, first - field, count))
                 refs = _direct_crcs(image, layout, refs, step, width, strings_start)
@@ -570,40 +573,39 @@ def _refs_into(image, prel32, field, block_start, block_end, window_start):
 def _string_refs(image, layout, prel32, start, count):
     """File offsets of the names and namespaces that `count` kernel_symbols refer to."""
     step = ksym_size(layout, image, prel32)
-    field = step // (3 if layout.namespace else 2)
-    fmt = image.endian + ("i" if prel32 else image.ptr) * (step // field)
+    fmt, resolve = ksym_reader(layout, image, prel32)
     table = memoryview(image.data)[start:start + count * step]
     for i, fields in enumerate(struct.iter_unpack(fmt, table)):
         for k in range(1, len(fields)):
             if fields[k]:
-                yield start + i * step + k * field + fields[k] if prel32 \
-                    else fields[k] - image.base
+                yield resolve(start + i * step, k, fields[k])
 
 
-def _name_at(image, prel32, field_at, field):
-    value = struct.unpack_from(image.endian + ("i" if prel32 else image.ptr), image.data,
-                               field_at)[0]
-    m = NAME.match(image.data, field_at + value if prel32 else value - image.base)
-    return m.group() if m else None
-
-
-def _split_sorted(image, layout, prel32, start, count, step, field):
-    """Split a run of kernel_symbols into the layout's tables at the breaks of name order."""
-    names = [_name_at(image, prel32, start + i * step + field, field) for i in range(count)]
-    if None in names or len(names) < 2:
-        return None
+def _split_sorted(image, layout, prel32, start, count):
+    """Split a run of kernel_symbols into the layout's tables where the name order restarts;
+    None when the names are not valid or the runs do not match the layout's tables."""
     if not layout.sorted:
         return None     # before 3.0 the tables are in link order: nowhere to split
+    step = ksym_size(layout, image, prel32)
+    fmt, resolve = ksym_reader(layout, image, prel32)
+    names = []
+    for i, fields in enumerate(struct.iter_unpack(fmt, image.data[start:start + count * step])):
+        offset = resolve(start + i * step, 1, fields[1])
+        m = NAME.match(image.data, offset) if offset is not None else None
+        if m is None:
+            return None
+        names.append(m.group())
     breaks = [i + 1 for i in range(count - 1) if names[i] >= names[i + 1]]
-    order = layout.section_order
-    if len(breaks) >= len(order):
+    runs = len(breaks) + 1
+    if runs == len(layout.section_order):
+        tables = layout.section_order
+    elif len(layout.section_order) == 5 and runs <= 3:
+        tables = (PLAIN, GPL, GPL_FUTURE)[:runs]    # CONFIG_UNUSED_SYMBOLS=n: those are empty
+    else:
         return None
-    if len(order) > 2 and len(breaks) + 1 < len(order):
-        # pre-5.12 kernels have up to five tables; with fewer runs the empty ones are last
-        order = (PLAIN, GPL, GPL_FUTURE)[:len(breaks) + 1] if len(breaks) < 3 else order
     bounds = [0] + breaks + [count]
-    return [TableRef(order[i], start + bounds[i] * step, bounds[i + 1] - bounds[i], None)
-            for i in range(len(bounds) - 1)]
+    return [TableRef(table, start + bounds[i] * step, bounds[i + 1] - bounds[i], None)
+            for i, table in enumerate(tables)]
 
 
 def _direct_crcs(image, layout, refs, step, width, strings_start):
@@ -733,7 +735,7 @@ def _version(text):
 
 
 EPILOG = """\
-exit status: 0 success, 2 usage error, 3 cannot read the input (or write -d FILE),
+exit status: 0 success, 1 internal error, 2 usage error, 3 cannot read the input (or write -d FILE),
 4 not a kernel / unsupported or broken compression, 5 export tables not found with
 these options, 6 tables found but inconsistent.
 example: %(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers"""
@@ -790,6 +792,10 @@ def main(argv=None):
     except MemoryError:
         print("extract_symvers: error: out of memory", file=sys.stderr)
         return EXIT_INPUT
+    except Exception as e:      # a bug: still one line, and a status of its own
+        print("extract_symvers: error: internal error (please report): %s: %s"
+              % (type(e).__name__, e), file=sys.stderr)
+        return EXIT_INTERNAL
     log("%d symbols" % len(lines))
     try:
         sys.stdout.write("".join(line + "\n" for line in lines))

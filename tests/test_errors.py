@@ -128,3 +128,9 @@ def test_garbage_names_are_an_error_not_output(fail, kernel_file):
     status, err = fail(*KERNEL.options, kernel_file(bytes(data)))
     assert status == 6
     assert "not a valid string" in error_line(err)
+
+
+def test_image_reaching_the_top_of_the_address_space(fail, kernel_file):
+    status, err = fail("-b", "32", "-B", "fffff000", "-k", "4.10", "-p", "n",
+                       kernel_file(KERNEL.data))
+    assert status == 5
