@@ -17,8 +17,11 @@ bytes).  Every failure raises ``SymversError``, whose ``status`` is the CLI's ex
 """
 
 import argparse
+import array
 import bz2
+import itertools
 import lzma
+import operator
 import os
 import re
 import struct
@@ -537,14 +540,7 @@ def find_tables_direct(image, layout, prel32):
     field = 4 if prel32 else image.ptr_size
     width = layout.crc_width or image.ptr_size
     for block_start, block_end in string_blocks(image.data):
-        # The CRC and flag tables between the last entry and the strings take at most
-        # width + 1 bytes per symbol, and a symbol needs at least 4 bytes of strings.
-        span = (block_end - block_start) // 4 * (step + width + 1) + 4096
-        near = _refs_into(image, prel32, field, block_start, block_end,
-                          block_start - min(span, 1 << 18))
-        if not any(_chains(near, step)[:1]):
-            continue
-        hits = _refs_into(image, prel32, field, block_start, block_end, block_start - span)
+        hits = _refs_before(image, prel32, field, block_start, block_end, width)
         for first, count in _chains(hits, step)[:3]:
             refs = _split_sorted(image, layout, prel32, first - field, count)
             if refs:
@@ -554,20 +550,40 @@ def find_tables_direct(image, layout, prel32):
                     yield refs
 
 
-def _refs_into(image, prel32, field, block_start, block_end, window_start):
-    """Offsets of the aligned words from window_start on that refer into the block:
-    self-relative offsets (PREL32; never 0) or absolute pointers.  The window runs a little
-    into the block, whose detected start may have swallowed NUL-like flag or CRC bytes; names
-    may point into the middle of a string, as the linker merges common suffixes."""
-    lo = max(0, window_start) // field * field
-    hi = min(block_end, block_start + (1 << 16)) // field * field
-    words = struct.iter_unpack(image.endian + ("i" if prel32 else image.ptr),
-                               memoryview(image.data)[lo:hi])
-    if prel32:
-        return [p for p, (v,) in zip(range(lo, hi, field), words)
-                if v and block_start <= p + v < block_end]
-    low, high = block_start + image.base, block_end + image.base
-    return [p for p, (v,) in zip(range(lo, hi, field), words) if low <= v < high]
+REFS_CHUNK = 1 << 16
+
+
+def _refs_before(image, prel32, field, block_start, block_end, width):
+    """Offsets of the aligned words before the block that refer into it: self-relative
+    offsets (PREL32; never 0) or absolute pointers.  Names may point into the middle of a
+    string (the linker merges common suffixes).
+
+    The scan starts a little inside the block, whose detected start may have swallowed
+    NUL-like flag or CRC bytes, and goes backward a chunk at a time: it stops after the
+    first chunk without a reference once some were found, or when even the CRC and flag
+    tables of a symbol per 4 bytes of strings could not be that far away."""
+    limit = max(0, block_start - (block_end - block_start) // 4 * (width + 1) - REFS_CHUNK)
+    hi = min(block_end, block_start + REFS_CHUNK) // field * field
+    hits = []
+    while hi > limit:
+        lo = max(limit, hi - REFS_CHUNK) // field * field
+        words = array.array("i" if prel32 else image.ptr, image.data[lo:hi])
+        if (image.endian == ">") != (sys.byteorder == "big"):
+            words.byteswap()
+        # (p + v or v - base) - block_start, as unsigned, below the block's length: all in C
+        if prel32:
+            rel = map(operator.add, range(lo - block_start, hi - block_start, field), words)
+        else:
+            rel = map(operator.sub, words, itertools.repeat(image.base + block_start))
+        inside = map((block_end - block_start).__gt__,
+                     map(operator.and_, rel, itertools.repeat((1 << 64) - 1)))
+        found = [p for p in itertools.compress(range(lo, hi, field), inside)
+                 if not prel32 or p < block_start or image.data[p:p + 4] != bytes(4)]
+        if hits and not found:
+            break
+        hits[:0] = found
+        hi = lo
+    return hits
 
 
 def _string_refs(image, layout, prel32, start, count):
