@@ -30,7 +30,7 @@ import tempfile
 import zlib
 from typing import NamedTuple, Optional
 
-__all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "unpack",
+__all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "Payload", "unpack",
            "Image", "TableRef", "Symbol", "find_symsearch", "find_tables_direct", "walk",
            "format_symvers", "extract", "main"]
 
@@ -166,14 +166,22 @@ def _lzma_alone_ok(view, at):
         and (size == (1 << 64) - 1 or 1 << 16 <= size <= MAX_OUTPUT)
 
 
+DECOMPRESS_CHUNK = 1 << 20     # small: the chunk is a copy on top of the image
+
+
 def _stream_decompress(decompressor, view, kind):
-    """Run a zlib/lzma/bz2-style decompressor to the end of its stream, bounded."""
-    out = decompressor.decompress(view, MAX_OUTPUT + 1)
-    if len(out) > MAX_OUTPUT:
-        raise SymversError("%s payload expands past %d MiB: refused as a decompression bomb"
-                           % (kind, MAX_OUTPUT >> 20), EXIT_FORMAT)
-    if not decompressor.eof:
-        raise SymversError("%s payload is truncated" % kind, EXIT_FORMAT)
+    """Run a zlib/lzma/bz2-style decompressor to the end of its stream, into one bytearray,
+    a bounded chunk at a time (a bomb is refused before it is allocated)."""
+    out, pending = bytearray(), view
+    while not decompressor.eof:
+        chunk = decompressor.decompress(pending, DECOMPRESS_CHUNK)
+        pending = getattr(decompressor, "unconsumed_tail", b"")             # zlib
+        if not chunk and not pending and getattr(decompressor, "needs_input", True):
+            raise SymversError("%s payload is truncated" % kind, EXIT_FORMAT)
+        out += chunk
+        if len(out) > MAX_OUTPUT:
+            raise SymversError("%s payload expands past %d MiB: refused as a decompression "
+                               "bomb" % (kind, MAX_OUTPUT >> 20), EXIT_FORMAT)
     return out
 
 
@@ -230,8 +238,13 @@ def _uboot(data, log):
     return kind, decompress_payload(kind, payload)
 
 
+class Payload(NamedTuple):
+    kind: str               # none, gzip, xz, lzma, bzip2, zstd
+    offset: Optional[int]   # where the compressed stream starts in the file (None: none)
+
+
 def unpack(data, log=lambda message: None):
-    """The decompressed kernel image in a file's bytes, and how it was found.
+    """(image, Payload): the decompressed kernel image in a file's bytes, and where it was.
 
     A u-boot image is decompressed by its header; otherwise an image that already holds the
     kernel banner is used as it is, else the head of the file is searched for compressed
@@ -244,10 +257,10 @@ def unpack(data, log=lambda message: None):
         if found:
             kind, image = found
             log("u-boot payload: %s, %d bytes decompressed" % (kind, len(image)))
-            return image, kind
+            return image, Payload(kind, 64)
     if BANNER.search(data):
         log("image is not compressed (%d bytes)" % len(data))
-        return data, "none"
+        return data, Payload("none", None)
     view = memoryview(data)
     fallback, errors = None, []
     for m in PAYLOAD_MAGICS.finditer(data, 0, min(len(data), HEAD_SIZE)):
@@ -261,19 +274,19 @@ def unpack(data, log=lambda message: None):
             continue
         if BANNER.search(image):
             log("%s compressed at pos %d (%#x): %d bytes" % (kind, at, at, len(image)))
-            return image, kind
+            return image, Payload(kind, at)
         if fallback is None and len(image) >= 1 << 16:
             fallback = (image, kind, at)
     if fallback:
         image, kind, at = fallback
         log("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it"
             % (kind, at, at, len(image)))
-        return image, kind
+        return image, Payload(kind, at)
     if errors:
         raise SymversError("no payload decompressed to a kernel (%s)" % "; ".join(errors[:3]),
                            EXIT_FORMAT)
     log("not compressed or unsupported compression: reading the file as it is")
-    return data, "none"
+    return data, Payload("none", None)
 
 
 # --- Reading the image -------------------------------------------------------------------
@@ -421,31 +434,29 @@ def _crc_tables(refs, width):
 
 
 def _read_crcs(image, refs, width, rel_crcs):
-    """{table: [crc, ...]}: slots of `width` bytes, or self-relative s32 offsets to the CRC
-    (CONFIG_MODULE_REL_CRCS, detected: every slot + offset lands on a word in the image)."""
+    """([crcs of each table], relative): slots of `width` bytes, or self-relative s32
+    offsets to the CRC (CONFIG_MODULE_REL_CRCS, detected: every slot + offset lands on a
+    word inside the image, which a table of CRC values practically never does)."""
     fmt = image.endian + ("I" if width == 4 else "Q")
-    slots = {}
+    slots = []
     for r in refs:
         if r.crcs is None:
-            slots[r] = [0] * r.count
+            slots.append([0] * r.count)
             continue
         end = r.crcs + r.count * width
         if end > len(image.data):
             raise SymversError("%s CRC table runs past the end of the image" % r.table.export,
                                EXIT_INCONSISTENT)
-        slots[r] = [v for (v,) in struct.iter_unpack(fmt, memoryview(image.data)[r.crcs:end])]
-    every = [(r.crcs + i * width, v) for r in refs if r.crcs is not None
-             for i, v in enumerate(slots[r])]
+        slots.append([v for (v,) in struct.iter_unpack(fmt, memoryview(image.data)[r.crcs:end])])
+    targets = [[r.crcs + 4 * i + v - (v >> 31 << 32) for i, v in enumerate(values)]
+               for r, values in zip(refs, slots) if r.crcs is not None] if rel_crcs else []
     limit = len(image.data) - 4
-    if rel_crcs and every and all(0 <= at + (v - (v >> 31 << 32)) <= limit
-                                  and (at + v) % 4 == 0 for at, v in every):
+    if any(targets) and all(0 <= t <= limit and t % 4 == 0 for ts in targets for t in ts):
         read = struct.Struct(image.endian + "I").unpack_from
-        for r in refs:
-            if r.crcs is not None:
-                slots[r] = [read(image.data, r.crcs + i * 4 + v - (v >> 31 << 32))[0]
-                            for i, v in enumerate(slots[r])]
-        return slots, True
-    return {r: [v & 0xFFFFFFFF for v in values] for r, values in slots.items()}, False
+        targets = iter(targets)
+        return [[read(image.data, t)[0] for t in next(targets)] if r.crcs is not None
+                else values for r, values in zip(refs, slots)], True
+    return [[v & 0xFFFFFFFF for v in values] for values in slots], False
 
 
 def _string(image, offset, pattern, what, symbol_at):
@@ -456,22 +467,27 @@ def _string(image, offset, pattern, what, symbol_at):
     return m.group().decode("ascii")
 
 
+MAX_SYMBOLS = 1 << 20      # real kernels export ~30 000; more is a misread table
+
+
 def walk(image, layout, prel32, refs, log=lambda message: None):
-    """The exported symbols of the tables: names, namespaces, CRCs and export types."""
+    """The exported symbols of the tables: names, namespaces, CRCs and export types.
+
+    Names are read and checked first, so a garbage candidate fails at its first entry,
+    before anything in proportion to its claimed size is read."""
     step = ksym_size(layout, image, prel32)
     fmt, resolve = ksym_reader(layout, image, prel32)
-    refs = _crc_tables(refs, layout.crc_width or image.ptr_size)
-    crcs, relative = _read_crcs(image, refs, layout.crc_width or image.ptr_size, layout.rel_crcs)
-    if relative:
-        log("CRC tables hold self-relative offsets (CONFIG_MODULE_REL_CRCS)")
-    symbols, seen = [], set()
-    for r in refs:
-        if r.start is None or r.start + r.count * step > len(image.data):
+    if sum(r.count for r in refs) > MAX_SYMBOLS:
+        raise SymversError("tables claim %d symbols" % sum(r.count for r in refs),
+                           EXIT_INCONSISTENT)
+    entries, seen = [], set()
+    for t, r in enumerate(refs):
+        end = r.start + r.count * step if r.start is not None else None
+        if end is None or end > len(image.data) or (
+                r.flags is not None and r.flags + r.count > len(image.data)):
             raise SymversError("%s table runs past the end of the image" % r.table.export,
                                EXIT_INCONSISTENT)
-        flags = image.data[r.flags:r.flags + r.count] if r.flags is not None else None
-        table = memoryview(image.data)[r.start:r.start + r.count * step]
-        for i, fields in enumerate(struct.iter_unpack(fmt, table)):
+        for i, fields in enumerate(struct.iter_unpack(fmt, memoryview(image.data)[r.start:end])):
             at = r.start + i * step
             name = _string(image, resolve(at, 1, fields[1]), NAME, "name", at)
             # 5.4 leaves the namespace NULL (0) when there is none; 5.5+ points at ""
@@ -482,13 +498,19 @@ def walk(image, layout, prel32, refs, log=lambda message: None):
                 raise SymversError("symbol %s is exported twice" % name, EXIT_INCONSISTENT)
             seen.add(name)
             export = r.table.export
-            if flags is not None:
-                if flags[i] > 1:
+            if r.flags is not None:
+                flag = image.data[r.flags + i]
+                if flag > 1:
                     raise SymversError("flag byte %#x of %s is not a known kflagstab value"
-                                       % (flags[i], name), EXIT_INCONSISTENT)
-                export = GPL.export if flags[i] else PLAIN.export
-            symbols.append(Symbol(crcs[r][i], name, export, namespace))
-    return symbols
+                                       % (flag, name), EXIT_INCONSISTENT)
+                export = GPL.export if flag else PLAIN.export
+            entries.append((t, i, name, export, namespace))
+    width = layout.crc_width or image.ptr_size
+    crcs, relative = _read_crcs(image, _crc_tables(refs, width), width, layout.rel_crcs)
+    if relative:
+        log("CRC tables hold self-relative offsets (CONFIG_MODULE_REL_CRCS)")
+    return [Symbol(crcs[t][i], name, export, namespace)
+            for t, i, name, export, namespace in entries]
 
 
 # --- Direct table search (7.1+, and the fallback) -----------------------------------------
