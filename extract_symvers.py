@@ -169,7 +169,7 @@ def _lzma_alone_ok(view, at):
 DECOMPRESS_CHUNK = 1 << 20     # small: the chunk is a copy on top of the image
 
 
-def _stream_decompress(decompressor, view, kind):
+def _stream_decompress(decompressor, view, kind, limit):
     """Run a zlib/lzma/bz2-style decompressor to the end of its stream, into one bytearray,
     a bounded chunk at a time (a bomb is refused before it is allocated)."""
     out, pending = bytearray(), view
@@ -179,35 +179,41 @@ def _stream_decompress(decompressor, view, kind):
         if not chunk and not pending and getattr(decompressor, "needs_input", True):
             raise SymversError("%s payload is truncated" % kind, EXIT_FORMAT)
         out += chunk
-        if len(out) > MAX_OUTPUT:
-            raise SymversError("%s payload expands past %d MiB: refused as a decompression "
-                               "bomb" % (kind, MAX_OUTPUT >> 20), EXIT_FORMAT)
+        if len(out) > limit:
+            raise _bomb(kind, limit)
     return out
 
 
-def _zstd_decompress(view):
+def _bomb(kind, limit):
+    return SymversError("%s payload expands past %d MiB: refused as a decompression bomb "
+                        "(see --max-size)" % (kind, limit >> 20), EXIT_FORMAT)
+
+
+def _zstd_decompress(view, limit):
     try:
         import zstandard
     except ImportError:
         raise SymversError("zstd payload needs the zstandard package: pip install zstandard",
                            EXIT_FORMAT) from None
     # one frame, trailing data ignored; a frame larger than the bound fails like a truncated one
-    return zstandard.ZstdDecompressor().decompress(view, max_output_size=MAX_OUTPUT)
+    size = zstandard.frame_content_size(view)
+    if size > limit:
+        raise _bomb("zstd", limit)
+    return zstandard.ZstdDecompressor().decompress(view, max_output_size=limit)
 
 
-def decompress_payload(kind, view):
-    """Decompress one payload of a known kind; errors are SymversError(EXIT_FORMAT)."""
+def decompress_payload(kind, view, limit=MAX_OUTPUT):
+    """Decompress one payload of a known kind, refusing more than `limit` bytes of output;
+    errors are SymversError(EXIT_FORMAT)."""
+    streams = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+               "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+               "lzma": lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE),
+               "bzip2": bz2.BZ2Decompressor}
     try:
-        if kind == "gzip":
-            return _stream_decompress(zlib.decompressobj(16 + zlib.MAX_WBITS), view, kind)
-        if kind == "xz":
-            return _stream_decompress(lzma.LZMADecompressor(lzma.FORMAT_XZ), view, kind)
-        if kind == "lzma":
-            return _stream_decompress(lzma.LZMADecompressor(lzma.FORMAT_ALONE), view, kind)
-        if kind == "bzip2":
-            return _stream_decompress(bz2.BZ2Decompressor(), view, kind)
+        if kind in streams:
+            return _stream_decompress(streams[kind](), view, kind, limit)
         if kind == "zstd":
-            return _zstd_decompress(view)
+            return _zstd_decompress(view, limit)
     except SymversError:
         raise
     except Exception as e:  # zlib.error, lzma.LZMAError, OSError, zstandard.ZstdError ...
@@ -215,7 +221,7 @@ def decompress_payload(kind, view):
     raise SymversError("%s compression is not supported" % kind, EXIT_FORMAT)
 
 
-def _uboot(data, log):
+def _uboot(data, log, limit):
     """The payload of a u-boot legacy image, decompressed by its compression byte."""
     if len(data) < 64:
         raise SymversError("u-boot header is truncated", EXIT_FORMAT)
@@ -235,7 +241,7 @@ def _uboot(data, log):
     if comp == 0:
         return None     # uncompressed: the whole file is the image (offset 0 = header)
     kind = UBOOT_COMPRESSION.get(comp, "unknown (%d)" % comp)
-    return kind, decompress_payload(kind, payload)
+    return kind, decompress_payload(kind, payload, limit)
 
 
 class Payload(NamedTuple):
@@ -243,7 +249,7 @@ class Payload(NamedTuple):
     offset: Optional[int]   # where the compressed stream starts in the file (None: none)
 
 
-def unpack(data, log=lambda message: None):
+def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     """(image, Payload): the decompressed kernel image in a file's bytes, and where it was.
 
     A u-boot image is decompressed by its header; otherwise an image that already holds the
@@ -253,7 +259,7 @@ def unpack(data, log=lambda message: None):
     if not data:
         raise SymversError("input is empty", EXIT_INPUT)
     if data[:4] == UBOOT_MAGIC:
-        found = _uboot(data, log)
+        found = _uboot(data, log, max_size)
         if found:
             kind, image = found
             log("u-boot payload: %s, %d bytes decompressed" % (kind, len(image)))
@@ -268,7 +274,7 @@ def unpack(data, log=lambda message: None):
         if kind == "lzma" and not _lzma_alone_ok(view, at):
             continue
         try:
-            image = decompress_payload(kind, view[at:])
+            image = decompress_payload(kind, view[at:], max_size)
         except SymversError as e:
             errors.append("%s at %#x: %s" % (kind, at, e))
             continue
@@ -533,7 +539,7 @@ def string_blocks(data):
     for m in STRING_RUN.finditer(samples):
         if m.group().count(b"a") < (m.end() - m.start()) // 2:
             continue
-        start, end = m.start() * SAMPLE_STRIDE, m.end() * SAMPLE_STRIDE
+        start, end = m.start() * SAMPLE_STRIDE, min(m.end() * SAMPLE_STRIDE, len(data))
         while start > 0 and _SAMPLE[data[start - 1]] != 0x2E:
             start -= 1
         while end < len(data) and _SAMPLE[data[end]] != 0x2E:
@@ -802,6 +808,9 @@ def build_parser():
                              "defaults to y")
     parser.add_argument("-d", "--decompress", metavar="FILE",
                         help="save the decompressed kernel to FILE and exit")
+    parser.add_argument("--max-size", metavar="MIB", type=int, default=MAX_OUTPUT >> 20,
+                        help="refuse a compressed payload that expands past MIB mebibytes "
+                             "(a decompression bomb); defaults to %(default)s")
     return parser
 
 
@@ -815,7 +824,7 @@ def main(argv=None):
         print(message, file=sys.stderr)
 
     try:
-        image, _ = unpack(_read_input(args.kernel), log)
+        image, _ = unpack(_read_input(args.kernel), log, args.max_size << 20)
         if args.decompress:
             log("saving unpacked kernel to %s" % args.decompress)
             write_atomic(args.decompress, image)

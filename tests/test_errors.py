@@ -134,3 +134,24 @@ def test_image_reaching_the_top_of_the_address_space(fail, kernel_file):
     status, err = fail("-b", "32", "-B", "fffff000", "-k", "4.10", "-p", "n",
                        kernel_file(KERNEL.data))
     assert status == 5
+
+
+@pytest.mark.parametrize("method", ["gzip", "xz", "bzip2", "zstd"])
+def test_decompression_bomb(method, fail, kernel_file):
+    """A payload expanding past --max-size is refused, whatever the compression."""
+    from test_input import COMPRESSORS
+    bomb = COMPRESSORS[method](KERNEL.data + bytes(3 << 20))
+    status, err = fail("--max-size", "2", *KERNEL.options, kernel_file(STUB + bomb))
+    assert status == 4
+    assert "decompression bomb" in error_line(err) or "corrupt" in error_line(err)
+
+
+def test_default_bomb_limit(fail, kernel_file):
+    """600 MiB of zeros in a 600 KB gzip stream: refused at 512 MiB, nothing printed."""
+    import zlib
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    bomb = b"".join(z.compress(chunk) for _ in range(600)) + z.flush()
+    status, err = fail("-B", "c0008000", kernel_file(STUB + bomb))
+    assert status == 4
+    assert "expands past 512 MiB: refused as a decompression bomb" in error_line(err)

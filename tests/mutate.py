@@ -1,0 +1,114 @@
+"""Mutation fuzzing of extract_symvers.main() over the synthetic kernels: bit flips,
+truncations, duplicated, zeroed and random regions, on plain and compressed images.
+
+One case: mutate a seed image, run main() on it in-process, and check what a user relies on:
+no exception escapes, it returns in bounded time, and status 0 comes only with well-formed
+Module.symvers lines (one per symbol, no duplicates) while any other status comes with an
+empty stdout and one `extract_symvers: error:` line."""
+
+import contextlib
+import gzip
+import io
+import lzma
+import os
+import random
+import re
+import tempfile
+import time
+
+import zstandard
+
+import extract_symvers
+from kernelimage import build
+
+LINE = re.compile(r"0x[0-9a-f]{8}\t[A-Za-z_][A-Za-z0-9_.$]*\tvmlinux\tEXPORT_[A-Z_]+(\t[!-~]*)?")
+CASE_SECONDS = 10
+
+
+def seeds():
+    """(image bytes, CLI options) pairs to mutate: several eras, widths and forms."""
+    kernels = [build("2.6.32", bits=32), build("4.10", bits=64, big=True, rel_crcs=True),
+               build("5.10", bits=64, unused=True), build("5.19", bits=32, big=True),
+               build("7.2", bits=64)]
+    out = [(k.data, k.options) for k in kernels]
+    k = kernels[-2]
+    out.append((gzip.compress(k.data), k.options))
+    out.append((lzma.compress(k.data), k.options))
+    out.append((zstandard.ZstdCompressor().compress(k.data), k.options))
+    return out
+
+
+def mutate(data, rng):
+    data = bytearray(data)
+    kind = rng.randrange(6)
+    n = len(data)
+    if kind == 0:                                   # bit flips
+        for _ in range(rng.randint(1, 8)):
+            i = rng.randrange(n)
+            data[i] ^= 1 << rng.randrange(8)
+    elif kind == 1:                                 # truncation
+        del data[rng.randrange(n):]
+    elif kind == 2:                                 # a region copied over another
+        size = rng.randint(1, max(1, n // 8))
+        src, dst = rng.randrange(n - size + 1), rng.randrange(n - size + 1)
+        data[dst:dst + size] = data[src:src + size]
+    elif kind == 3:                                 # a zeroed region
+        size = rng.randint(1, max(1, n // 8))
+        at = rng.randrange(n)
+        data[at:at + size] = bytes(len(data[at:at + size]))
+    elif kind == 4:                                 # a random table
+        size = rng.randint(4, 512)
+        at = rng.randrange(n)
+        data[at:at + size] = rng.randbytes(len(data[at:at + size]))
+    else:                                           # words set to small values
+        for _ in range(rng.randint(1, 16)):
+            at = rng.randrange(n // 4) * 4
+            data[at:at + 4] = rng.randrange(-64, 64).to_bytes(4, "little", signed=True)
+    return bytes(data)
+
+
+def run_case(data, options, directory):
+    """Run main() on data; return a failure description, or None when all is well."""
+    path = os.path.join(directory, "kernel")
+    with open(path, "wb") as f:
+        f.write(data)
+    out, err = io.StringIO(), io.StringIO()
+    start = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = extract_symvers.main(list(options) + [path])
+    except BaseException as e:                      # nothing may escape
+        return "escaped: %r" % e
+    took = time.perf_counter() - start
+    if took > CASE_SECONDS:
+        return "took %.1f s" % took
+    lines = out.getvalue().splitlines()
+    if status == 0:
+        bad = [line for line in lines if not LINE.fullmatch(line)]
+        names = [line.split("\t")[1] for line in lines]
+        if bad or not lines or len(set(names)) != len(names):
+            return "status 0 with malformed output: %r" % (bad[:2] or lines[:2])
+    else:
+        errors = [line for line in err.getvalue().splitlines()
+                  if line.startswith("extract_symvers: error:")]
+        if lines or len(errors) != 1 or "internal error" in errors[0]:
+            return "status %d with stdout %r, errors %r" % (status, lines[:2], errors)
+    return None
+
+
+def fuzz(seconds, seed=0, max_cases=None):
+    """Run cases for `seconds`; returns (cases run, [(case seed, failure)])."""
+    rng = random.Random(seed)
+    images = seeds()
+    failures, cases = [], 0
+    deadline = time.monotonic() + seconds
+    with tempfile.TemporaryDirectory() as directory:
+        while time.monotonic() < deadline and (max_cases is None or cases < max_cases):
+            case = rng.getrandbits(32)
+            case_rng = random.Random(case)
+            data, options = images[case_rng.randrange(len(images))]
+            failure = run_case(mutate(data, case_rng), options, directory)
+            if failure:
+                failures.append((case, failure))
+            cases += 1
+    return cases, failures
