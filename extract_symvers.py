@@ -389,8 +389,10 @@ def find_symsearch(image, layout, prel32):
     entries = [_symsearch_entry(layout, image, t) for t in layout.symsearch]
     size = entries[0][0]
     pattern = [ptr + ptr + crc_ptr + re.escape(tail) for _, tail in entries]
-    anchor = re.escape(entries[1][1])
-    regex = re.compile(b"(?s)" + anchor + b"(?<=" + pattern[0] + pattern[1] + b")"
+    # the regex engine skips ahead to its literal prefix: make it start with a rare byte
+    tail = entries[1][1]
+    anchor = tail.lstrip(b"\0") if len(tail.lstrip(b"\0")) >= 4 else tail
+    regex = re.compile(b"(?s)" + re.escape(anchor) + b"(?<=" + pattern[0] + pattern[1] + b")"
                        + b"".join(pattern[2:]))
     optional = [re.compile(b"(?s)" + ptr + ptr + crc_ptr
                            + re.escape(_symsearch_entry(layout, image, t)[1]))
@@ -399,7 +401,7 @@ def find_symsearch(image, layout, prel32):
     step = ksym_size(layout, image, prel32)
     found = []
     for m in regex.finditer(image.data):
-        array = m.start() + len(entries[1][1]) - 2 * size
+        array = m.start() + len(anchor) - 2 * size
         if array % image.ptr_size:
             continue
         tables = list(layout.symsearch)
@@ -568,7 +570,7 @@ def find_tables_direct(image, layout, prel32):
     field = 4 if prel32 else image.ptr_size
     width = layout.crc_width or image.ptr_size
     for block_start, block_end in string_blocks(image.data):
-        hits = _refs_before(image, prel32, field, block_start, block_end, width)
+        hits = _refs_before(image, prel32, field, step, block_start, block_end, width)
         for first, count in _chains(hits, step)[:3]:
             refs = _split_sorted(image, layout, prel32, first - field, count)
             if refs:
@@ -581,20 +583,22 @@ def find_tables_direct(image, layout, prel32):
 REFS_CHUNK = 1 << 16
 
 
-def _refs_before(image, prel32, field, block_start, block_end, width):
+def _refs_before(image, prel32, field, step, block_start, block_end, width):
     """Offsets of the aligned words before the block that refer into it: self-relative
     offsets (PREL32; never 0) or absolute pointers.  Names may point into the middle of a
     string (the linker merges common suffixes).
 
     The scan starts a little inside the block, whose detected start may have swallowed
-    NUL-like flag or CRC bytes, and goes backward a chunk at a time: it stops after the
-    first chunk without a reference once some were found, or when even the CRC and flag
-    tables of a symbol per 4 bytes of strings could not be that far away."""
-    limit = max(0, block_start - (block_end - block_start) // 4 * (width + 1) - REFS_CHUNK)
-    hi = min(block_end, block_start + REFS_CHUNK) // field * field
+    NUL-like flag or CRC bytes, and goes backward a chunk at a time.  Until a reference is
+    found it goes only as far as the CRC and flag tables of as many symbols as the block has
+    strings could reach; then it goes on while the references reach a chunk's lower edge,
+    as a ksymtab running on into the chunk before does."""
+    strings = image.data.count(b"\0", block_start, block_end)
+    reach = max(0, block_start - strings * (width + 1) - 4096) // field * field
+    hi = min(block_end, block_start + 4096) // field * field
     hits = []
-    while hi > limit:
-        lo = max(limit, hi - REFS_CHUNK) // field * field
+    while hi > 0:
+        lo = max(0 if hits else reach, hi - REFS_CHUNK) // field * field
         words = array.array("i" if prel32 else image.ptr, image.data[lo:hi])
         if (image.endian == ">") != (sys.byteorder == "big"):
             words.byteswap()
@@ -607,9 +611,9 @@ def _refs_before(image, prel32, field, block_start, block_end, width):
                      map(operator.and_, rel, itertools.repeat((1 << 64) - 1)))
         found = [p for p in itertools.compress(range(lo, hi, field), inside)
                  if not prel32 or p < block_start or image.data[p:p + 4] != bytes(4)]
-        if hits and not found:
-            break
         hits[:0] = found
+        if (hits and not (found and found[0] < lo + 2 * step)) or (not hits and lo <= reach):
+            break
         hi = lo
     return hits
 
