@@ -739,14 +739,21 @@ def extract(data, base, bits=32, big_endian=False, version=(2, 6, LATEST_PATCH),
 
 # --- Command line -----------------------------------------------------------------------
 
-def _read_input(path):
+def _read_input(path, limit):
+    """The whole input (a file, a block or character device, a pipe, or - for stdin), up to
+    `limit` bytes: a larger one (a whole disk, /dev/zero) is refused."""
     try:
         if path == "-":
-            return sys.stdin.buffer.read()
-        with open(path, "rb") as f:
-            return f.read()
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
     except OSError as e:
         raise SymversError("cannot read %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
+    if len(data) > limit:
+        raise SymversError("%s is larger than %d MiB: not a kernel image (see --max-size)"
+                           % (path, limit >> 20), EXIT_INPUT)
+    return data
 
 
 def write_atomic(path, data):
@@ -813,8 +820,8 @@ def build_parser():
     parser.add_argument("-d", "--decompress", metavar="FILE",
                         help="save the decompressed kernel to FILE and exit")
     parser.add_argument("--max-size", metavar="MIB", type=int, default=MAX_OUTPUT >> 20,
-                        help="refuse a compressed payload that expands past MIB mebibytes "
-                             "(a decompression bomb); defaults to %(default)s")
+                        help="refuse an input, or a compressed payload expanding to, more "
+                             "than MIB mebibytes; defaults to %(default)s")
     return parser
 
 
@@ -828,7 +835,8 @@ def main(argv=None):
         print(message, file=sys.stderr)
 
     try:
-        image, _ = unpack(_read_input(args.kernel), log, args.max_size << 20)
+        image, _ = unpack(_read_input(args.kernel, args.max_size << 20), log,
+                          args.max_size << 20)
         if args.decompress:
             log("saving unpacked kernel to %s" % args.decompress)
             write_atomic(args.decompress, image)
