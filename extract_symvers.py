@@ -19,6 +19,7 @@ bytes).  Every failure raises ``SymversError``, whose ``status`` is the CLI's ex
 import argparse
 import array
 import bz2
+import collections
 import itertools
 import lzma
 import operator
@@ -571,7 +572,12 @@ def find_tables_direct(image, layout, prel32):
     width = layout.crc_width or image.ptr_size
     for block_start, block_end in string_blocks(image.data):
         hits = _refs_before(image, prel32, field, step, block_start, block_end, width)
+        # a ksymtab has at least a few entries and refers to most strings of its block
+        strings = len(STRING_END.findall(image.data, block_start, block_end))
+        least = max(MIN_DIRECT_SYMBOLS, strings // 2)
         for first, count in _chains(hits, step)[:3]:
+            if count < least:
+                break
             refs = _split_sorted(image, layout, prel32, first - field, count)
             if refs:
                 strings_start = min(_string_refs(image, layout, prel32, first - field, count))
@@ -581,6 +587,8 @@ def find_tables_direct(image, layout, prel32):
 
 
 REFS_CHUNK = 1 << 16
+MIN_DIRECT_SYMBOLS = 16
+STRING_END = re.compile(rb"[^\x00]\x00")    # the end of a non-empty string
 
 
 def _refs_before(image, prel32, field, step, block_start, block_end, width):
@@ -698,16 +706,11 @@ def _describe(refs, image):
     return ", ".join("%s %d at %#x" % (r.table.export, r.count, r.start) for r in refs)
 
 
-def extract(data, base, bits=32, big_endian=False, version=(2, 6, LATEST_PATCH), prel32=True,
-            log=lambda message: None):
-    """Module.symvers lines of a decompressed kernel image."""
-    layout = layout_for(version)
-    image = Image(data, base, bits // 8, ">" if big_endian else "<")
-    prel32 = prel32 and layout.prel32
-    if base >> bits:
-        raise SymversError("base address %#x does not fit in %d bits" % (base, bits), EXIT_USAGE)
+def _extract_with(image, layout, prel32, log):
+    """Module.symvers lines with every option known; a base of None is allowed with PREL32
+    (the symsearch array needs it, the direct search does not)."""
     errors = []
-    candidates = find_symsearch(image, layout, prel32)
+    candidates = find_symsearch(image, layout, prel32) if image.base is not None else []
     for array, refs in candidates:
         try:
             symbols = walk(image, layout, prel32, refs, log)
@@ -716,7 +719,7 @@ def extract(data, base, bits=32, big_endian=False, version=(2, 6, LATEST_PATCH),
             continue
         log("symsearch found at offset %#x: %s" % (array, _describe(refs, image)))
         return format_symvers(symbols, layout)
-    if layout.symsearch:
+    if layout.symsearch and image.base is not None:
         log("symsearch not found%s; locating the tables directly"
             % (" (%d candidates rejected)" % len(candidates) if candidates else ""))
     for refs in find_tables_direct(image, layout, prel32):
@@ -730,11 +733,237 @@ def extract(data, base, bits=32, big_endian=False, version=(2, 6, LATEST_PATCH),
     if errors:
         raise SymversError("export tables found but not valid with these options: %s"
                            % "; ".join(errors[:3]), EXIT_INCONSISTENT)
-    raise SymversError(
-        "no export tables found with -B %x -b %d -e %s -k %d.%d -p %s: check the base "
-        "address, pointer size, endianness, kernel version and PREL32 setting"
-        % (base, bits, "be" if big_endian else "le", version[0], version[1],
-           "y" if prel32 else "n"), EXIT_NOT_FOUND)
+    raise SymversError("no export tables found with %s: check the base address, pointer "
+                       "size, endianness, kernel version and PREL32 setting"
+                       % _spell(image, layout, prel32), EXIT_NOT_FOUND)
+
+
+def _spell(image, layout, prel32, version=None):
+    """The options of one attempt, as the user would write them."""
+    base = "-B %x " % image.base if image.base is not None else ""
+    version = version or layout.since
+    return "%s-b %d -e %s -k %d.%d -p %s" % (base, image.ptr_size * 8,
+                                            "be" if image.endian == ">" else "le",
+                                            version[0], version[1], "y" if prel32 else "n")
+
+
+def extract(data, base=None, bits=None, big_endian=None, version=None, prel32=None,
+            log=lambda message: None):
+    """Module.symvers lines of a decompressed kernel image.
+
+    Every option left as None is detected from the image (see detect()); the ones given are
+    used as they are.  Each combination is confirmed by a full walk of the tables."""
+    if base is not None and bits is not None and base >> bits:
+        raise SymversError("base address %#x does not fit in %d bits" % (base, bits), EXIT_USAGE)
+    version = version or _detect_version(data, log)
+    layout = layout_for(version)
+    attempts = []
+    for image, use_prel32 in _attempts(data, layout, base, bits, big_endian, prel32, log):
+        try:
+            lines = _extract_with(image, layout, use_prel32, log)
+        except SymversError as e:
+            attempts.append(e)
+            continue
+        if None in (base, bits, big_endian, prel32):
+            log("detected options: %s" % _spell(image, layout, use_prel32, version))
+        return lines
+    if len(attempts) == 1:
+        raise attempts[0]
+    inconsistent = [e for e in attempts if e.status == EXIT_INCONSISTENT]
+    raise SymversError("no export tables found with any of %d detected option sets (%s); "
+                       "give the options you know: -b, -e, -p, -B"
+                       % (len(attempts), "; ".join(str(e) for e in (inconsistent or attempts)[:2])),
+                       (inconsistent or attempts)[0].status)
+
+
+# --- Detecting the options ----------------------------------------------------------------
+
+BANNER_VERSION = re.compile(rb"Linux version (\d+)\.(\d+)(?:\.(\d+))?[^\0\n]{0,200}")
+EM_X86 = (3, 62)            # e_machine of i386 and x86-64: PREL32 ksymtab from 4.19
+EM_AARCH64 = 183
+
+
+def _detect_version(data, log):
+    m = BANNER_VERSION.search(data)
+    if not m:
+        raise SymversError("no 'Linux version' banner in the image: give -k", EXIT_NOT_FOUND)
+    version = (int(m[1]), int(m[2]), int(m[3]) if m[3] else LATEST_PATCH)
+    log("detected kernel version %d.%d%s from the banner %r"
+        % (version[0], version[1], ".%d" % version[2] if m[3] else "",
+           m.group().decode("latin-1")[:80]))
+    return version
+
+
+class Header(NamedTuple):
+    """What an image's own header says: pointer size, byte order, bases, PREL32 likelihood."""
+    bits: Optional[int]
+    big_endian: Optional[bool]
+    bases: tuple            # candidate -B values, most likely first
+    prel32: Optional[bool]  # the architecture selects HAVE_ARCH_PREL32_RELOCATIONS
+    how: str
+
+
+def image_header(data):
+    """The Header of an ELF vmlinux, an arm64 or riscv Image, or an empty one."""
+    if data[:4] == b"\x7fELF" and data[4] in (1, 2) and data[5] in (1, 2):
+        bits, e = 32 * data[4], "<" if data[5] == 1 else ">"
+        machine, = struct.unpack_from(e + "H", data, 18)
+        if bits == 64:
+            phoff, = struct.unpack_from(e + "Q", data, 32)
+            entry, count = struct.unpack_from(e + "HH", data, 54)
+            fields = e + "IIQQQQ"
+        else:
+            phoff, = struct.unpack_from(e + "I", data, 28)
+            entry, count = struct.unpack_from(e + "HH", data, 42)
+            fields = e + "IIIII"
+        segments = []
+        for i in range(count):
+            at = phoff + i * entry
+            if at + struct.calcsize(fields) > len(data):
+                break
+            if bits == 64:
+                kind, _, offset, vaddr, _, size = struct.unpack_from(fields, data, at)
+            else:
+                kind, offset, vaddr, _, size = struct.unpack_from(fields, data, at)
+            if kind == 1 and size and vaddr >= offset:          # PT_LOAD
+                segments.append(vaddr - offset)
+        # the first segment holds _text and, after it, .rodata with the export tables
+        bases = tuple(dict.fromkeys(segments))
+        return Header(bits, e == ">", bases, machine in EM_X86 + (EM_AARCH64,),
+                      "ELF header (machine %d)" % machine)
+    if data[0x38:0x3C] == b"ARM\x64":                            # arm64 Image header
+        flags, = struct.unpack_from("<Q", data, 0x30)
+        return Header(64, bool(flags & 1), (), True, "arm64 Image header")
+    if data[0x38:0x3C] == b"RSC\x05":                            # riscv Image header
+        return Header(64, False, (), False, "riscv Image header")
+    return Header(None, None, (), None, "")
+
+
+def _lanes(data):
+    """(big_endian, bits) guessed from the words before the largest identifier blocks:
+    pointers and offsets there share their high bytes, so the byte lanes (offset mod 8) that
+    hold one value most of the time are the high-order ones."""
+    score = [0.0] * 8
+    for start, end in string_blocks(data)[:2]:
+        strings = data.count(b"\0", start, end)
+        lo, hi = max(0, start - 10 * strings - (16 << 10)) // 8 * 8, max(0, start - 5 * strings)
+        region = data[lo:hi // 8 * 8]
+        if len(region) < 512:
+            continue
+        for lane in range(8):
+            column = region[lane::8]
+            score[lane] += max(column.count(bytes([v])) for v in set(column[:64])) / len(column)
+    big = score[0] + score[4] > score[3] + score[7]
+    high = score[1:4] if big else score[4:7]          # the next pointer's low bytes at 32 bits
+    return big, 64 if sum(high) > sum(score[5:8] if big else score[0:3]) + 0.3 else 32
+
+
+def _attempts(data, layout, base, bits, big_endian, prel32, log):
+    """(Image, prel32) combinations to try, the given options fixed, the likeliest first."""
+    header = image_header(data)
+    guess_big, guess_bits = None, None
+    if (big_endian is None and header.big_endian is None) or (bits is None and not header.bits):
+        guess_big, guess_bits = _lanes(data)
+
+    def order(given, from_header, guessed, values, what):
+        if given is not None:
+            return [given]
+        if from_header is not None:
+            log("detected %s from the %s" % (what(from_header), header.how))
+            return [from_header]
+        first = guessed if guessed is not None else values[0]
+        return [first] + [v for v in values if v != first]
+
+    endians = order(big_endian, header.big_endian, guess_big, [False, True],
+                    lambda v: "big endian" if v else "little endian")
+    widths = order(bits, header.bits, guess_bits, [64, 32], lambda v: "%d-bit pointers" % v)
+    if prel32 is not None or not layout.prel32:
+        prel32s = [bool(prel32) and layout.prel32]
+    else:
+        prel32s = [True, False] if header.prel32 is not False else [False, True]
+    for big in endians:
+        for width in widths:
+            for use_prel32 in prel32s:
+                for b in _bases(data, base, header, width, big, layout, use_prel32, log):
+                    yield Image(data, b, width // 8, ">" if big else "<"), use_prel32
+
+
+def _bases(data, base, header, bits, big, layout, prel32, log):
+    """Candidate -B values: the given one, the ELF segments', else (absolute pointers only:
+    PREL32 tables are found without one) the ones the name pointers vote for."""
+    if base is not None:
+        yield base
+        return
+    for b in header.bases:
+        if not b >> bits:
+            log("trying base %x from the %s" % (b, header.how))
+            yield b
+    if prel32:
+        yield None
+        return
+    for b in vote_bases(data, bits, big, layout):
+        log("trying base %x from the name pointers" % b)
+        yield b
+
+
+def vote_bases(data, bits, big, layout):
+    """Bases that absolute name pointers point into a string block from.
+
+    For each identifier block [start, end), every name pointer p before it satisfies
+    base + start <= p < base + end: cells of the block's length vote for the base, and the
+    winning cell gives the pointers - those of them one kernel_symbol away from another,
+    as in a table.  The lowest, the section's first string, is matched against the heads
+    of the block (its detected start may be off by the table bytes before it); a base is
+    kept when nearly all the other pointers then land on a string in the block too: just
+    after a NUL, or on the NUL of "" (5.5+ namespaces)."""
+    size = bits // 8
+    fields = 3 if layout.namespace else 2
+    found = []
+    for start, end in string_blocks(data)[:4]:
+        length = end - start
+        strings = data.count(b"\0", start, end)
+        lo = max(0, start - strings * (fields * size + 5) - 4096) // size * size
+        words = array.array("I" if size == 4 else "Q", data[lo:start // size * size])
+        if big != (sys.byteorder == "big"):
+            words.byteswap()
+        votes = collections.Counter(map(operator.floordiv, map(operator.sub, words,
+                                                               itertools.repeat(start)),
+                                        itertools.repeat(length)))
+        if not votes:
+            continue
+        cell, count = votes.most_common(1)[0]
+        low = cell * length + start
+        # the pointers straddle the winning cell and one of its neighbours
+        near = {i: w for i, w in enumerate(words) if low - length <= w < low + 2 * length}
+        pointers = sorted(w for i, w in near.items()
+                          if i - fields in near or i + fields in near)
+        if len(pointers) < 16:
+            continue
+        sample = pointers[::max(1, len(pointers) // 64)]
+        heads = list(_string_starts(data, start, min(end, start + 4096)))
+        # the lowest pointers may be values of exported .rodata objects: try a few
+        for b in (first - head for first in pointers[:16] for head in heads):
+            if b in found or b >> bits or b < 0:
+                continue
+            if sum(_on_string(data, p - b, start, end) for p in sample[1::8]) >= 7 and sum(
+                    _on_string(data, p - b, start, end) for p in sample) >= 0.9 * len(sample):
+                found.append(b)
+                yield b
+                break
+
+
+def _on_string(data, offset, start, end):
+    """Whether a name or namespace pointer would land on a string of the block: just after
+    a NUL, or on the NUL of "" (5.5+ namespaces)."""
+    return start <= offset < end and (data[offset - 1] == 0 or data[offset] == 0)
+
+
+def _string_starts(data, start, end):
+    """Where the first string of a block may start: any of its first 256 bytes, then
+    after each NUL."""
+    yield from range(start, min(end, start + 256))
+    for m in re.finditer(b"\x00", data[start + 256:end]):
+        yield start + 256 + m.end()
 
 
 # --- Command line -----------------------------------------------------------------------
@@ -802,21 +1031,20 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Recover Module.symvers (CRC, symbol, module, export type, namespace of "
                     "every export) from a binary kernel: vmlinux, vmlinuz, uImage or memory "
-                    "dump. Module.symvers lines go to stdout, diagnostics to stderr.")
+                    "dump. Module.symvers lines go to stdout, diagnostics to stderr. Options "
+                    "not given are detected from the image (and printed); given ones win.")
     parser.add_argument("kernel", metavar="KERNEL", help="kernel image, or - for stdin")
     parser.add_argument("-B", "--base-address", dest="base", metavar="ADDRESS", type=_hex_address,
-                        help="virtual address (hex) of file offset 0 of the decompressed image "
-                             "[required unless -d]")
-    parser.add_argument("-e", "--endian", choices=["big", "little", "be", "le"], default="little",
-                        help="endianness; defaults to little")
-    parser.add_argument("-b", "--bits", type=int, choices=[32, 64], default=32,
-                        help="size of pointers in bits; defaults to 32")
+                        help="virtual address (hex) of file offset 0 of the decompressed image")
+    parser.add_argument("-e", "--endian", choices=["big", "little", "be", "le"],
+                        help="endianness")
+    parser.add_argument("-b", "--bits", type=int, choices=[32, 64],
+                        help="size of pointers in bits")
     parser.add_argument("-k", "--kernel-version", dest="version", metavar="KVER", type=_version,
-                        default="old", help="kernel version: major.minor[.patch] (5.15, "
-                        "5.15.0-1-amd64, 4.19+) or old (2.6); defaults to old")
-    parser.add_argument("-p", "--prel32", choices=["y", "n"], default="y",
-                        help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS; "
-                             "defaults to y")
+                        help="kernel version: major.minor[.patch] (5.15, 5.15.0-1-amd64, 4.19+) "
+                             "or old (2.6)")
+    parser.add_argument("-p", "--prel32", choices=["y", "n"],
+                        help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS")
     parser.add_argument("-d", "--decompress", metavar="FILE",
                         help="save the decompressed kernel to FILE and exit")
     parser.add_argument("--max-size", metavar="MIB", type=int, default=MAX_OUTPUT >> 20,
@@ -828,8 +1056,6 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.base is None and not args.decompress:
-        parser.error("the following arguments are required: -B/--base-address (or -d)")
 
     def log(message):
         print(message, file=sys.stderr)
@@ -841,10 +1067,9 @@ def main(argv=None):
             log("saving unpacked kernel to %s" % args.decompress)
             write_atomic(args.decompress, image)
             return 0
-        big = args.endian in ("big", "be")
-        log("kernel version %d.%d, %d-bit %s endian" % (args.version[0], args.version[1],
-                                                       args.bits, "big" if big else "little"))
-        lines = extract(image, args.base, args.bits, big, args.version, args.prel32 == "y", log)
+        big = args.endian in ("big", "be") if args.endian else None
+        prel32 = args.prel32 == "y" if args.prel32 else None
+        lines = extract(image, args.base, args.bits, big, args.version, prel32, log)
     except SymversError as e:
         print("extract_symvers: error: %s" % e, file=sys.stderr)
         return e.status
