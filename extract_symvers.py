@@ -926,8 +926,10 @@ def vote_bases(data, bits, big, layout):
         words = array.array("I" if size == 4 else "Q", data[lo:start // size * size])
         if big != (sys.byteorder == "big"):
             words.byteswap()
-        votes = collections.Counter(map(operator.floordiv, map(operator.sub, words,
-                                                               itertools.repeat(start)),
+        # NULL (no namespace in 5.4) is no pointer
+        votes = collections.Counter(map(operator.floordiv,
+                                        map(operator.sub, filter(None, words),
+                                            itertools.repeat(start)),
                                         itertools.repeat(length)))
         if not votes:
             continue
@@ -939,23 +941,34 @@ def vote_bases(data, bits, big, layout):
                           if i - fields in near or i + fields in near)
         if len(pointers) < 16:
             continue
-        sample = pointers[::max(1, len(pointers) // 64)]
         heads = list(_string_starts(data, start, min(end, start + 4096)))
-        # the lowest pointers may be values of exported .rodata objects: try a few
-        for b in (first - head for first in pointers[:16] for head in heads):
-            if b in found or b >> bits or b < 0:
-                continue
-            if sum(_on_string(data, p - b, start, end) for p in sample[1::8]) >= 7 and sum(
-                    _on_string(data, p - b, start, end) for p in sample) >= 0.9 * len(sample):
-                found.append(b)
-                yield b
-                break
+        # the lowest pointers may be other tables' (symsearch, exported .rodata objects):
+        # try a few as the first string, judging each by the pointers from it up
+        for lowest, first in enumerate(pointers[:16]):
+            sample = pointers[lowest::max(1, (len(pointers) - lowest) // 64)]
+            for b in (first - head for head in heads):
+                if b in found or b >> bits or b < 0:
+                    continue
+                if _lands_on_strings(data, b, sample[1::8], start, end, 7 / 8) and \
+                        _lands_on_strings(data, b, sample, start, end, 0.9):
+                    found.append(b)
+                    yield b
+                    break
 
 
-def _on_string(data, offset, start, end):
-    """Whether a name or namespace pointer would land on a string of the block: just after
-    a NUL, or on the NUL of "" (5.5+ namespaces)."""
-    return start <= offset < end and (data[offset - 1] == 0 or data[offset] == 0)
+def _lands_on_strings(data, base, pointers, start, end, share):
+    """Whether at least `share` of the pointers land on a string of the block - just after
+    a NUL, or on the NUL of "" (5.5+ namespaces) - and enough of them on a string's first
+    byte: one byte off, names land on the NUL before them."""
+    starts = empties = 0
+    for p in pointers:
+        offset = p - base
+        if start <= offset < end:
+            if data[offset - 1] == 0:
+                starts += 1
+            elif data[offset] == 0:
+                empties += 1
+    return starts + empties >= share * len(pointers) and starts >= 0.4 * len(pointers)
 
 
 def _string_starts(data, start, end):

@@ -20,6 +20,7 @@ LICENCE = {PLAIN: (0, 0), GPL: (1, 0), GPL_FUTURE: (2, 0), UNUSED: (0, 1), UNUSE
 @dataclass(frozen=True)
 class Era:
     kver: str                   # what the user passes as -k
+    release: str                # what the banner says
     symsearch: tuple            # export types in symsearch array order; () = no array
     unused_field: bool          # symsearch entry has `bool unused`
     link_order: tuple           # ksymtab/kcrctab sections as the linker script lays them out
@@ -39,28 +40,28 @@ NS_MIDDLE = ("crc", "name", "namespace", "module", "export")
 NS_LAST = ("crc", "name", "module", "export", "namespace")
 
 ERAS = {
-    "2.6.32": Era("old", OLD_TABLES, True, OLD_LINK, True, False, False, "", False, False,
+    "2.6.32": Era("old", "2.6.32", OLD_TABLES, True, OLD_LINK, True, False, False, "", False, False,
                   EXPORT_COLS),
-    "3.10": Era("3.10", OLD_TABLES, True, OLD_LINK, True, False, False, "", True, False,
+    "3.10": Era("3.10", "3.10.0", OLD_TABLES, True, OLD_LINK, True, False, False, "", True, False,
                 EXPORT_COLS),
-    "4.10": Era("4.10", OLD_TABLES, True, OLD_LINK, False, True, False, "", True, False,
+    "4.10": Era("4.10", "4.10.0", OLD_TABLES, True, OLD_LINK, False, True, False, "", True, False,
                 EXPORT_COLS),
-    "4.19": Era("4.19", OLD_TABLES, True, OLD_LINK, False, True, True, "", True, False,
+    "4.19": Era("4.19", "4.19.0", OLD_TABLES, True, OLD_LINK, False, True, True, "", True, False,
                 EXPORT_COLS),
-    "5.4.20": Era("5.4.20", OLD_TABLES, True, OLD_LINK, False, True, True, "null", True, False,
+    "5.4.20": Era("5.4.20", "5.4.20", OLD_TABLES, True, OLD_LINK, False, True, True, "null", True, False,
                   NS_MIDDLE),
-    "5.4": Era("5.4", OLD_TABLES, True, OLD_LINK, False, True, True, "null", True, False,
+    "5.4": Era("5.4", "5.4.100", OLD_TABLES, True, OLD_LINK, False, True, True, "null", True, False,
                NS_LAST),
-    "5.10": Era("5.10", OLD_TABLES, True, OLD_LINK, False, True, True, "string", True, False,
+    "5.10": Era("5.10", "5.10.0", OLD_TABLES, True, OLD_LINK, False, True, True, "string", True, False,
                 NS_LAST),
-    "5.12": Era("5.12", (PLAIN, GPL), False, (PLAIN, GPL), False, True, True, "string", True,
+    "5.12": Era("5.12", "5.12.0", (PLAIN, GPL), False, (PLAIN, GPL), False, True, True, "string", True,
                 False, NS_LAST),
-    "5.19": Era("5.19", (PLAIN, GPL), False, (PLAIN, GPL), False, False, True, "string", True,
+    "5.19": Era("5.19", "5.19.0", (PLAIN, GPL), False, (PLAIN, GPL), False, False, True, "string", True,
                 False, NS_LAST),
-    "6.14": Era("6.14", (PLAIN, GPL), False, (PLAIN, GPL), False, False, True, "string", True,
+    "6.14": Era("6.14", "6.14.0", (PLAIN, GPL), False, (PLAIN, GPL), False, False, True, "string", True,
                 False, NS_LAST),
-    "7.1": Era("7.1", (), False, (PLAIN,), False, False, True, "string", True, True, NS_LAST),
-    "7.2": Era("7.2", (), False, (PLAIN,), False, False, True, "string", True, True, NS_LAST),
+    "7.1": Era("7.1", "7.1.0", (), False, (PLAIN,), False, False, True, "string", True, True, NS_LAST),
+    "7.2": Era("7.2", "7.2.0", (), False, (PLAIN,), False, False, True, "string", True, True, NS_LAST),
 }
 
 
@@ -171,8 +172,7 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
 
     # .text: what the exported values point at
     text = w.noise(0x1800)
-    w.put(b"Linux version %s.0-test (fixture@build) (gcc 12) #1 SMP\n\0"
-          % era.kver.replace("old", "2.6.32").encode())
+    w.put(b"Linux version %s-test (fixture@build) (gcc 12) #1 SMP\n\0" % era.release.encode())
     w.noise(0x300)
     _decoy_symsearch(w, era, P)
     w.noise(0x200)

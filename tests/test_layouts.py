@@ -112,3 +112,12 @@ def test_base_address_with_0x(run, kernel_file):
     out = run("-b", "32", "-e", "big", "-B", "0xC0008000", "-k", "4.19+", "-p", "n",
               kernel_file(kernel.data))
     assert sorted(out) == sorted(kernel.symvers())
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=[ident(c) for c in MATRIX])
+def test_layout_detected(case, run, kernel_file):
+    """python extract_symvers.py vmlinux: every option detected from the image."""
+    era, bits, big, prel32 = case
+    kernel = build(era, bits=bits, big=big, prel32=prel32)
+    out = run(kernel_file(kernel.data))
+    assert sorted(out) == sorted(kernel.symvers())
