@@ -769,11 +769,19 @@ def extract(data, base=None, bits=None, big_endian=None, version=None, prel32=No
         return lines
     if len(attempts) == 1:
         raise attempts[0]
+    header = image_header(data)
+    unknown = [option for option, value in (("-B", base if base is not None else
+                                             (header.bases or None)),
+                                            ("-b", bits or header.bits),
+                                            ("-e", big_endian if big_endian is not None
+                                             else header.big_endian),
+                                            ("-p", prel32)) if value is None]
     inconsistent = [e for e in attempts if e.status == EXIT_INCONSISTENT]
-    raise SymversError("no export tables found with any of %d detected option sets (%s); "
-                       "give the options you know: -b, -e, -p, -B"
-                       % (len(attempts), "; ".join(str(e) for e in (inconsistent or attempts)[:2])),
-                       (inconsistent or attempts)[0].status)
+    tried = "; ".join(str(e) for e in (inconsistent or attempts)[:2])
+    raise SymversError("no export tables found with %d detected option sets%s: give %s"
+                       % (len(attempts), " (%s)" % tried if tried else "",
+                          " ".join(unknown) or "other options"),
+                       inconsistent[0].status if inconsistent else EXIT_NOT_FOUND)
 
 
 # --- Detecting the options ----------------------------------------------------------------

@@ -30,7 +30,7 @@ def seeds():
     kernels = [build("2.6.32", bits=32), build("4.10", bits=64, big=True, rel_crcs=True),
                build("5.10", bits=64, unused=True), build("5.19", bits=32, big=True),
                build("7.2", bits=64)]
-    out = [(k.data, k.options) for k in kernels]
+    out = [(k.data, k.options) for k in kernels] + [(k.data, []) for k in kernels]
     k = kernels[-2]
     out.append((gzip.compress(k.data), k.options))
     out.append((lzma.compress(k.data), k.options))
