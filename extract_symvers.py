@@ -150,11 +150,15 @@ UBOOT_ARCH = ("invalid", "alpha", "arm", "i386", "ia64", "mips", "mips64", "ppc"
               "sparc", "sparc64", "m68k", "nios", "microblaze", "nios2", "blackfin", "avr32",
               "st200", "sandbox", "nds32", "openrisc", "arm64", "arc", "x86_64", "xtensa", "riscv")
 
-# Payload magics searched for in the head of a vmlinuz.  A raw lzma header is props 0x5d and
-# a little-endian dictionary size; the candidates are checked further in _lzma_alone_ok().
-PAYLOAD_MAGICS = re.compile(
-    rb"(?P<gzip>\x1f\x8b\x08)|(?P<xz>\xfd7zXZ\x00)|(?P<zstd>\x28\xb5\x2f\xfd)"
-    rb"|(?P<bzip2>BZh[1-9]1AY&SY)|(?P<lzma>\x5d\x00\x00)")
+LZOP_MAGIC = b"\x89LZO\x00\r\n\x1a\n"
+# Payload magics searched for in the head of a vmlinuz, one literal regex each (the regex
+# engine's fast path).  A raw lzma header is props 0x5d and a little-endian dictionary size;
+# those candidates are checked further in _lzma_alone_ok().
+PAYLOAD_MAGICS = [(kind, re.compile(re.escape(magic) + tail)) for kind, magic, tail in (
+    ("gzip", b"\x1f\x8b\x08", b""), ("xz", b"\xfd7zXZ\x00", b""),
+    ("zstd", b"\x28\xb5\x2f\xfd", b""), ("bzip2", b"BZh", b"[1-9]1AY&SY"),
+    ("lzma", b"\x5d\x00\x00", b""), ("lz4", b"\x02\x21\x4c\x18", b""),
+    ("lz4", b"\x04\x22\x4d\x18", b""), ("lzo", LZOP_MAGIC, b""))]
 BANNER = re.compile(rb"Linux version \d+\.\d+")
 
 
@@ -203,9 +207,232 @@ def _zstd_decompress(view, limit):
     return zstandard.ZstdDecompressor().decompress(view, max_output_size=limit)
 
 
+# --- LZ4 and LZO, which the standard library lacks -------------------------------------
+# LZ4 blocks go through the optional `lz4` package when it is installed (C speed), else
+# through lz4_block() below; the frame formats around them are read here either way.
+
+LZ4_LEGACY_BLOCK = 8 << 20      # every block of a legacy frame but the last expands to this
+
+
+def lz4_block(src, limit):
+    """Decompress one LZ4 block (the format of lz4_Block_format.md), at most `limit` bytes."""
+    out, ip, end = bytearray(), 0, len(src)
+    while ip < end:
+        token = src[ip]
+        ip += 1
+        length = token >> 4
+        if length == 15:
+            while True:
+                byte = src[ip]
+                ip += 1
+                length += byte
+                if byte != 255:
+                    break
+        out += src[ip:ip + length]
+        ip += length
+        if ip >= end:
+            break
+        distance = src[ip] | src[ip + 1] << 8
+        ip += 2
+        length = token & 15
+        if length == 15:
+            while True:
+                byte = src[ip]
+                ip += 1
+                length += byte
+                if byte != 255:
+                    break
+        _copy_match(out, distance, length + 4)
+        if len(out) > limit:
+            raise ValueError("block expands past its size")
+    return out
+
+
+def _copy_match(out, distance, length):
+    """Append `length` bytes starting `distance` back, overlapping like a byte-wise copy."""
+    if not 0 < distance <= len(out):
+        raise ValueError("match distance %d outside the output" % distance)
+    start = len(out) - distance
+    if distance >= length:
+        out += out[start:start + length]
+    else:
+        out += (out[start:] * (length // distance + 1))[:length]
+
+
+def _lz4_blocks():
+    """lz4.block.decompress when the package is there, else lz4_block()."""
+    try:
+        import lz4.block
+    except ImportError:
+        return lz4_block
+    return lambda src, size: lz4.block.decompress(bytes(src), uncompressed_size=size)
+
+
+def _lz4_decompress(view, limit):
+    """An LZ4 legacy frame (kbuild's `lz4 -l`, magic 0x184C2102: sized blocks of 8 MiB, no
+    end mark) or an LZ4 frame (magic 0x184D2204)."""
+    block = _lz4_blocks()
+    out = bytearray()
+    if view[:4] not in (b"\x02\x21\x4c\x18", b"\x04\x22\x4d\x18"):
+        raise ValueError("no LZ4 magic")
+    if view[:4] == b"\x02\x21\x4c\x18":
+        at = 4
+        while at + 4 <= len(view):
+            size = int.from_bytes(view[at:at + 4], "little")
+            if size == 0x184C2102:              # concatenated legacy frames
+                at += 4
+                continue
+            if not 0 < size <= LZ4_LEGACY_BLOCK + LZ4_LEGACY_BLOCK // 255 + 16 \
+                    or at + 4 + size > len(view):
+                break                           # the appended size, or what follows
+            try:
+                chunk = block(view[at + 4:at + 4 + size], LZ4_LEGACY_BLOCK)
+            except Exception:
+                if not out:
+                    raise
+                break
+            out += chunk
+            if len(out) > limit:
+                raise _bomb("lz4", limit)
+            at += 4 + size
+            if len(chunk) < LZ4_LEGACY_BLOCK:
+                break                           # only the last block is short
+        if not out:
+            raise SymversError("lz4 payload is truncated", EXIT_FORMAT)
+        return out
+    flags, descriptor = view[4], view[5]
+    if flags >> 6 != 1:
+        raise ValueError("unknown LZ4 frame version")
+    at = 6 + 8 * bool(flags & 0x08) + 4 * bool(flags & 0x01) + 1
+    block_max = 1 << (8 + 2 * ((descriptor >> 4) & 7))
+    while True:
+        if at + 4 > len(view):
+            raise SymversError("lz4 payload is truncated", EXIT_FORMAT)
+        size = int.from_bytes(view[at:at + 4], "little")
+        at += 4
+        if size == 0:
+            return out
+        stored, size = size >> 31, size & 0x7FFFFFFF
+        if at + size > len(view):
+            raise SymversError("lz4 payload is truncated", EXIT_FORMAT)
+        out += view[at:at + size] if stored else block(view[at:at + size], block_max)
+        if len(out) > limit:
+            raise _bomb("lz4", limit)
+        at += size + 4 * bool(flags & 0x10)     # block checksum
+
+
+def _lzop_decompress(view, limit):
+    """An lzop file (kbuild's `lzop -9`): header, then blocks of LZO1X data, as
+    lib/decompress_unlzo.c reads them."""
+    if view[:len(LZOP_MAGIC)] != LZOP_MAGIC:
+        raise ValueError("no lzop magic")
+    at = len(LZOP_MAGIC)
+    version = int.from_bytes(view[at:at + 2], "big")
+    at += 4 + 2 * (version >= 0x0940)                       # version, lib version[, needed]
+    at += 1 + (version >= 0x0940)                           # method[, level]
+    flags = int.from_bytes(view[at:at + 4], "big")
+    at += 4 + 4 * bool(flags & 0x800)                       # flags[, filter]
+    at += 8 + 4 * (version >= 0x0940)                       # mode, mtime[, mtime high]
+    at += 1 + view[at] + 4                                  # name, header checksum
+    if flags & 0x40:                                        # extra field
+        at += 4 + int.from_bytes(view[at:at + 4], "big") + 4
+    out = bytearray()
+    while True:
+        if at + 4 > len(view):
+            raise SymversError("lzo payload is truncated", EXIT_FORMAT)
+        size = int.from_bytes(view[at:at + 4], "big")
+        if size == 0:
+            return out
+        packed = int.from_bytes(view[at + 4:at + 8], "big")
+        at += 8 + 4 * bool(flags & 0x1) + 4 * bool(flags & 0x100)
+        if packed < size:
+            at += 4 * bool(flags & 0x2) + 4 * bool(flags & 0x200)
+        if packed > size or at + packed > len(view):
+            raise SymversError("lzo payload is truncated", EXIT_FORMAT)
+        chunk = view[at:at + packed] if packed == size else lzo1x_block(view[at:at + packed], size)
+        if len(chunk) != size:
+            raise ValueError("block of %d bytes expands to %d" % (size, len(chunk)))
+        out += chunk
+        if len(out) > limit:
+            raise _bomb("lzo", limit)
+        at += packed
+
+
+def lzo1x_block(src, limit):
+    """Decompress one LZO1X block, at most `limit` bytes (the instruction set of the
+    kernel's Documentation/staging/lzo.rst; `state` is how many literals the previous
+    instruction copied, 4 standing for "4 or more")."""
+    out, ip, state = bytearray(), 0, 0
+    first = src[0]
+    if first > 17:
+        ip, count = 1, first - 17
+        out += src[1:1 + count]
+        ip += count
+        state = count if count < 4 else 4
+    elif first == 17:
+        raise ValueError("LZO-RLE bitstream")
+    while True:
+        t = src[ip]
+        ip += 1
+        if t < 16:
+            if state == 0:                      # a run of 4 or more literals
+                length = t
+                if length == 0:
+                    while src[ip] == 0:
+                        length += 255
+                        ip += 1
+                    length += 15 + src[ip]
+                    ip += 1
+                out += src[ip:ip + length + 3]
+                ip += length + 3
+                state = 4
+                continue
+            if state < 4:                       # 2 bytes from within 1 kB
+                distance, length = (t >> 2) + (src[ip] << 2) + 1, 2
+            else:                               # 3 bytes from 2..3 kB
+                distance, length = (t >> 2) + (src[ip] << 2) + 2049, 3
+            ip += 1
+            state = t & 3
+        elif t >= 64:                           # 3..8 bytes from within 2 kB
+            distance = ((t >> 2) & 7) + (src[ip] << 3) + 1
+            length = (t >> 5) + 1
+            ip += 1
+            state = t & 3
+        else:
+            if t >= 32:                         # from within 16 kB
+                length, mask, distance = t & 31, 31, 1
+            else:                               # from 16..48 kB; distance 16384 ends
+                length, mask, distance = t & 7, 7, 16384 + ((t & 8) << 11)
+            if length == 0:
+                while src[ip] == 0:
+                    length += 255
+                    ip += 1
+                length += mask + src[ip]
+                ip += 1
+            length += 2
+            word = src[ip] | src[ip + 1] << 8
+            ip += 2
+            distance += word >> 2
+            if t < 32 and distance == 16384:
+                return out
+            state = word & 3
+        _copy_match(out, distance, length)
+        out += src[ip:ip + state]
+        ip += state
+        if len(out) > limit:
+            raise ValueError("block expands past its size")
+
+
 def decompress_payload(kind, view, limit=MAX_OUTPUT):
-    """Decompress one payload of a known kind, refusing more than `limit` bytes of output;
-    errors are SymversError(EXIT_FORMAT)."""
+    """Decompress one payload of a known kind, refusing more than `limit` bytes of output
+    and an empty one; errors are SymversError(EXIT_FORMAT)."""
+    out = _decompress_payload(kind, view, limit)
+    if not out:
+        raise SymversError("%s payload decompresses to nothing" % kind, EXIT_FORMAT)
+    return out
+
+
+def _decompress_payload(kind, view, limit):
     streams = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
                "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
                "lzma": lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE),
@@ -215,6 +442,10 @@ def decompress_payload(kind, view, limit=MAX_OUTPUT):
             return _stream_decompress(streams[kind](), view, kind, limit)
         if kind == "zstd":
             return _zstd_decompress(view, limit)
+        if kind == "lz4":
+            return _lz4_decompress(view, limit)
+        if kind == "lzo":
+            return _lzop_decompress(view, limit)
     except SymversError:
         raise
     except Exception as e:  # zlib.error, lzma.LZMAError, OSError, zstandard.ZstdError ...
@@ -253,10 +484,12 @@ class Payload(NamedTuple):
 def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     """(image, Payload): the decompressed kernel image in a file's bytes, and where it was.
 
-    A u-boot image is decompressed by its header; otherwise an image that already holds the
-    kernel banner is used as it is, else the head of the file is searched for compressed
-    payloads and the first that decompresses to a kernel (or, lacking a banner in any, the
-    first that decompresses at all) is used."""
+    A u-boot image is decompressed by its header, and an ELF vmlinux or an arm64/riscv Image
+    holding the kernel banner is used as it is.  Otherwise the head of the file is searched
+    for compressed payloads and the first that decompresses to a kernel is used; failing
+    that, a file holding the banner is a plain image (checked only now: LZ4 and LZO keep
+    literal runs, so a compressed payload may hold the banner too), else the first payload
+    that decompressed at all."""
     if not data:
         raise SymversError("input is empty", EXIT_INPUT)
     if data[:4] == UBOOT_MAGIC:
@@ -265,13 +498,16 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
             kind, image = found
             log("u-boot payload: %s, %d bytes decompressed" % (kind, len(image)))
             return image, Payload(kind, 64)
-    if BANNER.search(data):
-        log("image is not compressed (%d bytes)" % len(data))
+    banner = BANNER.search(data)
+    if banner and image_header(data).how:
+        log("%s, not compressed (%d bytes)" % (image_header(data).how, len(data)))
         return data, Payload("none", None)
     view = memoryview(data)
     fallback, errors = None, []
-    for m in PAYLOAD_MAGICS.finditer(data, 0, min(len(data), HEAD_SIZE)):
-        kind, at = m.lastgroup, m.start()
+    head = min(len(data), HEAD_SIZE)
+    candidates = sorted((m.start(), kind) for kind, magic in PAYLOAD_MAGICS
+                        for m in magic.finditer(data, 0, head))
+    for at, kind in candidates:
         if kind == "lzma" and not _lzma_alone_ok(view, at):
             continue
         try:
@@ -284,6 +520,9 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
             return image, Payload(kind, at)
         if fallback is None and len(image) >= 1 << 16:
             fallback = (image, kind, at)
+    if banner:
+        log("image is not compressed (%d bytes)" % len(data))
+        return data, Payload("none", None)
     if fallback:
         image, kind, at = fallback
         log("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it"
@@ -755,6 +994,8 @@ def extract(data, base=None, bits=None, big_endian=None, version=None, prel32=No
     used as they are.  Each combination is confirmed by a full walk of the tables."""
     if base is not None and bits is not None and base >> bits:
         raise SymversError("base address %#x does not fit in %d bits" % (base, bits), EXIT_USAGE)
+    if len(data) < 256:
+        raise SymversError("%d bytes are not a kernel image" % len(data), EXIT_FORMAT)
     version = version or _detect_version(data, log)
     layout = layout_for(version)
     attempts = []

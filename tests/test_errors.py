@@ -63,8 +63,9 @@ CASES = [
      "expands past 512 MiB: refused as a decompression bomb"),
     ("u-boot image of a ramdisk", KERNEL.options, uboot(b"\0" * 100, "none", image_type=3), 4,
      "type 3 is not a kernel"),
-    ("u-boot lzo", KERNEL.options, uboot(b"\0" * 100, "lzo"), 4,
-     "lzo compression is not supported"),
+    ("u-boot unknown compression", KERNEL.options, uboot(b"\0" * 100, "unknown"), 4,
+     "unknown (9) compression is not supported"),
+    ("u-boot corrupt lzo", KERNEL.options, uboot(b"\0" * 100, "lzo"), 4, "lzo payload is"),
     ("u-boot truncated", KERNEL.options, uboot(b"\0" * 100, "gzip")[:120], 4,
      "u-boot payload is truncated"),
 ] + [

@@ -26,7 +26,8 @@ COMPRESSORS = {
     "bzip2": bz2.compress,
     "zstd": lambda data: zstandard.ZstdCompressor(level=19).compress(data),
 }
-UBOOT_COMPRESSION = {"none": 0, "gzip": 1, "bzip2": 2, "lzma": 3, "lzo": 4, "lz4": 5, "zstd": 6}
+UBOOT_COMPRESSION = {"none": 0, "gzip": 1, "bzip2": 2, "lzma": 3, "lzo": 4, "lz4": 5, "zstd": 6,
+                     "unknown": 9}
 
 
 def uboot(payload, compression, image_type=2, load=0x80008000):
@@ -109,4 +110,41 @@ def test_stdin(monkeypatch, run):
     stdin = io.TextIOWrapper(io.BytesIO(gzip.compress(KERNEL.data)))
     monkeypatch.setattr("sys.stdin", stdin)
     out = run(*KERNEL.options, "-")
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def data_file(name):
+    with open(os.path.join(DATA, name), "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("name", ["kernel-5.19.lzo", "kernel-5.19.lz4", "kernel-5.19.frame.lz4"])
+def test_lzo_and_lz4_vmlinuz(name, run, kernel_file):
+    """Payloads made by lzop and lz4 themselves (tests/data/README.md), behind a boot stub."""
+    assert build("5.19", bits=64).data == KERNEL.data       # what tests/data was made from
+    out = run(kernel_file(STUB + data_file(name) + TRAILER, "vmlinuz"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+@pytest.mark.parametrize("with_package", [True, False])
+@pytest.mark.parametrize("name,kind", [("compressible.lzo", "lzo"), ("compressible-1.lzo", "lzo"),
+                                       ("compressible.lz4", "lz4")])
+def test_lzo_and_lz4_decoders(name, kind, with_package, monkeypatch):
+    """Every kind of match, with the lz4 package's block decoder and with ours."""
+    import sys
+    import extract_symvers
+    from compressible import compressible
+    if not with_package:
+        monkeypatch.setitem(sys.modules, "lz4", None)        # import lz4 fails
+        monkeypatch.setitem(sys.modules, "lz4.block", None)
+    out = extract_symvers.decompress_payload(kind, memoryview(data_file(name)))
+    assert out == compressible()
+
+
+@pytest.mark.parametrize("method,name", [("lz4", "kernel-5.19.lz4"), ("lzo", "kernel-5.19.lzo")])
+def test_uboot_lz4_and_lzo(method, name, run, kernel_file):
+    out = run(*KERNEL.options, kernel_file(uboot(data_file(name), method), "uImage"))
     assert sorted(out) == sorted(KERNEL.symvers())
