@@ -481,6 +481,26 @@ class Payload(NamedTuple):
     offset: Optional[int]   # where the compressed stream starts in the file (None: none)
 
 
+def _boot_header(data, log):
+    """Log what a self-decompressing image's boot header says; the payload offset it gives,
+    if any.  x86 bzImage: the real-mode setup header ("HdrS" at 0x202; boot protocol 2.08+
+    has payload_offset/length); arm zImage: magic 0x016f2818 at 0x24."""
+    if data[0x202:0x206] == b"HdrS" and len(data) > 0x250:
+        version, = struct.unpack_from("<H", data, 0x206)
+        setup = ((data[0x1F1] or 4) + 1) * 512
+        string, = struct.unpack_from("<H", data, 0x20E)
+        release = data[0x200 + string:0x200 + string + 120].split(b"\0")[0] if string else b""
+        log("x86 bzImage, boot protocol %d.%02d%s" % (version >> 8, version & 0xFF,
+                                                     ": " + release.decode("latin-1")
+                                                     if release else ""))
+        if version >= 0x208:
+            offset, length = struct.unpack_from("<II", data, 0x248)
+            return setup + offset if setup + offset + length <= len(data) else None
+    elif data[0x24:0x28] in (b"\x18\x28\x6f\x01", b"\x01\x6f\x28\x18"):
+        log("arm zImage")
+    return None
+
+
 def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     """(image, Payload): the decompressed kernel image in a file's bytes, and where it was.
 
@@ -507,6 +527,9 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     head = min(len(data), HEAD_SIZE)
     candidates = sorted((m.start(), kind) for kind, magic in PAYLOAD_MAGICS
                         for m in magic.finditer(data, 0, head))
+    payload = _boot_header(data, log)
+    if payload is not None:     # where the boot header says the payload is: try it first
+        candidates = [c for c in candidates if c[0] == payload] + candidates
     for at, kind in candidates:
         if kind == "lzma" and not _lzma_alone_ok(view, at):
             continue
@@ -1081,7 +1104,7 @@ def image_header(data):
         return Header(bits, e == ">", bases, machine in EM_X86 + (EM_AARCH64,),
                       "ELF header (machine %d)" % machine)
     if data[0x38:0x3C] == b"ARM\x64":                            # arm64 Image header
-        flags, = struct.unpack_from("<Q", data, 0x30)
+        flags, = struct.unpack_from("<Q", data, 0x18)             # bit 0: big endian
         return Header(64, bool(flags & 1), (), True, "arm64 Image header")
     if data[0x38:0x3C] == b"RSC\x05":                            # riscv Image header
         return Header(64, False, (), False, "riscv Image header")

@@ -1,0 +1,63 @@
+"""Boot and file formats wrapped around the synthetic images, built from their specs:
+the ELF header (elf.h), the arm64 Image header (Documentation/arch/arm64/booting.rst), the
+riscv Image header (Documentation/arch/riscv/boot-image-header.rst), the x86 boot protocol's
+setup header (Documentation/arch/x86/boot.rst) and the arm zImage header."""
+
+import struct
+
+
+def elf(image, base, bits, big, machine, offset=0x1000):
+    """An ELF executable whose one loaded segment is `image` at `base` (a second one, like
+    x86-64's per-cpu segment, at address 0); -B is then base - offset."""
+    e = ">" if big else "<"
+    ident = b"\x7fELF" + bytes([bits // 32, 2 if big else 1, 1]) + bytes(9)
+    if bits == 64:
+        header = ident + struct.pack(e + "HHIQQQIHHHHHH", 2, machine, 1, base, 64, 0, 0, 64,
+                                     56, 2, 64, 0, 0)
+        segments = [struct.pack(e + "IIQQQQQQ", 1, 5, offset, base, base, len(image),
+                                len(image), 0x1000),
+                    struct.pack(e + "IIQQQQQQ", 1, 6, offset, 0, 0, 64, 64, 0x1000)]
+    else:
+        header = ident + struct.pack(e + "HHIIIIIHHHHHH", 2, machine, 1, base, 52, 0, 0, 52,
+                                     32, 2, 40, 0, 0)
+        segments = [struct.pack(e + "IIIIIIII", 1, offset, base, base, len(image), len(image),
+                                5, 0x1000),
+                    struct.pack(e + "IIIIIIII", 1, offset, 0, 0, 64, 64, 6, 0x1000)]
+    return (header + b"".join(segments)).ljust(offset, b"\0") + image
+
+
+def arm64_image(image, big=False):
+    """The 64-byte arm64 Image header over the start of `image` (offset 0 is _text): code0,
+    code1, text_offset, image_size, flags (bit 0: big endian), res2-4, magic, res5."""
+    header = struct.pack("<IIQQQQQQ", 0x14000010, 0, 0, len(image), 1 if big else 0, 0, 0, 0)
+    return header + b"ARM\x64" + bytes(4) + image[64:]
+
+
+def riscv_image(image):
+    """The 64-byte riscv Image header over the start of `image`."""
+    header = struct.pack("<IIQQQIIQ", 0, 0, 0x200000, len(image), 0, 2, 0, 0) + b"RISCV\0\0\0"
+    return header + b"RSC\x05" + struct.pack("<I", 0) + image[64:]
+
+
+def bzimage(payload, release=b"6.1.0-test (fixture@build) #1 SMP"):
+    """An x86 bzImage: boot sector and setup header, setup code, then the protected-mode
+    part holding the compressed payload at payload_offset."""
+    setup_sects = 3
+    setup = bytearray((setup_sects + 1) * 512)
+    setup[0x1F1] = setup_sects
+    setup[0x1FE:0x200] = b"\x55\xaa"
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", setup, 0x206, 0x020F)
+    struct.pack_into("<H", setup, 0x20E, 0x300)             # kernel_version string
+    setup[0x500:0x500 + len(release)] = release
+    decompressor = bytes(range(256)) * 8                     # stands for the decompressor
+    struct.pack_into("<II", setup, 0x248, len(decompressor), len(payload))
+    return bytes(setup) + decompressor + payload + bytes(64)
+
+
+def zimage(payload):
+    """An arm zImage: the decompressor's header (magic 0x016f2818 at 0x24), then code and
+    the payload."""
+    head = bytearray(0x400)
+    struct.pack_into("<III", head, 0x24, 0x016F2818, 0, 0x400 + len(payload))
+    return bytes(head) + payload
