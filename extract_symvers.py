@@ -834,10 +834,13 @@ def find_tables_direct(image, layout, prel32):
     width = layout.crc_width or image.ptr_size
     for block_start, block_end in string_blocks(image.data):
         hits = _refs_before(image, prel32, field, step, block_start, block_end, width)
+        chains = _chains(hits, step)[:3]
+        if not chains:
+            continue
         # a ksymtab has at least a few entries and refers to most strings of its block
         strings = len(STRING_END.findall(image.data, block_start, block_end))
         least = max(MIN_DIRECT_SYMBOLS, strings // 2)
-        for first, count in _chains(hits, step)[:3]:
+        for first, count in chains:
             if count < least:
                 break
             refs = _split_sorted(image, layout, prel32, first - field, count)
