@@ -1016,13 +1016,33 @@ def extract(data, base=None, bits=None, big_endian=None, version=None, prel32=No
             log=lambda message: None):
     """Module.symvers lines of a decompressed kernel image.
 
-    Every option left as None is detected from the image (see detect()); the ones given are
-    used as they are.  Each combination is confirmed by a full walk of the tables."""
-    if base is not None and bits is not None and base >> bits:
-        raise SymversError("base address %#x does not fit in %d bits" % (base, bits), EXIT_USAGE)
+    Every option left as None is detected from the image (see _attempts()); the ones given
+    are used as they are.  Each combination is confirmed by a full walk of the tables.  When
+    none finds them and the image carries relative relocations whose slots are empty (an
+    arm64 Image), they are applied to a copy and the search runs again; on an arm64 Image
+    with a symsearch array (before 7.1), whose pointers are all such slots, right away."""
     if len(data) < 256:
         raise SymversError("%d bytes are not a kernel image" % len(data), EXIT_FORMAT)
     version = version or _detect_version(data, log)
+    if base is None and layout_for(version).symsearch and image_header(data).unrelocated:
+        relocated = relocate(data, None, log)
+        if relocated:
+            data, base = relocated
+    try:
+        return _extract(data, base, bits, big_endian, version, prel32, log)
+    except SymversError as e:
+        if e.status not in (EXIT_NOT_FOUND, EXIT_INCONSISTENT):
+            raise
+        relocated = relocate(data, base, log)
+        if relocated is None:
+            raise
+    image, link = relocated
+    return _extract(image, link, bits, big_endian, version, prel32, log)
+
+
+def _extract(data, base, bits, big_endian, version, prel32, log):
+    if base is not None and bits is not None and base >> bits:
+        raise SymversError("base address %#x does not fit in %d bits" % (base, bits), EXIT_USAGE)
     layout = layout_for(version)
     attempts = []
     for image, use_prel32 in _attempts(data, layout, base, bits, big_endian, prel32, log):
@@ -1076,6 +1096,7 @@ class Header(NamedTuple):
     bases: tuple            # candidate -B values, most likely first
     prel32: Optional[bool]  # the architecture selects HAVE_ARCH_PREL32_RELOCATIONS
     how: str
+    unrelocated: bool = False   # arm64: absolute pointers are left to the boot code
 
 
 def image_header(data):
@@ -1105,10 +1126,10 @@ def image_header(data):
         # the first segment holds _text and, after it, .rodata with the export tables
         bases = tuple(dict.fromkeys(segments))
         return Header(bits, e == ">", bases, machine in EM_X86 + (EM_AARCH64,),
-                      "ELF header (machine %d)" % machine)
+                      "ELF header (machine %d)" % machine, machine == EM_AARCH64)
     if data[0x38:0x3C] == b"ARM\x64":                            # arm64 Image header
         flags, = struct.unpack_from("<Q", data, 0x18)             # bit 0: big endian
-        return Header(64, bool(flags & 1), (), True, "arm64 Image header")
+        return Header(64, bool(flags & 1), (), True, "arm64 Image header", True)
     if data[0x38:0x3C] == b"RSC\x05":                            # riscv Image header
         return Header(64, False, (), False, "riscv Image header")
     return Header(None, None, (), None, "")
@@ -1167,7 +1188,8 @@ def _bases(data, base, header, bits, big, layout, prel32, log):
     """Candidate -B values: the given one, the ELF segments', else (absolute pointers only:
     PREL32 tables are found without one) the ones the name pointers vote for."""
     if base is not None:
-        yield base
+        if not base >> bits:
+            yield base
         return
     for b in header.bases:
         if not b >> bits:
@@ -1254,6 +1276,76 @@ def _string_starts(data, start, end):
         yield start + 256 + m.end()
 
 
+# --- Relocations: images whose absolute pointers the boot code fills in -----------------
+
+# Relative relocation types: the slot gets load offset + r_addend (the link-time value).
+# arm64 links with --no-apply-dynamic-relocs, leaving those slots zero in the Image.
+RELATIVE_TYPES = {1027: "R_AARCH64_RELATIVE", 22: "R_PPC64_RELATIVE", 3: "R_RISCV_RELATIVE",
+                  12: "R_390_RELATIVE"}
+MIN_RELOCATIONS = 64
+
+
+class Relocations(NamedTuple):
+    name: str           # the relocation type
+    endian: str         # struct prefix
+    records: list       # (r_offset, r_addend): link-time slot address and value
+
+
+def find_relocations(data):
+    """The runs of Elf64_Rela records {r_offset, r_info, r_addend} of one relative type in
+    the image (an arm64 Image carries its .rela.dyn), or None.  A literal-prefixed regex
+    finds runs of at least MIN_RELOCATIONS records, 24 bytes apart."""
+    for kind, name in RELATIVE_TYPES.items():
+        for endian in "<>":
+            info = re.escape(struct.pack(endian + "Q", kind))
+            run = re.compile(b"(?s)" + info + b"(?:.{16}" + info + b"){%d,}"
+                             % (MIN_RELOCATIONS - 1))
+            records = []
+            for m in run.finditer(data):    # r_offset before the first r_info, r_addend after
+                if m.start() >= 8 and m.end() + 8 <= len(data):
+                    records += [(offset, addend) for offset, _, addend in struct.iter_unpack(
+                        endian + "QQq", data[m.start() - 8:m.end() + 8])]
+            if records:
+                return Relocations(name, endian, records)
+    return None
+
+
+def relocate(data, base, log):
+    """(relocated copy of the image, link base) when the image holds relative relocations
+    whose slots are still empty, else None.  The base is the given one, or the page-aligned
+    address that puts the relocated slots on zeros, as --no-apply-dynamic-relocs leaves them.
+    The input is never modified."""
+    relocations = find_relocations(data)
+    if relocations is None:
+        return None
+    offsets = sorted(offset for offset, _ in relocations.records)
+    sample = offsets[::max(1, len(offsets) // 64)]
+
+    def unfilled(b):
+        return sum(data[o - b:o - b + 8] == bytes(8) for o in sample
+                   if 0 <= o - b <= len(data) - 8) >= 0.9 * len(sample)
+
+    if base is not None:
+        bases = [base]
+    else:
+        bases = range(offsets[0] & ~0xFFF, max(offsets[-1] - len(data), -1), -0x1000)
+    link = next((b for b in bases if unfilled(b)), None)
+    if link is None:
+        log("%d %s relocations, but their slots are filled already"
+            % (len(relocations.records), relocations.name))
+        return None
+    out = bytearray(data)
+    pack = struct.Struct(relocations.endian + "Q").pack_into
+    applied = 0
+    for offset, addend in relocations.records:
+        if 0 <= offset - link <= len(out) - 8:
+            pack(out, offset - link, addend & 0xFFFFFFFFFFFFFFFF)
+            applied += 1
+    log("applied %d of %d %s relocations (link base %x)"
+        % (applied, len(relocations.records), relocations.name, link))
+    return out, link
+
+
 # --- Command line -----------------------------------------------------------------------
 
 def _read_input(path, limit):
@@ -1334,7 +1426,11 @@ def build_parser():
     parser.add_argument("-p", "--prel32", choices=["y", "n"],
                         help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS")
     parser.add_argument("-d", "--decompress", metavar="FILE",
-                        help="save the decompressed kernel to FILE and exit")
+                        help="save the decompressed kernel (with -r: relocated) to FILE and exit")
+    parser.add_argument("-r", "--relocate", action="store_true",
+                        help="apply the image's relative relocations (arm64 Image: pointers "
+                             "left zero for the boot code) before anything else; done anyway "
+                             "when the tables are not found otherwise")
     parser.add_argument("--max-size", metavar="MIB", type=int, default=MAX_OUTPUT >> 20,
                         help="refuse an input, or a compressed payload expanding to, more "
                              "than MIB mebibytes; defaults to %(default)s")
@@ -1351,13 +1447,21 @@ def main(argv=None):
     try:
         image, _ = unpack(_read_input(args.kernel, args.max_size << 20), log,
                           args.max_size << 20)
+        base = args.base
+        if args.relocate:
+            relocated = relocate(image, base, log)
+            if relocated is None:
+                raise SymversError("no relocations to apply: none found, or their slots are "
+                                   "filled already", EXIT_NOT_FOUND)
+            image, link = relocated
+            base = link if base is None else base
         if args.decompress:
             log("saving unpacked kernel to %s" % args.decompress)
             write_atomic(args.decompress, image)
             return 0
         big = args.endian in ("big", "be") if args.endian else None
         prel32 = args.prel32 == "y" if args.prel32 else None
-        lines = extract(image, args.base, args.bits, big, args.version, prel32, log)
+        lines = extract(image, base, args.bits, big, args.version, prel32, log)
     except SymversError as e:
         print("extract_symvers: error: %s" % e, file=sys.stderr)
         return e.status

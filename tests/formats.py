@@ -61,3 +61,34 @@ def zimage(payload):
     head = bytearray(0x400)
     struct.pack_into("<III", head, 0x24, 0x016F2818, 0, 0x400 + len(payload))
     return bytes(head) + payload
+
+
+R_AARCH64_RELATIVE = 1027
+
+
+def unrelocated(kernel, rela_type=R_AARCH64_RELATIVE):
+    """The kernel as an arm64 Image linked with --no-apply-dynamic-relocs: every absolute
+    pointer slot zero, and a .rela.dyn of Elf64_Rela {r_offset, r_info, r_addend} records
+    (sorted by address) in the image, after the rest."""
+    data = bytearray(kernel.data)
+    e = ">" if kernel.options[kernel.options.index("-e") + 1] == "be" else "<"
+    rela = b""
+    for offset, value in sorted(kernel.pointers):
+        data[offset:offset + 8] = bytes(8)
+        rela += struct.pack(e + "QQQ", kernel.base + offset, rela_type, value)  # addend bits
+    return bytes(data) + bytes(-len(data) % 8) + rela + bytes(64)
+
+
+def with_relr(kernel):
+    """The kernel with CONFIG_RELR: values stay in their slots (link-time addresses), and a
+    .relr.dyn lists the slots: an address, then bitmaps of the 63 words after it."""
+    words, at = [], None
+    for offset, _ in sorted(kernel.pointers):
+        address = kernel.base + offset
+        if at is not None and 0 < (address - at) // 8 <= 63 and not (address - at) % 8:
+            words[-1] |= 1 << ((address - at) // 8)
+            continue
+        words += [address, 1]
+        at = address + 8
+    relr = b"".join(struct.pack("<Q", w) for w in words)
+    return kernel.data + bytes(-len(kernel.data) % 8) + relr

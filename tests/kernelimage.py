@@ -83,6 +83,7 @@ class Kernel:
     era: Era
     symsearch_offset: int = None
     layout: dict = field(default_factory=dict)
+    pointers: list = field(default_factory=list)    # (offset, value) of every address slot
 
     def symvers(self):
         """The expected Module.symvers lines, as modpost formats them for this era."""
@@ -129,6 +130,7 @@ class Writer:
         self.buf = bytearray()
         self.base, self.ptr_size, self.rng = base, ptr_size, rng
         self.e = ">" if big else "<"
+        self.pointers = []      # what a relocatable kernel leaves for its boot code to fill
 
     def addr(self, offset):
         return self.base + offset
@@ -153,6 +155,11 @@ class Writer:
 
     def patch(self, offset, data):
         self.buf[offset:offset + len(data)] = data
+
+    def patch_address(self, offset, target):
+        """An absolute pointer to image offset `target`, which relocation would fill in."""
+        self.patch(offset, self.ptr(self.addr(target)))
+        self.pointers.append((offset, self.addr(target)))
 
 
 def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=True,
@@ -245,8 +252,10 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
                 where = at + k * (entry // fields)
                 if prel32:
                     w.patch(where, struct.pack(w.e + "i", 0 if target is None else target - where))
+                elif target is None:
+                    w.patch(where, w.ptr(0))
                 else:
-                    w.patch(where, w.ptr(0 if target is None else w.addr(target)))
+                    w.patch_address(where, target)
             if modversions:
                 slot = kcrctab[t] + i * crc_width
                 if rel_crcs:
@@ -264,16 +273,18 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
             stop = start + entry * len(tables.get(t, ()))
             crcs = kcrctab[t]
             licence, is_unused = LICENCE[t]
-            record = w.ptr(w.addr(start)) + w.ptr(w.addr(stop)) + w.ptr(w.addr(crcs)) \
-                + w.u32(licence) + (bytes([is_unused]) if era.unused_field else b"")
-            w.patch(symsearch_at + i * entry_size, record + bytes(entry_size - len(record)))
+            record = w.u32(licence) + (bytes([is_unused]) if era.unused_field else b"")
+            at = symsearch_at + i * entry_size
+            w.patch(at + 3 * P, record + bytes(entry_size - 3 * P - len(record)))
+            for k, target in enumerate((start, stop, crcs)):
+                w.patch_address(at + k * P, target)
 
     options = ["-b", str(bits), "-B", "%x" % base, "-k", era.kver, "-e", "be" if big else "le"]
     if era.prel32:
         options += ["-p", "y" if prel32 else "n"]
     kernel = Kernel(bytes(w.buf), base, options, exports, era, symsearch_at,
                     dict(modversions=modversions, prel32=prel32, rel_crcs=rel_crcs,
-                         flagstab=flagstab, ksymtab=ksymtab))
+                         flagstab=flagstab, ksymtab=ksymtab), w.pointers)
     return kernel
 
 
