@@ -1,0 +1,118 @@
+"""kbuild accepts our Module.symvers: an out-of-tree module built against it gets the same
+symbol versions as one built against the official file.
+
+With Debian's own headers (linux-headers-<release>, linux-headers-<release>-common,
+linux-kbuild-<major.minor>, fetched with apt into the corpus directory and unpacked with
+dpkg-deb) for the bookworm amd64 kernel of EXTRACT_SYMVERS_CORPUS, tests/modpost/probe.c,
+which uses an EXPORT_SYMBOL, an EXPORT_SYMBOL_GPL and a namespaced symbol of vmlinux, is
+built twice: modpost must succeed without a warning both times, and the __versions tables
+(symbol -> CRC) of the two modules must be identical."""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+
+CORPUS = os.environ.get("EXTRACT_SYMVERS_CORPUS")
+TOOL = os.path.join(os.path.dirname(__file__), "..", "extract_symvers.py")
+PROBE = os.path.join(os.path.dirname(__file__), "modpost")
+
+
+def bookworm_amd64():
+    for name in sorted(os.listdir(CORPUS)):
+        path = os.path.join(CORPUS, name, "meta.json")
+        meta = json.load(open(path)) if os.path.exists(path) else {}
+        if meta.get("arch") == "amd64" and meta.get("suite") == "bookworm":
+            return os.path.join(CORPUS, name), meta
+    pytest.fail("no bookworm amd64 kernel in %s" % CORPUS)
+
+
+def apt_download(packages, arch, directory):
+    """apt-get download with the corpus's private apt state (as fetch-debian-kernels.sh)."""
+    state = os.path.join(CORPUS, ".apt")
+    options = ["-o", "Dir::Etc::SourceList=%s/sources.list" % state,
+               "-o", "Dir::Etc::SourceParts=/dev/null", "-o", "Dir::State::Lists=%s/lists" % state,
+               "-o", "Dir::Cache=%s/cache" % state, "-o", "Dir::State::status=/dev/null",
+               "-o", "APT::Architectures=%s" % arch, "-o", "Acquire::Languages=none",
+               "-o", "Debug::NoLocking=1"]
+    subprocess.run(["apt-get", *options, "-q", "download", *packages], cwd=directory,
+                   check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def headers():
+    """The unpacked headers tree of the bookworm amd64 kernel, made once per corpus."""
+    if not CORPUS:
+        pytest.skip("EXTRACT_SYMVERS_CORPUS is not set: no kernel to build a module for")
+    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
+        pytest.skip("apt-get/dpkg-deb are not available: cannot fetch Debian's kernel headers")
+    kernel, meta = bookworm_amd64()
+    release, version = meta["release"], meta["version"]
+    flavour = meta["flavor"]
+    common = release[:-len(flavour)] + "common"
+    series = ".".join(release.split(".")[:2])
+    work = os.path.join(CORPUS, ".modpost", release)
+    root = os.path.join(work, "root")
+    tree = os.path.join(root, "usr", "src", "linux-headers-" + release)
+    if not os.path.exists(os.path.join(tree, "Module.symvers")):
+        os.makedirs(work, exist_ok=True)
+        apt_download(["linux-headers-%s:amd64=%s" % (release, version),
+                      "linux-headers-%s:amd64=%s" % (common, version),
+                      "linux-kbuild-%s:amd64=%s" % (series, version)], "amd64", work)
+        for deb in os.listdir(work):
+            if deb.endswith(".deb"):
+                subprocess.run(["dpkg-deb", "-x", os.path.join(work, deb), root], check=True)
+        makefile = os.path.join(tree, "Makefile")       # include /usr/src/...-common/Makefile
+        text = open(makefile).read().replace("/usr/src/", root + "/usr/src/")
+        open(makefile, "w").write(text)
+    return kernel, meta, tree
+
+
+def build(tree, symvers, directory):
+    """Build tests/modpost/probe.c in `directory` against `symvers`; (make output, versions)."""
+    shutil.copytree(PROBE, directory)
+    shutil.copy(symvers, os.path.join(tree, "Module.symvers"))
+    result = subprocess.run(["make", "-C", tree, "M=" + str(directory), "modules"],
+                            capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return output, versions(os.path.join(directory, "probe.ko"))
+
+
+def versions(ko):
+    """{symbol: crc} of a module's __versions section (struct modversion_info: unsigned
+    long crc; char name[64 - sizeof(unsigned long)]), read from its ELF section headers."""
+    data = open(ko, "rb").read()
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1      # 64-bit LE here
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names = sections[shstrndx][4]
+
+    def name(section):
+        start = names + section[0]
+        return data[start:data.index(b"\0", start)].decode()
+
+    section = next(s for s in sections if name(s) == "__versions")
+    table = data[section[4]:section[4] + section[5]]
+    return {entry[8:].rstrip(b"\0").decode(): struct.unpack_from("<Q", entry)[0]
+            for entry in (table[i:i + 64] for i in range(0, len(table), 64))}
+
+
+def test_modpost_accepts_our_module_symvers(headers, tmp_path):
+    kernel, meta, tree = headers
+    official = os.path.join(kernel, "Module.symvers")
+    ours = tmp_path / "Module.symvers"
+    with open(ours, "w") as out:
+        subprocess.run([sys.executable, TOOL, os.path.join(kernel, meta["image"])], stdout=out,
+                       check=True, stderr=subprocess.DEVNULL)
+    official_log, official_versions = build(tree, official, tmp_path / "official")
+    our_log, our_versions = build(tree, ours, tmp_path / "ours")
+    for log in (official_log, our_log):
+        assert "WARNING" not in log and "ERROR" not in log, log
+    assert our_versions == official_versions
+    assert {"_printk", "platform_bus_type", "dma_buf_get"} <= set(our_versions)
