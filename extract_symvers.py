@@ -61,13 +61,14 @@ class ExportTable(NamedTuple):
     export: str     # the export type Module.symvers names
     licence: int    # symsearch licence value (enum mod_license)
     unused: bool    # symsearch `unused` flag (CONFIG_UNUSED_SYMBOLS tables)
+    suffix: str     # of its sections: __ksymtab<suffix>, __kcrctab<suffix>
 
 
-PLAIN = ExportTable("EXPORT_SYMBOL", 0, False)
-GPL = ExportTable("EXPORT_SYMBOL_GPL", 1, False)
-GPL_FUTURE = ExportTable("EXPORT_SYMBOL_GPL_FUTURE", 2, False)
-UNUSED = ExportTable("EXPORT_UNUSED_SYMBOL", 0, True)
-UNUSED_GPL = ExportTable("EXPORT_UNUSED_SYMBOL_GPL", 1, True)
+PLAIN = ExportTable("EXPORT_SYMBOL", 0, False, "")
+GPL = ExportTable("EXPORT_SYMBOL_GPL", 1, False, "_gpl")
+GPL_FUTURE = ExportTable("EXPORT_SYMBOL_GPL_FUTURE", 2, False, "_gpl_future")
+UNUSED = ExportTable("EXPORT_UNUSED_SYMBOL", 0, True, "_unused")
+UNUSED_GPL = ExportTable("EXPORT_UNUSED_SYMBOL_GPL", 1, True, "_unused_gpl")
 
 # Module.symvers columns, in the order modpost writes them.
 COLS_EXPORT = ("crc", "name", "module", "export")
@@ -957,13 +958,13 @@ def _direct_crcs(image, layout, refs, step, width, strings_start):
 
 # --- Output -----------------------------------------------------------------------------
 
-def format_symvers(symbols, layout, module="vmlinux"):
-    """Module.symvers lines (without newlines) in the column order of the layout's modpost."""
+def format_symvers(symbols, columns, module="vmlinux"):
+    """Module.symvers lines (without newlines) in the column order of a layout's modpost."""
     lines = []
     for s in symbols:
         values = {"crc": "0x%08x" % s.crc, "name": s.name, "module": module,
                   "export": s.export, "namespace": s.namespace}
-        lines.append("\t".join(values[c] for c in layout.columns))
+        lines.append("\t".join(values[c] for c in columns))
     return lines
 
 
@@ -983,7 +984,7 @@ def _extract_with(image, layout, prel32, log):
             errors.append("symsearch candidate at %#x: %s" % (array, e))
             continue
         log("symsearch found at offset %#x: %s" % (array, _describe(refs, image)))
-        return format_symvers(symbols, layout)
+        return format_symvers(symbols, layout.columns)
     if layout.symsearch and image.base is not None:
         log("symsearch not found%s; locating the tables directly"
             % (" (%d candidates rejected)" % len(candidates) if candidates else ""))
@@ -994,7 +995,7 @@ def _extract_with(image, layout, prel32, log):
             errors.append("tables at %#x: %s" % (refs[0].start, e))
             continue
         log("export tables found directly: %s" % _describe(refs, image))
-        return format_symvers(symbols, layout)
+        return format_symvers(symbols, layout.columns)
     if errors:
         raise SymversError("export tables found but not valid with these options: %s"
                            % "; ".join(errors[:3]), EXIT_INCONSISTENT)
@@ -1346,6 +1347,231 @@ def relocate(data, base, log):
     return out, link
 
 
+# --- Modules: the exports of .ko files ----------------------------------------------------
+
+MODULE_SUFFIXES = ((".ko", None), (".ko.xz", "xz"), (".ko.zst", "zstd"), (".ko.gz", "gzip"))
+SHN_ABS = 0xFFF1
+SHT_RELA, SHT_REL, SHT_SYMTAB = 4, 9, 2
+EM_MIPS = 8
+VERMAGIC = re.compile(rb"(?:^|\0)vermagic=([^\0]*)")
+
+
+class ElfObject:
+    """A relocatable ELF object (a kernel module): its sections, symbols and relocations."""
+
+    def __init__(self, data):
+        if data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
+            raise SymversError("not an ELF file", EXIT_FORMAT)
+        self.data, self.bits = data, 32 * data[4]
+        self.e = "<" if data[5] == 1 else ">"
+        self.ptr_size = self.bits // 8
+        wide = self.bits == 64
+        self.machine, = struct.unpack_from(self.e + "H", data, 18)
+        shoff, = struct.unpack_from(self.e + ("Q" if wide else "I"), data, 0x28 if wide else 0x20)
+        size, count, names = struct.unpack_from(self.e + "HHH", data, 0x3A if wide else 0x2E)
+        header = self.e + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")
+        if shoff + count * size > len(data) or count == 0 or names >= count:
+            raise SymversError("section headers outside the file", EXIT_INCONSISTENT)
+        # (name, type, file offset, size, link, info)
+        raw = [struct.unpack_from(header, data, shoff + i * size) for i in range(count)]
+        self.sections = [(n, t, off, sz, link, info) for n, t, _, _, off, sz, link, info, _, _
+                         in raw]
+        table = self.sections[names][2]
+        self.names = {self._cstring(table + s[0]): i for i, s in enumerate(self.sections)}
+        self.symtab = next((s for s in self.sections if s[1] == SHT_SYMTAB), None)
+
+    def _cstring(self, offset):
+        end = self.data.find(b"\0", offset)
+        return self.data[offset:end if end >= 0 else len(self.data)].decode("latin-1")
+
+    def section(self, name):
+        """(file offset, size) of a section, or None."""
+        i = self.names.get(name)
+        return None if i is None else (self.sections[i][2], self.sections[i][3])
+
+    def symbol(self, index):
+        """(st_value, st_shndx) of a symbol."""
+        _, _, offset, size, _, _ = self.symtab
+        if self.bits == 64:
+            _, _, _, shndx, value, _ = struct.unpack_from(self.e + "IBBHQQ", self.data,
+                                                         offset + 24 * index)
+        else:
+            _, value, _, _, _, shndx = struct.unpack_from(self.e + "IIIBBH", self.data,
+                                                         offset + 16 * index)
+        return value, shndx
+
+    def relocations(self, name, field):
+        """{offset in the section: (symbol index, addend)} of the section's REL/RELA
+        section; REL addends are the `field`-byte words in place."""
+        target = self.names.get(name)
+        out = {}
+        for kind, offset, size, info in ((s[1], s[2], s[3], s[5]) for s in self.sections):
+            if info != target or kind not in (SHT_RELA, SHT_REL):
+                continue
+            wide = self.bits == 64
+            record = self.e + ("QQ" if wide else "II") + ("q" if wide else "i") * (kind == SHT_RELA)
+            for r in struct.iter_unpack(record, self.data[offset:offset + size // struct.calcsize(
+                    record) * struct.calcsize(record)]):
+                where, info_ = r[0], r[1]
+                if not wide:
+                    symbol = info_ >> 8
+                elif self.machine == EM_MIPS and self.e == "<":
+                    symbol = info_ & 0xFFFFFFFF      # mips64el: r_sym, then the type bytes
+                else:
+                    symbol = info_ >> 32
+                addend = r[2] if kind == SHT_RELA else None
+                out[where] = (symbol, addend)
+        return out
+
+    def target(self, section, relocation, field):
+        """File offset of what a relocation at section[offset] refers to, and the symbol's
+        section index: symbol + addend (PC-relative or not, it names the same place)."""
+        where, (symbol, addend) = relocation
+        if addend is None:                          # REL: the addend is in place
+            addend, = struct.unpack_from(self.e + ("i" if field == 4 else "q"), self.data,
+                                         section[0] + where)
+        value, shndx = self.symbol(symbol)
+        if shndx == SHN_ABS:
+            return None, value + addend
+        return shndx, self.sections[shndx][2] + value + addend
+
+
+def module_version(data):
+    m = VERMAGIC.search(data)
+    return parse_version(m.group(1).decode("latin-1")) if m else None
+
+
+def module_exports(data, version=None):
+    """The exported symbols of a kernel module's bytes, as its loader would see them: the
+    __ksymtab* entries through their relocations, names and namespaces in
+    __ksymtab_strings, CRCs from __kcrctab* (a relocation to an absolute __crc_* symbol, or
+    the value in place from 5.19), GPL-only from __kflagstab from 7.1.  The layout is the
+    one of the module's vermagic version (else `version`)."""
+    elf = ElfObject(data)
+    if not any(name.startswith("__ksymtab") for name in elf.names):
+        return []
+    version = module_version(data) or version
+    if version is None:
+        raise SymversError("no vermagic in the module: give -k", EXIT_NOT_FOUND)
+    layout = layout_for(version)
+    prel32 = layout.prel32 and elf.machine in EM_X86 + (EM_AARCH64,)
+    field = 4 if prel32 else elf.ptr_size
+    step = field * (3 if layout.namespace else 2)
+    width = layout.crc_width or elf.ptr_size
+    flags = elf.section("__kflagstab") if layout.flagstab else None
+    symbols = []
+    for table in layout.section_order:
+        ksymtab = elf.section("__ksymtab" + table.suffix)
+        if ksymtab is None:
+            continue
+        refs = elf.relocations("__ksymtab" + table.suffix, field)
+        kcrctab = elf.section("__kcrctab" + table.suffix)
+        crc_refs = elf.relocations("__kcrctab" + table.suffix, width) if kcrctab else {}
+        for i in range(ksymtab[1] // step):
+            at = i * step
+
+            def string(k, pattern, what):
+                where = at + k * field
+                if where not in refs:
+                    return None
+                _, offset = elf.target(ksymtab, (where, refs[where]), field)
+                m = pattern.match(data, offset) if 0 <= offset < len(data) else None
+                if m is None:
+                    raise SymversError("%s of export %d of %s is not a valid string"
+                                       % (what, i, table.export), EXIT_INCONSISTENT)
+                return m.group().decode("ascii")
+
+            name = string(1, NAME, "name")
+            if name is None:
+                raise SymversError("export %d of %s has no name relocation" % (i, table.export),
+                                   EXIT_INCONSISTENT)
+            namespace = (string(2, NAMESPACE, "namespace") if layout.namespace else None) or ""
+            crc = 0
+            if kcrctab and (i + 1) * width <= kcrctab[1]:
+                slot = i * width
+                if slot in crc_refs:
+                    shndx, value = elf.target(kcrctab, (slot, crc_refs[slot]), width)
+                    crc = value if shndx is None else struct.unpack_from(
+                        elf.e + "I", data, value)[0]
+                else:
+                    crc, = struct.unpack_from(elf.e + ("I" if width == 4 else "Q"), data,
+                                              kcrctab[0] + slot)
+            export = table.export
+            if flags is not None and i < flags[1]:
+                export = GPL.export if data[flags[0] + i] & 1 else PLAIN.export
+            symbols.append(Symbol(crc & 0xFFFFFFFF, name, export, namespace))
+    return symbols
+
+
+def module_files(paths):
+    """(path, module name, compression) of every module file under the given directories
+    (the name is the path below the directory without its suffix and without a leading
+    kernel/, as modpost writes it) and of the given files (their base name)."""
+    found = []
+    for top in paths:
+        if os.path.isfile(top):
+            files = [(top, os.path.basename(top))]
+        else:
+            files = [(os.path.join(d, f), os.path.relpath(os.path.join(d, f), top))
+                     for d, _, names in os.walk(top) for f in names]
+        for path, relative in files:
+            for suffix, compression in MODULE_SUFFIXES:
+                if relative.endswith(suffix):
+                    name = relative[:-len(suffix)].replace(os.sep, "/")
+                    found.append((path, name[7:] if name.startswith("kernel/") else name,
+                                  compression))
+                    break
+    return sorted(found, key=lambda f: f[1])
+
+
+def _read_module(job):
+    """(module name, [Symbol], layout columns, error) of one module file: for a process pool."""
+    path, name, compression, version = job
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        if compression:
+            data = decompress_payload(compression, memoryview(data))
+        symbols = module_exports(data, version)
+        columns = layout_for(module_version(data) or version).columns if symbols else None
+        return name, symbols, columns, None
+    except SymversError as e:
+        return name, [], None, "%s: %s" % (path, e)
+    except OSError as e:
+        return name, [], None, "%s: %s" % (path, e.strerror or e)
+
+
+def module_symvers(paths, version=None, log=lambda message: None, progress=None):
+    """Module.symvers lines of every module under `paths` (directories or files), in module
+    order, read in parallel; `version` is the layout of modules without a vermagic."""
+    files = module_files(paths)
+    if not files:
+        raise SymversError("no *.ko, *.ko.xz, *.ko.zst or *.ko.gz under %s" % ", ".join(paths),
+                           EXIT_INPUT)
+    jobs = [(path, name, compression, version) for path, name, compression in files]
+    if len(jobs) < 64 or (os.cpu_count() or 1) < 2:
+        results = map(_read_module, jobs)
+    else:
+        import concurrent.futures
+        pool = concurrent.futures.ProcessPoolExecutor()
+        results = pool.map(_read_module, jobs, chunksize=32)
+    lines, exporting = [], 0
+    try:
+        for done, (name, symbols, columns, error) in enumerate(results, 1):
+            if error:
+                raise SymversError(error, EXIT_INCONSISTENT)
+            if symbols:
+                exporting += 1
+                lines += format_symvers(symbols, columns, name)
+            if progress:
+                progress(done, len(jobs))
+    finally:
+        if len(jobs) >= 64 and (os.cpu_count() or 1) >= 2:
+            pool.shutdown(cancel_futures=True)
+    log("%d modules read, %d export %d symbols" % (len(jobs), exporting, len(lines)))
+    return lines
+
+
 # --- Command line -----------------------------------------------------------------------
 
 def _read_input(path, limit):
@@ -1431,10 +1657,18 @@ def build_parser():
                         help="apply the image's relative relocations (arm64 Image: pointers "
                              "left zero for the boot code) before anything else; done anyway "
                              "when the tables are not found otherwise")
+    parser.add_argument("--modules", metavar="DIR", action="append",
+                        help="also the exports of every *.ko[.xz|.zst|.gz] under DIR (e.g. "
+                             "/lib/modules/RELEASE; repeatable; a file is read as one module)")
     parser.add_argument("--max-size", metavar="MIB", type=int, default=MAX_OUTPUT >> 20,
                         help="refuse an input, or a compressed payload expanding to, more "
                              "than MIB mebibytes; defaults to %(default)s")
     return parser
+
+
+def _progress(done, total):
+    print("\r%d/%d modules" % (done, total), end="\n" if done == total else "",
+          file=sys.stderr, flush=True)
 
 
 def main(argv=None):
@@ -1473,6 +1707,13 @@ def main(argv=None):
               % (type(e).__name__, e), file=sys.stderr)
         return EXIT_INTERNAL
     log("%d symbols" % len(lines))
+    if args.modules:
+        try:
+            lines += module_symvers(args.modules, args.version, log,
+                                    _progress if sys.stderr.isatty() else None)
+        except SymversError as e:
+            print("extract_symvers: error: %s" % e, file=sys.stderr)
+            return e.status
     try:
         sys.stdout.write("".join(line + "\n" for line in lines))
         sys.stdout.flush()
