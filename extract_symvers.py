@@ -1391,6 +1391,9 @@ class ElfObject:
 
     def symbol(self, index):
         """(st_value, st_shndx) of a symbol."""
+        if self.symtab is None or (index + 1) * (8 + 2 * self.ptr_size) > self.symtab[3]:
+            raise SymversError("relocation to symbol %d outside .symtab" % index,
+                               EXIT_INCONSISTENT)
         _, _, offset, size, _, _ = self.symtab
         if self.bits == 64:
             _, _, _, shndx, value, _ = struct.unpack_from(self.e + "IBBHQQ", self.data,
@@ -1433,6 +1436,10 @@ class ElfObject:
         value, shndx = self.symbol(symbol)
         if shndx == SHN_ABS:
             return None, value + addend
+        if shndx >= len(self.sections):
+            raise SymversError("symbol %d in section %d of %d" % (symbol, shndx,
+                                                                   len(self.sections)),
+                               EXIT_INCONSISTENT)
         return shndx, self.sections[shndx][2] + value + addend
 
 
@@ -1442,6 +1449,15 @@ def module_version(data):
 
 
 def module_exports(data, version=None):
+    """The exported symbols of a kernel module's bytes (see _module_exports); a module too
+    broken to read raises SymversError like any other."""
+    try:
+        return _module_exports(data, version)
+    except (struct.error, IndexError, ValueError) as e:
+        raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
+
+
+def _module_exports(data, version):
     """The exported symbols of a kernel module's bytes, as its loader would see them: the
     __ksymtab* entries through their relocations, names and namespaces in
     __ksymtab_strings, CRCs from __kcrctab* (a relocation to an absolute __crc_* symbol, or

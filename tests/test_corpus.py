@@ -59,3 +59,24 @@ def test_real_kernel(name, form, options):
     official = official_vmlinux_lines(directory)
     assert len(ours) == len(set(ours)), "duplicate lines"
     assert sorted(ours) == sorted(official)
+
+
+MODULE_KERNELS = [name for name in KERNELS if os.path.isdir(os.path.join(CORPUS, name, "lib"))]
+
+
+@pytest.mark.parametrize("name", MODULE_KERNELS)
+def test_real_kernel_with_modules(name):
+    """The complete Module.symvers, vmlinux and every module, with no options: equal to the
+    official file as a set of lines (modpost's order is its own)."""
+    directory = os.path.join(CORPUS, name)
+    meta = json.load(open(os.path.join(directory, "meta.json")))
+    modules = os.path.join(directory, "lib", "modules", meta["release"])
+    result = subprocess.run([sys.executable, TOOL, "--modules", modules,
+                             os.path.join(directory, meta["image"])],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr
+    ours = result.stdout.splitlines()
+    with open(os.path.join(directory, "Module.symvers")) as f:
+        official = f.read().splitlines()
+    assert len(ours) == len(set(ours)), "duplicate lines"
+    assert sorted(ours) == sorted(official)

@@ -1,0 +1,172 @@
+"""Synthetic kernel modules: relocatable ELF objects (ET_REL) laid out as the kernel's
+include/linux/export.h, scripts/module.lds.S and modpost make them, independently of
+extract_symvers.py.
+
+Each export has a function in .text, its name (and namespace) in __ksymtab_strings, a
+kernel_symbol in __ksymtab<suffix> whose fields are filled by relocations (R_*_PC32-like
+for PREL32, R_*_ABS for pointers; RELA, or REL with the addend in place), and a CRC in
+__kcrctab<suffix>: before 5.19 a relocation to the absolute symbol __crc_<name>, from 5.19
+the value itself.  7.1+ has one __ksymtab and a __kflagstab byte per export."""
+
+import struct
+
+from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL
+
+SUFFIX = {PLAIN: "", GPL: "_gpl", GPL_FUTURE: "_gpl_future", UNUSED: "_unused",
+          UNUSED_GPL: "_unused_gpl"}
+SHN_ABS = 0xFFF1
+# absolute pointers: riscv, s390, arm, mips (x86 and arm64 use PREL32 from 4.19)
+EM = {(64, False): 243, (64, True): 22, (32, False): 40, (32, True): 8}
+
+
+class Sections:
+    def __init__(self):
+        self.items = [("", 0, b"", 0, 0, 0, 0)]      # name, type, data, link, info, align, entsize
+
+    def add(self, name, kind, data, link=0, info=0, align=1, entsize=0):
+        self.items.append((name, kind, bytes(data), link, info, align, entsize))
+        return len(self.items) - 1
+
+
+def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
+                 machine=None):
+    """The bytes of a .ko exporting `exports` (kernelimage.Export) in this era's layout."""
+    era = ERAS[era_name]
+    prel32 = era.prel32 if prel32 is None else prel32 and era.prel32
+    e = ">" if big else "<"
+    P = bits // 8
+    field = 4 if prel32 else P
+    fields = 3 if era.namespace else 2
+    step = field * fields
+    crc_width = P if era.crc_long else 4
+    machine = machine or (62 if prel32 and bits == 64 else 3 if prel32 else EM[(bits, big)])
+
+    tables = {t: sorted((x for x in exports if x.export == t), key=lambda x: x.name.encode())
+              for t in era.link_order}
+    if era.flagstab:
+        tables = {PLAIN: sorted(exports, key=lambda x: x.name.encode())}
+
+    # strings; symbols: (name, value, section index, info); relocations per section
+    strings, offsets = bytearray(b"\0"), {}
+    for x in exports:
+        for s in (x.name, x.namespace):
+            if s not in offsets:
+                offsets[s] = len(strings)
+                strings += s.encode() + b"\0"
+    sections = Sections()
+    text = sections.add(".text", 1, bytes(16 * len(exports)) + b"\xc3", align=16)
+    strtab_index = sections.add("__ksymtab_strings", 1, strings)
+    symbols = [("", 0, 0, 0), ("", 0, strtab_index, 3)]      # null, section symbol
+    index = {}
+    for i, x in enumerate(exports):
+        index[x.name] = len(symbols)
+        symbols.append((x.name, 16 * i, text, 0x12))                          # global func
+        index["__kstrtab_" + x.name] = len(symbols)
+        symbols.append(("__kstrtab_" + x.name, offsets[x.name], strtab_index, 0x01))
+        index["__crc_" + x.name] = len(symbols)
+        symbols.append(("__crc_" + x.name, x.crc, SHN_ABS, 0x10))
+
+    # before 5.19 a CRC slot is `.long __crc_<name>`, resolved when the module is loaded
+    crc_by_relocation = era.crc_long or era.rel_crcs
+    pending = []            # (section index, field size, [(offset, symbol index, addend)])
+    for t, syms in tables.items():
+        if not syms and t != PLAIN:
+            continue
+        suffix = SUFFIX[t]
+        ksymtab = sections.add("__ksymtab" + suffix, 1, bytes(step * len(syms)), align=field)
+        relocs = []
+        for i, x in enumerate(syms):
+            at = i * step
+            relocs.append((at, index[x.name], 0))
+            if i % 2:       # half the names through the section symbol and an addend
+                relocs.append((at + field, 1, offsets[x.name]))
+            else:
+                relocs.append((at + field, index["__kstrtab_" + x.name], 0))
+            if era.namespace == "string" or x.namespace:
+                relocs.append((at + 2 * field, 1, offsets[x.namespace]))
+        pending.append((ksymtab, field, relocs))
+        if crc_by_relocation:
+            kcrctab = sections.add("__kcrctab" + suffix, 1, bytes(crc_width * len(syms)),
+                                   align=4)
+            pending.append((kcrctab, crc_width, [(i * crc_width, index["__crc_" + x.name], 0)
+                                                 for i, x in enumerate(syms)]))
+        else:
+            sections.add("__kcrctab" + suffix, 1,
+                         b"".join(struct.pack(e + "I", x.crc) for x in syms), align=4)
+        if era.flagstab:
+            sections.add("__kflagstab", 1, bytes(x.export == GPL for x in syms))
+    sections.add(".modinfo", 1, b"license=GPL\0vermagic=%s SMP mod_unload modversions \0"
+                 % era.release.encode())
+
+    # .symtab/.strtab, then the relocation sections (they link to .symtab)
+    names = bytearray(b"\0")
+    symtab = bytearray()
+    for name, value, shndx, info in symbols:
+        name_at = len(names) if name else 0
+        if name:
+            names += name.encode() + b"\0"
+        if bits == 64:
+            symtab += struct.pack(e + "IBBHQQ", name_at, info, 0, shndx, value, 0)
+        else:
+            symtab += struct.pack(e + "IIIBBH", name_at, value, 0, info, 0, shndx)
+    strtab = sections.add(".strtab", 3, names)
+    symtab_index = sections.add(".symtab", 2, symtab, link=strtab, info=2, align=P,
+                                entsize=24 if bits == 64 else 16)
+    for target, size, relocs in pending:
+        data = bytearray(sections.items[target][2])
+        out = bytearray()
+        for offset, symbol, addend in relocs:
+            kind = 2 if prel32 else 1
+            info = (symbol << 32 | kind) if bits == 64 else (symbol << 8 | kind)
+            if rela:
+                out += struct.pack(e + ("QQq" if bits == 64 else "IIi"), offset, info, addend)
+            else:           # REL: the addend goes in place
+                out += struct.pack(e + ("QQ" if bits == 64 else "II"), offset, info)
+                data[offset:offset + size] = addend.to_bytes(size, "big" if big else "little",
+                                                             signed=True)
+        name = sections.items[target][0]
+        sections.items[target] = sections.items[target][:2] + (bytes(data),) \
+            + sections.items[target][3:]
+        sections.add((".rela" if rela else ".rel") + name, 4 if rela else 9, out,
+                     link=symtab_index, info=target, align=P)
+    return elf_object(sections, bits, big, machine)
+
+
+def elf_object(sections, bits, big, machine):
+    """Lay the sections out after the ELF header, section headers last (ET_REL)."""
+    e = ">" if big else "<"
+    shstr = bytearray(b"\0")
+    name_at = []
+    for item in sections.items + [(".shstrtab",)]:
+        name_at.append(len(shstr) if item[0] else 0)
+        if item[0]:
+            shstr += item[0].encode() + b"\0"
+    items = sections.items + [(".shstrtab", 3, bytes(shstr), 0, 0, 1, 0)]
+    header_size = 64 if bits == 64 else 52
+    body = bytearray(header_size)
+    placed = []
+    for name, kind, data, link, info, align, entsize in items:
+        if not name:
+            placed.append(0)
+            continue
+        body += bytes(-len(body) % max(align, 1))
+        placed.append(len(body))
+        body += data
+    body += bytes(-len(body) % 8)
+    shoff = len(body)
+    for i, (name, kind, data, link, info, align, entsize) in enumerate(items):
+        if bits == 64:
+            body += struct.pack(e + "IIQQQQIIQQ", name_at[i], kind, 2 if kind == 1 else 0, 0,
+                                placed[i], len(data), link, info, align, entsize)
+        else:
+            body += struct.pack(e + "IIIIIIIIII", name_at[i], kind, 2 if kind == 1 else 0, 0,
+                                placed[i], len(data), link, info, align, entsize)
+    ident = b"\x7fELF" + bytes([bits // 32, 2 if big else 1, 1]) + bytes(9)
+    if bits == 64:
+        header = ident + struct.pack(e + "HHIQQQIHHHHHH", 1, machine, 1, 0, 0, shoff, 0, 64,
+                                     0, 0, 64, len(items), len(items) - 1)
+    else:
+        header = ident + struct.pack(e + "HHIIIIIHHHHHH", 1, machine, 1, 0, 0, shoff, 0, 52,
+                                     0, 0, 40, len(items), len(items) - 1)
+    body[:header_size] = header
+    return bytes(body)

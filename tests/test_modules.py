@@ -1,0 +1,129 @@
+"""Module exports (--modules): synthetic .ko objects of every era, width, byte order,
+ksymtab form and relocation kind, plain and compressed."""
+
+import gzip
+import lzma
+import re
+
+import pytest
+import zstandard
+
+import extract_symvers
+from kernelimage import ERAS, Export, build, make_exports
+from kobuild import build_module
+
+MATRIX = [(era, bits, big, prel32, rela)
+          for era in ERAS for bits in (32, 64) for big in (False, True)
+          for prel32 in ((False, True) if ERAS[era].prel32 else (False,))
+          for rela in ((True, False) if bits == 32 else (True,))]
+
+
+def ident(case):
+    era, bits, big, prel32, rela = case
+    return "%s-%d-%s-%s-%s" % (era, bits, "be" if big else "le",
+                               "prel32" if prel32 else "abs", "rela" if rela else "rel")
+
+
+def expected(era, exports, module):
+    columns = ERAS[era].columns
+    return sorted("\t".join({"crc": "0x%08x" % x.crc, "name": x.name, "module": module,
+                             "export": x.export, "namespace": x.namespace}[c] for c in columns)
+                  for x in exports)
+
+
+def module_tree(tmp_path, files):
+    """lib/modules/<release>/kernel/... holding the given {relative path: bytes}."""
+    top = tmp_path / "lib" / "modules" / "6.1.0-test"
+    for relative, data in files.items():
+        path = top / "kernel" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return str(top)
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=[ident(c) for c in MATRIX])
+def test_module_layout(case, tmp_path):
+    era, bits, big, prel32, rela = case
+    exports = make_exports(ERAS[era], count=12, seed=3)
+    ko = build_module(era, exports, bits=bits, big=big, prel32=prel32, rela=rela)
+    top = module_tree(tmp_path, {"drivers/usb/serial/usbserial.ko": ko})
+    lines = extract_symvers.module_symvers([top])
+    assert sorted(lines) == expected(era, exports, "drivers/usb/serial/usbserial")
+
+
+@pytest.mark.parametrize("suffix,compress", [(".ko.xz", lzma.compress), (".ko.gz", gzip.compress),
+                                             (".ko.zst", zstandard.compress)])
+def test_compressed_modules(suffix, compress, tmp_path):
+    exports = make_exports(ERAS["6.14"], count=8, seed=4)
+    top = module_tree(tmp_path, {"fs/fat/fat" + suffix: compress(build_module("6.14", exports))})
+    assert sorted(extract_symvers.module_symvers([top])) == expected("6.14", exports, "fs/fat/fat")
+
+
+def test_vmlinux_then_modules(tmp_path, run, kernel_file):
+    """python extract_symvers.py --modules /lib/modules/RELEASE vmlinuz > Module.symvers"""
+    kernel = build("6.14", bits=64)
+    usb = [Export("usb_serial_register_drivers", 0x1234abcd, "EXPORT_SYMBOL_GPL"),
+           Export("usb_stor_suspend", 0x5a5a5a5a, "EXPORT_SYMBOL_GPL", "USB_STORAGE")]
+    drm = [Export("drm_dev_alloc", 0xdeadbeef, "EXPORT_SYMBOL"),
+           Export("drm_dev_put", 0x0badcafe, "EXPORT_SYMBOL")]
+    top = module_tree(tmp_path, {
+        "drivers/usb/serial/usbserial.ko.xz": lzma.compress(build_module("6.14", usb)),
+        "drivers/gpu/drm/drm.ko.zst": zstandard.compress(build_module("6.14", drm)),
+        "drivers/misc/nothing.ko": build_module("6.14", []),
+    })
+    out = run("--modules", top, kernel_file(kernel.data))
+    vmlinux = len(kernel.exports)
+    assert sorted(out[:vmlinux]) == sorted(kernel.symvers())
+    assert sorted(out[vmlinux:]) == sorted(expected("6.14", drm, "drivers/gpu/drm/drm")
+                                           + expected("6.14", usb, "drivers/usb/serial/usbserial"))
+
+
+def test_single_module_file(tmp_path):
+    exports = make_exports(ERAS["5.10"], count=5, seed=6)
+    path = tmp_path / "vendor_driver.ko"
+    path.write_bytes(build_module("5.10", exports))
+    assert sorted(extract_symvers.module_symvers([str(path)])) == \
+        expected("5.10", exports, "vendor_driver")
+
+
+def test_broken_module_is_an_error(tmp_path, fail, kernel_file):
+    kernel = build("6.14", bits=64)
+    ko = bytearray(build_module("6.14", make_exports(ERAS["6.14"], count=4)))
+    ko[0x28:0x30] = b"\xff" * 8                         # section headers far outside
+    top = module_tree(tmp_path, {"drivers/broken.ko": bytes(ko)})
+    status, err = fail("--modules", top, kernel_file(kernel.data))
+    assert status == 6
+    assert "drivers/broken.ko" in err
+
+
+def test_no_modules_found(tmp_path, fail, kernel_file):
+    kernel = build("6.14", bits=64)
+    status, err = fail("--modules", tmp_path, kernel_file(kernel.data))
+    assert status == 3
+    assert "no *.ko" in err
+
+
+def test_mutated_modules_fail_cleanly():
+    """Bit flips, truncations and zeroed runs in .ko files: an export list or SymversError,
+    never another exception."""
+    import random
+    rng = random.Random(11)
+    seeds = [build_module(era, make_exports(ERAS[era], count=6, seed=1), bits=bits, big=big)
+             for era, bits, big in (("4.10", 32, True), ("5.10", 64, False), ("7.2", 64, True))]
+    for case in range(3000):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data))
+            kind = rng.randrange(3)
+            if kind == 0:
+                data[at] ^= 1 << rng.randrange(8)
+            elif kind == 1:
+                del data[at:]
+                break
+            else:
+                data[at:at + 8] = bytes(len(data[at:at + 8]))
+        try:
+            symbols = extract_symvers.module_exports(bytes(data))
+        except extract_symvers.SymversError:
+            continue
+        assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$]*", s.name) for s in symbols), case
