@@ -752,7 +752,7 @@ def walk(image, layout, prel32, refs, log=lambda message: None):
     if sum(r.count for r in refs) > MAX_SYMBOLS:
         raise SymversError("tables claim %d symbols" % sum(r.count for r in refs),
                            EXIT_INCONSISTENT)
-    entries, seen = [], set()
+    entries = []
     for t, r in enumerate(refs):
         end = r.start + r.count * step if r.start is not None else None
         if end is None or end > len(image.data) or (
@@ -766,9 +766,6 @@ def walk(image, layout, prel32, refs, log=lambda message: None):
             namespace = ""
             if layout.namespace and fields[2]:
                 namespace = _string(image, resolve(at, 2, fields[2]), NAMESPACE, "namespace", at)
-            if name in seen:
-                raise SymversError("symbol %s is exported twice" % name, EXIT_INCONSISTENT)
-            seen.add(name)
             export = r.table.export
             if r.flags is not None:
                 flag = image.data[r.flags + i]
@@ -781,8 +778,23 @@ def walk(image, layout, prel32, refs, log=lambda message: None):
     crcs, relative = _read_crcs(image, _crc_tables(refs, width), width, layout.rel_crcs)
     if relative:
         log("CRC tables hold self-relative offsets (CONFIG_MODULE_REL_CRCS)")
-    return [Symbol(crcs[t][i], name, export, namespace)
-            for t, i, name, export, namespace in entries]
+    return unique([Symbol(crcs[t][i], name, export, namespace)
+                   for t, i, name, export, namespace in entries])
+
+
+def unique(symbols):
+    """The symbols, each once.  An export may stand twice in a table (arm64 5.10 exports
+    __memcpy, memcpy, __memset, clear_page and copy_page from two objects); modpost lists it
+    once.  Two entries of one name that differ are a misread table, not a kernel."""
+    seen, out = {}, []
+    for s in symbols:
+        if s.name not in seen:
+            seen[s.name] = s
+            out.append(s)
+        elif seen[s.name] != s:
+            raise SymversError("symbol %s is exported twice, differently" % s.name,
+                               EXIT_INCONSISTENT)
+    return out
 
 
 # --- Direct table search (7.1+, and the fallback) -----------------------------------------
@@ -917,7 +929,8 @@ def _split_sorted(image, layout, prel32, start, count):
         if m is None:
             return None
         names.append(m.group())
-    breaks = [i + 1 for i in range(count - 1) if names[i] >= names[i + 1]]
+    # a table may hold an export twice (see unique()): only a decrease starts the next one
+    breaks = [i + 1 for i in range(count - 1) if names[i] > names[i + 1]]
     runs = len(breaks) + 1
     if runs == len(layout.section_order):
         tables = layout.section_order
@@ -1320,18 +1333,22 @@ def relocate(data, base, log):
     if relocations is None:
         return None
     offsets = sorted(offset for offset, _ in relocations.records)
-    sample = offsets[::max(1, len(offsets) // 64)]
+    sample = offsets[::max(1, len(offsets) // 1024)]
 
-    def unfilled(b):
-        return sum(data[o - b:o - b + 8] == bytes(8) for o in sample
-                   if 0 <= o - b <= len(data) - 8) >= 0.9 * len(sample)
+    def unfilled(b, slots):
+        """The share of the slots that are zero with link base b."""
+        return sum(data[o - b:o - b + 8] == bytes(8) for o in slots
+                   if 0 <= o - b <= len(data) - 8) / len(slots)
 
     if base is not None:
         bases = [base]
-    else:
+    else:               # every page-aligned base that keeps all the slots in the image
         bases = range(offsets[0] & ~0xFFF, max(offsets[-1] - len(data), -1), -0x1000)
-    link = next((b for b in bases if unfilled(b)), None)
-    if link is None:
+    # a neighbouring base still lands most slots on zeros (tables of pointers): the best
+    # wins, measured on a large sample among those a small one finds likely
+    likely = [b for b in bases if unfilled(b, sample[::16]) >= 0.9]
+    share, link = max(((unfilled(b, sample), b) for b in likely), default=(0, None))
+    if share < 0.95:
         log("%d %s relocations, but their slots are filled already"
             % (len(relocations.records), relocations.name))
         return None
@@ -1516,7 +1533,7 @@ def _module_exports(data, version):
             if flags is not None and i < flags[1]:
                 export = GPL.export if data[flags[0] + i] & 1 else PLAIN.export
             symbols.append(Symbol(crc & 0xFFFFFFFF, name, export, namespace))
-    return symbols
+    return unique(symbols)
 
 
 def module_files(paths):

@@ -121,3 +121,26 @@ def test_layout_detected(case, run, kernel_file):
     kernel = build(era, bits=bits, big=big, prel32=prel32)
     out = run(kernel_file(kernel.data))
     assert sorted(out) == sorted(kernel.symvers())
+
+
+@pytest.mark.parametrize("era", ["5.10", "6.14", "7.2"])
+def test_duplicate_export_is_listed_once(era, run, kernel_file):
+    """arm64 5.10 exports __memcpy, memcpy, __memset... twice; modpost lists them once."""
+    from kernelimage import ERAS, make_exports
+    exports = make_exports(ERAS[era])
+    exports.append(exports[5])
+    kernel = build(era, bits=64, exports=exports)
+    out = run(kernel_file(kernel.data))
+    assert sorted(out) == sorted(set(kernel.symvers()))
+    assert len(out) == len(exports) - 1
+
+
+def test_differing_duplicates_are_an_error(fail, kernel_file):
+    import dataclasses
+    from kernelimage import ERAS, make_exports
+    exports = make_exports(ERAS["6.14"])
+    exports.append(dataclasses.replace(exports[5], crc=exports[5].crc ^ 1))
+    kernel = build("6.14", bits=64, exports=exports)
+    status, err = fail(*kernel.options, kernel_file(kernel.data))
+    assert status == 6
+    assert "exported twice, differently" in err
