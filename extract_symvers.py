@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
 """Recover a kernel's Module.symvers from the binary kernel alone.
 
-    python extract_symvers.py -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers
+    python extract_symvers.py [--modules /lib/modules/RELEASE] vmlinuz > Module.symvers
 
 The kernel keeps every export in ``__ksymtab*`` tables of ``struct kernel_symbol``, with the
 CRCs in parallel ``__kcrctab*`` tables.  Before 7.1, kernel/module.c (later kernel/module/main.c)
 has a static ``symsearch`` array holding the start, stop and CRC pointers of each table and its
-licence; this module finds that array, walks the tables with the layout of the given kernel
-version and prints one Module.symvers line per export.  From 7.1 on there is no such array:
-the single sorted ``__ksymtab`` is located directly, and the same direct search is the
-fallback whenever the array is not found.
+licence; this module finds that array, walks the tables with the layout of the kernel version
+(the LAYOUTS table) and prints one Module.symvers line per export.  From 7.1 on there is no
+such array: the single sorted ``__ksymtab`` is located directly, and the same direct search is
+the fallback whenever the array is not found.
 
-Library use: ``extract(data, base=..., bits=..., big_endian=..., version=..., prel32=...)``
-returns the Module.symvers lines of a decompressed image (``unpack()`` makes one from a file's
-bytes).  Every failure raises ``SymversError``, whose ``status`` is the CLI's exit code.
+The steps are separate functions: unpack() (file -> decompressed image), extract() (image ->
+lines; options not given are detected, relative relocations applied when the pointers are
+left to the boot code), find_symsearch()/find_tables_direct() (locate), walk() (read),
+format_symvers() (write); module_symvers() does the same for the exports of .ko files.
+Every failure raises ``SymversError``, whose ``status`` is the CLI's exit code.
 """
 
 import argparse
@@ -31,9 +33,10 @@ import tempfile
 import zlib
 from typing import NamedTuple, Optional
 
-__all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "Payload", "unpack",
-           "Image", "TableRef", "Symbol", "find_symsearch", "find_tables_direct", "walk",
-           "format_symvers", "extract", "main"]
+__all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "Payload",
+           "unpack", "decompress_payload", "Image", "TableRef", "Symbol", "find_symsearch",
+           "find_tables_direct", "walk", "format_symvers", "extract", "image_header",
+           "relocate", "module_exports", "module_symvers", "main"]
 
 # Exit statuses, one per class of failure (argparse's usage errors are 2).
 EXIT_INTERNAL = 1       # a bug in this program
@@ -223,12 +226,7 @@ def lz4_block(src, limit):
         ip += 1
         length = token >> 4
         if length == 15:
-            while True:
-                byte = src[ip]
-                ip += 1
-                length += byte
-                if byte != 255:
-                    break
+            length, ip = _lz4_length(src, ip, length)
         out += src[ip:ip + length]
         ip += length
         if ip >= end:
@@ -237,16 +235,31 @@ def lz4_block(src, limit):
         ip += 2
         length = token & 15
         if length == 15:
-            while True:
-                byte = src[ip]
-                ip += 1
-                length += byte
-                if byte != 255:
-                    break
+            length, ip = _lz4_length(src, ip, length)
         _copy_match(out, distance, length + 4)
         if len(out) > limit:
             raise ValueError("block expands past its size")
     return out
+
+
+def _lz4_length(src, ip, length):
+    """(length, next input offset): a 4-bit length of 15 goes on in the following bytes,
+    each adding up to 255."""
+    while True:
+        byte = src[ip]
+        ip += 1
+        length += byte
+        if byte != 255:
+            return length, ip
+
+
+def _lzo_length(src, ip, length):
+    """(length, next input offset): a zero length field goes on in the following bytes,
+    each zero byte adding 255, the first non-zero one ending it."""
+    while src[ip] == 0:
+        length += 255
+        ip += 1
+    return length + src[ip], ip + 1
 
 
 def _copy_match(out, distance, length):
@@ -379,11 +392,7 @@ def lzo1x_block(src, limit):
             if state == 0:                      # a run of 4 or more literals
                 length = t
                 if length == 0:
-                    while src[ip] == 0:
-                        length += 255
-                        ip += 1
-                    length += 15 + src[ip]
-                    ip += 1
+                    length, ip = _lzo_length(src, ip, 15)
                 out += src[ip:ip + length + 3]
                 ip += length + 3
                 state = 4
@@ -405,11 +414,7 @@ def lzo1x_block(src, limit):
             else:                               # from 16..48 kB; distance 16384 ends
                 length, mask, distance = t & 7, 7, 16384 + ((t & 8) << 11)
             if length == 0:
-                while src[ip] == 0:
-                    length += 255
-                    ip += 1
-                length += mask + src[ip]
-                ip += 1
+                length, ip = _lzo_length(src, ip, mask)
             length += 2
             word = src[ip] | src[ip + 1] << 8
             ip += 2
@@ -665,11 +670,11 @@ def find_symsearch(image, layout, prel32):
     step = ksym_size(layout, image, prel32)
     found = []
     for m in regex.finditer(image.data):
-        array = m.start() + len(anchor) - 2 * size
-        if array % image.ptr_size:
+        at = m.start() + len(anchor) - 2 * size
+        if at % image.ptr_size:
             continue
         tables = list(layout.symsearch)
-        end = array + len(tables) * size
+        end = at + len(tables) * size
         for table, extra in zip(layout.unused_tables, optional):
             if not extra.match(image.data, end):
                 break
@@ -677,13 +682,13 @@ def find_symsearch(image, layout, prel32):
             end += size
         refs = []
         for i, table in enumerate(tables):
-            start, stop, crcs = struct.unpack_from(entry_format, image.data, array + i * size)
+            start, stop, crcs = struct.unpack_from(entry_format, image.data, at + i * size)
             if stop < start or (stop - start) % step:
                 break
             refs.append(TableRef(table, image.offset(start), (stop - start) // step,
                                  image.offset(crcs) if crcs else None))
         else:
-            found.append((array, refs))
+            found.append((at, refs))
     return found
 
 
@@ -981,7 +986,7 @@ def format_symvers(symbols, columns, module="vmlinux"):
     return lines
 
 
-def _describe(refs, image):
+def _describe(refs):
     return ", ".join("%s %d at %#x" % (r.table.export, r.count, r.start) for r in refs)
 
 
@@ -990,13 +995,13 @@ def _extract_with(image, layout, prel32, log):
     (the symsearch array needs it, the direct search does not)."""
     errors = []
     candidates = find_symsearch(image, layout, prel32) if image.base is not None else []
-    for array, refs in candidates:
+    for at, refs in candidates:
         try:
             symbols = walk(image, layout, prel32, refs, log)
         except SymversError as e:
-            errors.append("symsearch candidate at %#x: %s" % (array, e))
+            errors.append("symsearch candidate at %#x: %s" % (at, e))
             continue
-        log("symsearch found at offset %#x: %s" % (array, _describe(refs, image)))
+        log("symsearch found at offset %#x: %s" % (at, _describe(refs)))
         return format_symvers(symbols, layout.columns)
     if layout.symsearch and image.base is not None:
         log("symsearch not found%s; locating the tables directly"
@@ -1007,7 +1012,7 @@ def _extract_with(image, layout, prel32, log):
         except SymversError as e:
             errors.append("tables at %#x: %s" % (refs[0].start, e))
             continue
-        log("export tables found directly: %s" % _describe(refs, image))
+        log("export tables found directly: %s" % _describe(refs))
         return format_symvers(symbols, layout.columns)
     if errors:
         raise SymversError("export tables found but not valid with these options: %s"
