@@ -1640,9 +1640,12 @@ def write_atomic(path, data):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:      # nothing half-written is left, whatever stopped it
         os.unlink(tmp)
-        raise SymversError("cannot write %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
+        if isinstance(e, OSError):
+            raise SymversError("cannot write %s: %s" % (path, e.strerror or e),
+                               EXIT_INPUT) from None
+        raise
 
 
 def _hex_address(text):
@@ -1652,6 +1655,16 @@ def _hex_address(text):
         raise argparse.ArgumentTypeError("not a hex address: %r" % text) from None
     if value < 0:
         raise argparse.ArgumentTypeError("negative address: %r" % text)
+    return value
+
+
+def _mebibytes(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError("not a positive number of MiB: %r" % text)
     return value
 
 
@@ -1666,7 +1679,9 @@ EPILOG = """\
 exit status: 0 success, 1 internal error, 2 usage error, 3 cannot read the input (or write -d FILE),
 4 not a kernel / unsupported or broken compression, 5 export tables not found with
 these options, 6 tables found but inconsistent.
-example: %(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers"""
+examples: %(prog)s vmlinuz > Module.symvers
+          %(prog)s --modules /lib/modules/6.1.0-50-amd64 vmlinuz > Module.symvers
+          %(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers"""
 
 
 def build_parser():
@@ -1698,7 +1713,7 @@ def build_parser():
     parser.add_argument("--modules", metavar="DIR", action="append",
                         help="also the exports of every *.ko[.xz|.zst|.gz] under DIR (e.g. "
                              "/lib/modules/RELEASE; repeatable; a file is read as one module)")
-    parser.add_argument("--max-size", metavar="MIB", type=int, default=MAX_OUTPUT >> 20,
+    parser.add_argument("--max-size", metavar="MIB", type=_mebibytes, default=MAX_OUTPUT >> 20,
                         help="refuse an input, or a compressed payload expanding to, more "
                              "than MIB mebibytes; defaults to %(default)s")
     return parser
@@ -1734,6 +1749,10 @@ def main(argv=None):
         big = args.endian in ("big", "be") if args.endian else None
         prel32 = args.prel32 == "y" if args.prel32 else None
         lines = extract(image, base, args.bits, big, args.version, prel32, log)
+        log("%d symbols" % len(lines))
+        if args.modules:
+            lines += module_symvers(args.modules, args.version, log,
+                                    _progress if sys.stderr.isatty() else None)
     except SymversError as e:
         print("extract_symvers: error: %s" % e, file=sys.stderr)
         return e.status
@@ -1744,14 +1763,6 @@ def main(argv=None):
         print("extract_symvers: error: internal error (please report): %s: %s"
               % (type(e).__name__, e), file=sys.stderr)
         return EXIT_INTERNAL
-    log("%d symbols" % len(lines))
-    if args.modules:
-        try:
-            lines += module_symvers(args.modules, args.version, log,
-                                    _progress if sys.stderr.isatty() else None)
-        except SymversError as e:
-            print("extract_symvers: error: %s" % e, file=sys.stderr)
-            return e.status
     try:
         sys.stdout.write("".join(line + "\n" for line in lines))
         sys.stdout.flush()

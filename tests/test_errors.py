@@ -89,6 +89,7 @@ def test_error(case, options, source, status, message, fail, kernel_file):
 @pytest.mark.parametrize("args", [
     ["-b", "16", "-B", "0"], ["-e", "middle", "-B", "0"], ["-k", "six", "-B", "0"],
     ["-B", "zz"], ["-p", "maybe", "-B", "0"], ["--max-size", "x", "-B", "0"],
+    ["--max-size", "0"], ["--max-size", "-5"],
 ])
 def test_usage_errors(args, fail, kernel_file):
     status, err = fail(*args, kernel_file(KERNEL.data))
