@@ -990,7 +990,7 @@ def _describe(refs):
     return ", ".join("%s %d at %#x" % (r.table.export, r.count, r.start) for r in refs)
 
 
-def _extract_with(image, layout, prel32, log):
+def _extract_with(image, layout, prel32, version, log):
     """Module.symvers lines with every option known; a base of None is allowed with PREL32
     (the symsearch array needs it, the direct search does not)."""
     errors = []
@@ -1019,13 +1019,12 @@ def _extract_with(image, layout, prel32, log):
                            % "; ".join(errors[:3]), EXIT_INCONSISTENT)
     raise SymversError("no export tables found with %s: check the base address, pointer "
                        "size, endianness, kernel version and PREL32 setting"
-                       % _spell(image, layout, prel32), EXIT_NOT_FOUND)
+                       % _spell(image, layout, prel32, version), EXIT_NOT_FOUND)
 
 
-def _spell(image, layout, prel32, version=None):
+def _spell(image, layout, prel32, version):
     """The options of one attempt, as the user would write them."""
     base = "-B %x " % image.base if image.base is not None else ""
-    version = version or layout.since
     return "%s-b %d -e %s -k %d.%d -p %s" % (base, image.ptr_size * 8,
                                             "be" if image.endian == ">" else "le",
                                             version[0], version[1], "y" if prel32 else "n")
@@ -1066,15 +1065,16 @@ def _extract(data, base, bits, big_endian, version, prel32, log):
     attempts = []
     for image, use_prel32 in _attempts(data, layout, base, bits, big_endian, prel32, log):
         try:
-            lines = _extract_with(image, layout, use_prel32, log)
+            lines = _extract_with(image, layout, use_prel32, version, log)
         except SymversError as e:
             attempts.append(e)
             continue
         if None in (base, bits, big_endian, prel32):
             log("detected options: %s" % _spell(image, layout, use_prel32, version))
         return lines
+    hints = _hints(data, bits, big_endian, version)
     if len(attempts) == 1:
-        raise attempts[0]
+        raise SymversError("; ".join([str(attempts[0])] + hints), attempts[0].status)
     header = image_header(data)
     unknown = [option for option, value in (("-B", base if base is not None else
                                              (header.bases or None)),
@@ -1084,10 +1084,30 @@ def _extract(data, base, bits, big_endian, version, prel32, log):
                                             ("-p", prel32)) if value is None]
     inconsistent = [e for e in attempts if e.status == EXIT_INCONSISTENT]
     tried = "; ".join(str(e) for e in (inconsistent or attempts)[:2])
-    raise SymversError("no export tables found with %d detected option sets%s: give %s"
-                       % (len(attempts), " (%s)" % tried if tried else "",
-                          " ".join(unknown) or "other options"),
+    raise SymversError("; ".join(["no export tables found with %d detected option sets%s: "
+                                  "give %s" % (len(attempts), " (%s)" % tried if tried else "",
+                                               " ".join(unknown) or "other options")] + hints),
                        inconsistent[0].status if inconsistent else EXIT_NOT_FOUND)
+
+
+def _hints(data, bits, big_endian, version):
+    """What the image itself says against the options given: the likely fix, cheaply."""
+    hints = []
+    m = BANNER_VERSION.search(data)
+    if m:
+        banner = (int(m[1]), int(m[2]), int(m[3]) if m[3] else LATEST_PATCH)
+        if layout_for(banner) != layout_for(version):
+            hints.append("the banner says Linux %d.%d: try -k %d.%d, or no -k"
+                         % (banner[0], banner[1], banner[0], banner[1]))
+    header = image_header(data)
+    if bits and header.bits and bits != header.bits:
+        hints.append("the %s says %d-bit: try -b %d" % (header.how, header.bits, header.bits))
+    if big_endian is not None and header.big_endian is not None \
+            and big_endian != header.big_endian:
+        hints.append("the %s says %s endian: try -e %s"
+                     % (header.how, "big" if header.big_endian else "little",
+                        "be" if header.big_endian else "le"))
+    return hints
 
 
 # --- Detecting the options ----------------------------------------------------------------

@@ -49,7 +49,8 @@ CASES = [
      "no export tables found"),
     ("wrong endianness", OLD32.options[:-1] + ["be"], OLD32.data, 5, "-e be"),
     ("wrong kernel version", ABSOLUTE.options[:5] + ["4.10"] + ABSOLUTE.options[6:],
-     ABSOLUTE.data, 5, "-k 4.10"),
+     ABSOLUTE.data, 5, "-k 4.10 -p n: check the base address, pointer size, endianness, kernel "
+     "version and PREL32 setting; the banner says Linux 6.14: try -k 6.14, or no -k"),
     ("base too wide for 32 bits", ["-b", "32", "-B", "ffffffff81000000", "-k", "6.14"],
      KERNEL.data, 2, "does not fit in 32 bits"),
     ("image at the top of the address space", ["-b", "32", "-B", "fffff000", "-k", "4.10"],
