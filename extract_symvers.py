@@ -757,6 +757,7 @@ def walk(image, layout, prel32, refs, log=lambda message: None):
     if sum(r.count for r in refs) > MAX_SYMBOLS:
         raise SymversError("tables claim %d symbols" % sum(r.count for r in refs),
                            EXIT_INCONSISTENT)
+    namespaces = {None: ""}     # a few namespaces, each referred to by many symbols
     entries = []
     for t, r in enumerate(refs):
         end = r.start + r.count * step if r.start is not None else None
@@ -764,20 +765,22 @@ def walk(image, layout, prel32, refs, log=lambda message: None):
                 r.flags is not None and r.flags + r.count > len(image.data)):
             raise SymversError("%s table runs past the end of the image" % r.table.export,
                                EXIT_INCONSISTENT)
+        flags = image.data[r.flags:r.flags + r.count] if r.flags is not None else None
         for i, fields in enumerate(struct.iter_unpack(fmt, memoryview(image.data)[r.start:end])):
             at = r.start + i * step
             name = _string(image, resolve(at, 1, fields[1]), NAME, "name", at)
             # 5.4 leaves the namespace NULL (0) when there is none; 5.5+ points at ""
-            namespace = ""
-            if layout.namespace and fields[2]:
-                namespace = _string(image, resolve(at, 2, fields[2]), NAMESPACE, "namespace", at)
+            target = resolve(at, 2, fields[2]) if layout.namespace and fields[2] else None
+            namespace = namespaces.get(target)
+            if namespace is None:
+                namespace = namespaces[target] = _string(image, target, NAMESPACE,
+                                                         "namespace", at)
             export = r.table.export
-            if r.flags is not None:
-                flag = image.data[r.flags + i]
-                if flag > 1:
+            if flags is not None:
+                if flags[i] > 1:
                     raise SymversError("flag byte %#x of %s is not a known kflagstab value"
-                                       % (flag, name), EXIT_INCONSISTENT)
-                export = GPL.export if flag else PLAIN.export
+                                       % (flags[i], name), EXIT_INCONSISTENT)
+                export = GPL.export if flags[i] else PLAIN.export
             entries.append((t, i, name, export, namespace))
     width = layout.crc_width or image.ptr_size
     crcs, relative = _read_crcs(image, _crc_tables(refs, width), width, layout.rel_crcs)
@@ -806,26 +809,35 @@ def unique(symbols):
 
 # identifiers, and namespaces such as "module:cxl_core,cxl-pmem"
 _IDENT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.$:,-"
-# byte -> 'a' identifier character, '0' NUL, '.' anything else
-_SAMPLE = bytes(b"a"[0] if c in _IDENT else b"0"[0] if c == 0 else b"."[0] for c in range(256))
+# byte -> 1 where a string block ends: anything but an identifier character or NUL
+_BREAK = bytes(0 if c in _IDENT or c == 0 else 1 for c in range(256))
 SAMPLE_STRIDE = 16
-STRING_RUN = re.compile(rb"[a0]{32,}")      # >= 512 bytes of identifier characters and NULs
+SAMPLE_RUN = bytes(32)      # 32 samples, >= 512 bytes of identifier characters and NULs
 
 
 def string_blocks(data):
     """(start, end) of the regions made only of NUL-terminated identifiers, largest first.
 
-    Every SAMPLE_STRIDE-th byte is classified at C speed; runs of identifier/NUL samples
-    that are not mostly NUL are then widened to the exact byte boundaries."""
-    samples = data[::SAMPLE_STRIDE].translate(_SAMPLE)
+    Every SAMPLE_STRIDE-th byte is classified at C speed (translate, then find: a regex
+    over the samples is 7 times slower); runs of identifier/NUL samples that are not mostly
+    NUL are then widened to the exact byte boundaries."""
+    samples = data[::SAMPLE_STRIDE]
+    breaks = samples.translate(_BREAK)
     blocks = []
-    for m in STRING_RUN.finditer(samples):
-        if m.group().count(b"a") < (m.end() - m.start()) // 2:
+    run_end = 0
+    while True:
+        run_start = breaks.find(SAMPLE_RUN, run_end)
+        if run_start < 0:
+            break
+        run_end = breaks.find(b"\1", run_start)
+        if run_end < 0:
+            run_end = len(breaks)
+        if samples.count(b"\0", run_start, run_end) > (run_end - run_start + 1) // 2:
             continue
-        start, end = m.start() * SAMPLE_STRIDE, min(m.end() * SAMPLE_STRIDE, len(data))
-        while start > 0 and _SAMPLE[data[start - 1]] != 0x2E:
+        start, end = run_start * SAMPLE_STRIDE, min(run_end * SAMPLE_STRIDE, len(data))
+        while start > 0 and not _BREAK[data[start - 1]]:
             start -= 1
-        while end < len(data) and _SAMPLE[data[end]] != 0x2E:
+        while end < len(data) and not _BREAK[data[end]]:
             end += 1
         blocks.append((start, end))
     return sorted(blocks, key=lambda b: b[0] - b[1])
@@ -840,17 +852,18 @@ def _chains(positions, step):
     return sorted(((p - (length[p] - 1) * step, length[p]) for p in ends), key=lambda c: -c[1])
 
 
-def find_tables_direct(image, layout, prel32):
+def find_tables_direct(image, layout, prel32, blocks=None):
     """Candidate table sets located without symsearch (lists of TableRef), best first.
 
     __ksymtab_strings is a block of NUL-terminated identifiers right after the ksymtab,
     kcrctab and (7.1+) kflagstab sections.  For each such block, the words before it that
     refer into it are found; the ksymtab is the longest run of them spaced one
-    kernel_symbol apart, split into its sorted tables, with the CRC table right after."""
+    kernel_symbol apart, split into its sorted tables, with the CRC table right after.
+    `blocks` are the image's string_blocks(), when already known."""
     step = ksym_size(layout, image, prel32)
     field = 4 if prel32 else image.ptr_size
     width = layout.crc_width or image.ptr_size
-    for block_start, block_end in string_blocks(image.data):
+    for block_start, block_end in blocks or string_blocks(image.data):
         hits = _refs_before(image, prel32, field, step, block_start, block_end, width)
         chains = _chains(hits, step)[:3]
         if not chains:
@@ -893,13 +906,12 @@ def _refs_before(image, prel32, field, step, block_start, block_end, width):
         words = array.array("i" if prel32 else image.ptr, image.data[lo:hi])
         if (image.endian == ">") != (sys.byteorder == "big"):
             words.byteswap()
-        # (p + v or v - base) - block_start, as unsigned, below the block's length: all in C
+        # the address each word refers to (p + v or v), inside the block: all in C
         if prel32:
-            rel = map(operator.add, range(lo - block_start, hi - block_start, field), words)
+            targets = map(operator.add, range(lo, hi, field), words)
+            inside = _in_range(targets, block_start, block_end - block_start)
         else:
-            rel = map(operator.sub, words, itertools.repeat(image.base + block_start))
-        inside = map((block_end - block_start).__gt__,
-                     map(operator.and_, rel, itertools.repeat((1 << 64) - 1)))
+            inside = _in_range(words, image.base + block_start, block_end - block_start)
         found = [p for p in itertools.compress(range(lo, hi, field), inside)
                  if not prel32 or p < block_start or image.data[p:p + 4] != bytes(4)]
         hits[:0] = found
@@ -907,6 +919,13 @@ def _refs_before(image, prel32, field, step, block_start, block_end, width):
             break
         hi = lo
     return hits
+
+
+def _in_range(values, low, length):
+    """For each value, whether low <= value < low + length, at C speed: the difference is
+    taken as an unsigned number wider than any pointer, so one comparison does."""
+    return map(length.__gt__, map(operator.and_, map(operator.sub, values, itertools.repeat(low)),
+                                  itertools.repeat((1 << 80) - 1)))
 
 
 def _string_refs(image, layout, prel32, start, count):
@@ -978,19 +997,16 @@ def _direct_crcs(image, layout, refs, step, width, strings_start):
 
 def format_symvers(symbols, columns, module="vmlinux"):
     """Module.symvers lines (without newlines) in the column order of a layout's modpost."""
-    lines = []
-    for s in symbols:
-        values = {"crc": "0x%08x" % s.crc, "name": s.name, "module": module,
-                  "export": s.export, "namespace": s.namespace}
-        lines.append("\t".join(values[c] for c in columns))
-    return lines
+    line = "\t".join("0x%08x" if c == "crc" else "%s" for c in columns)
+    fields = operator.itemgetter(*[(Symbol._fields + ("module",)).index(c) for c in columns])
+    return [line % fields(s + (module,)) for s in symbols]
 
 
 def _describe(refs):
     return ", ".join("%s %d at %#x" % (r.table.export, r.count, r.start) for r in refs)
 
 
-def _extract_with(image, layout, prel32, version, log):
+def _extract_with(image, layout, prel32, version, blocks, log):
     """Module.symvers lines with every option known; a base of None is allowed with PREL32
     (the symsearch array needs it, the direct search does not)."""
     errors = []
@@ -1006,7 +1022,7 @@ def _extract_with(image, layout, prel32, version, log):
     if layout.symsearch and image.base is not None:
         log("symsearch not found%s; locating the tables directly"
             % (" (%d candidates rejected)" % len(candidates) if candidates else ""))
-    for refs in find_tables_direct(image, layout, prel32):
+    for refs in find_tables_direct(image, layout, prel32, blocks):
         try:
             symbols = walk(image, layout, prel32, refs, log)
         except SymversError as e:
@@ -1063,9 +1079,11 @@ def _extract(data, base, bits, big_endian, version, prel32, log):
         raise SymversError("base address %#x does not fit in %d bits" % (base, bits), EXIT_USAGE)
     layout = layout_for(version)
     attempts = []
-    for image, use_prel32 in _attempts(data, layout, base, bits, big_endian, prel32, log):
+    blocks = string_blocks(data)     # asked for by every attempt: found once
+    for image, use_prel32 in _attempts(data, blocks, layout, base, bits, big_endian, prel32,
+                                       log):
         try:
-            lines = _extract_with(image, layout, use_prel32, version, log)
+            lines = _extract_with(image, layout, use_prel32, version, blocks, log)
         except SymversError as e:
             attempts.append(e)
             continue
@@ -1174,12 +1192,12 @@ def image_header(data):
     return Header(None, None, (), None, "")
 
 
-def _lanes(data):
+def _lanes(data, blocks):
     """(big_endian, bits) guessed from the words before the largest identifier blocks:
     pointers and offsets there share their high bytes, so the byte lanes (offset mod 8) that
     hold one value most of the time are the high-order ones."""
     score = [0.0] * 8
-    for start, end in string_blocks(data)[:2]:
+    for start, end in blocks[:2]:
         strings = data.count(b"\0", start, end)
         lo, hi = max(0, start - 10 * strings - (16 << 10)) // 8 * 8, max(0, start - 5 * strings)
         region = data[lo:hi // 8 * 8]
@@ -1193,12 +1211,12 @@ def _lanes(data):
     return big, 64 if sum(high) > sum(score[5:8] if big else score[0:3]) + 0.3 else 32
 
 
-def _attempts(data, layout, base, bits, big_endian, prel32, log):
+def _attempts(data, blocks, layout, base, bits, big_endian, prel32, log):
     """(Image, prel32) combinations to try, the given options fixed, the likeliest first."""
     header = image_header(data)
     guess_big, guess_bits = None, None
     if (big_endian is None and header.big_endian is None) or (bits is None and not header.bits):
-        guess_big, guess_bits = _lanes(data)
+        guess_big, guess_bits = _lanes(data, blocks)
 
     def order(given, from_header, guessed, values, what):
         if given is not None:
@@ -1219,11 +1237,12 @@ def _attempts(data, layout, base, bits, big_endian, prel32, log):
     for big in endians:
         for width in widths:
             for use_prel32 in prel32s:
-                for b in _bases(data, base, header, width, big, layout, use_prel32, log):
+                for b in _bases(data, blocks, base, header, width, big, layout, use_prel32,
+                                log):
                     yield Image(data, b, width // 8, ">" if big else "<"), use_prel32
 
 
-def _bases(data, base, header, bits, big, layout, prel32, log):
+def _bases(data, blocks, base, header, bits, big, layout, prel32, log):
     """Candidate -B values: the given one, the ELF segments', else (absolute pointers only:
     PREL32 tables are found without one) the ones the name pointers vote for."""
     if base is not None:
@@ -1237,12 +1256,12 @@ def _bases(data, base, header, bits, big, layout, prel32, log):
     if prel32:
         yield None
         return
-    for b in vote_bases(data, bits, big, layout):
+    for b in vote_bases(data, blocks, bits, big, layout):
         log("trying base %x from the name pointers" % b)
         yield b
 
 
-def vote_bases(data, bits, big, layout):
+def vote_bases(data, blocks, bits, big, layout):
     """Bases that absolute name pointers point into a string block from.
 
     For each identifier block [start, end), every name pointer p before it satisfies
@@ -1255,7 +1274,7 @@ def vote_bases(data, bits, big, layout):
     size = bits // 8
     fields = 3 if layout.namespace else 2
     found = []
-    for start, end in string_blocks(data)[:4]:
+    for start, end in blocks[:4]:
         length = end - start
         strings = data.count(b"\0", start, end)
         lo = max(0, start - strings * (fields * size + 5) - 4096) // size * size
@@ -1272,9 +1291,9 @@ def vote_bases(data, bits, big, layout):
         cell, count = votes.most_common(1)[0]
         low = cell * length + start
         # the pointers straddle the winning cell and one of its neighbours
-        near = {i: w for i, w in enumerate(words) if low - length <= w < low + 2 * length}
-        pointers = sorted(w for i, w in near.items()
-                          if i - fields in near or i + fields in near)
+        near = set(itertools.compress(range(len(words)),
+                                      _in_range(words, low - length, 3 * length)))
+        pointers = sorted(words[i] for i in near if i - fields in near or i + fields in near)
         if len(pointers) < 16:
             continue
         heads = list(_string_starts(data, start, min(end, start + 4096)))
