@@ -869,7 +869,7 @@ def find_tables_direct(image, layout, prel32, blocks=None):
         if not chains:
             continue
         # a ksymtab has at least a few entries and refers to most strings of its block
-        strings = len(STRING_END.findall(image.data, block_start, block_end))
+        strings = len(image.data[block_start:block_end].translate(_NUL_TO_SPACE).split())
         least = max(MIN_DIRECT_SYMBOLS, strings // 2)
         for first, count in chains:
             if count < least:
@@ -884,7 +884,8 @@ def find_tables_direct(image, layout, prel32, blocks=None):
 
 REFS_CHUNK = 1 << 16
 MIN_DIRECT_SYMBOLS = 16
-STRING_END = re.compile(rb"[^\x00]\x00")    # the end of a non-empty string
+# the block's strings as whitespace-separated words, for bytes.split() to count at C speed
+_NUL_TO_SPACE = bytes.maketrans(b"\0 \t\n\r\x0b\x0c", b" xxxxxx")
 
 
 def _refs_before(image, prel32, field, step, block_start, block_end, width):
