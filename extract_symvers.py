@@ -507,6 +507,18 @@ def _boot_header(data, log):
     return None
 
 
+def _payload_candidates(data, payload):
+    """(offset, kind) of the compressed streams to try: at `payload`, where a boot header
+    says the payload is, then at every magic in the head of the file, in file order (the
+    search is made only when the first fails)."""
+    first = [(payload, kind) for kind, magic in PAYLOAD_MAGICS
+             if payload is not None and magic.match(data, payload)]
+    yield from first
+    head = min(len(data), HEAD_SIZE)
+    yield from sorted((m.start(), kind) for kind, magic in PAYLOAD_MAGICS
+                      for m in magic.finditer(data, 0, head) if (m.start(), kind) not in first)
+
+
 def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     """(image, Payload): the decompressed kernel image in a file's bytes, and where it was.
 
@@ -530,13 +542,7 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
         return data, Payload("none", None)
     view = memoryview(data)
     fallback, errors = None, []
-    head = min(len(data), HEAD_SIZE)
-    candidates = sorted((m.start(), kind) for kind, magic in PAYLOAD_MAGICS
-                        for m in magic.finditer(data, 0, head))
-    payload = _boot_header(data, log)
-    if payload is not None:     # where the boot header says the payload is: try it first
-        candidates = [c for c in candidates if c[0] == payload] + candidates
-    for at, kind in candidates:
+    for at, kind in _payload_candidates(data, _boot_header(data, log)):
         if kind == "lzma" and not _lzma_alone_ok(view, at):
             continue
         try:
