@@ -694,7 +694,8 @@ def find_symsearch(image, layout, prel32):
             refs.append(TableRef(table, image.offset(start), (stop - start) // step,
                                  image.offset(crcs) if crcs else None))
         else:
-            found.append((at, refs))
+            if any(r.count for r in refs):      # every kernel exports something
+                found.append((at, refs))
     return found
 
 

@@ -96,6 +96,13 @@ def run_case(data, options, directory):
     return None
 
 
+def replay(case, images, directory):
+    """Run the case that the seed `case` makes; its failure, or None."""
+    case_rng = random.Random(case)
+    data, options = images[case_rng.randrange(len(images))]
+    return run_case(mutate(data, case_rng), options, directory)
+
+
 def fuzz(seconds, seed=0, max_cases=None):
     """Run cases for `seconds`; returns (cases run, [(case seed, failure)])."""
     rng = random.Random(seed)
@@ -105,9 +112,7 @@ def fuzz(seconds, seed=0, max_cases=None):
     with tempfile.TemporaryDirectory() as directory:
         while time.monotonic() < deadline and (max_cases is None or cases < max_cases):
             case = rng.getrandbits(32)
-            case_rng = random.Random(case)
-            data, options = images[case_rng.randrange(len(images))]
-            failure = run_case(mutate(data, case_rng), options, directory)
+            failure = replay(case, images, directory)
             if failure:
                 failures.append((case, failure))
             cases += 1
