@@ -870,7 +870,7 @@ def find_tables_direct(image, layout, prel32, blocks=None):
     step = ksym_size(layout, image, prel32)
     field = 4 if prel32 else image.ptr_size
     width = layout.crc_width or image.ptr_size
-    for block_start, block_end in blocks or string_blocks(image.data):
+    for block_start, block_end in (blocks or string_blocks(image.data))[:DIRECT_BLOCKS]:
         hits = _refs_before(image, prel32, field, step, block_start, block_end, width)
         chains = _chains(hits, step)[:3]
         if not chains:
@@ -890,6 +890,10 @@ def find_tables_direct(image, layout, prel32, blocks=None):
 
 
 REFS_CHUNK = 1 << 16
+# __ksymtab_strings is among the three largest identifier blocks of every Debian kernel
+# (5.10-7.2, ten architectures; .BTF strings may be larger); the 100-450 smaller ones cost
+# a failed attempt (a wrong -p or -b) tens of milliseconds
+DIRECT_BLOCKS = 8
 MIN_DIRECT_SYMBOLS = 16
 # the block's strings as whitespace-separated words, for bytes.split() to count at C speed
 _NUL_TO_SPACE = bytes.maketrans(b"\0 \t\n\r\x0b\x0c", b" xxxxxx")
