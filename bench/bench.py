@@ -7,8 +7,8 @@ For each kernel, with the options of its meta.json: the image as shipped and the
 vmlinux.raw.  Prints the decompressed size, the wall time of only decompressing the payload
 with the same library (a fresh interpreter, as ours is), our end-to-end wall time
 (`extract_symvers.py OPTIONS IMAGE > /dev/null`, interpreter start included) with the options
-and with none (everything detected), their ratios,
-our peak RSS and its ratio to the decompressed size, and the symbols found; times are the
+and with none (everything detected), their ratios, our peak RSS and its ratio to the
+decompressed size (and that of the bare decompression), and the symbols found; times are the
 median of --runs runs, taken in one session so the ratio holds on a noisy machine."""
 
 import argparse
@@ -60,16 +60,17 @@ def bench(image, options, runs):
     kind, offset, size = payload_of(image)
     script = "d = memoryview(open(%r, 'rb').read()); o = %d; %s" % (
         image, offset or 0, DECOMPRESS[kind])
-    bare = [timed([sys.executable, "-c", script])[0] for _ in range(runs)]
+    bare = [timed([sys.executable, "-c", script]) for _ in range(runs)]
     ours = [timed([sys.executable, TOOL, *options, image]) for _ in range(runs)]
     detected = [timed([sys.executable, TOOL, image]) for _ in range(runs)]
-    decompress = statistics.median(bare)
+    decompress = statistics.median(t for t, _, _ in bare)
     total = statistics.median(t for t, _, _ in ours)
     auto = statistics.median(t for t, _, _ in detected)
     rss = max(r for _, r, _ in ours + detected)
     return dict(image=os.path.basename(image), kind=kind, size=size, decompress=decompress,
                 ours=total, ratio=total / decompress, auto=auto, auto_ratio=auto / decompress,
-                rss=rss, rss_ratio=rss / size, symbols=ours[0][2].count(b"\n"))
+                rss=rss, rss_ratio=rss / size, bare_rss_ratio=max(r for _, r, _ in bare) / size,
+                symbols=ours[0][2].count(b"\n"))
 
 
 def main():
@@ -78,17 +79,18 @@ def main():
     parser.add_argument("kernels", nargs="+", metavar="KERNEL_DIR")
     args = parser.parse_args()
     print("| image | payload | decompressed | decompress only | ours, options | ratio "
-          "| ours, no options | ratio | peak RSS | RSS / image | symbols |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| ours, no options | ratio | peak RSS | RSS / image | bare RSS / image | symbols |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for directory in args.kernels:
         meta = json.load(open(os.path.join(directory, "meta.json")))
         options = [x for kv in meta["options"].items() for x in kv]
         for name in (meta["image"], "vmlinux.raw"):
             r = bench(os.path.join(directory, name), options, args.runs)
             print("| %s | %s | %.1f MB | %.2f s | %.2f s | %.2f | %.2f s | %.2f | %.0f MB | %.2f "
-                  "| %d |" % (r["image"], r["kind"], r["size"] / 1e6, r["decompress"], r["ours"],
-                              r["ratio"], r["auto"], r["auto_ratio"], r["rss"] / 1e6,
-                              r["rss_ratio"], r["symbols"]), flush=True)
+                  "| %.2f | %d |" % (r["image"], r["kind"], r["size"] / 1e6, r["decompress"],
+                                     r["ours"], r["ratio"], r["auto"], r["auto_ratio"],
+                                     r["rss"] / 1e6, r["rss_ratio"], r["bare_rss_ratio"],
+                                     r["symbols"]), flush=True)
 
 
 if __name__ == "__main__":
