@@ -1282,7 +1282,7 @@ def vote_bases(data, blocks, bits, big, layout):
     as in a table.  The lowest, the section's first string, is matched against the heads
     of the block (its detected start may be off by the table bytes before it); a base is
     kept when nearly all the other pointers then land on a string in the block too: just
-    after a NUL, or on the NUL of "" (5.5+ namespaces)."""
+    after a NUL, or on the NUL of "" (5.5+ namespaces).  `blocks` are string_blocks(data)."""
     size = bits // 8
     fields = 3 if layout.namespace else 2
     found = []
