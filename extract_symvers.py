@@ -1315,14 +1315,34 @@ def vote_bases(data, blocks, bits, big, layout):
         # try a few as the first string, judging each by the pointers from it up
         for lowest, first in enumerate(pointers[:16]):
             sample = pointers[lowest::max(1, (len(pointers) - lowest) // 64)]
-            for b in (first - head for head in heads):
+            probes, share = sample[1::8], 7 / 8
+            # the heads for which too few probes land anywhere are skipped at C speed
+            lands = _landing(data, [heads[0] + p - first for p in probes],
+                             heads[-1] - heads[0] + 1)
+            for b in (first - head for head in heads
+                      if lands[head - heads[0]] >= share * len(probes)):
                 if b in found or b >> bits or b < 0:
                     continue
-                if _lands_on_strings(data, b, sample[1::8], start, end, 7 / 8) and \
+                if _lands_on_strings(data, b, probes, start, end, share) and \
                         _lands_on_strings(data, b, sample, start, end, 0.9):
                     found.append(b)
                     yield b
                     break
+
+
+_NUL_MARK = bytes([1]) + bytes(255)     # translate: NUL -> 1, anything else -> 0
+
+
+def _landing(data, offsets, count):
+    """For each i < count, how many of the offsets (at most 255) moved by i land on a string
+    - just after a NUL or on a NUL - as a bytes object, at C speed: one byte per i of a sum
+    of integers, which never carries."""
+    total = 0
+    for at in offsets:
+        window = data[at - 1:at + count].translate(_NUL_MARK) if at > 0 else b""
+        marks = int.from_bytes(window, "little")
+        total += marks | marks >> 8     # byte i: data[at + i - 1] or data[at + i] is NUL
+    return total.to_bytes(count + 1, "little")[:count]
 
 
 def _lands_on_strings(data, base, pointers, start, end, share):
