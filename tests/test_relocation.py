@@ -66,3 +66,18 @@ def test_relocate_without_relocations(fail, kernel_file):
     status, err = fail("-r", "-d", "/tmp/nothing", kernel_file(kernel.data))
     assert status == 5
     assert "no relocations to apply" in err
+
+
+KASLR_BASE = 0xFFFF800008000000 + 0x1E3A0000     # link address + a random KASLR offset
+
+
+@pytest.mark.parametrize("era, prel32", [("4.10", False), ("5.10", True), ("6.14", True),
+                                         ("7.2", True)])
+def test_kaslr_memory_dump(era, prel32, run, kernel_file):
+    """A dump of a running arm64 kernel: the pointers hold the randomized run-time addresses
+    and the relocations are gone (freed with the init sections).  The base is found from the
+    pointers; given, it is used as it is."""
+    kernel = build(era, bits=64, prel32=prel32, base=KASLR_BASE)
+    dump = kernel_file(arm64_image(kernel.data), "memory.dump")
+    assert sorted(run(dump)) == sorted(kernel.symvers())
+    assert sorted(run("-B", "%x" % KASLR_BASE, dump)) == sorted(kernel.symvers())
