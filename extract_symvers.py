@@ -1145,6 +1145,12 @@ def _hints(data, bits, big_endian, version):
 BANNER_VERSION = re.compile(rb"Linux version (\d+)\.(\d+)(?:\.(\d+))?[^\0\n]{0,200}")
 EM_X86 = (3, 62)            # e_machine of i386 and x86-64: PREL32 ksymtab from 4.19
 EM_AARCH64 = 183
+# Relative relocation types (name, e_machine): the slot gets load offset + r_addend, the
+# link-time value.  arm64 links with --no-apply-dynamic-relocs, leaving those slots zero.
+R_AARCH64_RELATIVE, R_RISCV_RELATIVE = 1027, 3
+RELATIVE_TYPES = {R_AARCH64_RELATIVE: ("R_AARCH64_RELATIVE", EM_AARCH64),
+                  22: ("R_PPC64_RELATIVE", 21), R_RISCV_RELATIVE: ("R_RISCV_RELATIVE", 243),
+                  12: ("R_390_RELATIVE", 22)}
 
 
 def _detect_version(data, log):
@@ -1166,6 +1172,7 @@ class Header(NamedTuple):
     prel32: Optional[bool]  # the architecture selects HAVE_ARCH_PREL32_RELOCATIONS
     how: str
     unrelocated: bool = False   # arm64: absolute pointers are left to the boot code
+    relocations: tuple = tuple(RELATIVE_TYPES)   # the relative types its image may carry
 
 
 def image_header(data):
@@ -1195,12 +1202,14 @@ def image_header(data):
         # the first segment holds _text and, after it, .rodata with the export tables
         bases = tuple(dict.fromkeys(segments))
         return Header(bits, e == ">", bases, machine in EM_X86 + (EM_AARCH64,),
-                      "ELF header (machine %d)" % machine, machine == EM_AARCH64)
+                      "ELF header (machine %d)" % machine, machine == EM_AARCH64,
+                      tuple(t for t, m in RELATIVE_TYPES.items() if m[1] == machine))
     if data[0x38:0x3C] == b"ARM\x64":                            # arm64 Image header
         flags, = struct.unpack_from("<Q", data, 0x18)             # bit 0: big endian
-        return Header(64, bool(flags & 1), (), True, "arm64 Image header", True)
+        return Header(64, bool(flags & 1), (), True, "arm64 Image header", True,
+                      (R_AARCH64_RELATIVE,))
     if data[0x38:0x3C] == b"RSC\x05":                            # riscv Image header
-        return Header(64, False, (), False, "riscv Image header")
+        return Header(64, False, (), False, "riscv Image header", False, (R_RISCV_RELATIVE,))
     return Header(None, None, (), None, "")
 
 
@@ -1370,10 +1379,6 @@ def _string_starts(data, start, end):
 
 # --- Relocations: images whose absolute pointers the boot code fills in -----------------
 
-# Relative relocation types: the slot gets load offset + r_addend (the link-time value).
-# arm64 links with --no-apply-dynamic-relocs, leaving those slots zero in the Image.
-RELATIVE_TYPES = {1027: "R_AARCH64_RELATIVE", 22: "R_PPC64_RELATIVE", 3: "R_RISCV_RELATIVE",
-                  12: "R_390_RELATIVE"}
 MIN_RELOCATIONS = 64
 
 
@@ -1383,12 +1388,14 @@ class Relocations(NamedTuple):
     records: list       # (r_offset, r_addend): link-time slot address and value
 
 
-def find_relocations(data):
+def find_relocations(data, kinds=tuple(RELATIVE_TYPES), endians="<>"):
     """The runs of Elf64_Rela records {r_offset, r_info, r_addend} of one relative type in
     the image (an arm64 Image carries its .rela.dyn), or None.  A literal-prefixed regex
-    finds runs of at least MIN_RELOCATIONS records, 24 bytes apart."""
-    for kind, name in RELATIVE_TYPES.items():
-        for endian in "<>":
+    finds runs of at least MIN_RELOCATIONS records, 24 bytes apart; each kind and byte order
+    is a pass over the image, so only the architecture's are tried when it is known."""
+    for kind in kinds:
+        name = RELATIVE_TYPES[kind][0]
+        for endian in endians:
             info = re.escape(struct.pack(endian + "Q", kind))
             run = re.compile(b"(?s)" + info + b"(?:.{16}" + info + b"){%d,}"
                              % (MIN_RELOCATIONS - 1))
@@ -1407,7 +1414,9 @@ def relocate(data, base, log):
     whose slots are still empty, else None.  The base is the given one, or the page-aligned
     address that puts the relocated slots on zeros, as --no-apply-dynamic-relocs leaves them.
     The input is never modified."""
-    relocations = find_relocations(data)
+    header = image_header(data)
+    endians = "<>" if header.big_endian is None else ">" if header.big_endian else "<"
+    relocations = find_relocations(data, header.relocations, endians)
     if relocations is None:
         return None
     offsets = sorted(offset for offset, _ in relocations.records)
