@@ -1145,12 +1145,14 @@ def _hints(data, bits, big_endian, version):
 BANNER_VERSION = re.compile(rb"Linux version (\d+)\.(\d+)(?:\.(\d+))?[^\0\n]{0,200}")
 EM_X86 = (3, 62)            # e_machine of i386 and x86-64: PREL32 ksymtab from 4.19
 EM_AARCH64 = 183
-# Relative relocation types (name, e_machine): the slot gets load offset + r_addend, the
+EM_PPC64, EM_S390, EM_RISCV = 21, 22, 243
+# Relative relocation types -> (name, e_machine): the slot gets load offset + r_addend, the
 # link-time value.  arm64 links with --no-apply-dynamic-relocs, leaving those slots zero.
-R_AARCH64_RELATIVE, R_RISCV_RELATIVE = 1027, 3
+R_AARCH64_RELATIVE, R_PPC64_RELATIVE, R_RISCV_RELATIVE, R_390_RELATIVE = 1027, 22, 3, 12
 RELATIVE_TYPES = {R_AARCH64_RELATIVE: ("R_AARCH64_RELATIVE", EM_AARCH64),
-                  22: ("R_PPC64_RELATIVE", 21), R_RISCV_RELATIVE: ("R_RISCV_RELATIVE", 243),
-                  12: ("R_390_RELATIVE", 22)}
+                  R_PPC64_RELATIVE: ("R_PPC64_RELATIVE", EM_PPC64),
+                  R_RISCV_RELATIVE: ("R_RISCV_RELATIVE", EM_RISCV),
+                  R_390_RELATIVE: ("R_390_RELATIVE", EM_S390)}
 
 
 def _detect_version(data, log):
