@@ -74,6 +74,7 @@ UNUSED = ExportTable("EXPORT_UNUSED_SYMBOL", 0, True, "_unused")
 UNUSED_GPL = ExportTable("EXPORT_UNUSED_SYMBOL_GPL", 1, True, "_unused_gpl")
 
 # Module.symvers columns, in the order modpost writes them.
+COLS_PLAIN = ("crc", "name", "module")
 COLS_EXPORT = ("crc", "name", "module", "export")
 COLS_NS_MIDDLE = ("crc", "name", "namespace", "module", "export")
 COLS_NS_LAST = ("crc", "name", "module", "export", "namespace")
@@ -92,6 +93,7 @@ class Layout(NamedTuple):
     sorted: bool            # each ksymtab is sorted by name
     flagstab: bool          # __kflagstab holds a byte per symbol, bit 0 = GPL-only
     columns: tuple          # Module.symvers columns
+    modpost_adds: tuple     # vmlinux exports modpost lists (CRC 0) when the kernel lacks them
 
 
 def _history(first, *changes):
@@ -103,11 +105,23 @@ def _history(first, *changes):
 
 
 LAYOUTS = _history(
-    # 2.6.27 each_symbol(): {start, stop, crcs, licence, unused}; crcs are unsigned long
-    Layout(since=(2, 6, 0), symsearch=(PLAIN, GPL, GPL_FUTURE), unused_tables=(UNUSED, UNUSED_GPL),
-           unused_field=True, section_order=(PLAIN, GPL, UNUSED, UNUSED_GPL, GPL_FUTURE),
-           crc_width=0, rel_crcs=False, prel32=False, namespace=False, sorted=False,
-           flagstab=False, columns=COLS_EXPORT),
+    # 2.6.0: __find_symbol() walks __ksymtab and __ksymtab_gpl from their linker-script
+    # bounds; tables in link order.  modpost (Module.symvers from 2.6.6) writes no export type
+    # and lists cleanup_module and struct_module for vmlinux, CRC 0, unless the kernel has them
+    Layout(since=(2, 6, 0), symsearch=(), unused_tables=(), unused_field=False,
+           section_order=(PLAIN, GPL), crc_width=0, rel_crcs=False, prel32=False,
+           namespace=False, sorted=False, flagstab=False, columns=COLS_PLAIN,
+           modpost_adds=("cleanup_module", "struct_module")),
+    # 2.6.9-rc2 "Remove in-kernel init_module/cleanup_module stubs": no cleanup_module stub
+    ((2, 6, 9), dict(modpost_adds=("struct_module",))),
+    # 040fcc819a2e (modpost fakes no struct_module), 9f28bb7e1d01 (EXPORT_SYMBOL_GPL_FUTURE)
+    ((2, 6, 17), dict(section_order=(PLAIN, GPL, GPL_FUTURE), modpost_adds=())),
+    # f71d20e96147 EXPORT_UNUSED_SYMBOL*, linked before gpl_future; bd5cbcedf446 export column
+    ((2, 6, 18), dict(section_order=(PLAIN, GPL, UNUSED, UNUSED_GPL, GPL_FUTURE),
+                      columns=COLS_EXPORT)),
+    # each_symbol(): {start, stop, crcs, licence, unused}; crcs are unsigned long
+    ((2, 6, 27), dict(symsearch=(PLAIN, GPL, GPL_FUTURE), unused_tables=(UNUSED, UNUSED_GPL),
+                      unused_field=True)),
     ((3, 0, 0), dict(sorted=True)),                          # f02e8a6596b7: SORT() ksymtabs
     ((4, 10, 0), dict(crc_width=4, rel_crcs=True)),          # 71810db27c1c: 32-bit CRCs
     ((4, 19, 0), dict(prel32=True)),                         # 7290d5809571: PREL32 ksymtab
@@ -155,24 +169,23 @@ UBOOT_ARCH = ("invalid", "alpha", "arm", "i386", "ia64", "mips", "mips64", "ppc"
               "st200", "sandbox", "nds32", "openrisc", "arm64", "arc", "x86_64", "xtensa", "riscv")
 
 LZOP_MAGIC = b"\x89LZO\x00\r\n\x1a\n"
-# Payload magics searched for in the head of a vmlinuz, one literal regex each (the regex
-# engine's fast path).  A raw lzma header is props 0x5d and a little-endian dictionary size;
-# those candidates are checked further in _lzma_alone_ok().
-PAYLOAD_MAGICS = [(kind, re.compile(re.escape(magic) + tail)) for kind, magic, tail in (
-    ("gzip", b"\x1f\x8b\x08", b""), ("xz", b"\xfd7zXZ\x00", b""),
-    ("zstd", b"\x28\xb5\x2f\xfd", b""), ("bzip2", b"BZh", b"[1-9]1AY&SY"),
-    ("lzma", b"\x5d\x00\x00", b""), ("lz4", b"\x02\x21\x4c\x18", b""),
-    ("lz4", b"\x04\x22\x4d\x18", b""), ("lzo", LZOP_MAGIC, b""))]
+# An .lzma (LZMA-alone) header: properties (lc + lp <= 4, as liblzma requires; not 0, which
+# zero-filled space would match everywhere), a dictionary of 2^n or 3 * 2^(n-1) bytes, the
+# size (unknown, or below 512 MiB), then the range coder's first byte, always 0.  kbuild's
+# `lzma -9` writes properties 0x5d; Broadcom's CFE vmlinux.lz has 0x6d (lc=1, lp=2, pb=2).
+LZMA_PROPERTIES = bytes(p for p in range(1, 225) if p % 9 + p // 9 % 5 <= 4)
+LZMA_DICTIONARIES = sorted({1 << n for n in range(12, 31)} | {3 << n for n in range(12, 30)})
+LZMA_HEADER = (b"[" + re.escape(LZMA_PROPERTIES) + b"](?:"
+               + b"|".join(re.escape(struct.pack("<I", d)) for d in LZMA_DICTIONARIES)
+               + b")(?:\xff{8}|...[\x00-\x1f]\x00{4})\x00")
+# Payload magics searched for in the head of a vmlinuz, one regex each (a literal prefix, or
+# a character class, keeps the regex engine on its fast path).
+PAYLOAD_MAGICS = [(kind, re.compile(b"(?s)" + pattern)) for kind, pattern in (
+    ("gzip", re.escape(b"\x1f\x8b\x08")), ("xz", re.escape(b"\xfd7zXZ\x00")),
+    ("zstd", re.escape(b"\x28\xb5\x2f\xfd")), ("bzip2", b"BZh[1-9]1AY&SY"),
+    ("lzma", LZMA_HEADER), ("lz4", re.escape(b"\x02\x21\x4c\x18")),
+    ("lz4", re.escape(b"\x04\x22\x4d\x18")), ("lzo", re.escape(LZOP_MAGIC)))]
 BANNER = re.compile(rb"Linux version \d+\.\d+")
-
-
-def _lzma_alone_ok(view, at):
-    """A plausible .lzma header: power-of-two-ish dictionary, sane or unknown size."""
-    if at + 13 > len(view):
-        return False
-    dict_size, size = struct.unpack_from("<IQ", view, at + 1)
-    return (dict_size & (dict_size - 1) == 0 or dict_size % 3 == 0 and dict_size >= 4096) \
-        and (size == (1 << 64) - 1 or 1 << 16 <= size <= MAX_OUTPUT)
 
 
 DECOMPRESS_CHUNK = 1 << 20     # small: the chunk is a copy on top of the image
@@ -485,12 +498,17 @@ def _uboot(data, log, limit):
 class Payload(NamedTuple):
     kind: str               # none, gzip, xz, lzma, bzip2, zstd
     offset: Optional[int]   # where the compressed stream starts in the file (None: none)
+    load: Optional[int] = None  # where a loader header says the image goes: a -B to try
+
+
+CFE_LZMA = re.compile(b"(?s)[\x80-\x9f]...[\x80-\x9f].......(?=" + LZMA_HEADER + b")")
 
 
 def _boot_header(data, log):
-    """Log what a self-decompressing image's boot header says; the payload offset it gives,
-    if any.  x86 bzImage: the real-mode setup header ("HdrS" at 0x202; boot protocol 2.08+
-    has payload_offset/length); arm zImage: magic 0x016f2818 at 0x24."""
+    """Log what a boot header says; (payload offset, load address) as far as it says them.
+    x86 bzImage: the real-mode setup header ("HdrS" at 0x202; boot protocol 2.08+ has
+    payload_offset/length); arm zImage: magic 0x016f2818 at 0x24; Broadcom CFE vmlinux.lz:
+    big-endian load address, entry point (both MIPS kseg0) and length, then an .lzma."""
     if data[0x202:0x206] == b"HdrS" and len(data) > 0x250:
         version, = struct.unpack_from("<H", data, 0x206)
         setup = ((data[0x1F1] or 4) + 1) * 512
@@ -501,10 +519,17 @@ def _boot_header(data, log):
                                                      if release else ""))
         if version >= 0x208:
             offset, length = struct.unpack_from("<II", data, 0x248)
-            return setup + offset if setup + offset + length <= len(data) else None
+            if setup + offset + length <= len(data):
+                return setup + offset, None
     elif data[0x24:0x28] in (b"\x18\x28\x6f\x01", b"\x01\x6f\x28\x18"):
         log("arm zImage")
-    return None
+    elif CFE_LZMA.match(data):
+        load, entry, length = struct.unpack_from(">III", data)
+        if 12 + length <= len(data):
+            log("Broadcom CFE header: load address %#x, entry point %#x, %d bytes of lzma: "
+                "trying -B %x first" % (load, entry, length, load))
+            return 12, load
+    return None, None
 
 
 def _payload_candidates(data, payload):
@@ -542,9 +567,8 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
         return data, Payload("none", None)
     view = memoryview(data)
     fallback, errors = None, []
-    for at, kind in _payload_candidates(data, _boot_header(data, log)):
-        if kind == "lzma" and not _lzma_alone_ok(view, at):
-            continue
+    payload, load = _boot_header(data, log)
+    for at, kind in _payload_candidates(data, payload):
         try:
             image = decompress_payload(kind, view[at:], max_size)
         except SymversError as e:
@@ -552,7 +576,7 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
             continue
         if BANNER.search(image):
             log("%s compressed at pos %d (%#x): %d bytes" % (kind, at, at, len(image)))
-            return image, Payload(kind, at)
+            return image, Payload(kind, at, load)
         if fallback is None and len(image) >= 1 << 16:
             fallback = (image, kind, at)
     if banner:
@@ -587,6 +611,9 @@ class Image(NamedTuple):
         """File offset of a virtual address, or None when it is outside the image."""
         off = address - self.base
         return off if 0 <= off < len(self.data) else None
+
+
+_BYTEORDER = {"<": "little", ">": "big"}
 
 
 class TableRef(NamedTuple):
@@ -865,7 +892,8 @@ def find_tables_direct(image, layout, prel32, blocks=None):
     __ksymtab_strings is a block of NUL-terminated identifiers right after the ksymtab,
     kcrctab and (7.1+) kflagstab sections.  For each such block, the words before it that
     refer into it are found; the ksymtab is the longest run of them spaced one
-    kernel_symbol apart, split into its sorted tables, with the CRC table right after.
+    kernel_symbol apart (before 3.0 widened over the few entries whose names live elsewhere),
+    with the CRC table right after, split into its tables (_split_tables).
     `blocks` are the image's string_blocks(), when already known."""
     step = ksym_size(layout, image, prel32)
     field = 4 if prel32 else image.ptr_size
@@ -881,12 +909,14 @@ def find_tables_direct(image, layout, prel32, blocks=None):
         for first, count in chains:
             if count < least:
                 break
-            refs = _split_sorted(image, layout, prel32, first - field, count)
-            if refs:
-                strings_start = min(_string_refs(image, layout, prel32, first - field, count))
-                refs = _direct_crcs(image, layout, refs, step, width, strings_start)
+            runs = [(first - field, count)]
+            if not layout.sorted:
+                runs.insert(0, _widen_run(image, layout, prel32, first - field, count))
+            for start, count in dict.fromkeys(runs):
+                refs = _direct_tables(image, layout, prel32, start, count, width)
                 if refs:
                     yield refs
+                    break
 
 
 REFS_CHUNK = 1 << 16
@@ -951,11 +981,8 @@ def _string_refs(image, layout, prel32, start, count):
                 yield resolve(start + i * step, k, fields[k])
 
 
-def _split_sorted(image, layout, prel32, start, count):
-    """Split a run of kernel_symbols into the layout's tables where the name order restarts;
-    None when the names are not valid or the runs do not match the layout's tables."""
-    if not layout.sorted:
-        return None     # before 3.0 the tables are in link order: nowhere to split
+def _names(image, layout, prel32, start, count):
+    """The names of `count` kernel_symbols (bytes), or None at the first that is not one."""
     step = ksym_size(layout, image, prel32)
     fmt, resolve = ksym_reader(layout, image, prel32)
     names = []
@@ -965,44 +992,115 @@ def _split_sorted(image, layout, prel32, start, count):
         if m is None:
             return None
         names.append(m.group())
-    # a table may hold an export twice (see unique()): only a decrease starts the next one
-    breaks = [i + 1 for i in range(count - 1) if names[i] > names[i + 1]]
-    runs = len(breaks) + 1
-    if runs == len(layout.section_order):
-        tables = layout.section_order
-    elif len(layout.section_order) == 5 and runs <= 3:
-        tables = (PLAIN, GPL, GPL_FUTURE)[:runs]    # CONFIG_UNUSED_SYMBOLS=n: those are empty
-    else:
-        return None
-    bounds = [0] + breaks + [count]
-    return [TableRef(table, start + bounds[i] * step, bounds[i + 1] - bounds[i], None)
-            for i, table in enumerate(tables)]
+    return names
 
 
-def _direct_crcs(image, layout, refs, step, width, strings_start):
-    """Fill in the CRC and flag offsets, or None when the tables do not add up.
+def _widen_run(image, layout, prel32, start, count):
+    """(start, count) of the run widened over neighbouring entries whose names are valid
+    anywhere in the image.  Before 3.0 a few exports may name strings outside
+    __ksymtab_strings (ARM 2.6.12: nwfpe's kern_fp_enter, fp_printk, fp_send_sig), which cut
+    the run of references into the block in two."""
+    step = ksym_size(layout, image, prel32)
+    while start >= step and _names(image, layout, prel32, start - step, 1):
+        start -= step
+        count += 1
+    while _names(image, layout, prel32, start + count * step, 1):
+        count += 1
+    return start, count
+
+
+def _direct_tables(image, layout, prel32, start, count, width):
+    """The TableRefs of a run of kernel_symbols, with their CRC and flag offsets, or None
+    when the tables do not add up.
 
     kcrctab follows the last ksymtab, kflagstab follows kcrctab, then __ksymtab_strings: the
     room before the first string the tables refer to must be exactly those tables (with
     CONFIG_MODVERSIONS or without), give or take alignment.  Anything else means the run
     found is not the whole ksymtab, and its CRCs would be read from the wrong slots."""
-    total = sum(r.count for r in refs)
-    stop = refs[-1].start + refs[-1].count * step
-    flags = total if layout.flagstab else 0
+    step = ksym_size(layout, image, prel32)
+    stop = start + count * step
+    strings_start = min((r for r in _string_refs(image, layout, prel32, start, count)
+                         if r is not None and r >= stop), default=None)
+    if strings_start is None:
+        return None
+    flags = count if layout.flagstab else 0
     room = strings_start - stop
-    if 0 <= room - total * width - flags < 16:
+    if 0 <= room - count * width - flags < 16:
         crc_at = stop
     elif 0 <= room - flags < 16:
         crc_at = None
     else:
         return None
-    out, flag_at = [], stop + (total * width if crc_at is not None else 0)
-    for r in refs:
-        out.append(r._replace(crcs=crc_at, flags=flag_at if layout.flagstab else None))
-        if crc_at is not None:
-            crc_at += r.count * width
-        flag_at += r.count
+    tables = _split_tables(image, layout, prel32, start, count, crc_at, width)
+    if tables is None:
+        return None
+    out, at = [], 0
+    flag_at = stop + (count * width if crc_at is not None else 0)
+    for table, size in tables:
+        out.append(TableRef(table, start + at * step, size,
+                            None if crc_at is None else crc_at + at * width,
+                            flag_at + at if layout.flagstab else None))
+        at += size
     return out
+
+
+def _split_tables(image, layout, prel32, start, count, crc_at, width):
+    """[(ExportTable, count)] of a run of kernel_symbols, or None.
+
+    From 3.0 each table is sorted: a name smaller than the one before starts the next (a
+    table may hold an export twice, see unique()).  Before, the tables are in link order and
+    the kernel's code refers to their bounds: the entries that both the ksymtab's and the
+    kcrctab's words point at (_referenced_entries) split them.  Where the Module.symvers of
+    the release has no export type (before 2.6.18) the split changes nothing: one table."""
+    if layout.sorted:
+        names = _names(image, layout, prel32, start, count)
+        if names is None:
+            return None
+        breaks = [i + 1 for i in range(count - 1) if names[i] > names[i + 1]]
+    elif "export" not in layout.columns:
+        return [(layout.section_order[0], count)]
+    else:
+        step = ksym_size(layout, image, prel32)
+        breaks = _referenced_entries(image, start, count, step)
+        if crc_at is not None:
+            breaks &= _referenced_entries(image, crc_at, count, width)
+        breaks = sorted(breaks)
+    bounds = [0] + breaks + [count]
+    runs = len(bounds) - 1
+    if runs == len(layout.section_order):
+        tables = layout.section_order
+    elif runs < len(layout.section_order):
+        # empty tables: CONFIG_UNUSED_SYMBOLS=n, then no GPL_FUTURE export
+        tables = [t for t in layout.section_order if not t.unused][:runs]
+    else:
+        return None
+    if len(tables) < runs:
+        return None
+    return [(table, bounds[i + 1] - bounds[i]) for i, table in enumerate(tables)]
+
+
+def _referenced_entries(image, start, count, size):
+    """The indexes 0 < k < count of the slots (of `size` bytes, from file offset `start`)
+    whose address some 4 bytes of the image hold on their own: a literal-pool word (ARM), an
+    immediate (x86, at any alignment), the low half of a 64-bit pointer or of a sign-extended
+    immediate (x86-64).  The code of find_symbol() before 2.6.27 refers to every table's
+    bounds.  kallsyms_addresses refers to every entry (each is a symbol, __ksymtab_NAME), but
+    in a sorted run: a word whose neighbour refers to the entry before or after is not one."""
+    low = (image.base + start) & 0xFFFFFFFF
+    high = low + count * size
+    refs = {}
+    shift = 2 if image.endian == "<" else 0        # where the high half sits in the word
+    for half in range(low >> 16, (high >> 16) + 1):
+        tag = struct.pack(image.endian + "H", half & 0xFFFF)
+        for m in re.finditer(re.escape(tag), image.data):
+            at = m.start() - shift
+            if 0 <= at <= len(image.data) - 4:
+                k, rest = divmod(int.from_bytes(image.data[at:at + 4], _BYTEORDER[image.endian])
+                                 - low, size)
+                if not rest and 0 <= k <= count:
+                    refs[at] = k
+    return {k for at, k in refs.items() if 0 < k < count and not any(
+        refs.get(at + d) in (k - 1, k + 1) for d in (-8, -4, 4, 8))}
 
 
 # --- Output -----------------------------------------------------------------------------
@@ -1012,6 +1110,15 @@ def format_symvers(symbols, columns, module="vmlinux"):
     line = "\t".join("0x%08x" if c == "crc" else "%s" for c in columns)
     fields = operator.itemgetter(*[(Symbol._fields + ("module",)).index(c) for c in columns])
     return [line % fields(s + (module,)) for s in symbols]
+
+
+def _vmlinux_lines(symbols, layout):
+    """The vmlinux lines modpost writes: the kernel's exports, then the ones modpost of that
+    release lists for vmlinux whatever the kernel holds (CRC 0 unless the kernel has them)."""
+    names = {s.name for s in symbols}
+    symbols = symbols + [Symbol(0, name, PLAIN.export, "") for name in layout.modpost_adds
+                         if name not in names]
+    return format_symvers(symbols, layout.columns)
 
 
 def _describe(refs):
@@ -1030,7 +1137,7 @@ def _extract_with(image, layout, prel32, version, blocks, log):
             errors.append("symsearch candidate at %#x: %s" % (at, e))
             continue
         log("symsearch found at offset %#x: %s" % (at, _describe(refs)))
-        return format_symvers(symbols, layout.columns)
+        return _vmlinux_lines(symbols, layout)
     if layout.symsearch and image.base is not None:
         log("symsearch not found%s; locating the tables directly"
             % (" (%d candidates rejected)" % len(candidates) if candidates else ""))
@@ -1041,7 +1148,7 @@ def _extract_with(image, layout, prel32, version, blocks, log):
             errors.append("tables at %#x: %s" % (refs[0].start, e))
             continue
         log("export tables found directly: %s" % _describe(refs))
-        return format_symvers(symbols, layout.columns)
+        return _vmlinux_lines(symbols, layout)
     if errors:
         raise SymversError("export tables found but not valid with these options: %s"
                            % "; ".join(errors[:3]), EXIT_INCONSISTENT)
@@ -1053,20 +1160,24 @@ def _extract_with(image, layout, prel32, version, blocks, log):
 def _spell(image, layout, prel32, version):
     """The options of one attempt, as the user would write them."""
     base = "-B %x " % image.base if image.base is not None else ""
-    return "%s-b %d -e %s -k %d.%d -p %s" % (base, image.ptr_size * 8,
-                                            "be" if image.endian == ">" else "le",
-                                            version[0], version[1], "y" if prel32 else "n")
+    release = "%d.%d" % version[:2]
+    if layout_for(version) != layout_for(version[:2] + (LATEST_PATCH,)):
+        release += ".%d" % version[2]       # 2.6.x, 5.4.0-27, 5.5.0-12
+    return "%s-b %d -e %s -k %s -p %s" % (base, image.ptr_size * 8,
+                                          "be" if image.endian == ">" else "le", release,
+                                          "y" if prel32 else "n")
 
 
 def extract(data, base=None, bits=None, big_endian=None, version=None, prel32=None,
-            log=lambda message: None):
+            log=lambda message: None, hints=()):
     """Module.symvers lines of a decompressed kernel image.
 
     Every option left as None is detected from the image (see _attempts()); the ones given
     are used as they are.  Each combination is confirmed by a full walk of the tables.  When
     none finds them and the image carries relative relocations whose slots are empty (an
     arm64 Image), they are applied to a copy and the search runs again; on an arm64 Image
-    with a symsearch array (before 7.1), whose pointers are all such slots, right away."""
+    with a symsearch array (before 7.1), whose pointers are all such slots, right away.
+    `hints` are bases to try before voting (a loader header's load address)."""
     if len(data) < 256:
         raise SymversError("%d bytes are not a kernel image" % len(data), EXIT_FORMAT)
     version = version or _detect_version(data, log)
@@ -1075,7 +1186,7 @@ def extract(data, base=None, bits=None, big_endian=None, version=None, prel32=No
         if relocated:
             data, base = relocated
     try:
-        return _extract(data, base, bits, big_endian, version, prel32, log)
+        return _extract(data, base, bits, big_endian, version, prel32, log, hints)
     except SymversError as e:
         if e.status not in (EXIT_NOT_FOUND, EXIT_INCONSISTENT):
             raise
@@ -1086,14 +1197,14 @@ def extract(data, base=None, bits=None, big_endian=None, version=None, prel32=No
     return _extract(image, link, bits, big_endian, version, prel32, log)
 
 
-def _extract(data, base, bits, big_endian, version, prel32, log):
+def _extract(data, base, bits, big_endian, version, prel32, log, hints=()):
     if base is not None and bits is not None and base >> bits:
         raise SymversError("base address %#x does not fit in %d bits" % (base, bits), EXIT_USAGE)
     layout = layout_for(version)
     attempts = []
     blocks = string_blocks(data)     # asked for by every attempt: found once
     for image, use_prel32 in _attempts(data, blocks, layout, base, bits, big_endian, prel32,
-                                       log):
+                                       log, hints):
         try:
             lines = _extract_with(image, layout, use_prel32, version, blocks, log)
         except SymversError as e:
@@ -1234,7 +1345,7 @@ def _lanes(data, blocks):
     return big, 64 if sum(high) > sum(score[5:8] if big else score[0:3]) + 0.3 else 32
 
 
-def _attempts(data, blocks, layout, base, bits, big_endian, prel32, log):
+def _attempts(data, blocks, layout, base, bits, big_endian, prel32, log, hints=()):
     """(Image, prel32) combinations to try, the given options fixed, the likeliest first."""
     header = image_header(data)
     guess_big, guess_bits = None, None
@@ -1260,21 +1371,23 @@ def _attempts(data, blocks, layout, base, bits, big_endian, prel32, log):
     for big in endians:
         for width in widths:
             for use_prel32 in prel32s:
-                for b in _bases(data, blocks, base, header, width, big, layout, use_prel32,
-                                log):
+                for b in _bases(data, blocks, base, header, hints, width, big, layout,
+                                use_prel32, log):
                     yield Image(data, b, width // 8, ">" if big else "<"), use_prel32
 
 
-def _bases(data, blocks, base, header, bits, big, layout, prel32, log):
-    """Candidate -B values: the given one, the ELF segments', else (absolute pointers only:
-    PREL32 tables are found without one) the ones the name pointers vote for."""
+def _bases(data, blocks, base, header, hints, bits, big, layout, prel32, log):
+    """Candidate -B values: the given one, the ELF segments', the hints (a loader header's),
+    else (absolute pointers only: PREL32 tables are found without one) the ones the name
+    pointers vote for."""
     if base is not None:
         if not base >> bits:
             yield base
         return
-    for b in header.bases:
+    for b, how in [(b, header.how) for b in header.bases] + [(b, "loader header")
+                                                             for b in hints]:
         if not b >> bits:
-            log("trying base %x from the %s" % (b, header.how))
+            log("trying base %x from the %s" % (b, how))
             yield b
     if prel32:
         yield None
@@ -1816,7 +1929,7 @@ def main(argv=None):
         print(message, file=sys.stderr)
 
     try:
-        image, _ = unpack(_read_input(args.kernel, args.max_size << 20), log,
+        image, payload = unpack(_read_input(args.kernel, args.max_size << 20), log,
                           args.max_size << 20)
         base = args.base
         if args.relocate:
@@ -1832,7 +1945,8 @@ def main(argv=None):
             return 0
         big = args.endian in ("big", "be") if args.endian else None
         prel32 = args.prel32 == "y" if args.prel32 else None
-        lines = extract(image, base, args.bits, big, args.version, prel32, log)
+        lines = extract(image, base, args.bits, big, args.version, prel32, log,
+                        (payload.load,) if payload.load is not None else ())
         log("%d symbols" % len(lines))
         if args.modules:
             lines += module_symvers(args.modules, args.version, log,
