@@ -836,6 +836,9 @@ def unique(symbols):
         elif seen[s.name] != s:
             raise SymversError("symbol %s is exported twice, differently" % s.name,
                                EXIT_INCONSISTENT)
+    if 2 * len(out) < len(symbols):     # a real kernel repeats a few (ARM 2.6.12: 14 of 1843)
+        raise SymversError("%d of %d exports repeat others" % (len(symbols) - len(out),
+                                                              len(symbols)), EXIT_INCONSISTENT)
     return out
 
 
@@ -1064,6 +1067,10 @@ def _split_tables(image, layout, prel32, start, count, crc_at, width):
         breaks = _referenced_entries(image, start, count, step)
         if crc_at is not None:
             breaks &= _referenced_entries(image, crc_at, count, width)
+        if not breaks:
+            raise SymversError("%d exports found, but no word of the kernel's code refers to "
+                               "the bounds between __ksymtab and __ksymtab_gpl, which give "
+                               "the export types before 2.6.27" % count, EXIT_NOT_FOUND)
         breaks = sorted(breaks)
     bounds = [0] + breaks + [count]
     runs = len(bounds) - 1
@@ -1085,7 +1092,9 @@ def _referenced_entries(image, start, count, size):
     immediate (x86, at any alignment), the low half of a 64-bit pointer or of a sign-extended
     immediate (x86-64).  The code of find_symbol() before 2.6.27 refers to every table's
     bounds.  kallsyms_addresses refers to every entry (each is a symbol, __ksymtab_NAME), but
-    in a sorted run: a word whose neighbour refers to the entry before or after is not one."""
+    in a sorted run, whose words refer to the same entry as their neighbours or the next: the
+    inside of such a run, and its ends, are not bounds.  (A literal pool may hold the two
+    bounds of a one-entry table side by side: two words are no run.)"""
     low = (image.base + start) & 0xFFFFFFFF
     high = low + count * size
     refs = {}
@@ -1099,8 +1108,14 @@ def _referenced_entries(image, start, count, size):
                                  - low, size)
                 if not rest and 0 <= k <= count:
                     refs[at] = k
-    return {k for at, k in refs.items() if 0 < k < count and not any(
-        refs.get(at + d) in (k - 1, k + 1) for d in (-8, -4, 4, 8))}
+
+    def near(at, k, d):
+        return refs.get(at + d, -2) - k in (0, 1 if d > 0 else -1)
+
+    inside = {at for at, k in refs.items()
+              if any(near(at, k, -d) and near(at, k, d) for d in (4, 8))}
+    return {k for at, k in refs.items() if 0 < k < count and at not in inside and not any(
+        at + d in inside and near(at, k, d) for d in (-8, -4, 4, 8))}
 
 
 # --- Output -----------------------------------------------------------------------------

@@ -31,15 +31,26 @@ class Era:
     sorted: bool                # SORT() in the linker script (3.0+)
     flagstab: bool              # 7.1+: one ksymtab, __kflagstab bit 0 = GPL-only
     columns: tuple              # modpost's Module.symvers columns
+    modpost_adds: tuple = ()    # what modpost lists for vmlinux (CRC 0) when it is not exported
 
 
 OLD_TABLES = (PLAIN, GPL, GPL_FUTURE)
+PLAIN_COLS = ("crc", "name", "module")
 OLD_LINK = (PLAIN, GPL, UNUSED, UNUSED_GPL, GPL_FUTURE)
 EXPORT_COLS = ("crc", "name", "module", "export")
 NS_MIDDLE = ("crc", "name", "namespace", "module", "export")
 NS_LAST = ("crc", "name", "module", "export", "namespace")
 
 ERAS = {
+    # before 2.6.27 no symsearch array: find_symbol()'s code refers to each table's bounds
+    "2.6.0": Era("2.6.0", "2.6.0", (), False, (PLAIN, GPL), True, False, False, "", False, False,
+                 PLAIN_COLS, ("cleanup_module", "struct_module")),
+    "2.6.12": Era("2.6.12", "2.6.12", (), False, (PLAIN, GPL), True, False, False, "", False,
+                  False, PLAIN_COLS, ("struct_module",)),
+    "2.6.18": Era("2.6.18", "2.6.18", (), False, OLD_LINK, True, False, False, "", False, False,
+                  EXPORT_COLS),
+    "2.6.25": Era("2.6.25", "2.6.25.20", (), False, OLD_LINK, True, False, False, "", False,
+                  False, EXPORT_COLS),
     "2.6.32": Era("old", "2.6.32", OLD_TABLES, True, OLD_LINK, True, False, False, "", False, False,
                   EXPORT_COLS),
     "3.10": Era("3.10", "3.10.0", OLD_TABLES, True, OLD_LINK, True, False, False, "", True, False,
@@ -92,7 +103,10 @@ class Kernel:
             values = {"crc": "0x%08x" % (e.crc if self.modversions else 0), "name": e.name,
                       "module": "vmlinux", "export": e.export, "namespace": e.namespace}
             lines.append("\t".join(values[c] for c in self.era.columns))
-        return lines
+        names = {e.name for e in self.exports}
+        return lines + ["\t".join({"crc": "0x00000000", "name": name, "module": "vmlinux"}[c]
+                                  for c in self.era.columns)
+                        for name in self.era.modpost_adds if name not in names]
 
     @property
     def modversions(self):
@@ -103,9 +117,9 @@ def make_exports(era, count=40, unused=False, seed=1):
     """Exports with distinct identifier names, spread over the era's export types."""
     rng = random.Random(seed)
     types = [PLAIN, GPL]
-    if era.symsearch and GPL_FUTURE in era.symsearch:
+    if GPL_FUTURE in era.link_order:
         types.append(GPL_FUTURE)
-    if unused:
+    if unused and UNUSED in era.link_order:
         types += [UNUSED, UNUSED_GPL]
     names = set()
     while len(names) < count:
@@ -184,6 +198,10 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
     _decoy_symsearch(w, era, P)
     w.noise(0x200)
 
+    # find_symbol() before 2.6.27: a literal pool of the tables' bounds, filled in below
+    pool_at = None if era.symsearch or era.flagstab else w.put(bytes(P * 20), align=P)
+    w.noise(0x100)
+
     symsearch_at = None
     if era.symsearch:
         entries = len(era.symsearch) + (2 if unused else 0)
@@ -238,6 +256,10 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
     w.noise(0x40)
     rel_area = w.put(bytes(4 * len(exports) * rel_crcs), align=4)
     w.noise(0x400)
+    if pool_at is not None:
+        _kallsyms_decoy(w, [ksymtab[t] + i * entry for t, syms in tables.items()
+                            for i in range(len(syms) + 1)], [text, ksymtab_stop])
+        w.noise(0x100)
 
     # fill in kernel_symbols and CRCs
     rel_next = rel_area
@@ -265,6 +287,14 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
                 else:
                     w.patch(slot, w.u32(e.crc) if crc_width == 4 else w.ptr(e.crc))
 
+    if pool_at is not None:
+        # {start, stop, crcs} of each table in lookup order, with instructions between
+        lookup = [PLAIN, GPL, GPL_FUTURE, UNUSED, UNUSED_GPL]
+        bounds = [(ksymtab[t], ksymtab[t] + entry * len(tables[t]), kcrctab[t])
+                  for t in lookup if t in tables]
+        words = [target for triple in bounds for target in triple]
+        for i, target in enumerate(words):
+            w.patch_address(pool_at + i * P, target)
     if era.symsearch:
         order = list(era.symsearch) + ([UNUSED, UNUSED_GPL] if unused else [])
         entry_size = _symsearch_entry_size(era, P)
@@ -284,7 +314,7 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
         options += ["-p", "y" if prel32 else "n"]
     kernel = Kernel(bytes(w.buf), base, options, exports, era, symsearch_at,
                     dict(modversions=modversions, prel32=prel32, rel_crcs=rel_crcs,
-                         flagstab=flagstab, ksymtab=ksymtab), w.pointers)
+                         flagstab=flagstab, ksymtab=ksymtab, pool=pool_at), w.pointers)
     return kernel
 
 
@@ -315,6 +345,14 @@ def _decoy_symsearch(w, era, P):
         record = w.ptr(start) + w.ptr(start + 0x30) + w.ptr(start + 0x400) + w.u32(licence) \
             + (b"\0" if era.unused_field else b"")
         w.put(record + bytes(size - len(record)))
+
+
+def _kallsyms_decoy(w, entries, others):
+    """kallsyms_addresses: every ksymtab entry is a symbol (__ksymtab_NAME), listed in address
+    order among others: words pointing at every table entry, not only at the bounds."""
+    w.align(w.ptr_size)
+    for target in sorted(entries + others):
+        w.put(w.ptr(w.addr(target)))
 
 
 def _decoy_strings(w, rng):

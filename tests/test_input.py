@@ -148,3 +148,32 @@ def test_lzo_and_lz4_decoders(name, kind, with_package, monkeypatch):
 def test_uboot_lz4_and_lzo(method, name, run, kernel_file):
     out = run(*KERNEL.options, kernel_file(uboot(data_file(name), method), "uImage"))
     assert sorted(out) == sorted(KERNEL.symvers())
+
+
+def lzma_alone(data, lc, lp, pb, dict_size=1 << 22):
+    """An .lzma stream with other properties than kbuild's 0x5d (lc=3, lp=0, pb=2)."""
+    return lzma.compress(data, format=lzma.FORMAT_ALONE, filters=[
+        {"id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb, "dict_size": dict_size}])
+
+
+@pytest.mark.parametrize("lc,lp,pb", [(0, 2, 2), (1, 2, 2), (3, 0, 0), (4, 0, 4)])
+def test_lzma_any_properties(lc, lp, pb, run, kernel_file):
+    payload = lzma_alone(KERNEL.data, lc, lp, pb)
+    assert payload[0] == (pb * 5 + lp) * 9 + lc
+    out = run(kernel_file(STUB + payload + TRAILER, "vmlinuz"))
+    assert sorted(out) == sorted(KERNEL.symvers())
+
+
+def test_broadcom_cfe_vmlinux_lz(kernel_file, capsys):
+    """CFE's vmlinux.lz: load address, entry point and length (big-endian), then an .lzma
+    with properties 0x6d (lc=1, lp=2, pb=2); the load address is tried as -B first."""
+    import extract_symvers
+    kernel = build("2.6.18", bits=32, big=True, base=0x80020000)
+    payload = lzma_alone(kernel.data, 1, 2, 2)
+    assert payload[0] == 0x6d
+    lz = struct.pack(">III", 0x80020000, 0x80344220, len(payload)) + payload
+    assert extract_symvers.main([kernel_file(lz, "vmlinux.lz")]) == 0
+    out, err = capsys.readouterr()
+    assert sorted(out.splitlines()) == sorted(kernel.symvers())
+    assert "Broadcom CFE header: load address 0x80020000, entry point 0x80344220" in err
+    assert "trying base 80020000 from the loader header" in err

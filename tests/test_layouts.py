@@ -21,7 +21,7 @@ def test_layout(case, run, kernel_file):
     kernel = build(era, bits=bits, big=big, prel32=prel32)
     out = run(*kernel.options, kernel_file(kernel.data))
     assert sorted(out) == sorted(kernel.symvers())
-    assert len(out) == len(kernel.exports)
+    assert len(out) == len(kernel.symvers())
 
 
 def test_bookworm_like_kernel(run, kernel_file):
@@ -40,7 +40,7 @@ def test_pre_5_6_columns(run, kernel_file):
     assert sorted(out) == sorted(kernel.symvers())
 
 
-@pytest.mark.parametrize("era", ["2.6.32", "3.10", "4.10", "4.19", "5.10"])
+@pytest.mark.parametrize("era", ["2.6.18", "2.6.25", "2.6.32", "3.10", "4.10", "4.19", "5.10"])
 @pytest.mark.parametrize("bits", [32, 64])
 def test_unused_symbols(era, bits, run, kernel_file):
     """CONFIG_UNUSED_SYMBOLS: two more symsearch entries and export types."""
@@ -51,7 +51,8 @@ def test_unused_symbols(era, bits, run, kernel_file):
         "EXPORT_UNUSED_SYMBOL", "EXPORT_UNUSED_SYMBOL_GPL", "EXPORT_SYMBOL_GPL_FUTURE"}
 
 
-@pytest.mark.parametrize("era", ["2.6.32", "4.10", "5.4", "5.12", "6.14", "7.2"])
+@pytest.mark.parametrize("era", ["2.6.12", "2.6.18", "2.6.32", "4.10", "5.4", "5.12", "6.14",
+                                 "7.2"])
 @pytest.mark.parametrize("big", [False, True])
 def test_without_modversions(era, big, run, kernel_file):
     """CONFIG_MODVERSIONS=n: empty kcrctab sections, every CRC 0x00000000."""
@@ -144,3 +145,66 @@ def test_differing_duplicates_are_an_error(fail, kernel_file):
     status, err = fail(*kernel.options, kernel_file(kernel.data))
     assert status == 6
     assert "exported twice, differently" in err
+
+
+# --- Before 2.6.27: no symsearch array, tables in link order ---------------------------------
+
+@pytest.mark.parametrize("era,columns", [("2.6.0", 3), ("2.6.12", 3), ("2.6.18", 4)])
+def test_old_columns(era, columns, run, kernel_file):
+    """modpost wrote `crc symbol module` until 2.6.17, the export type from 2.6.18."""
+    kernel = build(era, bits=32)
+    out = run(kernel_file(kernel.data))
+    assert sorted(out) == sorted(kernel.symvers())
+    assert {line.count("\t") + 1 for line in out} == {columns}
+
+
+@pytest.mark.parametrize("era,added", [("2.6.0", ["cleanup_module", "struct_module"]),
+                                       ("2.6.12", ["struct_module"]), ("2.6.18", [])])
+def test_modpost_adds_its_own_vmlinux_lines(era, added, run, kernel_file):
+    """2.6.0-2.6.16 modpost lists struct_module (and before 2.6.9 cleanup_module) for vmlinux
+    with CRC 0 whether the kernel exports it or not (novanta's 2.6.12 Module.symvers has it)."""
+    kernel = build(era, bits=32, modversions=False)
+    out = run(kernel_file(kernel.data))
+    assert sorted(out) == sorted(kernel.symvers())
+    assert sorted(line.split("\t")[1] for line in out
+                  if line.split("\t")[1] in ("cleanup_module", "struct_module")) == added
+
+
+def test_exported_struct_module_keeps_its_crc(run, kernel_file):
+    """With CONFIG_MODVERSIONS kernel/module.c exports struct_module: its real CRC, once."""
+    from kernelimage import ERAS, Export, make_exports
+    exports = make_exports(ERAS["2.6.12"]) + [Export("struct_module", 0x1234abcd,
+                                                     "EXPORT_SYMBOL")]
+    kernel = build("2.6.12", bits=32, exports=exports)
+    out = run(*kernel.options, kernel_file(kernel.data))
+    assert "0x1234abcd\tstruct_module\tvmlinux" in out
+    assert sorted(out) == sorted(kernel.symvers())
+
+
+@pytest.mark.parametrize("bits,big", [(32, False), (32, True), (64, False), (64, True)])
+@pytest.mark.parametrize("modversions", [True, False])
+def test_old_tables_split_by_their_bounds(bits, big, modversions, run, kernel_file):
+    """2.6.18-2.6.26: the export types come from the bounds find_symbol() refers to (a
+    literal pool), not from the kallsyms-like table that points at every entry; a table of
+    one entry has its two bounds side by side."""
+    from kernelimage import ERAS, GPL, GPL_FUTURE, make_exports
+    exports = make_exports(ERAS["2.6.18"], count=90, unused=True)
+    future = [e for e in exports if e.export == GPL_FUTURE]
+    exports = [e for e in exports if e.export != GPL_FUTURE] + future[:1]
+    kernel = build("2.6.18", bits=bits, big=big, exports=exports, modversions=modversions)
+    out = run(kernel_file(kernel.data))
+    assert sorted(out) == sorted(kernel.symvers())
+    assert sum("\tEXPORT_SYMBOL_GPL_FUTURE" in line for line in out) == 1
+    assert sum(line.endswith("\t" + GPL) for line in out) > 10
+
+
+def test_old_tables_without_their_bounds_are_an_error(fail, kernel_file):
+    """No word refers to the bounds (e.g. MIPS, which builds addresses from two halves):
+    the export types cannot be known, and a guess would be wrong lines."""
+    kernel = build("2.6.18", bits=32)
+    data = bytearray(kernel.data)
+    for offset, value in kernel.pointers:
+        if kernel.layout["pool"] <= offset < kernel.layout["pool"] + 4 * 20:
+            data[offset:offset + 4] = bytes(4)
+    status, err = fail(*kernel.options, kernel_file(bytes(data)))
+    assert status == 5
