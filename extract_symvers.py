@@ -4,12 +4,12 @@
     python extract_symvers.py [--modules /lib/modules/RELEASE] vmlinuz > Module.symvers
 
 The kernel keeps every export in ``__ksymtab*`` tables of ``struct kernel_symbol``, with the
-CRCs in parallel ``__kcrctab*`` tables.  Before 7.1, kernel/module.c (later kernel/module/main.c)
-has a static ``symsearch`` array holding the start, stop and CRC pointers of each table and its
-licence; this module finds that array, walks the tables with the layout of the kernel version
-(the LAYOUTS table) and prints one Module.symvers line per export.  From 7.1 on there is no
-such array: the single sorted ``__ksymtab`` is located directly, and the same direct search is
-the fallback whenever the array is not found.
+CRCs in parallel ``__kcrctab*`` tables.  From 2.6.27 to 7.0, kernel/module.c (later
+kernel/module/main.c) has a ``symsearch`` array holding the start, stop and CRC pointers of
+each table and its licence; this module finds that array, walks the tables with the layout of
+the kernel version (the LAYOUTS table) and prints one Module.symvers line per export.  Before
+2.6.27 and from 7.1 on there is no such array: the tables are located directly, and the same
+direct search is the fallback whenever the array is not found.
 
 The steps are separate functions: unpack() (file -> decompressed image), extract() (image ->
 lines; options not given are detected, relative relocations applied when the pointers are
@@ -142,7 +142,7 @@ LATEST_PATCH = 1 << 16      # "-k 5.4" means the newest 5.4.y
 
 
 def parse_version(text):
-    """'6.1', '5.15.0-1-amd64', '4.19+', '5.4.20' or 'old' (2.6) -> (major, minor, patch)."""
+    """'6.1', '5.15.0-1-amd64', '4.19+', '2.6.12' or 'old' (2.6.27+) -> (major, minor, patch)."""
     if text == "old":
         return (2, 6, LATEST_PATCH)
     m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
@@ -1912,8 +1912,8 @@ def build_parser():
     parser.add_argument("-b", "--bits", type=int, choices=[32, 64],
                         help="size of pointers in bits")
     parser.add_argument("-k", "--kernel-version", dest="version", metavar="KVER", type=_version,
-                        help="kernel version: major.minor[.patch] (5.15, 5.15.0-1-amd64, 4.19+) "
-                             "or old (2.6)")
+                        help="kernel version: major.minor[.patch] (5.15, 5.15.0-1-amd64, 4.19+, "
+                             "2.6.12) or old (2.6.27-2.6.39)")
     parser.add_argument("-p", "--prel32", choices=["y", "n"],
                         help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS")
     parser.add_argument("-d", "--decompress", metavar="FILE",
