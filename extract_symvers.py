@@ -20,6 +20,7 @@ Every failure raises ``SymversError``, whose ``status`` is the CLI's exit code.
 
 import argparse
 import array
+import bisect
 import bz2
 import collections
 import itertools
@@ -1086,15 +1087,23 @@ def _split_tables(image, layout, prel32, start, count, crc_at, width):
     return [(table, bounds[i + 1] - bounds[i]) for i, table in enumerate(tables)]
 
 
+POOL_REACH = 64     # bytes between the words one function's literal pool or code holds
+
+
 def _referenced_entries(image, start, count, size):
     """The indexes 0 < k < count of the slots (of `size` bytes, from file offset `start`)
-    whose address some 4 bytes of the image hold on their own: a literal-pool word (ARM), an
-    immediate (x86, at any alignment), the low half of a 64-bit pointer or of a sign-extended
-    immediate (x86-64).  The code of find_symbol() before 2.6.27 refers to every table's
-    bounds.  kallsyms_addresses refers to every entry (each is a symbol, __ksymtab_NAME), but
-    in a sorted run, whose words refer to the same entry as their neighbours or the next: the
-    inside of such a run, and its ends, are not bounds.  (A literal pool may hold the two
-    bounds of a one-entry table side by side: two words are no run.)"""
+    that the code refers to next to the tables' outer bounds.
+
+    find_symbol() refers to every table's bounds: __start___ksymtab (slot 0) and the last
+    __stop (slot `count`), and between them those of the other tables, in one literal pool
+    (ARM), one function's immediates (x86), or side by side in the symsearch template (2.6.27+
+    on every architecture).  A word counts when it holds the slot's address in 4 bytes (a
+    pointer, or the low half of a 64-bit one or of a sign-extended immediate), at any
+    alignment, within POOL_REACH bytes of a word already counted, starting from those of slot
+    0 and slot `count`.  kallsyms_addresses refers to every entry (each is a symbol,
+    __ksymtab_NAME) in a sorted run, whose words refer to the same entry as their neighbours
+    or the next: the inside of such a run, and its ends, never count.  (A pool may hold the
+    two bounds of a one-entry table side by side: two words are no run.)"""
     low = (image.base + start) & 0xFFFFFFFF
     high = low + count * size
     refs = {}
@@ -1114,8 +1123,20 @@ def _referenced_entries(image, start, count, size):
 
     inside = {at for at, k in refs.items()
               if any(near(at, k, -d) and near(at, k, d) for d in (4, 8))}
-    return {k for at, k in refs.items() if 0 < k < count and at not in inside and not any(
-        at + d in inside and near(at, k, d) for d in (-8, -4, 4, 8))}
+    words = sorted(at for at, k in refs.items() if at not in inside and not any(
+        at + d in inside and near(at, k, d) for d in (-8, -4, 4, 8)))
+    counted = {at for at in words if refs[at] in (0, count)}
+    pending = list(counted)
+    while pending:
+        at = pending.pop()
+        first = bisect.bisect_left(words, at - POOL_REACH)
+        for other in itertools.islice(words, first, None):
+            if other > at + POOL_REACH:
+                break
+            if other not in counted:
+                counted.add(other)
+                pending.append(other)
+    return {refs[at] for at in counted} - {0, count}
 
 
 # --- Output -----------------------------------------------------------------------------
@@ -1175,12 +1196,18 @@ def _extract_with(image, layout, prel32, version, blocks, log):
 def _spell(image, layout, prel32, version):
     """The options of one attempt, as the user would write them."""
     base = "-B %x " % image.base if image.base is not None else ""
-    release = "%d.%d" % version[:2]
-    if layout_for(version) != layout_for(version[:2] + (LATEST_PATCH,)):
-        release += ".%d" % version[2]       # 2.6.x, 5.4.0-27, 5.5.0-12
     return "%s-b %d -e %s -k %s -p %s" % (base, image.ptr_size * 8,
-                                          "be" if image.endian == ">" else "le", release,
-                                          "y" if prel32 else "n")
+                                          "be" if image.endian == ">" else "le",
+                                          _release(version), "y" if prel32 else "n")
+
+
+def _release(version):
+    """A version as -k takes it: major.minor, with the patch level where the layout needs it
+    (2.6 before 2.6.27, 5.4.0-27, 5.5.0-12)."""
+    release = "%d.%d" % tuple(version[:2])
+    if layout_for(version) != layout_for(tuple(version[:2]) + (LATEST_PATCH,)):
+        release += ".%d" % version[2]
+    return release
 
 
 def extract(data, base=None, bits=None, big_endian=None, version=None, prel32=None,
@@ -1253,8 +1280,8 @@ def _hints(data, bits, big_endian, version):
     if m:
         banner = (int(m[1]), int(m[2]), int(m[3]) if m[3] else LATEST_PATCH)
         if layout_for(banner) != layout_for(version):
-            hints.append("the banner says Linux %d.%d: try -k %d.%d, or no -k"
-                         % (banner[0], banner[1], banner[0], banner[1]))
+            hints.append("the banner says Linux %s: try -k %s, or no -k"
+                         % (_release(banner), _release(banner)))
     header = image_header(data)
     if bits and header.bits and bits != header.bits:
         hints.append("the %s says %d-bit: try -b %d" % (header.how, header.bits, header.bits))

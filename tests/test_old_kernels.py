@@ -10,6 +10,7 @@ EXTRACT_SYMVERS_SHARED names the shared directory (default: ../shared beside the
 
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -72,3 +73,36 @@ def test_built_kernel_with_modules(name):
     assert sorted(ours) == sorted(official)
     assert len([line for line in ours if "\tvmlinux\t" in line]) == \
         meta["module_symvers_vmlinux_lines"]
+
+
+# Before 2.6.27 the tables are in link order; 2.6.12's Module.symvers has no export type, so
+# the split between __ksymtab and __ksymtab_gpl (the words next to __start___ksymtab in
+# find_symbol()'s literal pool) is checked by reading the kernel as a 2.6.18 one, against the
+# EXPORT_SYMBOL_GPL()s of the 2.6.12 source: kernel/sched.c, kernel/fork.c, drivers/base.
+GPL_2_6_12 = ["__wake_up_sync", "idle_cpu", "sched_setscheduler", "mmput", "get_task_mm",
+              "kallsyms_lookup_name", "sysfs_create_file", "device_register", "class_register",
+              "platform_device_register", "bus_register", "driver_register"]
+PLAIN_2_6_12 = ["printk", "__kmalloc", "register_netdev", "schedule", "init_task", "sock_create"]
+
+
+def test_old_kernel_split_by_its_literal_pool():
+    name = "novanta-2.6.12.1"
+    if name not in OLD:
+        pytest.skip("%s is not in %s" % (name, SHARED))
+    sys.path.insert(0, ROOT)
+    import extract_symvers
+    with open(os.path.join(SHARED, "corpus-old", name, "zImage"), "rb") as f:
+        data, _ = extract_symvers.unpack(f.read())
+    image = extract_symvers.Image(data, 0xC0008000, 4, "<")
+    layout = extract_symvers.layout_for((2, 6, 18))
+    refs = next(extract_symvers.find_tables_direct(image, layout, False))
+    assert [(r.table.export, r.count) for r in refs] == [("EXPORT_SYMBOL", 1672),
+                                                          ("EXPORT_SYMBOL_GPL", 171)]
+
+    def names(ref):     # struct kernel_symbol {unsigned long value; const char *name;}
+        for at in range(ref.start, ref.start + 8 * ref.count, 8):
+            offset = struct.unpack_from("<I", data, at + 4)[0] - image.base
+            yield data[offset:data.index(b"\0", offset)].decode()
+
+    plain, gpl = (set(names(r)) for r in refs)
+    assert set(GPL_2_6_12) <= gpl and set(PLAIN_2_6_12) <= plain
