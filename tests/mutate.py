@@ -21,13 +21,14 @@ import zstandard
 import extract_symvers
 from kernelimage import build
 
-LINE = re.compile(r"0x[0-9a-f]{8}\t[A-Za-z_][A-Za-z0-9_.$]*\tvmlinux\tEXPORT_[A-Z_]+(\t[!-~]*)?")
+LINE = re.compile(r"0x[0-9a-f]{8}\t[A-Za-z_][A-Za-z0-9_.$]*\tvmlinux(\tEXPORT_[A-Z_]+(\t[!-~]*)?)?")
 CASE_SECONDS = 10
 
 
 def seeds():
     """(image bytes, CLI options) pairs to mutate: several eras, widths and forms."""
-    kernels = [build("2.6.32", bits=32), build("4.10", bits=64, big=True, rel_crcs=True),
+    kernels = [build("2.6.12", bits=32), build("2.6.18", bits=64, big=True),
+               build("2.6.32", bits=32), build("4.10", bits=64, big=True, rel_crcs=True),
                build("5.10", bits=64, unused=True), build("5.19", bits=32, big=True),
                build("7.2", bits=64)]
     out = [(k.data, k.options) for k in kernels] + [(k.data, []) for k in kernels]
