@@ -34,6 +34,7 @@ import tempfile
 import zlib
 from typing import NamedTuple, Optional
 
+__version__ = "0.2.0"
 __all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "Payload",
            "unpack", "decompress_payload", "Image", "TableRef", "Symbol", "find_symsearch",
            "find_tables_direct", "walk", "format_symvers", "extract", "image_header",
@@ -1818,6 +1819,13 @@ def _read_module(job):
         return name, [], None, "%s: %s" % (path, e.strerror or e)
 
 
+MODULE_CHUNK = 32      # modules a worker reads per task
+
+
+def _read_modules(jobs):
+    return [_read_module(job) for job in jobs]
+
+
 def module_symvers(paths, version=None, log=lambda message: None, progress=None):
     """Module.symvers lines of every module under `paths` (directories or files), in module
     order, read in parallel; `version` is the layout of modules without a vermagic."""
@@ -1826,12 +1834,15 @@ def module_symvers(paths, version=None, log=lambda message: None, progress=None)
         raise SymversError("no *.ko, *.ko.xz, *.ko.zst or *.ko.gz under %s" % ", ".join(paths),
                            EXIT_INPUT)
     jobs = [(path, name, compression, version) for path, name, compression in files]
-    if len(jobs) < 64 or (os.cpu_count() or 1) < 2:
-        results = map(_read_module, jobs)
-    else:
+    chunks = [jobs[i:i + MODULE_CHUNK] for i in range(0, len(jobs), MODULE_CHUNK)]
+    pool, pending = None, []
+    if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
         import concurrent.futures
         pool = concurrent.futures.ProcessPoolExecutor()
-        results = pool.map(_read_module, jobs, chunksize=32)
+        pending = [pool.submit(_read_modules, chunk) for chunk in chunks]
+        results = (result for future in pending for result in future.result())
+    else:
+        results = map(_read_module, jobs)
     lines, exporting = [], 0
     try:
         for done, (name, symbols, columns, error) in enumerate(results, 1):
@@ -1843,8 +1854,10 @@ def module_symvers(paths, version=None, log=lambda message: None, progress=None)
             if progress:
                 progress(done, len(jobs))
     finally:
-        if len(jobs) >= 64 and (os.cpu_count() or 1) >= 2:
-            pool.shutdown(cancel_futures=True)
+        if pool:    # on an error, the chunks not started are dropped (cancel_futures is 3.9+)
+            for future in pending:
+                future.cancel()
+            pool.shutdown()
     log("%d modules read, %d export %d symbols" % (len(jobs), exporting, len(lines)))
     return lines
 
@@ -1943,6 +1956,9 @@ def build_parser():
                              "2.6.12) or old (2.6.27-2.6.39)")
     parser.add_argument("-p", "--prel32", choices=["y", "n"],
                         help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write Module.symvers to FILE (atomically: a failed run leaves an "
+                             "existing FILE as it was) instead of stdout")
     parser.add_argument("-d", "--decompress", metavar="FILE",
                         help="save the decompressed kernel (with -r: relocated) to FILE and exit")
     parser.add_argument("-r", "--relocate", action="store_true",
@@ -1952,6 +1968,7 @@ def build_parser():
     parser.add_argument("--modules", metavar="DIR", action="append",
                         help="also the exports of every *.ko[.xz|.zst|.gz] under DIR (e.g. "
                              "/lib/modules/RELEASE; repeatable; a file is read as one module)")
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     parser.add_argument("--max-size", metavar="MIB", type=_mebibytes, default=MAX_OUTPUT >> 20,
                         help="refuse an input, or a compressed payload expanding to, more "
                              "than MIB mebibytes; defaults to %(default)s")
@@ -2003,8 +2020,17 @@ def main(argv=None):
         print("extract_symvers: error: internal error (please report): %s: %s"
               % (type(e).__name__, e), file=sys.stderr)
         return EXIT_INTERNAL
+    text = "".join(line + "\n" for line in lines)
+    if args.output:
+        try:
+            write_atomic(args.output, text.encode())
+        except SymversError as e:
+            print("extract_symvers: error: %s" % e, file=sys.stderr)
+            return e.status
+        log("written to %s" % args.output)
+        return 0
     try:
-        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

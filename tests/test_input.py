@@ -177,3 +177,23 @@ def test_broadcom_cfe_vmlinux_lz(kernel_file, capsys):
     assert sorted(out.splitlines()) == sorted(kernel.symvers())
     assert "Broadcom CFE header: load address 0x80020000, entry point 0x80344220" in err
     assert "trying base 80020000 from the loader header" in err
+
+
+def test_output_file(tmp_path, run, fail, kernel_file):
+    """python extract_symvers.py -o Module.symvers vmlinuz: nothing on stdout, and a failed
+    run leaves the file as it was (where `> Module.symvers` would have emptied it)."""
+    vmlinuz = kernel_file(STUB + COMPRESSORS["xz"](KERNEL.data), "vmlinuz")
+    target = tmp_path / "Module.symvers"
+    assert run("-o", target, vmlinuz) == []
+    assert sorted(target.read_text().splitlines()) == sorted(KERNEL.symvers())
+    status, err = fail("-o", target, kernel_file(b"not a kernel" * 100, "junk"))
+    assert sorted(target.read_text().splitlines()) == sorted(KERNEL.symvers())
+    assert sorted(os.listdir(tmp_path)) == ["Module.symvers", "junk", "vmlinuz"]
+
+
+def test_version(capsys):
+    import extract_symvers
+    with pytest.raises(SystemExit) as e:
+        extract_symvers.main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == "extract_symvers.py %s\n" % extract_symvers.__version__

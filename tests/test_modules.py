@@ -3,7 +3,9 @@ ksymtab form and relocation kind, plain and compressed."""
 
 import gzip
 import lzma
+import os
 import re
+import subprocess
 
 import pytest
 import zstandard
@@ -127,3 +129,38 @@ def test_mutated_modules_fail_cleanly():
         except extract_symvers.SymversError:
             continue
         assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$]*", s.name) for s in symbols), case
+
+
+def oldest_python():
+    """An interpreter of the oldest Python the project supports (requires-python), if any."""
+    import glob
+    import shutil
+    for python in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.8*/bin/python"))) \
+            + [shutil.which("python3.8")]:
+        if python and subprocess.run([python, "-c", "import sys; assert sys.version_info[:2] "
+                                      "== (3, 8)"], capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+def test_runs_on_the_oldest_supported_python(tmp_path, kernel_file):
+    """requires-python >= 3.8: the whole CLI, modules read by the process pool (64+ files)
+    and a failing module cancelling the rest, under Python 3.8."""
+    python = oldest_python()
+    if python is None:
+        pytest.skip("no Python 3.8 interpreter on this machine (python3.8, pyenv)")
+    kernel = build("2.6.12", bits=32)
+    files = {"drivers/m%03d.ko" % i: build_module("6.14", make_exports(ERAS["6.14"], count=4,
+                                                                          seed=i))
+             for i in range(80)}
+    top = module_tree(tmp_path, files)
+    tool = os.path.join(os.path.dirname(__file__), "..", "extract_symvers.py")
+    result = subprocess.run([python, tool, "--modules", top, kernel_file(kernel.data)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == len(kernel.symvers()) + 320
+    with open(os.path.join(top, "kernel", "drivers", "m040.ko"), "wb") as f:
+        f.write(b"\x7fELF broken")
+    result = subprocess.run([python, tool, "--modules", top, kernel_file(kernel.data)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 6 and result.stdout == "" and "m040.ko" in result.stderr
