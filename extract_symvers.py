@@ -38,7 +38,7 @@ __version__ = "0.2.0"
 __all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "Payload",
            "unpack", "decompress_payload", "Image", "TableRef", "Symbol", "find_symsearch",
            "find_tables_direct", "walk", "format_symvers", "extract", "image_header",
-           "relocate", "module_exports", "module_symvers", "main"]
+           "relocate", "vermagic", "module_exports", "module_symvers", "main"]
 
 # Exit statuses, one per class of failure (argparse's usage errors are 2).
 EXIT_INTERNAL = 1       # a bug in this program
@@ -1309,6 +1309,19 @@ RELATIVE_TYPES = {R_AARCH64_RELATIVE: ("R_AARCH64_RELATIVE", EM_AARCH64),
                   R_390_RELATIVE: ("R_390_RELATIVE", EM_S390)}
 
 
+BANNER_RELEASE = re.compile(rb"Linux version ([!-~]+) ")
+
+
+def vermagic(data):
+    """The string the module loader compares each module's vermagic with (kernel/module's
+    vermagic[] = VERMAGIC_STRING: the release, then "SMP ", "preempt ", "mod_unload ",
+    "modversions ", the architecture's words: arm64's "aarch64" has no space), or None: the
+    release of the banner, a space and words, a string of its own."""
+    m = BANNER_RELEASE.search(data)
+    found = m and re.search(b"(?<=\0)" + re.escape(m[1]) + b" (?:[!-~]+ )*[!-~]*(?=\0)", data)
+    return found.group().decode("latin-1") if found else None
+
+
 def _detect_version(data, log):
     m = BANNER_VERSION.search(data)
     if not m:
@@ -1990,6 +2003,7 @@ def main(argv=None):
     try:
         image, payload = unpack(_read_input(args.kernel, args.max_size << 20), log,
                           args.max_size << 20)
+        log("vermagic: %s" % (vermagic(image) or "not found"))
         base = args.base
         if args.relocate:
             relocated = relocate(image, base, log)

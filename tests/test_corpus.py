@@ -78,5 +78,19 @@ def test_real_kernel_with_modules(name):
     ours = result.stdout.splitlines()
     with open(os.path.join(directory, "Module.symvers")) as f:
         official = f.read().splitlines()
+    assert "vermagic: %s\n" % module_vermagic(modules) in result.stderr
     assert len(ours) == len(set(ours)), "duplicate lines"
     assert sorted(ours) == sorted(official)
+
+
+def module_vermagic(top):
+    """The vermagic= of the first module under `top`: Debian built them with the kernel."""
+    import lzma
+    import re
+    for directory, _, files in sorted(os.walk(top)):
+        for name in sorted(files):
+            if name.endswith((".ko", ".ko.xz")):
+                with open(os.path.join(directory, name), "rb") as f:
+                    data = f.read()
+                data = lzma.decompress(data) if name.endswith(".xz") else data
+                return re.search(rb"vermagic=([^\0]*)", data).group(1).decode()

@@ -197,3 +197,25 @@ def test_version(capsys):
         extract_symvers.main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out == "extract_symvers.py %s\n" % extract_symvers.__version__
+
+
+@pytest.mark.parametrize("magic", [b"6.1.0-50-amd64 SMP preempt mod_unload modversions ",
+                                   b"4.14.67 SMP mod_unload modversions aarch64",
+                                   b"2.6.12.1 ARMv4 gcc-3.3"])
+def test_vermagic(magic):
+    """The loader's vermagic[]: the banner's release, then space-separated words."""
+    import extract_symvers
+    release = magic.split(b" ")[0]
+    image = (b"\0" * 64 + b"Linux version " + release + b" (builder@host) (gcc 12) #1 SMP\n\0"
+             + release + b"\0" + magic + b"\0" + b"\0" * 64)
+    assert extract_symvers.vermagic(image) == magic.decode()
+    assert extract_symvers.vermagic(image.replace(magic, b"x" * len(magic))) is None
+
+
+def test_vermagic_is_printed(capsys, kernel_file):
+    import extract_symvers
+    magic = b"5.19.0-test SMP preempt mod_unload modversions "
+    assert extract_symvers.main([kernel_file(KERNEL.data + b"\0" + magic + b"\0")]) == 0
+    assert "vermagic: %s\n" % magic.decode() in capsys.readouterr().err
+    assert extract_symvers.main([kernel_file(KERNEL.data)]) == 0
+    assert "vermagic: not found\n" in capsys.readouterr().err

@@ -73,6 +73,17 @@ def test_built_kernel_with_modules(name):
     assert sorted(ours) == sorted(official)
     assert len([line for line in ours if "\tvmlinux\t" in line]) == \
         meta["module_symvers_vmlinux_lines"]
+    assert "vermagic: %s\n" % module_vermagic(os.path.join(directory, "modules")) in result.stderr
+
+
+def module_vermagic(top):
+    """The vermagic= of the first module under `top` (modpost wrote the kernel's own)."""
+    import re
+    for directory, _, files in sorted(os.walk(top)):
+        for name in sorted(files):
+            if name.endswith(".ko"):
+                with open(os.path.join(directory, name), "rb") as f:
+                    return re.search(rb"vermagic=([^\0]*)", f.read()).group(1).decode()
 
 
 # Before 2.6.27 the tables are in link order; 2.6.12's Module.symvers has no export type, so
