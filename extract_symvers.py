@@ -38,7 +38,7 @@ __version__ = "0.2.0"
 __all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "Payload",
            "unpack", "decompress_payload", "Image", "TableRef", "Symbol", "find_symsearch",
            "find_tables_direct", "walk", "format_symvers", "extract", "image_header",
-           "relocate", "vermagic", "module_exports", "module_symvers", "main"]
+           "relocate", "vermagic", "embedded_config", "module_exports", "module_symvers", "main"]
 
 # Exit statuses, one per class of failure (argparse's usage errors are 2).
 EXIT_INTERNAL = 1       # a bug in this program
@@ -1322,6 +1322,18 @@ def vermagic(data):
     return found.group().decode("latin-1") if found else None
 
 
+IKCONFIG = re.compile(rb"IKCFG_ST(?=\x1f\x8b\x08)")
+
+
+def embedded_config(data, limit=MAX_OUTPUT):
+    """The .config of a CONFIG_IKCONFIG kernel: kernel/configs.c's gzip stream between the
+    IKCFG_ST and IKCFG_ED marks (what scripts/extract-ikconfig reads), or None."""
+    m = IKCONFIG.search(data)
+    if m is None:
+        return None
+    return bytes(decompress_payload("gzip", memoryview(data)[m.end():], limit))
+
+
 def _detect_version(data, log):
     m = BANNER_VERSION.search(data)
     if not m:
@@ -1974,6 +1986,9 @@ def build_parser():
                              "existing FILE as it was) instead of stdout")
     parser.add_argument("-d", "--decompress", metavar="FILE",
                         help="save the decompressed kernel (with -r: relocated) to FILE and exit")
+    parser.add_argument("--config", metavar="FILE",
+                        help="save the .config embedded with CONFIG_IKCONFIG to FILE and exit "
+                             "(written atomically)")
     parser.add_argument("-r", "--relocate", action="store_true",
                         help="apply the image's relative relocations (arm64 Image: pointers "
                              "left zero for the boot code) before anything else; done anyway "
@@ -2004,6 +2019,15 @@ def main(argv=None):
         image, payload = unpack(_read_input(args.kernel, args.max_size << 20), log,
                           args.max_size << 20)
         log("vermagic: %s" % (vermagic(image) or "not found"))
+        if args.config:
+            config = embedded_config(image, args.max_size << 20)
+            if config is None:
+                raise SymversError("no embedded .config (IKCFG_ST): the kernel was built "
+                                   "without CONFIG_IKCONFIG, or with =m (kernel/configs.ko)",
+                                   EXIT_NOT_FOUND)
+            log("saving the embedded .config (%d bytes) to %s" % (len(config), args.config))
+            write_atomic(args.config, config)
+            return 0
         base = args.base
         if args.relocate:
             relocated = relocate(image, base, log)

@@ -219,3 +219,15 @@ def test_vermagic_is_printed(capsys, kernel_file):
     assert "vermagic: %s\n" % magic.decode() in capsys.readouterr().err
     assert extract_symvers.main([kernel_file(KERNEL.data)]) == 0
     assert "vermagic: not found\n" in capsys.readouterr().err
+
+
+def test_embedded_config(tmp_path, run, fail, kernel_file):
+    """--config FILE: kernel/configs.c's gzip stream between IKCFG_ST and IKCFG_ED."""
+    config = b"#\n# Automatically generated file; DO NOT EDIT.\n#\nCONFIG_IKCONFIG=y\n" * 50
+    image = KERNEL.data + b"IKCFG_ST" + gzip.compress(config, mtime=0) + b"IKCFG_ED" + b"\0" * 64
+    target = tmp_path / "config"
+    assert run("--config", target, kernel_file(image)) == []
+    assert target.read_bytes() == config
+    status, err = fail("--config", tmp_path / "none", kernel_file(KERNEL.data))
+    assert status == 5 and "no embedded .config" in err
+    assert not (tmp_path / "none").exists()

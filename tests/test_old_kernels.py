@@ -117,3 +117,25 @@ def test_old_kernel_split_by_its_literal_pool():
 
     plain, gpl = (set(names(r)) for r in refs)
     assert set(GPL_2_6_12) <= gpl and set(PLAIN_2_6_12) <= plain
+
+
+@pytest.mark.parametrize("name", OLD)
+def test_old_kernel_config(name, tmp_path):
+    """--config on the old kernels that embed one (CONFIG_IKCONFIG=y): no official .config
+    is at hand, so it is checked against what the same build shows: CONFIG_MODVERSIONS=y
+    exactly when Module.symvers has CRCs, and CONFIG_LOCALVERSION in the banner."""
+    directory = os.path.join(SHARED, "corpus-old", name)
+    meta = json.load(open(os.path.join(directory, "meta.json")))
+    target = tmp_path / "config"
+    result = subprocess.run([sys.executable, TOOL, "--config", str(target),
+                             os.path.join(directory, meta["image"])],
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode == 5:
+        assert "no embedded .config" in result.stderr and not target.exists()
+        return
+    assert result.returncode == 0, result.stderr
+    config = target.read_text().splitlines()
+    assert ("CONFIG_MODVERSIONS=y" in config) == (meta["nonzero_crcs"] > 0)
+    local = [line.split("=", 1)[1].strip('"') for line in config
+             if line.startswith("CONFIG_LOCALVERSION=")]
+    assert local and local[0].split(")")[-1] in meta["banner"].split()[2]    # -perf, -v7
