@@ -1054,8 +1054,8 @@ def _split_tables(image, layout, prel32, start, count, crc_at, width):
 
     From 3.0 each table is sorted: a name smaller than the one before starts the next (a
     table may hold an export twice, see unique()).  Before, the tables are in link order and
-    the kernel's code refers to their bounds: the entries that both the ksymtab's and the
-    kcrctab's words point at (_referenced_entries) split them.  Where the Module.symvers of
+    the kernel's code refers to their bounds (_referenced_entries), in the ksymtab and, with
+    CRCs, in the kcrctab too.  Where the Module.symvers of
     the release has no export type (before 2.6.18) the split changes nothing: one table."""
     if layout.sorted:
         names = _names(image, layout, prel32, start, count)
@@ -1076,14 +1076,10 @@ def _split_tables(image, layout, prel32, start, count, crc_at, width):
         breaks = sorted(breaks)
     bounds = [0] + breaks + [count]
     runs = len(bounds) - 1
-    if runs == len(layout.section_order):
-        tables = layout.section_order
-    elif runs < len(layout.section_order):
-        # empty tables: CONFIG_UNUSED_SYMBOLS=n, then no GPL_FUTURE export
-        tables = [t for t in layout.section_order if not t.unused][:runs]
-    else:
-        return None
-    if len(tables) < runs:
+    tables = layout.section_order
+    if runs != len(tables):     # empty tables: CONFIG_UNUSED_SYMBOLS=n, then no GPL_FUTURE
+        tables = [t for t in tables if not t.unused][:runs]
+    if len(tables) != runs:
         return None
     return [(table, bounds[i + 1] - bounds[i]) for i, table in enumerate(tables)]
 
@@ -1318,8 +1314,17 @@ def vermagic(data):
     "modversions ", the architecture's words: arm64's "aarch64" has no space), or None: the
     release of the banner, a space and words, a string of its own."""
     m = BANNER_RELEASE.search(data)
-    found = m and re.search(b"(?<=\0)" + re.escape(m[1]) + b" (?:[!-~]+ )*[!-~]*(?=\0)", data)
-    return found.group().decode("latin-1") if found else None
+    if m is None:
+        return None
+    words = re.compile(b"(?:[!-~]+ )*[!-~]*(?=\0)")
+    head = b"\0" + m[1] + b" "         # found by bytes.find: a regex here costs 0.13 s / 66 MB
+    at = data.find(head)
+    while at >= 0:
+        found = words.match(data, at + len(head))
+        if found:
+            return (m[1] + b" " + found.group()).decode("latin-1")
+        at = data.find(head, at + 1)
+    return None
 
 
 IKCONFIG = re.compile(rb"IKCFG_ST(?=\x1f\x8b\x08)")
@@ -2048,6 +2053,11 @@ def main(argv=None):
         if args.modules:
             lines += module_symvers(args.modules, args.version, log,
                                     _progress if sys.stderr.isatty() else None)
+        text = "".join(line + "\n" for line in lines)
+        if args.output:
+            write_atomic(args.output, text.encode())
+            log("written to %s" % args.output)
+            return 0
     except SymversError as e:
         print("extract_symvers: error: %s" % e, file=sys.stderr)
         return e.status
@@ -2058,15 +2068,6 @@ def main(argv=None):
         print("extract_symvers: error: internal error (please report): %s: %s"
               % (type(e).__name__, e), file=sys.stderr)
         return EXIT_INTERNAL
-    text = "".join(line + "\n" for line in lines)
-    if args.output:
-        try:
-            write_atomic(args.output, text.encode())
-        except SymversError as e:
-            print("extract_symvers: error: %s" % e, file=sys.stderr)
-            return e.status
-        log("written to %s" % args.output)
-        return 0
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
