@@ -40,7 +40,7 @@ def test_corpus_is_there():
 
 def official_vmlinux_lines(directory):
     with open(os.path.join(directory, "Module.symvers")) as f:
-        return [line.rstrip("\n") for line in f if line.split("\t")[2:3] == ["vmlinux"]]
+        return [line for line in f.read().splitlines() if line.split("\t")[2:3] == ["vmlinux"]]
 
 
 @pytest.mark.parametrize("options", ["given", "detected"])
@@ -84,7 +84,8 @@ def test_real_kernel_with_modules(name):
 
 
 def module_vermagic(top):
-    """The vermagic= of the first module under `top`: Debian built them with the kernel."""
+    """The vermagic= of the first module under `top` (.ko or .ko.xz), which modpost wrote with
+    the kernel's own."""
     import lzma
     import re
     for directory, _, files in sorted(os.walk(top)):

@@ -16,6 +16,8 @@ import sys
 
 import pytest
 
+from test_corpus import module_vermagic, official_vmlinux_lines
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SHARED = os.environ.get("EXTRACT_SYMVERS_SHARED", os.path.join(ROOT, "..", "shared"))
 TOOL = os.path.join(ROOT, "extract_symvers.py")
@@ -39,12 +41,6 @@ def test_corpora_are_there():
     assert len(OLD) >= 9 and len(BUILT) >= 2, (OLD, BUILT)
 
 
-def symvers(path, vmlinux_only):
-    with open(path) as f:
-        lines = f.read().splitlines()
-    return [line for line in lines if not vmlinux_only or line.split("\t")[2] == "vmlinux"]
-
-
 @pytest.mark.parametrize("name", OLD)
 def test_old_kernel(name):
     directory = os.path.join(SHARED, "corpus-old", name)
@@ -53,7 +49,7 @@ def test_old_kernel(name):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     ours = result.stdout.splitlines()
-    official = symvers(os.path.join(directory, "Module.symvers"), vmlinux_only=True)
+    official = official_vmlinux_lines(directory)
     assert len(ours) == len(set(ours)) == meta["vmlinux_exports"]
     assert sorted(ours) == sorted(official)
     assert {line.count("\t") + 1 for line in ours} == {meta["symvers_columns"]}
@@ -68,22 +64,13 @@ def test_built_kernel_with_modules(name):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     ours = result.stdout.splitlines()
-    official = symvers(os.path.join(directory, "Module.symvers"), vmlinux_only=False)
+    with open(os.path.join(directory, "Module.symvers")) as f:
+        official = f.read().splitlines()
     assert len(ours) == len(set(ours))
     assert sorted(ours) == sorted(official)
     assert len([line for line in ours if "\tvmlinux\t" in line]) == \
         meta["module_symvers_vmlinux_lines"]
     assert "vermagic: %s\n" % module_vermagic(os.path.join(directory, "modules")) in result.stderr
-
-
-def module_vermagic(top):
-    """The vermagic= of the first module under `top` (modpost wrote the kernel's own)."""
-    import re
-    for directory, _, files in sorted(os.walk(top)):
-        for name in sorted(files):
-            if name.endswith(".ko"):
-                with open(os.path.join(directory, name), "rb") as f:
-                    return re.search(rb"vermagic=([^\0]*)", f.read()).group(1).decode()
 
 
 # Before 2.6.27 the tables are in link order; 2.6.12's Module.symvers has no export type, so
