@@ -47,6 +47,7 @@ EXIT_INPUT = 3          # the input cannot be read
 EXIT_FORMAT = 4         # not a kernel, unsupported or broken compression
 EXIT_NOT_FOUND = 5      # the export tables were not found with these options
 EXIT_INCONSISTENT = 6   # tables found, but what they hold is not a valid export list
+EXIT_REFUSED = 7        # --check: the kernel would refuse a module
 
 MAX_OUTPUT = 512 << 20  # a compressed payload expanding past this is refused as a bomb
 HEAD_SIZE = 8 << 20     # compressed payloads are searched for in this much of the file
@@ -1642,7 +1643,8 @@ def relocate(data, base, log):
 # --- Modules: the exports of .ko files ----------------------------------------------------
 
 MODULE_SUFFIXES = ((".ko", None), (".ko.xz", "xz"), (".ko.zst", "zstd"), (".ko.gz", "gzip"))
-SHN_ABS = 0xFFF1
+SHN_UNDEF, SHN_ABS = 0, 0xFFF1
+STB_WEAK = 2
 SHT_RELA, SHT_REL, SHT_SYMTAB = 4, 9, 2
 EM_MIPS = 8
 VERMAGIC = re.compile(rb"(?:^|\0)vermagic=([^\0]*)")
@@ -1681,19 +1683,36 @@ class ElfObject:
         i = self.names.get(name)
         return None if i is None else (self.sections[i][2], self.sections[i][3])
 
+    # Elf_Sym, and where its st_name, st_value, st_info, st_shndx are
+    SYM = {32: ("IIIBBH", (0, 1, 3, 5)), 64: ("IBBHQQ", (0, 4, 1, 3))}
+
+    def _sym(self, fields):
+        return tuple(fields[i] for i in self.SYM[self.bits][1])
+
     def symbol(self, index):
         """(st_value, st_shndx) of a symbol."""
         if self.symtab is None or (index + 1) * (8 + 2 * self.ptr_size) > self.symtab[3]:
             raise SymversError("relocation to symbol %d outside .symtab" % index,
                                EXIT_INCONSISTENT)
-        _, _, offset, size, _, _ = self.symtab
-        if self.bits == 64:
-            _, _, _, shndx, value, _ = struct.unpack_from(self.e + "IBBHQQ", self.data,
-                                                         offset + 24 * index)
-        else:
-            _, value, _, _, _, shndx = struct.unpack_from(self.e + "IIIBBH", self.data,
-                                                         offset + 16 * index)
+        _, value, _, shndx = self._sym(struct.unpack_from(
+            self.e + self.SYM[self.bits][0], self.data,
+            self.symtab[2] + index * (8 + 2 * self.ptr_size)))
         return value, shndx
+
+    def undefined(self):
+        """(name, weak) of every undefined symbol: what the loader must resolve."""
+        if self.symtab is None:
+            return []
+        _, _, offset, size, link, _ = self.symtab
+        names = self.sections[link][2]
+        record = self.e + self.SYM[self.bits][0]
+        found = []
+        for fields in struct.iter_unpack(record, self.data[offset:offset + size - size % (
+                8 + 2 * self.ptr_size)]):
+            name, _, info, shndx = self._sym(fields)
+            if shndx == SHN_UNDEF and name:
+                found.append((self._cstring(names + name), info >> 4 == STB_WEAK))
+        return found
 
     def relocations(self, name, field):
         """{offset in the section: (symbol index, addend)} of the section's REL/RELA
@@ -1743,19 +1762,16 @@ def module_version(data):
 def module_exports(data, version=None):
     """The exported symbols of a kernel module's bytes (see _module_exports); a module too
     broken to read raises SymversError like any other."""
-    try:
-        return _module_exports(data, version)
-    except (struct.error, IndexError, ValueError) as e:
-        raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
+    return read_module(data, version).exports
 
 
-def _module_exports(data, version):
-    """The exported symbols of a kernel module's bytes, as its loader would see them: the
+def _module_exports(elf, version):
+    """The exported symbols of a kernel module, as its loader would see them: the
     __ksymtab* entries through their relocations, names and namespaces in
     __ksymtab_strings, CRCs from __kcrctab* (a relocation to an absolute __crc_* symbol, or
     the value in place from 5.19), GPL-only from __kflagstab from 7.1.  The layout is the
     one of the module's vermagic version (else `version`)."""
-    elf = ElfObject(data)
+    data = elf.data
     if not any(name.startswith("__ksymtab") for name in elf.names):
         return []
     version = module_version(data) or version
@@ -1814,8 +1830,9 @@ def _module_exports(data, version):
 def module_files(paths):
     """(path, module name, compression) of every module file under the given directories
     (the name is the path below the directory without its suffix and without a leading
-    kernel/, as modpost writes it) and of the given files (their base name)."""
-    found = []
+    kernel/, as modpost writes it) and of the given files (their base name); a file
+    reached twice is listed once, with its first name."""
+    found, seen = [], set()
     for top in paths:
         if os.path.isfile(top):
             files = [(top, os.path.basename(top))]
@@ -1824,7 +1841,8 @@ def module_files(paths):
                      for d, _, names in os.walk(top) for f in names]
         for path, relative in files:
             for suffix, compression in MODULE_SUFFIXES:
-                if relative.endswith(suffix):
+                if relative.endswith(suffix) and os.path.realpath(path) not in seen:
+                    seen.add(os.path.realpath(path))
                     name = relative[:-len(suffix)].replace(os.sep, "/")
                     found.append((path, name[7:] if name.startswith("kernel/") else name,
                                   compression))
@@ -1832,21 +1850,73 @@ def module_files(paths):
     return sorted(found, key=lambda f: f[1])
 
 
+MODVERSION_SIZE = 64        # struct modversion_info: unsigned long crc; char name[...]
+SIGNATURE_MARK = b"~Module signature appended~\n"
+
+
+class Module(NamedTuple):
+    """What a .ko holds for Module.symvers and for the loader's checks."""
+    exports: list           # [Symbol]
+    columns: tuple          # the Module.symvers columns of its release (with exports)
+    modinfo: dict           # .modinfo: key -> [values]
+    undefined: list         # [(name, weak)]: what the loader resolves among the exports
+    versions: dict          # __versions (or 6.14+ __version_ext_*): name -> CRC; None: none
+    signed: bool
+    machine: int
+    config: bytes           # kernel/configs.ko (CONFIG_IKCONFIG=m): the .config, else None
+
+
+def read_module(data, version=None):
+    """A Module from a kernel module's bytes; one too broken to read raises SymversError."""
+    try:
+        elf = ElfObject(data)
+        info = elf.section(".modinfo")
+        modinfo = {}
+        for entry in data[info[0]:info[0] + info[1]].split(b"\0") if info else ():
+            key, equal, value = entry.decode("latin-1").partition("=")
+            if equal:
+                modinfo.setdefault(key, []).append(value)
+        exports = _module_exports(elf, version)
+        return Module(exports, layout_for(module_version(data) or version).columns
+                      if exports else None, modinfo, elf.undefined(), _versions(elf),
+                      data.endswith(SIGNATURE_MARK), elf.machine,
+                      embedded_config(data) if b"IKCFG_ST" in data else None)
+    except (struct.error, IndexError, ValueError) as e:
+        raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
+
+
+def _versions(elf):
+    """The CRCs the module was built against: CONFIG_EXTENDED_MODVERSIONS's
+    __version_ext_crcs and __version_ext_names (6.14, the loader then relies on them
+    alone), else __versions (64-byte entries: an unsigned long, then the name)."""
+    data, e = elf.data, elf.e
+    crcs, names = elf.section("__version_ext_crcs"), elf.section("__version_ext_names")
+    if crcs and names:
+        values = struct.unpack_from(e + "%dI" % (crcs[1] // 4), data, crcs[0])
+        strings = data[names[0]:names[0] + names[1]].split(b"\0")
+        return {name.decode("latin-1"): crc for name, crc in zip(strings, values)}
+    table = elf.section("__versions")
+    if table is None:
+        return None
+    entry = e + ("Q" if elf.bits == 64 else "I") + "%ds" % (MODVERSION_SIZE - elf.ptr_size)
+    return {name.partition(b"\0")[0].decode("latin-1"): crc & 0xFFFFFFFF
+            for crc, name in struct.iter_unpack(entry, data[table[0]:table[0] + table[1]
+                                                           // MODVERSION_SIZE * MODVERSION_SIZE])}
+
+
 def _read_module(job):
-    """(module name, [Symbol], layout columns, error) of one module file: for a process pool."""
+    """(path, module name, Module or None, error) of one module file: for a process pool."""
     path, name, compression, version = job
     try:
         with open(path, "rb") as f:
             data = f.read()
         if compression:
             data = decompress_payload(compression, memoryview(data))
-        symbols = module_exports(data, version)
-        columns = layout_for(module_version(data) or version).columns if symbols else None
-        return name, symbols, columns, None
+        return path, name, read_module(data, version), None
     except SymversError as e:
-        return name, [], None, "%s: %s" % (path, e)
+        return path, name, None, "%s: %s" % (path, e)
     except OSError as e:
-        return name, [], None, "%s: %s" % (path, e.strerror or e)
+        return path, name, None, "%s: %s" % (path, e.strerror or e)
 
 
 MODULE_CHUNK = 32      # modules a worker reads per task
@@ -1856,9 +1926,10 @@ def _read_modules(jobs):
     return [_read_module(job) for job in jobs]
 
 
-def module_symvers(paths, version=None, log=lambda message: None, progress=None):
-    """Module.symvers lines of every module under `paths` (directories or files), in module
-    order, read in parallel; `version` is the layout of modules without a vermagic."""
+def read_modules(paths, version=None, progress=None):
+    """[(path, module name, Module)] of every module under `paths` (directories or files),
+    in module order, read in parallel; `version` is the layout of modules without a
+    vermagic."""
     files = module_files(paths)
     if not files:
         raise SymversError("no *.ko, *.ko.xz, *.ko.zst or *.ko.gz under %s" % ", ".join(paths),
@@ -1873,14 +1944,12 @@ def module_symvers(paths, version=None, log=lambda message: None, progress=None)
         results = (result for future in pending for result in future.result())
     else:
         results = map(_read_module, jobs)
-    lines, exporting = [], 0
+    modules = []
     try:
-        for done, (name, symbols, columns, error) in enumerate(results, 1):
+        for done, (path, name, module, error) in enumerate(results, 1):
             if error:
                 raise SymversError(error, EXIT_INCONSISTENT)
-            if symbols:
-                exporting += 1
-                lines += format_symvers(symbols, columns, name)
+            modules.append((path, name, module))
             if progress:
                 progress(done, len(jobs))
     finally:
@@ -1888,8 +1957,194 @@ def module_symvers(paths, version=None, log=lambda message: None, progress=None)
             for future in pending:
                 future.cancel()
             pool.shutdown()
-    log("%d modules read, %d export %d symbols" % (len(jobs), exporting, len(lines)))
+    return modules
+
+
+def module_symvers(paths, version=None, log=lambda message: None, progress=None,
+                   modules=None):
+    """Module.symvers lines of every module under `paths` (directories or files), in module
+    order (see read_modules(); or of `modules` read already)."""
+    if modules is None:
+        modules = read_modules(paths, version, progress)
+    lines = []
+    for _, name, module in modules:
+        lines += format_symvers(module.exports, module.columns, name) if module.exports else []
+    log("%d modules read, %d export %d symbols"
+        % (len(modules), sum(bool(m.exports) for _, _, m in modules), len(lines)))
     return lines
+
+
+def modules_config(paths):
+    """The .config of kernel/configs.ko (CONFIG_IKCONFIG=m) under `paths`, or None."""
+    for path, name, compression in module_files(paths):
+        if name.rsplit("/", 1)[-1] == "configs":
+            with open(path, "rb") as f:
+                data = f.read()
+            if compression:
+                data = decompress_payload(compression, memoryview(data))
+            return embedded_config(data)
+    return None
+
+
+# --- Checks: would the kernel load a module? -------------------------------------------
+
+class Export(NamedTuple):
+    crc: int
+    module: str
+    export: str
+    namespace: str
+
+
+def parse_symvers(lines):
+    """{name: Export} of Module.symvers lines, whatever the release's columns (the first
+    line of a name wins, as the loader finds vmlinux's first)."""
+    exports = {}
+    for line in lines:
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) < 3:
+            continue
+        if len(fields) == 3:
+            fields.append(PLAIN.export)
+        if len(fields) == 4:
+            fields.append("")
+        crc, name = int(fields[0], 16), fields[1]
+        if fields[3].startswith("EXPORT_"):          # COLS_NS_LAST, COLS_EXPORT, COLS_PLAIN
+            module, export, namespace = fields[2:5]
+        else:                                          # COLS_NS_MIDDLE (5.4.0-5.4.y)
+            namespace, module, export = fields[2:5]
+        exports.setdefault(name, Export(crc, module, export, namespace))
+    return exports
+
+
+def parse_config(text):
+    """{CONFIG_X: value} of a .config ("# CONFIG_X is not set" is left out)."""
+    config = {}
+    for line in text.splitlines():
+        key, equal, value = line.partition("=")
+        if equal and key.startswith("CONFIG_"):
+            config[key] = value.strip('"')
+    return config
+
+
+class Kernel(NamedTuple):
+    """What the loader compares a module with: the image's vermagic (None: not found),
+    every export it can resolve (vmlinux and the modules given), its .config (None:
+    unknown) and release."""
+    vermagic: str
+    exports: dict
+    config: dict
+    version: tuple
+
+    @property
+    def modversions(self):
+        if self.vermagic is not None:
+            return "modversions" in self.vermagic.split()
+        return any(export.crc for export in self.exports.values())
+
+
+GPL_ONLY = (GPL.export, UNUSED_GPL.export)
+# include/linux/license.h license_is_gpl_compatible(); "Dual MIT/GPL" from 2.6.18
+GPL_COMPATIBLE = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MPL/GPL")
+MODULE_STRUCT_SYMBOLS = ("module_layout", "struct_module")   # 2.6.28 renamed the second
+
+
+def same_magic(module_magic, kernel_magic, has_crcs):
+    """kernel/module's same_magic(): with CRCs on both sides, the release may differ."""
+    if has_crcs:
+        module_magic = module_magic[len(module_magic.split(" ")[0]):]
+        kernel_magic = kernel_magic[len(kernel_magic.split(" ")[0]):]
+    return module_magic == kernel_magic
+
+
+def _namespace_allowed(namespace, module_name):
+    """6.16's "module:" namespaces (EXPORT_SYMBOL_FOR_MODULES): module names, or
+    prefixes ending in *, that may use the symbol."""
+    if not namespace.startswith("module:"):
+        return False
+    name = module_name.replace("-", "_")
+    for pattern in namespace[len("module:"):].replace("-", "_").split(","):
+        if name == pattern or pattern.endswith("*") and name.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+def check_module(module, kernel, name):
+    """(reasons the loader would refuse the module, taints it would add), in its words:
+    load_module()'s order, the checks of `kernel`'s release."""
+    refused, taints = [], []
+    config = kernel.config
+
+    def force(reason):              # try_to_force_load()
+        if config and config.get("CONFIG_MODULE_FORCE_LOAD") == "y":
+            taints.append("%s: kernel tainted" % reason)
+        else:
+            refused.append("%s (loads only with CONFIG_MODULE_FORCE_LOAD=y%s)"
+                           % (reason, "" if config else ": the kernel's .config is unknown"))
+
+    if config and config.get("CONFIG_MODULE_SIG_FORCE") == "y" and not module.signed:
+        refused.append("Loading of unsigned module is rejected (CONFIG_MODULE_SIG_FORCE=y)")
+    dots = module.machine == EM_PPC64       # ppc64 ELFv1: dedotify() strips ".name"
+    versions = module.versions
+    if dots and versions is not None:
+        versions = {n[1:] if n.startswith(".") else n: c for n, c in versions.items()}
+    has_crcs = kernel.modversions and versions is not None
+    magic = module.modinfo.get("vermagic", [None])[0]
+    if magic is None:
+        force("bad vermagic")
+    elif kernel.vermagic is not None and not same_magic(magic, kernel.vermagic, has_crcs):
+        refused.append("version magic '%s' should be '%s'" % (magic, kernel.vermagic))
+
+    def check_version(symbol, crc):
+        if not has_crcs or not crc or symbol not in versions:
+            return True     # no symbol version: the loader warns once and goes on
+        if versions[symbol] == crc:
+            return True
+        refused.append("disagrees about version of symbol %s (module 0x%08x, kernel 0x%08x)"
+                       % (symbol, versions[symbol], crc))
+        return False
+
+    if kernel.modversions and versions is None:
+        force("no versions for imported symbols")
+    for symbol in MODULE_STRUCT_SYMBOLS:
+        if symbol in kernel.exports:
+            check_version(symbol, kernel.exports[symbol].crc)
+            break
+    licence = module.modinfo.get("license", ["unspecified"])[0]
+    gplok = licence in GPL_COMPATIBLE or licence == "Dual MIT/GPL" and \
+        kernel.version >= (2, 6, 18)
+    if not gplok:
+        taints.append("module license '%s' taints kernel" % licence)
+    imported = set(module.modinfo.get("import_ns", ()))
+    module_name = module.modinfo.get("name", [name])[0]
+    ignore_missing_ns = config and config.get(
+        "CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS") == "y"
+    for symbol, weak in module.undefined:
+        if dots and symbol.startswith("."):
+            symbol = symbol[1:]
+            if symbol == "TOC.":
+                continue
+        export = kernel.exports.get(symbol)
+        if export is None or export.export in GPL_ONLY and not gplok:
+            if not weak and not (module.machine in EM_X86 and
+                                 symbol == "_GLOBAL_OFFSET_TABLE_"):
+                refused.append("Unknown symbol %s%s" % (symbol, " (GPL-only, licence '%s')"
+                                                         % licence if export else ""))
+            continue
+        if not check_version(symbol, export.crc):
+            continue
+        namespace = export.namespace
+        if namespace and namespace not in imported and \
+                not _namespace_allowed(namespace, module_name):
+            message = "module uses symbol (%s) from namespace %s, but does not import it" \
+                % (symbol, namespace)
+            (taints if ignore_missing_ns else refused).append(message)
+    return refused, taints
+
+
+def check_modules(modules, kernel):
+    """[(path, refused, taints)] of (path, name, Module) tuples, as read_modules() gives."""
+    return [(path,) + check_module(module, kernel, name.rsplit("/", 1)[-1])
+            for path, name, module in modules]
 
 
 # --- Command line -----------------------------------------------------------------------
@@ -2001,11 +2256,38 @@ def build_parser():
     parser.add_argument("--modules", metavar="DIR", action="append",
                         help="also the exports of every *.ko[.xz|.zst|.gz] under DIR (e.g. "
                              "/lib/modules/RELEASE; repeatable; a file is read as one module)")
+    parser.add_argument("--check", metavar="MODULE", action="append",
+                        help="instead of Module.symvers, say for each module (a .ko file, or "
+                             "every one under a directory; repeatable) whether this kernel, "
+                             "with the --modules given, would load it, or why not")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     parser.add_argument("--max-size", metavar="MIB", type=_mebibytes, default=MAX_OUTPUT >> 20,
                         help="refuse an input, or a compressed payload expanding to, more "
                              "than MIB mebibytes; defaults to %(default)s")
     return parser
+
+
+def _check(args, image, lines, modules):
+    """--check: a line per module on stdout; EXIT_REFUSED when any would be refused."""
+    checked = {os.path.realpath(path) for path, _, _ in module_files(args.check)}
+    config = embedded_config(image) or next((m.config for _, _, m in modules if m.config), None)
+    if config is None:
+        print("extract_symvers: no embedded .config: CONFIG_MODULE_SIG_FORCE and "
+              "CONFIG_MODULE_FORCE_LOAD are unknown", file=sys.stderr)
+    kernel = Kernel(vermagic(image), parse_symvers(lines),
+                    config and parse_config(config.decode("latin-1")),
+                    args.version or _detect_version(image, lambda message: None))
+    results = check_modules([m for m in modules if os.path.realpath(m[0]) in checked], kernel)
+    out = []
+    for path, refused, taints in results:
+        verdict = "refused: " + "; ".join(refused) if refused else "loads"
+        out.append("%s: %s%s\n" % (path, verdict, ", tainting: " + "; ".join(taints)
+                                    if taints and not refused else ""))
+    print("extract_symvers: %d modules checked: %d load, %d refused"
+          % (len(results), sum(not r[1] for r in results), sum(bool(r[1]) for r in results)),
+          file=sys.stderr)
+    sys.stdout.write("".join(out))
+    return EXIT_REFUSED if any(r[1] for r in results) else 0
 
 
 def _progress(done, total):
@@ -2025,11 +2307,13 @@ def main(argv=None):
                           args.max_size << 20)
         log("vermagic: %s" % (vermagic(image) or "not found"))
         if args.config:
-            config = embedded_config(image, args.max_size << 20)
+            config = embedded_config(image, args.max_size << 20) or \
+                modules_config(args.modules or [])
             if config is None:
                 raise SymversError("no embedded .config (IKCFG_ST): the kernel was built "
-                                   "without CONFIG_IKCONFIG, or with =m (kernel/configs.ko)",
-                                   EXIT_NOT_FOUND)
+                                   "without CONFIG_IKCONFIG%s" % (
+                                       "" if args.modules else ", or with =m: give --modules "
+                                       "with kernel/configs.ko"), EXIT_NOT_FOUND)
             log("saving the embedded .config (%d bytes) to %s" % (len(config), args.config))
             write_atomic(args.config, config)
             return 0
@@ -2050,9 +2334,12 @@ def main(argv=None):
         lines = extract(image, base, args.bits, big, args.version, prel32, log,
                         (payload.load,) if payload.load is not None else ())
         log("%d symbols" % len(lines))
-        if args.modules:
-            lines += module_symvers(args.modules, args.version, log,
-                                    _progress if sys.stderr.isatty() else None)
+        module_paths = (args.modules or []) + (args.check or [])
+        modules = read_modules(module_paths, args.version, _progress if sys.stderr.isatty()
+                               else None) if module_paths else []
+        lines += module_symvers(module_paths, log=log, modules=modules)
+        if args.check:
+            return _check(args, image, lines, modules)
         text = "".join(line + "\n" for line in lines)
         if args.output:
             write_atomic(args.output, text.encode())
