@@ -29,8 +29,11 @@ class Sections:
 
 
 def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
-                 machine=None):
-    """The bytes of a .ko exporting `exports` (kernelimage.Export) in this era's layout."""
+                 machine=None, imports=(), versions=None, modinfo=None, signed=False):
+    """The bytes of a .ko exporting `exports` (kernelimage.Export) in this era's layout,
+    using the symbols `imports` (undefined, global; a (name, "weak") pair is a weak one),
+    with `versions` ({name: CRC}: modpost's __versions) and `modinfo` (.modinfo's
+    key=value entries; by default a GPL licence and the era's vermagic)."""
     era = ERAS[era_name]
     prel32 = era.prel32 if prel32 is None else prel32 and era.prel32
     e = ">" if big else "<"
@@ -95,8 +98,17 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
                          b"".join(struct.pack(e + "I", x.crc) for x in syms), align=4)
         if era.flagstab:
             sections.add("__kflagstab", 1, bytes(x.export == GPL for x in syms))
-    sections.add(".modinfo", 1, b"license=GPL\0vermagic=%s SMP mod_unload modversions \0"
-                 % era.release.encode())
+    if modinfo is None:
+        modinfo = ["license=GPL", "vermagic=%s SMP mod_unload modversions " % era.release]
+    sections.add(".modinfo", 1, b"".join(entry.encode() + b"\0" for entry in modinfo))
+    if versions is not None:
+        # struct modversion_info: unsigned long crc, char name[64 - sizeof(unsigned long)]
+        sections.add("__versions", 1, b"".join(
+            struct.pack(e + ("Q" if bits == 64 else "I"), crc) + name.encode().ljust(64 - P, b"\0")
+            for name, crc in versions.items()), align=P)
+    for name in imports:
+        name, bind = (name[0], 2) if isinstance(name, tuple) else (name, 1)  # STB_WEAK, GLOBAL
+        symbols.append((name, 0, 0, bind << 4))
 
     # .symtab/.strtab, then the relocation sections (they link to .symtab)
     names = bytearray(b"\0")
@@ -129,7 +141,8 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
             + sections.items[target][3:]
         sections.add((".rela" if rela else ".rel") + name, 4 if rela else 9, out,
                      link=symtab_index, info=target, align=P)
-    return elf_object(sections, bits, big, machine)
+    ko = elf_object(sections, bits, big, machine)
+    return ko + (b"\0" * 40 + b"~Module signature appended~\n" if signed else b"")
 
 
 def elf_object(sections, bits, big, machine):

@@ -116,3 +116,34 @@ def test_modpost_accepts_our_module_symvers(headers, tmp_path):
         assert "WARNING" not in log and "ERROR" not in log, log
     assert our_versions == official_versions
     assert {"_printk", "platform_bus_type", "dma_buf_get"} <= set(our_versions)
+
+
+def test_check_refuses_a_module_built_against_another_crc(headers, tmp_path):
+    """The probe built against the official file with platform_bus_type's CRC altered is
+    refused by --check for that symbol, with both CRCs; built against ours, it loads."""
+    kernel, meta, tree = headers
+    image = os.path.join(kernel, meta["image"])
+    ours = tmp_path / "Module.symvers"
+    with open(ours, "w") as out:
+        subprocess.run([sys.executable, TOOL, image], stdout=out, check=True,
+                       stderr=subprocess.DEVNULL)
+    altered = tmp_path / "altered.symvers"
+    lines = open(os.path.join(kernel, "Module.symvers")).read().splitlines()
+    crc = next(int(line.split("\t")[0], 16) for line in lines
+               if line.split("\t")[1] == "platform_bus_type")
+    altered.write_text("".join(
+        ("0x%08x\t%s\n" % (crc ^ 0x10, line.split("\t", 1)[1]))
+        if line.split("\t")[1] == "platform_bus_type" else line + "\n" for line in lines))
+    build(tree, altered, tmp_path / "altered")
+    build(tree, ours, tmp_path / "ours")
+
+    def check(directory):
+        result = subprocess.run([sys.executable, TOOL, "--check",
+                                 str(directory / "probe.ko"), image],
+                                capture_output=True, text=True)
+        return result.returncode, result.stdout.replace(str(directory) + "/", "")
+
+    assert check(tmp_path / "altered") == (
+        7, "probe.ko: refused: disagrees about version of symbol platform_bus_type "
+           "(module 0x%08x, kernel 0x%08x)\n" % (crc ^ 0x10, crc))
+    assert check(tmp_path / "ours") == (0, "probe.ko: loads\n")

@@ -1,0 +1,196 @@
+"""--check MODULE: would the kernel load it?  Modules built by kobuild against a fixture
+kernel whose exports, CRCs and vermagic the tests choose: each loader check, in its words."""
+
+import gzip
+
+import pytest
+
+import extract_symvers
+from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
+from kobuild import build_module
+
+MAGIC = "6.14.0-test SMP preempt mod_unload modversions "
+EXPORTS = [Export("module_layout", 0x1234ABCD, PLAIN, ""),
+           Export("printk", 0x11111111, PLAIN, ""),
+           Export("usb_register_driver", 0x22222222, GPL, ""),
+           Export("usb_stor_probe1", 0x33333333, GPL, "USB_STORAGE"),
+           Export("cxl_mem_probe", 0x44444444, GPL, "module:cxl_core,cxl_pmem*")]
+CRC = {x.name: x.crc for x in EXPORTS}
+USES = ["printk", "usb_register_driver", "usb_stor_probe1"]
+GOOD = ["license=GPL", "vermagic=6.14.0 SMP preempt mod_unload modversions ",
+        "import_ns=USB_STORAGE", "name=probe"]
+
+
+def kernel(config=None, magic=MAGIC, era="6.14", modversions=True):
+    image = build(era, exports=EXPORTS + make_exports(ERAS[era], count=30, seed=5),
+                  modversions=modversions).data
+    if config is not None:
+        image += b"IKCFG_ST" + gzip.compress(config.encode(), mtime=0) + b"IKCFG_ED"
+    return image + b"\0" + magic.encode() + b"\0" + b"\0" * 64
+
+
+def probe(uses=USES, modinfo=GOOD, versions="all", **kwargs):
+    """A module using `uses`, with modpost's __versions of them (and module_layout)."""
+    if versions == "all":
+        versions = {name: CRC[name] for name in ["module_layout"] + uses if name in CRC}
+    return build_module("6.14", [], imports=uses, versions=versions, modinfo=modinfo, **kwargs)
+
+
+@pytest.fixture
+def check(tmp_path, capsys, kernel_file):
+    """check(module bytes, ...): (exit status, the stdout line of probe.ko, stderr)."""
+    def check(ko, image=None, *args):
+        (tmp_path / "probe.ko").write_bytes(ko)
+        status = extract_symvers.main([*map(str, args), "--check", str(tmp_path / "probe.ko"),
+                                       kernel_file(image or kernel())])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return status, out.replace(str(tmp_path) + "/", ""), err
+    return check
+
+
+def test_loads(check):
+    status, out, err = check(probe())
+    assert (status, out) == (0, "probe.ko: loads\n")
+    assert "1 modules checked: 1 load, 0 refused" in err
+
+
+def test_changed_crc(check):
+    versions = {"module_layout": CRC["module_layout"], "printk": 0x11111112,
+                "usb_register_driver": CRC["usb_register_driver"],
+                "usb_stor_probe1": CRC["usb_stor_probe1"]}
+    assert check(probe(versions=versions))[:2] == (
+        7, "probe.ko: refused: disagrees about version of symbol printk "
+           "(module 0x11111112, kernel 0x11111111)\n")
+
+
+def test_struct_module_changed(check):
+    versions = {name: CRC[name] for name in USES}
+    versions["module_layout"] = 0xDEADBEEF
+    assert check(probe(versions=versions))[:2] == (
+        7, "probe.ko: refused: disagrees about version of symbol module_layout "
+           "(module 0xdeadbeef, kernel 0x1234abcd)\n")
+
+
+def test_unexported_symbol(check):
+    assert check(probe(uses=USES + ["kallsyms_lookup_name"]))[:2] == (
+        7, "probe.ko: refused: Unknown symbol kallsyms_lookup_name\n")
+
+
+def test_weak_symbol_may_stay_unresolved(check):
+    assert check(probe(uses=USES + [("kallsyms_lookup_name", "weak")]))[:2] == \
+        (0, "probe.ko: loads\n")
+
+
+def test_other_vermagic(check):
+    modinfo = ["license=GPL", "vermagic=6.14.0 SMP mod_unload modversions ",
+               "import_ns=USB_STORAGE"]
+    assert check(probe(modinfo=modinfo))[:2] == (
+        7, "probe.ko: refused: version magic '6.14.0 SMP mod_unload modversions ' should be "
+           "'6.14.0-test SMP preempt mod_unload modversions '\n")
+
+
+def test_release_may_differ_only_with_modversions(check):
+    """same_magic(): with CRCs on both sides the release is not compared, else it is."""
+    modinfo = ["license=GPL", "vermagic=7.2.0 SMP preempt mod_unload "]
+    image = kernel(magic="7.2.0-test SMP preempt mod_unload ", era="7.2", modversions=False)
+    assert check(probe(modinfo=modinfo, uses=["printk"], versions=None), image)[:2] == (
+        7, "probe.ko: refused: version magic '7.2.0 SMP preempt mod_unload ' should be "
+           "'7.2.0-test SMP preempt mod_unload '\n")
+    modinfo[1] = "vermagic=7.2.0-test SMP preempt mod_unload "
+    assert check(probe(modinfo=modinfo, uses=["printk"], versions=None), image)[:2] == \
+        (0, "probe.ko: loads\n")
+
+
+def test_proprietary_module_using_gpl_only_export(check):
+    modinfo = ["license=Proprietary"] + GOOD[1:]
+    assert check(probe(modinfo=modinfo))[:2] == (
+        7, "probe.ko: refused: Unknown symbol usb_register_driver (GPL-only, licence "
+           "'Proprietary'); Unknown symbol usb_stor_probe1 (GPL-only, licence 'Proprietary')\n")
+    assert check(probe(modinfo=modinfo, uses=["printk"]))[:2] == (
+        0, "probe.ko: loads, tainting: module license 'Proprietary' taints kernel\n")
+
+
+def test_missing_namespace_import(check):
+    modinfo = [entry for entry in GOOD if not entry.startswith("import_ns=")]
+    assert check(probe(modinfo=modinfo))[:2] == (
+        7, "probe.ko: refused: module uses symbol (usb_stor_probe1) from namespace "
+           "USB_STORAGE, but does not import it\n")
+    config = "CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS=y\n"
+    assert check(probe(modinfo=modinfo), kernel(config))[:2] == (
+        0, "probe.ko: loads, tainting: module uses symbol (usb_stor_probe1) from namespace "
+           "USB_STORAGE, but does not import it\n")
+
+
+def test_module_namespace(check):
+    """6.16's "module:" namespace: only the modules it names (tail glob, - as _) may use it."""
+    assert check(probe(uses=["cxl_mem_probe"], modinfo=GOOD[:2] + ["name=cxl_pmem_x"]))[:2] \
+        == (0, "probe.ko: loads\n")
+    assert check(probe(uses=["cxl_mem_probe"]))[:2] == (
+        7, "probe.ko: refused: module uses symbol (cxl_mem_probe) from namespace "
+           "module:cxl_core,cxl_pmem*, but does not import it\n")
+
+
+def test_every_reason(check):
+    modinfo = ["license=Proprietary", "vermagic=6.13.0 SMP mod_unload modversions "]
+    versions = {"module_layout": 1, "printk": 2}
+    status, out, _ = check(probe(modinfo=modinfo, versions=versions,
+                                 uses=["printk", "usb_register_driver", "nosuch"]))
+    assert status == 7
+    assert out == ("probe.ko: refused: version magic '6.13.0 SMP mod_unload modversions ' "
+                   "should be '6.14.0-test SMP preempt mod_unload modversions '; disagrees "
+                   "about version of symbol module_layout (module 0x00000001, kernel "
+                   "0x1234abcd); disagrees about version of symbol printk (module 0x00000002, "
+                   "kernel 0x11111111); Unknown symbol usb_register_driver (GPL-only, licence "
+                   "'Proprietary'); Unknown symbol nosuch\n")
+
+
+def test_no_versions(check):
+    """No __versions on a modversions kernel: try_to_force_load(), which the .config decides
+    (and same_magic() compares the release too)."""
+    ko = probe(versions=None, modinfo=["license=GPL", "vermagic=" + MAGIC,
+                                       "import_ns=USB_STORAGE"])
+    status, out, err = check(ko)
+    assert (status, out) == (7, "probe.ko: refused: no versions for imported symbols (loads "
+                                "only with CONFIG_MODULE_FORCE_LOAD=y: the kernel's .config is "
+                                "unknown)\n")
+    assert "no embedded .config" in err
+    assert check(ko, kernel("CONFIG_MODULE_FORCE_LOAD=y\n"))[:2] == (
+        0, "probe.ko: loads, tainting: no versions for imported symbols: kernel tainted\n")
+
+
+def test_signature_enforced(check):
+    image = kernel("CONFIG_MODULE_SIG=y\nCONFIG_MODULE_SIG_FORCE=y\n")
+    assert check(probe(), image)[:2] == (
+        7, "probe.ko: refused: Loading of unsigned module is rejected "
+           "(CONFIG_MODULE_SIG_FORCE=y)\n")
+    assert check(probe(signed=True), image)[:2] == (0, "probe.ko: loads\n")
+
+
+def test_exports_of_modules(check, tmp_path):
+    """Symbols of other modules resolve when those are given with --modules (or --check)."""
+    usbcore = build_module("6.14", [Export("usb_submit_urb", 0x55555555, GPL, "")],
+                           versions={"module_layout": CRC["module_layout"]}, modinfo=GOOD[:2])
+    (tmp_path / "usbcore.ko").write_bytes(usbcore)
+    ko = probe(uses=USES + ["usb_submit_urb"])
+    assert check(ko)[:2] == (7, "probe.ko: refused: Unknown symbol usb_submit_urb\n")
+    assert check(ko, None, "--modules", tmp_path / "usbcore.ko")[:2] == \
+        (0, "probe.ko: loads\n")
+    status, out, _ = check(ko, None, "--check", tmp_path / "usbcore.ko")
+    assert (status, sorted(out.splitlines())) == (0, ["probe.ko: loads", "usbcore.ko: loads"])
+
+
+def test_configs_ko(tmp_path, run, kernel_file, check):
+    """CONFIG_IKCONFIG=m: the .config is in kernel/configs.ko, found among --modules."""
+    config = "CONFIG_IKCONFIG=m\nCONFIG_MODULE_SIG_FORCE=y\n"
+    configs = build_module("6.14", [], modinfo=GOOD[:2]) + b"IKCFG_ST" + \
+        gzip.compress(config.encode(), mtime=0) + b"IKCFG_ED"
+    tree = tmp_path / "lib" / "modules" / "6.14.0-test" / "kernel" / "kernel"
+    tree.mkdir(parents=True)
+    (tree / "configs.ko").write_bytes(configs)
+    image = kernel_file(kernel())
+    assert run("--config", tmp_path / "config", "--modules", tree, image) == []
+    assert (tmp_path / "config").read_text() == config
+    assert check(probe(), None, "--modules", tree)[:2] == (
+        7, "probe.ko: refused: Loading of unsigned module is rejected "
+           "(CONFIG_MODULE_SIG_FORCE=y)\n")
