@@ -14,7 +14,8 @@ direct search is the fallback whenever the array is not found.
 The steps are separate functions: unpack() (file -> decompressed image), extract() (image ->
 lines; options not given are detected, relative relocations applied when the pointers are
 left to the boot code), find_symsearch()/find_tables_direct() (locate), walk() (read),
-format_symvers() (write); module_symvers() does the same for the exports of .ko files.
+format_symvers() (write); module_symvers() does the same for the exports of .ko files
+(read_modules() -> Module), and check_modules() says whether the kernel would load them.
 Every failure raises ``SymversError``, whose ``status`` is the CLI's exit code.
 """
 
@@ -34,11 +35,13 @@ import tempfile
 import zlib
 from typing import NamedTuple, Optional
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["SymversError", "Layout", "LAYOUTS", "layout_for", "parse_version", "Payload",
            "unpack", "decompress_payload", "Image", "TableRef", "Symbol", "find_symsearch",
            "find_tables_direct", "walk", "format_symvers", "extract", "image_header",
-           "relocate", "vermagic", "embedded_config", "module_exports", "module_symvers", "main"]
+           "relocate", "vermagic", "embedded_config", "Module", "read_module", "read_modules",
+           "module_exports", "module_symvers", "modules_config", "Export", "parse_symvers",
+           "parse_config", "Kernel", "same_magic", "check_module", "check_modules", "main"]
 
 # Exit statuses, one per class of failure (argparse's usage errors are 2).
 EXIT_INTERNAL = 1       # a bug in this program

@@ -118,32 +118,81 @@ def test_modpost_accepts_our_module_symvers(headers, tmp_path):
     assert {"_printk", "platform_bus_type", "dma_buf_get"} <= set(our_versions)
 
 
-def test_check_refuses_a_module_built_against_another_crc(headers, tmp_path):
-    """The probe built against the official file with platform_bus_type's CRC altered is
-    refused by --check for that symbol, with both CRCs; built against ours, it loads."""
+
+@pytest.fixture(scope="module")
+def probes(headers, tmp_path_factory):
+    """The probe built against the official file with platform_bus_type's CRC altered, and
+    against ours: (image, {"altered": directory, "ours": directory}, official CRC)."""
     kernel, meta, tree = headers
+    work = tmp_path_factory.mktemp("probes")
     image = os.path.join(kernel, meta["image"])
-    ours = tmp_path / "Module.symvers"
+    ours = work / "Module.symvers"
     with open(ours, "w") as out:
         subprocess.run([sys.executable, TOOL, image], stdout=out, check=True,
                        stderr=subprocess.DEVNULL)
-    altered = tmp_path / "altered.symvers"
+    altered = work / "altered.symvers"
     lines = open(os.path.join(kernel, "Module.symvers")).read().splitlines()
     crc = next(int(line.split("\t")[0], 16) for line in lines
                if line.split("\t")[1] == "platform_bus_type")
     altered.write_text("".join(
         ("0x%08x\t%s\n" % (crc ^ 0x10, line.split("\t", 1)[1]))
         if line.split("\t")[1] == "platform_bus_type" else line + "\n" for line in lines))
-    build(tree, altered, tmp_path / "altered")
-    build(tree, ours, tmp_path / "ours")
+    build(tree, altered, work / "altered")
+    build(tree, ours, work / "ours")
+    return image, {"altered": work / "altered", "ours": work / "ours"}, crc
 
-    def check(directory):
-        result = subprocess.run([sys.executable, TOOL, "--check",
-                                 str(directory / "probe.ko"), image],
-                                capture_output=True, text=True)
-        return result.returncode, result.stdout.replace(str(directory) + "/", "")
 
-    assert check(tmp_path / "altered") == (
+def check(image, directory):
+    result = subprocess.run([sys.executable, TOOL, "--check", str(directory / "probe.ko"),
+                             image], capture_output=True, text=True)
+    return result.returncode, result.stdout.replace(str(directory) + "/", "")
+
+
+def test_check_refuses_a_module_built_against_another_crc(probes):
+    """--check refuses the altered probe for that symbol, with both CRCs; ours loads."""
+    image, built, crc = probes
+    assert check(image, built["altered"]) == (
         7, "probe.ko: refused: disagrees about version of symbol platform_bus_type "
            "(module 0x%08x, kernel 0x%08x)\n" % (crc ^ 0x10, crc))
-    assert check(tmp_path / "ours") == (0, "probe.ko: loads\n")
+    assert check(image, built["ours"]) == (0, "probe.ko: loads\n")
+
+
+INIT = """#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+for m in altered ours; do
+    if /bin/busybox insmod /$m.ko; then echo "insmod $m: loaded"; /bin/busybox rmmod probe
+    else echo "insmod $m: failed"; fi
+done
+/bin/busybox dmesg | /bin/busybox grep "probe:"
+/bin/busybox poweroff -f
+"""
+
+
+def test_insmod_agrees_with_check(probes, tmp_path):
+    """The Debian kernel itself, booted under QEMU with both probes in an initramfs: insmod
+    refuses the altered one for the same symbol and loads ours, as --check says."""
+    qemu, busybox = shutil.which("qemu-system-x86_64"), shutil.which("busybox")
+    if not qemu or not busybox or not shutil.which("cpio"):
+        pytest.skip("qemu-system-x86, busybox-static and cpio are needed to boot the kernel")
+    image, built, crc = probes
+    root = tmp_path / "root"
+    for directory in ("bin", "proc", "dev"):
+        (root / directory).mkdir(parents=True)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    for name, directory in built.items():
+        shutil.copy(directory / "probe.ko", root / (name + ".ko"))
+    (root / "init").write_text(INIT)
+    os.chmod(root / "init", 0o755)
+    files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+    with open(tmp_path / "initrd", "wb") as out:
+        subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
+                       stdout=out, check=True)
+    # TCG boots it in seconds; KVM is left out: nested, it can hang before the first line
+    result = subprocess.run([qemu, "-m", "512", "-nographic", "-no-reboot",
+                             "-kernel", image, "-initrd", str(tmp_path / "initrd"),
+                             "-append", "console=ttyS0 rdinit=/init panic=-1 quiet"],
+                            capture_output=True, text=True, timeout=300)
+    console = result.stdout.replace("\r", "")
+    assert "insmod altered: failed" in console, console[-3000:]
+    assert "probe: disagrees about version of symbol platform_bus_type" in console
+    assert "insmod ours: loaded" in console, console[-3000:]
