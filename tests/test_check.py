@@ -194,3 +194,12 @@ def test_configs_ko(tmp_path, run, kernel_file, check):
     assert check(probe(), None, "--modules", tree)[:2] == (
         7, "probe.ko: refused: Loading of unsigned module is rejected "
            "(CONFIG_MODULE_SIG_FORCE=y)\n")
+
+
+def test_check_errors(tmp_path, fail, kernel_file):
+    image = kernel_file(kernel())
+    status, err = fail("--check", tmp_path, image)
+    assert status == 3 and err.count("error:") == 1 and "no *.ko" in err
+    (tmp_path / "broken.ko").write_bytes(b"\x7fELF" + b"\0" * 60)
+    status, err = fail("--check", tmp_path / "broken.ko", image)
+    assert status in (4, 6) and err.count("error:") == 1 and "broken.ko" in err
