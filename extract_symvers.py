@@ -1830,26 +1830,235 @@ def _module_exports(elf, version):
     return unique(symbols)
 
 
-def module_files(paths):
-    """(path, module name, compression) of every module file under the given directories
-    (the name is the path below the directory without its suffix and without a leading
-    kernel/, as modpost writes it) and of the given files (their base name); a file
-    reached twice is listed once, with its first name."""
-    found, seen = [], set()
-    for top in paths:
-        if os.path.isfile(top):
-            files = [(top, os.path.basename(top))]
+# Where modules are: directories, module files, and archives read in memory (never unpacked
+# to disk).  An archive member is a module by its suffix; a file given is read by its content.
+
+def _module_suffix(path):
+    """(suffix, compression) of a module file's name, or None."""
+    return next((m for m in MODULE_SUFFIXES if path.endswith(m[0])), None)
+
+
+def _module_name(path, suffix):
+    """The module column modpost writes: the path below lib/modules/RELEASE/ (or below the
+    directory or archive root) without kernel/ and the suffix; the base name for a flat
+    lib/modules/ (an Android ramdisk)."""
+    parts = [part for part in path.replace(os.sep, "/").split("/") if part not in ("", ".")]
+    for i in range(len(parts) - 1):
+        if parts[i:i + 2] == ["lib", "modules"]:
+            parts = parts[i + 2:]
+            parts = parts[1:] if len(parts) > 1 else parts
+            break
+    name = "/".join(parts)[:-len(suffix)]
+    return name[7:] if name.startswith("kernel/") else name
+
+
+def _compression(data):
+    """The compression a buffer starts with, or None."""
+    return next((kind for kind, magic in PAYLOAD_MAGICS if magic.match(data)), None)
+
+
+# AOSP's bootimg.h: the little-endian u32 fields giving where the ramdisks are
+ANDROID_BOOT = b"ANDROID!"      # boot.img v0-v2: page_size @36; v3/v4: 4096-byte pages
+VENDOR_BOOT = b"VNDRBOOT"       # vendor_boot.img v3/v4
+FILESYSTEMS = (     # (offset, magic, what, how to get the files out)
+    (1080, b"\x53\xef", "an ext2/3/4 filesystem image",
+     "mount -o loop,ro IMAGE DIR, or debugfs -R 'rdump / DIR' IMAGE"),
+    (1024, b"\xe2\xe1\xf5\xe0", "an EROFS image", "fsck.erofs --extract=DIR IMAGE"),
+    (0, b"hsqs", "a squashfs image", "unsquashfs -d DIR IMAGE"),
+    (0, b"\x3a\xff\x26\xed", "an Android sparse image",
+     "simg2img IMAGE RAW, then mount or extract RAW"))
+ARCHIVE_DEPTH = 4       # archives inside archives (a .deb's data.tar.xz, a boot image's ramdisk)
+TAR_STREAMS = {"gzip": "gz", "xz": "xz", "bzip2": "bz2"}     # what tarfile decompresses itself
+
+
+def _u32s(data, *offsets):
+    return [struct.unpack_from("<I", data, at)[0] for at in offsets]
+
+
+def _pages(size, page):
+    return -(-size // page) * page
+
+
+def _android_ramdisks(data):
+    """The ramdisks of an Android boot.img (v0-v4) or vendor_boot.img (v3; v4 with its
+    vendor ramdisk table of fragments)."""
+    version, = _u32s(data, 40 if data[:8] == ANDROID_BOOT else 8)
+    if data[:8] == ANDROID_BOOT:
+        if version >= 3:
+            page, (kernel, size) = 4096, _u32s(data, 8, 12)
         else:
-            files = [(os.path.join(d, f), os.path.relpath(os.path.join(d, f), top))
-                     for d, _, names in os.walk(top) for f in names]
-        for path, relative in files:
-            for suffix, compression in MODULE_SUFFIXES:
-                if relative.endswith(suffix) and os.path.realpath(path) not in seen:
-                    seen.add(os.path.realpath(path))
-                    name = relative[:-len(suffix)].replace(os.sep, "/")
-                    found.append((path, name[7:] if name.startswith("kernel/") else name,
-                                  compression))
+            kernel, size, page = _u32s(data, 8, 16, 36)
+        return [data[page + _pages(kernel, page):][:size]]
+    page, total, header, dtb = _u32s(data, 12, 24, 2096, 2100)
+    start = _pages(header, page)
+    if version < 4:
+        return [data[start:start + total]]
+    _, count, entry = _u32s(data, 2112, 2116, 2120)
+    table = start + _pages(total, page) + _pages(dtb, page)
+    fragments = []
+    for i in range(count):
+        size, offset = _u32s(data, table + i * entry, table + i * entry + 4)
+        fragments.append(data[start + offset:start + offset + size])
+    return fragments
+
+
+def _cpio_modules(data, label, limit, depth):
+    """The module files of cpio archives, newc (070701, 070702) or odc (070707), one after
+    the other (NUL padding between) and, at the end, compressed ones (an initramfs: the
+    microcode cpio, then the compressed main one)."""
+    files, at = [], 0
+    while at < len(data):
+        magic = data[at:at + 6]
+        try:
+            if magic in (b"070701", b"070702"):
+                mode, size, namesize = (int(data[at + 6 + 8 * i:at + 14 + 8 * i], 16)
+                                        for i in (1, 6, 11))
+                body = (at + 110 + namesize + 3) & ~3
+                end = (body + size + 3) & ~3
+            elif magic == b"070707":
+                mode, namesize, size = (int(data[i:j], 8) for i, j in (
+                    (at + 18, at + 24), (at + 59, at + 65), (at + 65, at + 76)))
+                body = at + 76 + namesize
+                end = body + size
+            else:
+                nonzero = re.compile(b"[^\0]").search(data, at)
+                if nonzero is None:
                     break
+                if nonzero.start() > at:
+                    at = nonzero.start()
+                    continue
+                files += _archive_modules(data[at:], label, limit, depth + 1)
+                break
+        except ValueError:
+            raise SymversError("%s: corrupt cpio header at %#x" % (label, at), EXIT_FORMAT) from None
+        name_at = at + (76 if magic == b"070707" else 110)
+        name = data[name_at:name_at + namesize].rstrip(b"\0").decode("utf-8", "replace")
+        if body + size > len(data):
+            raise SymversError("%s: cpio archive is truncated (%s)" % (label, name), EXIT_FORMAT)
+        suffix = _module_suffix(name)
+        if mode & 0o170000 == 0o100000 and size and suffix:
+            files.append((name, data[body:body + size]))
+        at = end
+    return files
+
+
+def _tar_modules(source, mode, label, limit):
+    """The module files of a tar archive, decompressed by tarfile as it goes (`mode` r|gz,
+    r|xz, r|bz2 or r|): the archive is never whole in memory, only its modules."""
+    import io
+    import tarfile
+    files, total = [], 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(source), mode=mode) as tar:
+            for member in tar:
+                if member.isfile() and _module_suffix(member.name):
+                    total += member.size
+                    if total > limit:
+                        _bomb("tar", limit)
+                    files.append((member.name, tar.extractfile(member).read()))
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+        raise SymversError("%s: broken tar archive: %s" % (label, e), EXIT_FORMAT) from None
+    return files
+
+
+def _ar_members(data, label):
+    """{name: bytes} of an ar archive (a Debian package: debian-binary, control.tar.*,
+    data.tar.*): 60-byte headers, name[16] ... size[10] at 48, members 2-aligned."""
+    members, at = {}, 8
+    while at + 60 <= len(data):
+        name = data[at:at + 16].decode("latin-1").strip().rstrip("/")
+        try:
+            size = int(data[at + 48:at + 58])
+        except ValueError:
+            raise SymversError("%s: corrupt ar header at %#x" % (label, at), EXIT_FORMAT) from None
+        if at + 60 + size > len(data):
+            raise SymversError("%s: ar archive is truncated (%s)" % (label, name), EXIT_FORMAT)
+        members[name] = data[at + 60:at + 60 + size]
+        at += 60 + size + size % 2
+    return members
+
+
+def _archive_modules(data, label, limit, depth=0):
+    """(path inside, bytes) of every module file in an archive or container, through any
+    compression the tool reads; a filesystem image or anything else is an error."""
+    if depth > ARCHIVE_DEPTH:
+        raise SymversError("%s: archives nested too deep" % label, EXIT_FORMAT)
+    kind = _compression(data)
+    if kind in TAR_STREAMS:
+        head = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+                "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+                "bzip2": bz2.BZ2Decompressor}[kind]()
+        try:
+            start = head.decompress(bytes(data[:1 << 16]), 512)
+        except (zlib.error, lzma.LZMAError, OSError, EOFError) as e:
+            raise SymversError("%s: %s data is corrupt: %s" % (label, kind, e),
+                               EXIT_FORMAT) from None
+        if start[257:262] == b"ustar":
+            return _tar_modules(data, "r|" + TAR_STREAMS[kind], label, limit)
+    if kind:
+        return _archive_modules(bytes(decompress_payload(kind, memoryview(data), limit)),
+                                label, limit, depth + 1)
+    if data[:6] in (b"070701", b"070702", b"070707"):
+        return _cpio_modules(data, label, limit, depth)
+    if data[257:262] == b"ustar":
+        return _tar_modules(data, "r|", label, limit)
+    if data[:8] == b"!<arch>\n":
+        members = _ar_members(data, label)
+        inside = [name for name in members if name.startswith("data.tar")]
+        if not inside:
+            raise SymversError("%s: an ar archive without data.tar: not a Debian package"
+                               % label, EXIT_FORMAT)
+        return _archive_modules(members[inside[0]], label, limit, depth + 1)
+    if data[:4] == b"PK\x03\x04":
+        import io
+        import zipfile
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                return [(info.filename, archive.read(info)) for info in archive.infolist()
+                        if _module_suffix(info.filename) and not info.is_dir()]
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+            raise SymversError("%s: broken zip archive: %s" % (label, e), EXIT_FORMAT) from None
+    if data[:8] in (ANDROID_BOOT, VENDOR_BOOT):
+        try:
+            ramdisks = _android_ramdisks(data)
+        except struct.error:
+            raise SymversError("%s: Android boot image header is truncated" % label,
+                               EXIT_FORMAT) from None
+        return [f for ramdisk in ramdisks if ramdisk
+                for f in _archive_modules(ramdisk, label, limit, depth + 1)]
+    for offset, magic, what, how in FILESYSTEMS:
+        if data[offset:offset + len(magic)] == magic:
+            raise SymversError("%s is %s, whose files this tool does not read: get them out "
+                               "(%s) and give --modules DIR" % (label, what, how), EXIT_FORMAT)
+    raise SymversError("%s is not a kernel module, a directory or an archive of modules "
+                       "(cpio, tar, .deb, zip, boot.img, vendor_boot.img, plain or compressed)"
+                       % label, EXIT_FORMAT)
+
+
+def module_sources(top, limit=MAX_OUTPUT):
+    """(label, module name, compression, path or bytes) of every module file in `top`: a
+    directory (read by the workers), a module file, plain or compressed, or an archive."""
+    if os.path.isdir(top):
+        found = []
+        for directory, _, names in os.walk(top):
+            for name in names:
+                path = os.path.join(directory, name)
+                suffix = _module_suffix(name)
+                if suffix:
+                    found.append((path, _module_name(os.path.relpath(path, top), suffix[0]),
+                                  suffix[1], path))
+        return sorted(found, key=lambda f: f[1])
+    data = _read_input(top, limit)
+    kind = _compression(data)
+    inner = decompress_payload(kind, memoryview(data), limit) if kind else data
+    if inner[:4] == b"\x7fELF":
+        base = os.path.basename(top)
+        suffix = _module_suffix(base)
+        return [(top, base[:-len(suffix[0])] if suffix else base.split(".")[0], None,
+                 bytes(inner))]
+    found = [(top + ":" + path, _module_name(path, _module_suffix(path)[0]),
+              _module_suffix(path)[1], content)
+             for path, content in _archive_modules(data, top, limit)]
     return sorted(found, key=lambda f: f[1])
 
 
@@ -1908,36 +2117,39 @@ def _versions(elf):
 
 
 def _read_module(job):
-    """(path, module name, Module or None, error) of one module file: for a process pool."""
-    path, name, compression, version = job
+    """(label, module name, Module or None, error) of one module: for a process pool."""
+    label, name, compression, source, version = job
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        if isinstance(source, str):
+            with open(source, "rb") as f:
+                source = f.read()
         if compression:
-            data = decompress_payload(compression, memoryview(data))
-        return path, name, read_module(data, version), None
+            source = decompress_payload(compression, memoryview(source))
+        return label, name, read_module(source, version), None
     except SymversError as e:
-        return path, name, None, "%s: %s" % (path, e)
+        return label, name, None, "%s: %s" % (label, e)
     except OSError as e:
-        return path, name, None, "%s: %s" % (path, e.strerror or e)
+        return label, name, None, "%s: %s" % (label, e.strerror or e)
 
 
-MODULE_CHUNK = 32      # modules a worker reads per task
+MODULE_CHUNK = 32       # modules a worker reads per task
+ERRORS_SHOWN = 20       # unreadable modules listed one by one; then a count
 
 
 def _read_modules(jobs):
     return [_read_module(job) for job in jobs]
 
 
-def read_modules(paths, version=None, progress=None):
-    """[(path, module name, Module)] of every module under `paths` (directories or files),
-    in module order, read in parallel; `version` is the layout of modules without a
-    vermagic."""
-    files = module_files(paths)
-    if not files:
-        raise SymversError("no *.ko, *.ko.xz, *.ko.zst or *.ko.gz under %s" % ", ".join(paths),
+def read_modules(paths, version=None, progress=None, log=None, limit=MAX_OUTPUT):
+    """[(label, module name, Module)] of every module in `paths` (directories, module files,
+    archives), in module order, read in parallel; `version` is the layout of modules without
+    a vermagic.  Every module that cannot be read is reported at once, in one SymversError,
+    or, given `log`, each in a warning and left out."""
+    sources = [source for top in paths for source in module_sources(top, limit)]
+    if not sources:
+        raise SymversError("no *.ko, *.ko.xz, *.ko.zst or *.ko.gz in %s" % ", ".join(paths),
                            EXIT_INPUT)
-    jobs = [(path, name, compression, version) for path, name, compression in files]
+    jobs = [source + (version,) for source in sources]
     chunks = [jobs[i:i + MODULE_CHUNK] for i in range(0, len(jobs), MODULE_CHUNK)]
     pool, pending = None, []
     if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
@@ -1947,12 +2159,13 @@ def read_modules(paths, version=None, progress=None):
         results = (result for future in pending for result in future.result())
     else:
         results = map(_read_module, jobs)
-    modules = []
+    modules, errors = [], []
     try:
-        for done, (path, name, module, error) in enumerate(results, 1):
+        for done, (label, name, module, error) in enumerate(results, 1):
             if error:
-                raise SymversError(error, EXIT_INCONSISTENT)
-            modules.append((path, name, module))
+                errors.append(error)
+            else:
+                modules.append((label, name, module))
             if progress:
                 progress(done, len(jobs))
     finally:
@@ -1960,32 +2173,51 @@ def read_modules(paths, version=None, progress=None):
             for future in pending:
                 future.cancel()
             pool.shutdown()
+    if errors and log is None:
+        shown = errors[:ERRORS_SHOWN] + (["... and %d more" % (len(errors) - ERRORS_SHOWN)]
+                                         if len(errors) > ERRORS_SHOWN else [])
+        raise SymversError("%d of %d modules cannot be read (--skip-bad-modules leaves them "
+                           "out):\n  %s" % (len(errors), len(jobs), "\n  ".join(shown)),
+                           EXIT_INCONSISTENT)
+    for error in errors:
+        log("warning: left out: %s" % error)
     return modules
 
 
 def module_symvers(paths, version=None, log=lambda message: None, progress=None,
                    modules=None):
-    """Module.symvers lines of every module under `paths` (directories or files), in module
-    order (see read_modules(); or of `modules` read already)."""
+    """Module.symvers lines of every module in `paths` (see read_modules(); or of `modules`
+    read already), in module order.  A module met twice (Android's vendor ramdisk and
+    vendor_dlkm) gives its lines once; a symbol two modules export keeps both lines, as
+    modpost of an external module accepts them, and is said."""
     if modules is None:
         modules = read_modules(paths, version, progress)
-    lines = []
+    lines, seen, owners = [], set(), {}
     for _, name, module in modules:
-        lines += format_symvers(module.exports, module.columns, name) if module.exports else []
+        for line in format_symvers(module.exports, module.columns, name) if module.exports \
+                else []:
+            if line not in seen:
+                seen.add(line)
+                lines.append(line)
+        for symbol in module.exports:
+            owner = owners.setdefault(symbol.name, name)
+            if owner != name:
+                log("%s is exported by %s and by %s: both lines kept" % (symbol.name, owner,
+                                                                          name))
     log("%d modules read, %d export %d symbols"
         % (len(modules), sum(bool(m.exports) for _, _, m in modules), len(lines)))
     return lines
 
 
-def modules_config(paths):
-    """The .config of kernel/configs.ko (CONFIG_IKCONFIG=m) under `paths`, or None."""
-    for path, name, compression in module_files(paths):
-        if name.rsplit("/", 1)[-1] == "configs":
-            with open(path, "rb") as f:
-                data = f.read()
-            if compression:
-                data = decompress_payload(compression, memoryview(data))
-            return embedded_config(data)
+def modules_config(paths, limit=MAX_OUTPUT):
+    """The .config of kernel/configs.ko (CONFIG_IKCONFIG=m) in `paths`, or None."""
+    for top in paths:
+        for label, name, compression, source in module_sources(top, limit):
+            if name.rsplit("/", 1)[-1] == "configs":
+                _, _, module, error = _read_module((label, name, compression, source, None))
+                if error:
+                    raise SymversError(error, EXIT_INCONSISTENT)
+                return module.config
     return None
 
 
@@ -2073,7 +2305,8 @@ def _namespace_allowed(namespace, module_name):
 
 def check_module(module, kernel, name):
     """(reasons the loader would refuse the module, taints it would add), in its words:
-    load_module()'s order, the checks of `kernel`'s release."""
+    load_module()'s order, the checks of `kernel`'s release; `name` is the module column of
+    its Module.symvers lines."""
     refused, taints = [], []
     config = kernel.config
 
@@ -2118,7 +2351,7 @@ def check_module(module, kernel, name):
     if not gplok:
         taints.append("module license '%s' taints kernel" % licence)
     imported = set(module.modinfo.get("import_ns", ()))
-    module_name = module.modinfo.get("name", [name])[0]
+    module_name = module.modinfo.get("name", [name.rsplit("/", 1)[-1]])[0]
     ignore_missing_ns = config and config.get(
         "CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS") == "y"
     for symbol, weak in module.undefined:
@@ -2141,13 +2374,17 @@ def check_module(module, kernel, name):
             message = "module uses symbol (%s) from namespace %s, but does not import it" \
                 % (symbol, namespace)
             (taints if ignore_missing_ns else refused).append(message)
+    for symbol in module.exports:           # verify_exported_symbols()
+        owner = kernel.exports.get(symbol.name)
+        if owner and owner.module != name:
+            refused.append("exports duplicate symbol %s (owned by %s)" % (
+                symbol.name, "kernel" if owner.module == "vmlinux" else owner.module))
     return refused, taints
 
 
 def check_modules(modules, kernel):
     """[(path, refused, taints)] of (path, name, Module) tuples, as read_modules() gives."""
-    return [(path,) + check_module(module, kernel, name.rsplit("/", 1)[-1])
-            for path, name, module in modules]
+    return [(path,) + check_module(module, kernel, name) for path, name, module in modules]
 
 
 # --- Command line -----------------------------------------------------------------------
@@ -2232,7 +2469,9 @@ def build_parser():
                     "every export) from a binary kernel: vmlinux, vmlinuz, uImage or memory "
                     "dump. Module.symvers lines go to stdout, diagnostics to stderr. Options "
                     "not given are detected from the image (and printed); given ones win.")
-    parser.add_argument("kernel", metavar="KERNEL", help="kernel image, or - for stdin")
+    parser.add_argument("kernel", metavar="KERNEL", nargs="?",
+                        help="kernel image, or - for stdin (left out with --modules: only "
+                             "the modules' lines)")
     parser.add_argument("-B", "--base-address", dest="base", metavar="ADDRESS", type=_hex_address,
                         help="virtual address (hex) of file offset 0 of the decompressed image")
     parser.add_argument("-e", "--endian", choices=["big", "little", "be", "le"],
@@ -2257,8 +2496,13 @@ def build_parser():
                              "left zero for the boot code) before anything else; done anyway "
                              "when the tables are not found otherwise")
     parser.add_argument("--modules", metavar="DIR", action="append",
-                        help="also the exports of every *.ko[.xz|.zst|.gz] under DIR (e.g. "
-                             "/lib/modules/RELEASE; repeatable; a file is read as one module)")
+                        help="also the exports of every *.ko[.xz|.zst|.gz] in DIR: a directory "
+                             "(/lib/modules/RELEASE), a module, or an archive: cpio (initramfs, "
+                             "ramdisk), tar, .deb, zip, boot.img, vendor_boot.img, plain or "
+                             "compressed (repeatable)")
+    parser.add_argument("--skip-bad-modules", action="store_true",
+                        help="leave out, with a warning each, the modules that cannot be read "
+                             "(by default: all listed, exit 6, nothing printed)")
     parser.add_argument("--check", metavar="MODULE", action="append",
                         help="instead of Module.symvers, say for each module (a .ko file, or "
                              "every one under a directory; repeatable) whether this kernel, "
@@ -2270,27 +2514,38 @@ def build_parser():
     return parser
 
 
-def _check(args, image, lines, modules):
+def _check(args, image, lines, modules, checked):
     """--check: a line per module on stdout; EXIT_REFUSED when any would be refused."""
-    checked = {os.path.realpath(path) for path, _, _ in module_files(args.check)}
-    config = embedded_config(image) or next((m.config for _, _, m in modules if m.config), None)
+    config = embedded_config(image) or next((m.config for _, _, m in modules + checked
+                                             if m.config), None)
     if config is None:
         print("extract_symvers: no embedded .config: CONFIG_MODULE_SIG_FORCE and "
               "CONFIG_MODULE_FORCE_LOAD are unknown", file=sys.stderr)
     kernel = Kernel(vermagic(image), parse_symvers(lines),
                     config and parse_config(config.decode("latin-1")),
                     args.version or _detect_version(image, lambda message: None))
-    results = check_modules([m for m in modules if os.path.realpath(m[0]) in checked], kernel)
+    results = check_modules(checked, kernel)
     out = []
-    for path, refused, taints in results:
+    for label, refused, taints in results:
         verdict = "refused: " + "; ".join(refused) if refused else "loads"
-        out.append("%s: %s%s\n" % (path, verdict, ", tainting: " + "; ".join(taints)
-                                    if taints and not refused else ""))
+        out.append("%s: %s%s\n" % (label, verdict, ", tainting: " + "; ".join(taints)
+                                     if taints and not refused else ""))
     print("extract_symvers: %d modules checked: %d load, %d refused"
           % (len(results), sum(not r[1] for r in results), sum(bool(r[1]) for r in results)),
           file=sys.stderr)
     sys.stdout.write("".join(out))
     return EXIT_REFUSED if any(r[1] for r in results) else 0
+
+
+def _exported_twice(vmlinux_lines, modules):
+    """A module exporting what vmlinux exports is from another build: modpost stops there."""
+    names = {line.split("\t")[1] for line in vmlinux_lines}
+    for label, name, module in modules:
+        twice = [symbol.name for symbol in module.exports if symbol.name in names]
+        if twice:
+            raise SymversError("%s exports %s, which vmlinux exports too (modpost: \"exported "
+                               "twice\"): is it from another build?" % (label, twice[0]),
+                               EXIT_INCONSISTENT)
 
 
 def _progress(done, total):
@@ -2305,13 +2560,27 @@ def main(argv=None):
     def log(message):
         print(message, file=sys.stderr)
 
+    if args.kernel is None and (args.check or args.decompress or args.relocate
+                                or not args.modules):
+        parser.error("KERNEL is needed, except to list the exports of --modules alone")
+    limit = args.max_size << 20
+    progress = _progress if sys.stderr.isatty() else None
+    read = {}       # a path given to --modules and --check is read once
+
+    def modules_in(paths):
+        return [module for path in paths for module in read.setdefault(
+            os.path.realpath(path), read_modules([path], args.version, progress,
+                                                 log if args.skip_bad_modules else None,
+                                                 limit))]
+
     try:
-        image, payload = unpack(_read_input(args.kernel, args.max_size << 20), log,
-                          args.max_size << 20)
-        log("vermagic: %s" % (vermagic(image) or "not found"))
+        image = None
+        if args.kernel is not None:
+            image, payload = unpack(_read_input(args.kernel, limit), log, limit)
+            log("vermagic: %s" % (vermagic(image) or "not found"))
         if args.config:
-            config = embedded_config(image, args.max_size << 20) or \
-                modules_config(args.modules or [])
+            config = (image and embedded_config(image, limit)) or \
+                modules_config(args.modules or [], limit)
             if config is None:
                 raise SymversError("no embedded .config (IKCFG_ST): the kernel was built "
                                    "without CONFIG_IKCONFIG%s" % (
@@ -2332,17 +2601,20 @@ def main(argv=None):
             log("saving unpacked kernel to %s" % args.decompress)
             write_atomic(args.decompress, image)
             return 0
-        big = args.endian in ("big", "be") if args.endian else None
-        prel32 = args.prel32 == "y" if args.prel32 else None
-        lines = extract(image, base, args.bits, big, args.version, prel32, log,
-                        (payload.load,) if payload.load is not None else ())
-        log("%d symbols" % len(lines))
-        module_paths = (args.modules or []) + (args.check or [])
-        modules = read_modules(module_paths, args.version, _progress if sys.stderr.isatty()
-                               else None) if module_paths else []
-        lines += module_symvers(module_paths, log=log, modules=modules)
+        modules = modules_in(args.modules or [])
+        checked = modules_in(args.check or [])
+        lines = []
+        if image is not None:
+            big = args.endian in ("big", "be") if args.endian else None
+            prel32 = args.prel32 == "y" if args.prel32 else None
+            lines = extract(image, base, args.bits, big, args.version, prel32, log,
+                            (payload.load,) if payload.load is not None else ())
+            log("%d symbols" % len(lines))
         if args.check:
-            return _check(args, image, lines, modules)
+            return _check(args, image, lines + module_symvers(None, modules=modules + checked),
+                          modules, checked)
+        _exported_twice(lines, modules)
+        lines += module_symvers(None, log=log, modules=modules) if modules else []
         text = "".join(line + "\n" for line in lines)
         if args.output:
             write_atomic(args.output, text.encode())

@@ -1,0 +1,96 @@
+"""Archive and container writers for the tests, from the formats' specifications (not from
+extract_symvers.py): cpio newc/odc (the kernel's usr/gen_init_cpio.c, cpio(5)), ar (a Debian
+package), tar and zip through the standard library, and AOSP's bootimg.h layouts."""
+
+import io
+import struct
+import tarfile
+import zipfile
+
+
+def cpio(files, odc=False):
+    """A cpio archive of {path: bytes} (regular files, mode 0644), with its TRAILER!!!."""
+    out = bytearray()
+    for ino, (name, data) in enumerate(list(files.items()) + [("TRAILER!!!", b"")], 1):
+        mode = 0o100644 if name != "TRAILER!!!" else 0
+        encoded = name.encode() + b"\0"
+        if odc:         # 070707, octal fields, no padding
+            out += b"070707" + b"".join(b"%0*o" % (width, value) for width, value in (
+                (6, 0), (6, ino), (6, mode), (6, 0), (6, 0), (6, 1), (6, 0), (11, 0),
+                (6, len(encoded)), (11, len(data))))
+            out += encoded + data
+        else:           # 070701, 13 hex fields; name and data 4-aligned
+            out += b"070701" + b"".join(b"%08X" % v for v in (
+                ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0))
+            out += encoded + bytes(-(110 + len(encoded)) % 4) + data + bytes(-len(data) % 4)
+    return bytes(out + bytes(-len(out) % 512))
+
+
+def tar(files, mode="w"):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def ar(members):
+    """An ar archive (the container of a .deb) of [(name, bytes)]."""
+    out = bytearray(b"!<arch>\n")
+    for name, data in members:
+        out += b"%-16s%-12d%-6d%-6d%-8s%-10d`\n" % (name.encode(), 0, 0, 0, b"100644", len(data))
+        out += data + b"\n" * (len(data) % 2)
+    return bytes(out)
+
+
+def deb(data_tar_xz):
+    return ar([("debian-binary", b"2.0\n"), ("control.tar.xz", b"\xfd7zXZ\0"),
+               ("data.tar.xz", data_tar_xz)])
+
+
+def zip_of(files):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def pad(data, page):
+    return data + bytes(-len(data) % page)
+
+
+def boot_img(kernel, ramdisk, version, page=2048):
+    """boot.img: v0-v2 (page_size chosen, header fields to header_version at 40), v3/v4
+    (4096-byte pages); kernel then ramdisk, each page-aligned."""
+    if version >= 3:
+        page = 4096
+        header = b"ANDROID!" + struct.pack("<IIII4II", len(kernel), len(ramdisk), 0,
+                                           1580 if version == 3 else 1584, 0, 0, 0, 0, version)
+    else:
+        header = b"ANDROID!" + struct.pack("<10I", len(kernel), 0x10008000, len(ramdisk),
+                                           0x11000000, 0, 0, 0x10000100, page, version, 0)
+    return pad(pad(header, page) + pad(kernel, page) + ramdisk, page)
+
+
+def vendor_boot_img(ramdisks, version, page=4096, dtb=b"\xd0\x0d\xfe\xed" + bytes(60)):
+    """vendor_boot.img v3 (one vendor ramdisk) or v4 (fragments and their table of 108-byte
+    entries: size, offset, type, name[32], board_id[16])."""
+    total = b"".join(ramdisks)
+    header_size = 2112 if version == 3 else 2128
+    header = b"VNDRBOOT" + struct.pack("<IIIII", version, page, 0x10008000, 0x11000000,
+                                       len(total))
+    header += bytes(2048) + struct.pack("<I16sIIQ", 0x10000100, b"fixture", header_size,
+                                        len(dtb), 0x1f00000)
+    table = b""
+    if version >= 4:
+        offset = 0
+        for i, ramdisk in enumerate(ramdisks):
+            table += struct.pack("<III32s16I", len(ramdisk), offset, 1 if i == 0 else 3,
+                                 b"fragment%d" % i, *([0] * 16))
+            offset += len(ramdisk)
+        header += struct.pack("<IIII", len(table), len(ramdisks), 108, 0)
+    assert len(header) == header_size
+    return pad(header, page) + pad(total, page) + pad(dtb, page) + pad(table, page)
