@@ -1891,9 +1891,9 @@ def _android_ramdisks(data):
         return [data[page + _pages(kernel, page):][:size]]
     page, total, header, dtb = _u32s(data, 12, 24, 2096, 2100)
     start = _pages(header, page)
-    if version < 4:
+    count, entry = _u32s(data, 2116, 2120) if version >= 4 else (0, 0)
+    if not count:       # v3, or a v4 header without a table (mkbootimg 29 writes those)
         return [data[start:start + total]]
-    _, count, entry = _u32s(data, 2112, 2116, 2120)
     table = start + _pages(total, page) + _pages(dtb, page)
     fragments = []
     for i in range(count):

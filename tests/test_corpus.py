@@ -114,3 +114,74 @@ def test_real_module_tree_loads(name):
     assert len(lines) == count
     assert [line for line in lines if not line.endswith(": loads")] == []
     assert "%d modules checked: %d load, 0 refused" % (count, count) in result.stderr
+
+
+def modules_package(directory, meta):
+    """The downloaded .deb holding lib/modules/RELEASE/kernel (fetch-debian-kernels.sh keeps
+    them in .debs/): linux-image-* in bookworm, linux-modules-* later."""
+    import glob
+    debs = os.path.join(os.path.dirname(directory), ".debs")
+    for prefix in ("linux-modules-", "linux-image-"):
+        found = [d for d in glob.glob(os.path.join(debs, prefix + meta["release"] + "*.deb"))
+                 if os.path.getsize(d) > 1 << 20]
+        if found:
+            return found[0]
+    return None
+
+
+def complete_symvers(directory, meta, modules):
+    """Our complete Module.symvers with --modules `modules`, and the official one, sorted."""
+    result = subprocess.run([sys.executable, TOOL, "--modules", modules,
+                             os.path.join(directory, meta["image"])],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(directory, "Module.symvers")) as f:
+        return sorted(result.stdout.splitlines()), sorted(f.read().splitlines())
+
+
+@pytest.mark.parametrize("name", MODULE_KERNELS)
+def test_real_modules_from_the_package(name):
+    """--modules THE.deb: the package as Debian ships it, read in memory, gives the same
+    complete file as the unpacked tree."""
+    directory = os.path.join(CORPUS, name)
+    meta = json.load(open(os.path.join(directory, "meta.json")))
+    deb = modules_package(directory, meta)
+    if deb is None:
+        pytest.skip("the package holding the modules is not in %s/.debs" % CORPUS)
+    ours, official = complete_symvers(directory, meta, deb)
+    assert ours == official
+
+
+def test_real_modules_in_a_vendor_boot_image(tmp_path):
+    """The smallest module tree of the corpus, packed as Android does: cpio newc (cpio),
+    lz4 legacy (lz4 -l), vendor_boot.img v3 and "v4" by Debian's mkbootimg (29.0.6 writes
+    the v3 layout under version 4, without a ramdisk table; a real v4 table is a fixture's,
+    tests/test_archives.py)."""
+    import shutil
+    tools = ("cpio", "lz4", "mkbootimg")
+    if not MODULE_KERNELS or not all(shutil.which(t) for t in tools):
+        pytest.skip("needs a corpus with modules and %s" % ", ".join(tools))
+
+    def size(name):
+        top = os.path.join(CORPUS, name, "lib")
+        return sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(top) for f in fs)
+
+    name = min(MODULE_KERNELS, key=size)
+    directory = os.path.join(CORPUS, name)
+    meta = json.load(open(os.path.join(directory, "meta.json")))
+    files = subprocess.run(["find", "lib"], cwd=directory, capture_output=True,
+                           check=True).stdout
+    with open(tmp_path / "ramdisk.cpio", "wb") as out:
+        subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=directory, input=files,
+                       stdout=out, check=True)
+    subprocess.run(["lz4", "-l", "-q", str(tmp_path / "ramdisk.cpio"),
+                    str(tmp_path / "ramdisk.lz4")], check=True)
+    (tmp_path / "board.dtb").write_bytes(b"\xd0\x0d\xfe\xed" + bytes(60))   # required
+    for version in (3, 4):
+        image = tmp_path / ("vendor_boot-v%d.img" % version)
+        subprocess.run(["mkbootimg", "--header_version", str(version), "--vendor_boot",
+                        str(image), "--vendor_ramdisk", str(tmp_path / "ramdisk.lz4"),
+                        "--dtb", str(tmp_path / "board.dtb")],
+                       check=True, capture_output=True)
+        ours, official = complete_symvers(directory, meta, str(image))
+        assert ours == official, version
