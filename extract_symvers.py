@@ -1833,6 +1833,9 @@ def _module_exports(elf, version):
 # Where modules are: directories, module files, and archives read in memory (never unpacked
 # to disk).  An archive member is a module by its suffix; a file given is read by its content.
 
+MODULE_NAME = re.compile(r"[!-~]+")
+
+
 def _module_suffix(path):
     """(suffix, compression) of a module file's name, or None."""
     return next((m for m in MODULE_SUFFIXES if path.endswith(m[0])), None)
@@ -1859,6 +1862,7 @@ def _compression(data):
 
 # AOSP's bootimg.h: the little-endian u32 fields giving where the ramdisks are
 ANDROID_BOOT = b"ANDROID!"      # boot.img v0-v2: page_size @36; v3/v4: 4096-byte pages
+ANDROID_PAGES = (2048, 4096, 8192, 16384)
 VENDOR_BOOT = b"VNDRBOOT"       # vendor_boot.img v3/v4
 FILESYSTEMS = (     # (offset, magic, what, how to get the files out)
     (1080, b"\x53\xef", "an ext2/3/4 filesystem image",
@@ -1876,6 +1880,8 @@ def _u32s(data, *offsets):
 
 
 def _pages(size, page):
+    if page not in ANDROID_PAGES:
+        raise SymversError("Android boot image with a page size of %d" % page, EXIT_FORMAT)
     return -(-size // page) * page
 
 
@@ -1888,10 +1894,10 @@ def _android_ramdisks(data):
             page, (kernel, size) = 4096, _u32s(data, 8, 12)
         else:
             kernel, size, page = _u32s(data, 8, 16, 36)
-        return [data[page + _pages(kernel, page):][:size]]
+        return [data[_pages(page, page) + _pages(kernel, page):][:size]]
     page, total, header, dtb = _u32s(data, 12, 24, 2096, 2100)
-    start = _pages(header, page)
     count, entry = _u32s(data, 2116, 2120) if version >= 4 else (0, 0)
+    start = _pages(header, page)
     if not count:       # v3, or a v4 header without a table (mkbootimg 29 writes those)
         return [data[start:start + total]]
     table = start + _pages(total, page) + _pages(dtb, page)
@@ -1956,7 +1962,7 @@ def _tar_modules(source, mode, label, limit):
                     if total > limit:
                         _bomb("tar", limit)
                     files.append((member.name, tar.extractfile(member).read()))
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as e:
         raise SymversError("%s: broken tar archive: %s" % (label, e), EXIT_FORMAT) from None
     return files
 
@@ -2016,7 +2022,8 @@ def _archive_modules(data, label, limit, depth=0):
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 return [(info.filename, archive.read(info)) for info in archive.infolist()
                         if _module_suffix(info.filename) and not info.is_dir()]
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+                NotImplementedError, RuntimeError) as e:     # unsupported method, encrypted
             raise SymversError("%s: broken zip archive: %s" % (label, e), EXIT_FORMAT) from None
     if data[:8] in (ANDROID_BOOT, VENDOR_BOOT):
         try:
@@ -2024,6 +2031,8 @@ def _archive_modules(data, label, limit, depth=0):
         except struct.error:
             raise SymversError("%s: Android boot image header is truncated" % label,
                                EXIT_FORMAT) from None
+        except SymversError as e:
+            raise SymversError("%s: %s" % (label, e), EXIT_FORMAT) from None
         return [f for ramdisk in ramdisks if ramdisk
                 for f in _archive_modules(ramdisk, label, limit, depth + 1)]
     for offset, magic, what, how in FILESYSTEMS:
@@ -2059,6 +2068,10 @@ def module_sources(top, limit=MAX_OUTPUT):
     found = [(top + ":" + path, _module_name(path, _module_suffix(path)[0]),
               _module_suffix(path)[1], content)
              for path, content in _archive_modules(data, top, limit)]
+    for label, name, _, _ in found:
+        if not MODULE_NAME.fullmatch(name):
+            raise SymversError("%s: a module name that is not printable ASCII: a corrupt "
+                               "archive" % label.encode("ascii", "replace").decode(), EXIT_FORMAT)
     return sorted(found, key=lambda f: f[1])
 
 
@@ -2093,7 +2106,7 @@ def read_module(data, version=None):
                       if exports else None, modinfo, elf.undefined(), _versions(elf),
                       data.endswith(SIGNATURE_MARK), elf.machine,
                       embedded_config(data) if b"IKCFG_ST" in data else None)
-    except (struct.error, IndexError, ValueError) as e:
+    except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
 
 
@@ -2192,13 +2205,17 @@ def module_symvers(paths, version=None, log=lambda message: None, progress=None,
     modpost of an external module accepts them, and is said."""
     if modules is None:
         modules = read_modules(paths, version, progress)
-    lines, seen, owners = [], set(), {}
-    for _, name, module in modules:
-        for line in format_symvers(module.exports, module.columns, name) if module.exports \
-                else []:
-            if line not in seen:
-                seen.add(line)
-                lines.append(line)
+    lines, read, owners = [], {}, {}
+    for label, name, module in modules:
+        own = format_symvers(module.exports, module.columns, name) if module.exports else []
+        if name in read:
+            if read[name][1] != own:
+                raise SymversError("%s and %s are both module %s, with other exports: give "
+                                   "one of them" % (read[name][0], label, name),
+                                   EXIT_INCONSISTENT)
+            continue
+        read[name] = (label, own)
+        lines += own
         for symbol in module.exports:
             owner = owners.setdefault(symbol.name, name)
             if owner != name:

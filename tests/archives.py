@@ -94,3 +94,13 @@ def vendor_boot_img(ramdisks, version, page=4096, dtb=b"\xd0\x0d\xfe\xed" + byte
         header += struct.pack("<IIII", len(table), len(ramdisks), 108, 0)
     assert len(header) == header_size
     return pad(header, page) + pad(total, page) + pad(dtb, page) + pad(table, page)
+
+
+def lz4_legacy(data):
+    """lz4 -l: magic 0x184C2102, then blocks of at most 8 MiB input, each size-prefixed."""
+    import lz4.block
+    out = bytearray(b"\x02\x21\x4c\x18")
+    for at in range(0, len(data), 8 << 20):
+        block = lz4.block.compress(data[at:at + (8 << 20)], store_size=False)
+        out += len(block).to_bytes(4, "little") + block
+    return bytes(out)

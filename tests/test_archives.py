@@ -11,7 +11,7 @@ import lz4.frame
 import pytest
 import zstandard
 
-from archives import boot_img, cpio, deb, tar, vendor_boot_img, zip_of
+from archives import boot_img, cpio, deb, lz4_legacy, tar, vendor_boot_img, zip_of
 from kernelimage import ERAS, build, make_exports
 from kobuild import build_module
 from test_modules import expected
@@ -29,14 +29,6 @@ FLAT = {"lib/modules/usbnet.ko": TREE["lib/modules/6.14.0-test/kernel/drivers/ne
             TREE["lib/modules/6.14.0-test/kernel/drivers/net/usb/cdc_ether.ko"],
         "init": b"#!/bin/sh\n"}
 FLAT_LINES = sorted(expected("6.14", USBNET, "usbnet") + expected("6.14", CDC, "cdc_ether"))
-
-
-def lz4_legacy(data):
-    """lz4 -l: magic 0x184C2102, then blocks of 8 MiB input, each size-prefixed (one stored
-    block: a literal-only sequence is valid LZ4)."""
-    import lz4.block
-    block = lz4.block.compress(data, store_size=False)
-    return b"\x02\x21\x4c\x18" + len(block).to_bytes(4, "little") + block
 
 
 COMPRESSIONS = {"plain": lambda d: d, "gzip": gzip.compress, "xz": lzma.compress,
