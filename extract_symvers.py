@@ -53,7 +53,6 @@ EXIT_INCONSISTENT = 6   # tables found, but what they hold is not a valid export
 EXIT_REFUSED = 7        # --check: the kernel would refuse a module
 
 MAX_OUTPUT = 512 << 20  # a compressed payload expanding past this is refused as a bomb
-HEAD_SIZE = 8 << 20     # compressed payloads are searched for in this much of the file
 
 
 class SymversError(Exception):
@@ -199,12 +198,22 @@ DECOMPRESS_CHUNK = 1 << 20     # small: the chunk is a copy on top of the image
 
 def _stream_decompress(decompressor, view, kind, limit):
     """Run a zlib/lzma/bz2-style decompressor to the end of its stream, into one bytearray,
-    a bounded chunk at a time (a bomb is refused before it is allocated)."""
-    out, pending = bytearray(), view
+    a bounded chunk at a time (a bomb is refused before it is allocated).  The input goes in
+    bounded slices too: zlib's unconsumed_tail is a copy of what it was given, which for the
+    whole rest of a 128 MiB dump made every chunk cost a copy of it."""
+    out, at, tail = bytearray(), 0, b""
     while not decompressor.eof:
-        chunk = decompressor.decompress(pending, DECOMPRESS_CHUNK)
-        pending = getattr(decompressor, "unconsumed_tail", b"")             # zlib
-        if not chunk and not pending and getattr(decompressor, "needs_input", True):
+        if tail:
+            data = tail
+        elif getattr(decompressor, "needs_input", True):
+            data = view[at:at + DECOMPRESS_CHUNK]
+            at += len(data)
+        else:
+            data = b""
+        chunk = decompressor.decompress(data, DECOMPRESS_CHUNK)
+        tail = getattr(decompressor, "unconsumed_tail", b"")                # zlib
+        if not chunk and not tail and at >= len(view) and \
+                getattr(decompressor, "needs_input", True):
             raise SymversError("%s payload is truncated" % kind, EXIT_FORMAT)
         out += chunk
         if len(out) > limit:
@@ -212,17 +221,25 @@ def _stream_decompress(decompressor, view, kind, limit):
     return out
 
 
+class DecompressionBomb(SymversError):
+    """A payload expanding past the limit (for a probe: one that decodes that far)."""
+
+
 def _bomb(kind, limit):
-    return SymversError("%s payload expands past %d MiB: refused as a decompression bomb "
-                        "(see --max-size)" % (kind, limit >> 20), EXIT_FORMAT)
+    return DecompressionBomb("%s payload expands past %d MiB: refused as a decompression "
+                             "bomb (see --max-size)" % (kind, limit >> 20), EXIT_FORMAT)
 
 
 def _zstd_decompress(view, limit):
     try:
         import zstandard
-    except ImportError:
-        raise SymversError("zstd payload needs the zstandard package: pip install zstandard",
-                           EXIT_FORMAT) from None
+    except ImportError:         # Python 3.14's standard library has it (PEP 784)
+        try:
+            from compression import zstd
+        except ImportError:
+            raise SymversError("zstd payload needs the zstandard package (pip install "
+                               "zstandard) or Python 3.14+", EXIT_FORMAT) from None
+        return _stream_decompress(zstd.ZstdDecompressor(), view, "zstd", limit)
     # one frame, trailing data ignored; a frame larger than the bound fails like a truncated one
     size = zstandard.frame_content_size(view)
     if size > limit:
@@ -457,14 +474,35 @@ def decompress_payload(kind, view, limit=MAX_OUTPUT):
     return out
 
 
-def _decompress_payload(kind, view, limit):
-    streams = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
-               "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
-               "lzma": lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE),
-               "bzip2": bz2.BZ2Decompressor}
+STREAMS = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+           "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+           "lzma": lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE),
+           "bzip2": bz2.BZ2Decompressor}
+PROBE_INPUT, PROBE_OUTPUT = 1 << 18, 1 << 16
+
+
+def _implausible(kind, view):
+    """Why a stream found by its magic does not decode its first 64 KiB, or None: a magic met
+    by chance (a flash dump holds a few) fails within its first KiB, so only real candidates
+    are decompressed to their end.  LZ4 and LZO are block formats, checked as they are
+    read."""
     try:
-        if kind in streams:
-            return _stream_decompress(streams[kind](), view, kind, limit)
+        if kind in STREAMS:
+            STREAMS[kind]().decompress(view[:PROBE_INPUT], PROBE_OUTPUT)
+        elif kind == "zstd":
+            import zstandard
+            zstandard.ZstdDecompressor().stream_reader(view[:PROBE_INPUT]).read(PROBE_OUTPUT)
+    except ImportError:
+        return None
+    except Exception as e:      # zlib.error, lzma.LZMAError, OSError, zstandard.ZstdError
+        return "%s payload is corrupt: %s" % (kind, e)
+    return None
+
+
+def _decompress_payload(kind, view, limit):
+    try:
+        if kind in STREAMS:
+            return _stream_decompress(STREAMS[kind](), view, kind, limit)
         if kind == "zstd":
             return _zstd_decompress(view, limit)
         if kind == "lz4":
@@ -540,14 +578,13 @@ def _boot_header(data, log):
 
 def _payload_candidates(data, payload):
     """(offset, kind) of the compressed streams to try: at `payload`, where a boot header
-    says the payload is, then at every magic in the head of the file, in file order (the
-    search is made only when the first fails)."""
+    says the payload is, then at every magic in the file (a flash dump may hold the kernel
+    anywhere), in file order (the search is made only when the first fails)."""
     first = [(payload, kind) for kind, magic in PAYLOAD_MAGICS
              if payload is not None and magic.match(data, payload)]
     yield from first
-    head = min(len(data), HEAD_SIZE)
     yield from sorted((m.start(), kind) for kind, magic in PAYLOAD_MAGICS
-                      for m in magic.finditer(data, 0, head) if (m.start(), kind) not in first)
+                      for m in magic.finditer(data) if (m.start(), kind) not in first)
 
 
 def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
@@ -575,6 +612,10 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     fallback, errors = None, []
     payload, load = _boot_header(data, log)
     for at, kind in _payload_candidates(data, payload):
+        error = _implausible(kind, view[at:])
+        if error:
+            errors.append("%s at %#x: %s" % (kind, at, error))
+            continue
         try:
             image = decompress_payload(kind, view[at:], max_size)
         except SymversError as e:
@@ -1960,7 +2001,7 @@ def _tar_modules(source, mode, label, limit):
                 if member.isfile() and _module_suffix(member.name):
                     total += member.size
                     if total > limit:
-                        _bomb("tar", limit)
+                        raise _bomb("tar", limit)
                     files.append((member.name, tar.extractfile(member).read()))
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as e:
         raise SymversError("%s: broken tar archive: %s" % (label, e), EXIT_FORMAT) from None
