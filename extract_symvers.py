@@ -183,14 +183,29 @@ LZMA_DICTIONARIES = sorted({1 << n for n in range(12, 31)} | {3 << n for n in ra
 LZMA_HEADER = (b"[" + re.escape(LZMA_PROPERTIES) + b"](?:"
                + b"|".join(re.escape(struct.pack("<I", d)) for d in LZMA_DICTIONARIES)
                + b")(?:\xff{8}|...[\x00-\x1f]\x00{4})\x00")
-# Payload magics searched for in the head of a vmlinuz, one regex each (a literal prefix, or
-# a character class, keeps the regex engine on its fast path).
-PAYLOAD_MAGICS = [(kind, re.compile(b"(?s)" + pattern)) for kind, pattern in (
-    ("gzip", re.escape(b"\x1f\x8b\x08")), ("xz", re.escape(b"\xfd7zXZ\x00")),
-    ("zstd", re.escape(b"\x28\xb5\x2f\xfd")), ("bzip2", b"BZh[1-9]1AY&SY"),
-    ("lzma", LZMA_HEADER), ("lz4", re.escape(b"\x02\x21\x4c\x18")),
-    ("lz4", re.escape(b"\x04\x22\x4d\x18")), ("lzo", re.escape(LZOP_MAGIC)))]
+# Payload magics: (kind, literal prefix found by bytes.find, the whole magic).  LZMA-alone
+# has no literal prefix: its pattern is searched for by the regex engine, 7 ms per MiB, after
+# the others.
+PAYLOAD_MAGICS = [(kind, prefix, re.compile(b"(?s)" + pattern)) for kind, prefix, pattern in (
+    ("gzip", b"\x1f\x8b\x08", re.escape(b"\x1f\x8b\x08")),
+    ("xz", b"\xfd7zXZ\x00", re.escape(b"\xfd7zXZ\x00")),
+    ("zstd", b"\x28\xb5\x2f\xfd", re.escape(b"\x28\xb5\x2f\xfd")),
+    ("bzip2", b"BZh", b"BZh[1-9]1AY&SY"), ("lzma", None, LZMA_HEADER),
+    ("lz4", b"\x02\x21\x4c\x18", re.escape(b"\x02\x21\x4c\x18")),
+    ("lz4", b"\x04\x22\x4d\x18", re.escape(b"\x04\x22\x4d\x18")),
+    ("lzo", LZOP_MAGIC, re.escape(LZOP_MAGIC)))]
 BANNER = re.compile(rb"Linux version \d+\.\d+")
+
+
+def has_banner(data):
+    """Whether the kernel banner is in `data` (bytes.find first: 5x faster than the regex
+    over a 128 MiB dump that has none)."""
+    at = data.find(b"Linux version ")
+    while at >= 0:
+        if BANNER.match(data, at):
+            return True
+        at = data.find(b"Linux version ", at + 1)
+    return False
 
 
 DECOMPRESS_CHUNK = 1 << 20     # small: the chunk is a copy on top of the image
@@ -479,6 +494,7 @@ STREAMS = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
            "lzma": lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE),
            "bzip2": bz2.BZ2Decompressor}
 PROBE_INPUT, PROBE_OUTPUT = 1 << 18, 1 << 16
+SEARCH_WINDOW = 4 << 20         # payload magics are searched for this much at a time
 
 
 def _implausible(kind, view):
@@ -579,12 +595,28 @@ def _boot_header(data, log):
 def _payload_candidates(data, payload):
     """(offset, kind) of the compressed streams to try: at `payload`, where a boot header
     says the payload is, then at every magic in the file (a flash dump may hold the kernel
-    anywhere), in file order (the search is made only when the first fails)."""
-    first = [(payload, kind) for kind, magic in PAYLOAD_MAGICS
+    anywhere), in file order, a window at a time, so that the search goes no further than
+    the kernel: first the magics with a literal prefix, then LZMA-alone headers."""
+    first = [(payload, kind) for kind, _, magic in PAYLOAD_MAGICS
              if payload is not None and magic.match(data, payload)]
     yield from first
-    yield from sorted((m.start(), kind) for kind, magic in PAYLOAD_MAGICS
-                      for m in magic.finditer(data) if (m.start(), kind) not in first)
+    for literal in (True, False):
+        for start in range(0, len(data), SEARCH_WINDOW):
+            end = start + SEARCH_WINDOW
+            found = []
+            for kind, prefix, magic in PAYLOAD_MAGICS:
+                if (prefix is None) == literal:
+                    continue
+                if prefix is None:
+                    found += [(m.start(), kind) for m in magic.finditer(data, start, end + 64)
+                              if m.start() < end]
+                    continue
+                at = data.find(prefix, start, end)
+                while at >= 0:
+                    if magic.match(data, at):
+                        found.append((at, kind))
+                    at = data.find(prefix, at + 1, end)
+            yield from sorted(f for f in found if f not in first)
 
 
 def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
@@ -604,7 +636,7 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
             kind, image = found
             log("u-boot payload: %s, %d bytes decompressed" % (kind, len(image)))
             return image, Payload(kind, 64)
-    banner = BANNER.search(data)
+    banner = has_banner(data)
     if banner and image_header(data).how:
         log("%s, not compressed (%d bytes)" % (image_header(data).how, len(data)))
         return data, Payload("none", None)
@@ -621,7 +653,7 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
         except SymversError as e:
             errors.append("%s at %#x: %s" % (kind, at, e))
             continue
-        if BANNER.search(image):
+        if has_banner(image):
             log("%s compressed at pos %d (%#x): %d bytes" % (kind, at, at, len(image)))
             return image, Payload(kind, at, load)
         if fallback is None and len(image) >= 1 << 16:
@@ -1898,7 +1930,7 @@ def _module_name(path, suffix):
 
 def _compression(data):
     """The compression a buffer starts with, or None."""
-    return next((kind for kind, magic in PAYLOAD_MAGICS if magic.match(data)), None)
+    return next((kind for kind, _, magic in PAYLOAD_MAGICS if magic.match(data)), None)
 
 
 # AOSP's bootimg.h: the little-endian u32 fields giving where the ramdisks are
