@@ -164,6 +164,145 @@ def layout_for(version):
     return rows[-1]
 
 
+# --- ELF: one reader for modules, vmlinux and core dumps ------------------------------
+
+SHN_UNDEF, SHN_ABS = 0, 0xFFF1
+ET_CORE = 4
+PT_LOAD, PT_NOTE = 1, 4
+STB_WEAK = 2
+SHT_RELA, SHT_REL, SHT_SYMTAB = 4, 9, 2
+
+
+class Segment(NamedTuple):
+    kind: int
+    offset: int
+    vaddr: int
+    paddr: int
+    filesz: int
+
+
+class ElfObject:
+    """An ELF file: a module's sections, symbols and relocations, the program headers of a
+    vmlinux or of a core dump (given its head: the headers, not the memory)."""
+
+    # Elf_Phdr, and where its p_type, p_offset, p_vaddr, p_paddr, p_filesz are
+    PHDR = {32: ("IIIIIIII", (0, 1, 2, 3, 4)), 64: ("IIQQQQQQ", (0, 2, 3, 4, 5))}
+
+    def __init__(self, data, sections=True):
+        if data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
+            raise SymversError("not an ELF file", EXIT_FORMAT)
+        self.data, self.bits = data, 32 * data[4]
+        self.e = "<" if data[5] == 1 else ">"
+        self.ptr_size = self.bits // 8
+        wide = self.bits == 64
+        self.type, self.machine = struct.unpack_from(self.e + "HH", data, 16)
+        self.phoff, self.shoff = struct.unpack_from(self.e + ("QQ" if wide else "II"), data,
+                                                    0x20 if wide else 0x1C)
+        self.phentsize, self.phnum, size, count, names = struct.unpack_from(
+            self.e + "HHHHH", data, 0x36 if wide else 0x2A)
+        header = self.e + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")
+        self.sections, self.names, self.symtab = [], {}, None
+        if not count or not sections:   # a core dump: program headers only
+            return
+        if self.shoff + count * size > len(data) or names >= count:
+            raise SymversError("section headers outside the file", EXIT_INCONSISTENT)
+        # (name, type, file offset, size, link, info)
+        raw = [struct.unpack_from(header, data, self.shoff + i * size) for i in range(count)]
+        self.sections = [(n, t, off, sz, link, info) for n, t, _, _, off, sz, link, info, _, _
+                         in raw]
+        table = self.sections[names][2]
+        self.names = {self._cstring(table + s[0]): i for i, s in enumerate(self.sections)}
+        self.symtab = next((s for s in self.sections if s[1] == SHT_SYMTAB), None)
+
+    def segments(self):
+        """The program headers within the data given."""
+        record, fields = self.PHDR[self.bits]
+        record = self.e + record
+        end = min(len(self.data), self.phoff + self.phnum * self.phentsize)
+        return [Segment(*(raw[i] for i in fields)) for raw in (
+            struct.unpack_from(record, self.data, at)
+            for at in range(self.phoff, end - struct.calcsize(record) + 1, self.phentsize or 1))]
+
+    def _cstring(self, offset):
+        end = self.data.find(b"\0", offset)
+        return self.data[offset:end if end >= 0 else len(self.data)].decode("latin-1")
+
+    def section(self, name):
+        """(file offset, size) of a section, or None."""
+        i = self.names.get(name)
+        return None if i is None else (self.sections[i][2], self.sections[i][3])
+
+    # Elf_Sym, and where its st_name, st_value, st_info, st_shndx are
+    SYM = {32: ("IIIBBH", (0, 1, 3, 5)), 64: ("IBBHQQ", (0, 4, 1, 3))}
+
+    def _sym(self, fields):
+        return tuple(fields[i] for i in self.SYM[self.bits][1])
+
+    def symbol(self, index):
+        """(st_value, st_shndx) of a symbol."""
+        if self.symtab is None or (index + 1) * (8 + 2 * self.ptr_size) > self.symtab[3]:
+            raise SymversError("relocation to symbol %d outside .symtab" % index,
+                               EXIT_INCONSISTENT)
+        _, value, _, shndx = self._sym(struct.unpack_from(
+            self.e + self.SYM[self.bits][0], self.data,
+            self.symtab[2] + index * (8 + 2 * self.ptr_size)))
+        return value, shndx
+
+    def undefined(self):
+        """(name, weak) of every undefined symbol: what the loader must resolve."""
+        if self.symtab is None:
+            return []
+        _, _, offset, size, link, _ = self.symtab
+        names = self.sections[link][2]
+        record = self.e + self.SYM[self.bits][0]
+        found = []
+        for fields in struct.iter_unpack(record, self.data[offset:offset + size - size % (
+                8 + 2 * self.ptr_size)]):
+            name, _, info, shndx = self._sym(fields)
+            if shndx == SHN_UNDEF and name:
+                found.append((self._cstring(names + name), info >> 4 == STB_WEAK))
+        return found
+
+    def relocations(self, name, field):
+        """{offset in the section: (symbol index, addend)} of the section's REL/RELA
+        section; REL addends are the `field`-byte words in place."""
+        target = self.names.get(name)
+        out = {}
+        for kind, offset, size, info in ((s[1], s[2], s[3], s[5]) for s in self.sections):
+            if info != target or kind not in (SHT_RELA, SHT_REL):
+                continue
+            wide = self.bits == 64
+            record = self.e + ("QQ" if wide else "II") + ("q" if wide else "i") * (kind == SHT_RELA)
+            for r in struct.iter_unpack(record, self.data[offset:offset + size // struct.calcsize(
+                    record) * struct.calcsize(record)]):
+                where, info_ = r[0], r[1]
+                if not wide:
+                    symbol = info_ >> 8
+                elif self.machine == EM_MIPS and self.e == "<":
+                    symbol = info_ & 0xFFFFFFFF      # mips64el: r_sym, then the type bytes
+                else:
+                    symbol = info_ >> 32
+                addend = r[2] if kind == SHT_RELA else None
+                out[where] = (symbol, addend)
+        return out
+
+    def target(self, section, relocation, field):
+        """File offset of what a relocation at section[offset] refers to, and the symbol's
+        section index: symbol + addend (PC-relative or not, it names the same place)."""
+        where, (symbol, addend) = relocation
+        if addend is None:                          # REL: the addend is in place
+            addend, = struct.unpack_from(self.e + ("i" if field == 4 else "q"), self.data,
+                                         section[0] + where)
+        value, shndx = self.symbol(symbol)
+        if shndx == SHN_ABS:
+            return None, value + addend
+        if shndx >= len(self.sections):
+            raise SymversError("symbol %d in section %d of %d" % (symbol, shndx,
+                                                                   len(self.sections)),
+                               EXIT_INCONSISTENT)
+        return shndx, self.sections[shndx][2] + value + addend
+
+
 # --- Input and decompression -------------------------------------------------------------
 
 UBOOT_MAGIC = b"\x27\x05\x19\x56"
@@ -260,6 +399,113 @@ def _zstd_decompress(view, limit):
     if size > limit:
         raise _bomb("zstd", limit)
     return zstandard.ZstdDecompressor().decompress(view, max_output_size=limit)
+
+
+# ELF core dumps (QEMU's dump-guest-memory, a saved /proc/vmcore, /proc/kcore) map memory
+# sparsely: only the part around the kernel banner is read, by seek and read.  The window is
+# the kernel image's reach: .text before the banner (in .rodata), .rodata and the export
+# tables after it.
+CORE_HEAD = 1 << 20
+CORE_BEFORE, CORE_AFTER, CORE_ALIGN = 48 << 20, 80 << 20, 2 << 20
+FIND_CHUNK = 16 << 20
+
+
+def _file_banner(f, offset, size):
+    """File offset of the first kernel banner in [offset, offset + size), or None."""
+    at, end = offset, offset + size
+    while at < end:
+        f.seek(at)
+        chunk = f.read(min(FIND_CHUNK, end - at))
+        i = chunk.find(b"Linux version ")
+        while i >= 0:
+            if BANNER.match(chunk, i):
+                return at + i
+            i = chunk.find(b"Linux version ", i + 1)
+        if len(chunk) < FIND_CHUNK:
+            return None
+        at += len(chunk) - 64
+    return None
+
+
+def _notes(data, e):
+    """(name, desc) of the ELF notes in `data`."""
+    at = 0
+    while at + 12 <= len(data):
+        namesz, descsz, _ = struct.unpack_from(e + "III", data, at)
+        desc = at + 12 + (namesz + 3 & ~3)
+        yield data[at + 12:at + 12 + namesz].rstrip(b"\0"), data[desc:desc + descsz]
+        at = desc + (descsz + 3 & ~3)
+
+
+def _core_window(f, head, limit, log):
+    """(bytes, base) of the kernel in an ELF core: the memory around the first kernel
+    banner of the smallest segment holding one (kcore's KCORE_TEXT, the kernel mapping of a
+    paging dump, before the direct map of all RAM), assembled from every PT_LOAD in that
+    address space (p_vaddr; p_paddr when p_vaddr is 0, whose base is then unknown)."""
+    elf = ElfObject(head, sections=False)
+    if elf.phoff + elf.phnum * elf.phentsize > len(head):
+        f.seek(0)
+        elf = ElfObject(f.read(elf.phoff + elf.phnum * elf.phentsize), sections=False)
+    segments = elf.segments()
+    for note in (s for s in segments if s.kind == PT_NOTE):
+        f.seek(note.offset)
+        for name, desc in _notes(f.read(min(note.filesz, 1 << 20)), elf.e):
+            if name == b"VMCOREINFO":
+                info = dict(line.partition("=")[::2] for line in
+                            desc.decode("latin-1").splitlines())
+                log("VMCOREINFO: %s" % ", ".join("%s=%s" % (key, info[key]) for key in (
+                    "OSRELEASE", "KERNELOFFSET", "SYMBOL(_stext)", "PAGESIZE") if key in info))
+    loads = [s for s in segments if s.kind == PT_LOAD and s.filesz]
+    for segment in sorted(loads, key=lambda s: s.filesz):
+        found = _file_banner(f, segment.offset, segment.filesz)
+        if found is not None:
+            break
+    else:
+        raise SymversError("ELF core dump with %d memory segments, none holding a kernel "
+                           "banner" % len(loads), EXIT_FORMAT)
+    virtual = segment.vaddr != 0
+
+    def address(s):
+        return s.vaddr if virtual else s.paddr
+
+    banner = address(segment) + found - segment.offset
+    start = max(0, banner - CORE_BEFORE) & ~(CORE_ALIGN - 1)
+    end = banner + CORE_AFTER
+    pieces = []
+    for s in loads:
+        low, high = max(start, address(s)), min(end, address(s) + s.filesz)
+        if low < high and (s.vaddr != 0) == virtual:
+            pieces.append((low, high, s.offset + low - address(s)))
+    low, high = min(p[0] for p in pieces), max(p[1] for p in pieces)
+    if high - low > limit:
+        raise SymversError("kernel window of %d MiB in the core dump is larger than %d MiB "
+                           "(see --max-size)" % ((high - low) >> 20, limit >> 20), EXIT_INPUT)
+    window = bytearray(high - low)
+    for piece_low, piece_high, offset in pieces:
+        f.seek(offset)
+        window[piece_low - low:piece_high - low] = f.read(piece_high - piece_low).ljust(
+            piece_high - piece_low, b"\0")
+    log("ELF core dump, %d memory segments: kernel banner at %s %#x; reading %#x-%#x "
+        "(%d MiB)" % (len(loads), "virtual" if virtual else "physical", banner, low, high,
+                      (high - low) >> 20))
+    return bytes(window), low if virtual else None
+
+
+def read_kernel(path, limit, log=lambda message: None):
+    """(bytes to unpack, base address or None): what a core dump maps around the kernel
+    (never the whole file: /proc/kcore says it is 128 TiB), else the whole input."""
+    if path != "-":
+        try:
+            with open(path, "rb") as f:
+                head = f.read(CORE_HEAD)
+                if head[:4] == b"\x7fELF" and len(head) >= 64 and head[4] in (1, 2) and \
+                        head[5] in (1, 2) and ElfObject(head, sections=False).type == ET_CORE:
+                    return _core_window(f, head, limit, log)
+        except (OSError, struct.error) as e:
+            if isinstance(e, struct.error):
+                raise SymversError("%s: ELF core dump headers are truncated" % path,
+                                   EXIT_FORMAT) from None
+    return _read_input(path, limit), None
 
 
 # --- LZ4 and LZO, which the standard library lacks -------------------------------------
@@ -1440,31 +1686,13 @@ class Header(NamedTuple):
 
 def image_header(data):
     """The Header of an ELF vmlinux, an arm64 or riscv Image, or an empty one."""
-    if data[:4] == b"\x7fELF" and data[4] in (1, 2) and data[5] in (1, 2):
-        bits, e = 32 * data[4], "<" if data[5] == 1 else ">"
-        machine, = struct.unpack_from(e + "H", data, 18)
-        if bits == 64:
-            phoff, = struct.unpack_from(e + "Q", data, 32)
-            entry, count = struct.unpack_from(e + "HH", data, 54)
-            fields = e + "IIQQQQ"
-        else:
-            phoff, = struct.unpack_from(e + "I", data, 28)
-            entry, count = struct.unpack_from(e + "HH", data, 42)
-            fields = e + "IIIII"
-        segments = []
-        for i in range(count):
-            at = phoff + i * entry
-            if at + struct.calcsize(fields) > len(data):
-                break
-            if bits == 64:
-                kind, _, offset, vaddr, _, size = struct.unpack_from(fields, data, at)
-            else:
-                kind, offset, vaddr, _, size = struct.unpack_from(fields, data, at)
-            if kind == 1 and size and vaddr >= offset:          # PT_LOAD
-                segments.append(vaddr - offset)
+    if data[:4] == b"\x7fELF" and data[4] in (1, 2) and data[5] in (1, 2) and len(data) >= 64:
+        elf = ElfObject(data, sections=False)
         # the first segment holds _text and, after it, .rodata with the export tables
-        bases = tuple(dict.fromkeys(segments))
-        return Header(bits, e == ">", bases, machine in EM_X86 + (EM_AARCH64,),
+        bases = tuple(dict.fromkeys(s.vaddr - s.offset for s in elf.segments()
+                                    if s.kind == PT_LOAD and s.filesz and s.vaddr >= s.offset))
+        machine = elf.machine
+        return Header(elf.bits, elf.e == ">", bases, machine in EM_X86 + (EM_AARCH64,),
                       "ELF header (machine %d)" % machine, machine == EM_AARCH64,
                       tuple(t for t, m in RELATIVE_TYPES.items() if m[1] == machine))
     if data[0x38:0x3C] == b"ARM\x64":                            # arm64 Image header
@@ -1719,115 +1947,8 @@ def relocate(data, base, log):
 # --- Modules: the exports of .ko files ----------------------------------------------------
 
 MODULE_SUFFIXES = ((".ko", None), (".ko.xz", "xz"), (".ko.zst", "zstd"), (".ko.gz", "gzip"))
-SHN_UNDEF, SHN_ABS = 0, 0xFFF1
-STB_WEAK = 2
-SHT_RELA, SHT_REL, SHT_SYMTAB = 4, 9, 2
 EM_MIPS = 8
 VERMAGIC = re.compile(rb"(?:^|\0)vermagic=([^\0]*)")
-
-
-class ElfObject:
-    """A relocatable ELF object (a kernel module): its sections, symbols and relocations."""
-
-    def __init__(self, data):
-        if data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
-            raise SymversError("not an ELF file", EXIT_FORMAT)
-        self.data, self.bits = data, 32 * data[4]
-        self.e = "<" if data[5] == 1 else ">"
-        self.ptr_size = self.bits // 8
-        wide = self.bits == 64
-        self.machine, = struct.unpack_from(self.e + "H", data, 18)
-        shoff, = struct.unpack_from(self.e + ("Q" if wide else "I"), data, 0x28 if wide else 0x20)
-        size, count, names = struct.unpack_from(self.e + "HHH", data, 0x3A if wide else 0x2E)
-        header = self.e + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")
-        if shoff + count * size > len(data) or count == 0 or names >= count:
-            raise SymversError("section headers outside the file", EXIT_INCONSISTENT)
-        # (name, type, file offset, size, link, info)
-        raw = [struct.unpack_from(header, data, shoff + i * size) for i in range(count)]
-        self.sections = [(n, t, off, sz, link, info) for n, t, _, _, off, sz, link, info, _, _
-                         in raw]
-        table = self.sections[names][2]
-        self.names = {self._cstring(table + s[0]): i for i, s in enumerate(self.sections)}
-        self.symtab = next((s for s in self.sections if s[1] == SHT_SYMTAB), None)
-
-    def _cstring(self, offset):
-        end = self.data.find(b"\0", offset)
-        return self.data[offset:end if end >= 0 else len(self.data)].decode("latin-1")
-
-    def section(self, name):
-        """(file offset, size) of a section, or None."""
-        i = self.names.get(name)
-        return None if i is None else (self.sections[i][2], self.sections[i][3])
-
-    # Elf_Sym, and where its st_name, st_value, st_info, st_shndx are
-    SYM = {32: ("IIIBBH", (0, 1, 3, 5)), 64: ("IBBHQQ", (0, 4, 1, 3))}
-
-    def _sym(self, fields):
-        return tuple(fields[i] for i in self.SYM[self.bits][1])
-
-    def symbol(self, index):
-        """(st_value, st_shndx) of a symbol."""
-        if self.symtab is None or (index + 1) * (8 + 2 * self.ptr_size) > self.symtab[3]:
-            raise SymversError("relocation to symbol %d outside .symtab" % index,
-                               EXIT_INCONSISTENT)
-        _, value, _, shndx = self._sym(struct.unpack_from(
-            self.e + self.SYM[self.bits][0], self.data,
-            self.symtab[2] + index * (8 + 2 * self.ptr_size)))
-        return value, shndx
-
-    def undefined(self):
-        """(name, weak) of every undefined symbol: what the loader must resolve."""
-        if self.symtab is None:
-            return []
-        _, _, offset, size, link, _ = self.symtab
-        names = self.sections[link][2]
-        record = self.e + self.SYM[self.bits][0]
-        found = []
-        for fields in struct.iter_unpack(record, self.data[offset:offset + size - size % (
-                8 + 2 * self.ptr_size)]):
-            name, _, info, shndx = self._sym(fields)
-            if shndx == SHN_UNDEF and name:
-                found.append((self._cstring(names + name), info >> 4 == STB_WEAK))
-        return found
-
-    def relocations(self, name, field):
-        """{offset in the section: (symbol index, addend)} of the section's REL/RELA
-        section; REL addends are the `field`-byte words in place."""
-        target = self.names.get(name)
-        out = {}
-        for kind, offset, size, info in ((s[1], s[2], s[3], s[5]) for s in self.sections):
-            if info != target or kind not in (SHT_RELA, SHT_REL):
-                continue
-            wide = self.bits == 64
-            record = self.e + ("QQ" if wide else "II") + ("q" if wide else "i") * (kind == SHT_RELA)
-            for r in struct.iter_unpack(record, self.data[offset:offset + size // struct.calcsize(
-                    record) * struct.calcsize(record)]):
-                where, info_ = r[0], r[1]
-                if not wide:
-                    symbol = info_ >> 8
-                elif self.machine == EM_MIPS and self.e == "<":
-                    symbol = info_ & 0xFFFFFFFF      # mips64el: r_sym, then the type bytes
-                else:
-                    symbol = info_ >> 32
-                addend = r[2] if kind == SHT_RELA else None
-                out[where] = (symbol, addend)
-        return out
-
-    def target(self, section, relocation, field):
-        """File offset of what a relocation at section[offset] refers to, and the symbol's
-        section index: symbol + addend (PC-relative or not, it names the same place)."""
-        where, (symbol, addend) = relocation
-        if addend is None:                          # REL: the addend is in place
-            addend, = struct.unpack_from(self.e + ("i" if field == 4 else "q"), self.data,
-                                         section[0] + where)
-        value, shndx = self.symbol(symbol)
-        if shndx == SHN_ABS:
-            return None, value + addend
-        if shndx >= len(self.sections):
-            raise SymversError("symbol %d in section %d of %d" % (symbol, shndx,
-                                                                   len(self.sections)),
-                               EXIT_INCONSISTENT)
-        return shndx, self.sections[shndx][2] + value + addend
 
 
 def module_version(data):
@@ -2666,7 +2787,9 @@ def main(argv=None):
     try:
         image = None
         if args.kernel is not None:
-            image, payload = unpack(_read_input(args.kernel, limit), log, limit)
+            data, core_base = read_kernel(args.kernel, limit, log)
+            image, payload = unpack(data, log, limit)
+            hints = tuple(h for h in (payload.load, core_base) if h is not None)
             log("vermagic: %s" % (vermagic(image) or "not found"))
         if args.config:
             config = (image and embedded_config(image, limit)) or \
@@ -2697,8 +2820,7 @@ def main(argv=None):
         if image is not None:
             big = args.endian in ("big", "be") if args.endian else None
             prel32 = args.prel32 == "y" if args.prel32 else None
-            lines = extract(image, base, args.bits, big, args.version, prel32, log,
-                            (payload.load,) if payload.load is not None else ())
+            lines = extract(image, base, args.bits, big, args.version, prel32, log, hints)
             log("%d symbols" % len(lines))
         if args.check:
             return _check(args, image, lines + module_symvers(None, modules=modules + checked),

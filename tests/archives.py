@@ -104,3 +104,42 @@ def lz4_legacy(data):
         block = lz4.block.compress(data[at:at + (8 << 20)], store_size=False)
         out += len(block).to_bytes(4, "little") + block
     return bytes(out)
+
+
+def elf_core(path, loads, notes=(), bits=64):
+    """An ELF core file (ET_CORE) at `path`: `loads` are (vaddr, paddr, size, data) memory
+    segments (data shorter than size leaves a hole; the file is sparse: segments are placed
+    at increasing 1 MiB-aligned offsets after the headers), `notes` (name, type, desc)."""
+    e, wide = "<", bits == 64
+    phentsize = 56 if wide else 32
+    count = len(loads) + (1 if notes else 0)
+    note = b""
+    for name, kind, desc in notes:
+        name = name + b"\0"
+        note += struct.pack(e + "III", len(name), len(desc), kind)
+        note += name + bytes(-len(name) % 4) + desc + bytes(-len(desc) % 4)
+    header_size = 64 if wide else 52
+    offset = header_size + count * phentsize
+    phdrs, placed = b"", []
+    if notes:
+        phdrs += struct.pack(e + "IIQQQQQQ" if wide else e + "IIIIIIII",
+                             *((4, 0, offset, 0, 0, len(note), 0, 0) if wide else
+                               (4, offset, 0, 0, len(note), 0, 0, 0)))
+        offset += len(note)
+    for vaddr, paddr, size, data in loads:
+        offset = (offset + (1 << 20) - 1) & ~((1 << 20) - 1)
+        fields = (1, 7, offset, vaddr, paddr, size, size, 4096) if wide else \
+            (1, offset, vaddr, paddr, size, size, 7, 4096)
+        phdrs += struct.pack(e + ("IIQQQQQQ" if wide else "IIIIIIII"), *fields)
+        placed.append((offset, data))
+        offset += size
+    ident = b"\x7fELF" + bytes([bits // 32, 1, 1]) + bytes(9)
+    header = ident + struct.pack(e + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH"), 4, 62 if wide
+                                 else 3, 1, 0, header_size, 0, 0, header_size, phentsize, count,
+                                 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(header + phdrs + note)
+        for at, data in placed:
+            f.seek(at)
+            f.write(data)
+        f.truncate(offset)

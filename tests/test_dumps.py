@@ -1,0 +1,80 @@
+"""Kernels in memory dumps and flash images: ELF core dumps (QEMU's dump-guest-memory with
+and without paging, a saved /proc/vmcore, /proc/kcore) read sparsely around the kernel, and
+a kernel deep inside a flash dump."""
+
+import gzip
+import os
+
+import extract_symvers
+from archives import elf_core
+from kernelimage import build
+
+KASLR = 0xFFFFFFFF9A200000
+VMCOREINFO = (b"OSRELEASE=6.14.0-test\nPAGESIZE=4096\nKERNELOFFSET=19200000\n"
+              b"SYMBOL(_stext)=ffffffff9a200000\n")
+
+
+def test_kcore(tmp_path, capsys):
+    """kcore: KCORE_TEXT at a KASLR address, then vmalloc, the direct map of 16 GiB of RAM
+    (holding the kernel again) and modules, in a file 'larger' than any disk; only the text
+    segment is read."""
+    kernel = build("6.14", base=KASLR)
+    path = tmp_path / "kcore"
+    ram = bytearray(64 << 20)
+    ram[16 << 20:(16 << 20) + len(kernel.data)] = kernel.data
+    elf_core(path, [(KASLR, 0, len(kernel.data), kernel.data),
+                    (0xFFFFC90000000000, 0, 32 << 30, b""),
+                    (0xFFFF888000000000, 0, 16 << 30, bytes(ram)),
+                    (0xFFFFFFFFC0000000, 0, 1 << 30, b"")],
+             notes=[(b"CORE", 1, bytes(336)), (b"VMCOREINFO", 0, VMCOREINFO)])
+    assert os.path.getsize(path) > 48 << 30
+    assert extract_symvers.main([str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert sorted(out.splitlines()) == sorted(kernel.symvers())
+    assert "VMCOREINFO: OSRELEASE=6.14.0-test, KERNELOFFSET=19200000, " \
+           "SYMBOL(_stext)=ffffffff9a200000, PAGESIZE=4096\n" in err
+    assert "kernel banner at virtual %#x" % (KASLR + kernel.data.index(b"Linux version")) in err
+    assert "trying base %x" % KASLR in err
+
+
+def test_qemu_paging_dump(tmp_path, run):
+    """dump-guest-memory -p: the kernel mapping and the direct map, virtual addresses."""
+    kernel = build("5.19", base=KASLR)
+    path = tmp_path / "dump.elf"
+    half = len(kernel.data) // 2 & ~0xFFF          # the mapping split in two segments
+    elf_core(path, [(0xFFFF888000000000, 0, 256 << 20, b"\0" * 4096),
+                    (KASLR, 0x1000000, half, kernel.data[:half]),
+                    (KASLR + half, 0x1000000 + half, len(kernel.data) - half,
+                     kernel.data[half:])])
+    assert sorted(run(path)) == sorted(kernel.symvers())
+
+
+def test_qemu_physical_dump(tmp_path, run):
+    """dump-guest-memory without -p: physical addresses only; the base is found as in a
+    memsave dump."""
+    kernel = build("6.14", base=0xFFFFFFFF81000000)
+    low = bytes(640 << 10)
+    ram = bytearray(128 << 20)
+    ram[15 << 20:(15 << 20) + len(kernel.data)] = kernel.data
+    path = tmp_path / "dump.elf"
+    elf_core(path, [(0, 0, len(low), low), (0, 1 << 20, len(ram), bytes(ram))],
+             notes=[(b"VMCOREINFO", 0, VMCOREINFO)])
+    assert sorted(run(path)) == sorted(kernel.symvers())
+
+
+def test_core_without_kernel(tmp_path, fail):
+    path = tmp_path / "core"
+    elf_core(path, [(0x400000, 0, 1 << 20, b"\x90" * 4096)])
+    status, err = fail(path)
+    assert status == 4 and "none holding a kernel banner" in err
+
+
+def test_kernel_deep_in_a_flash_dump(tmp_path, run, kernel_file):
+    """A 96 MiB flash dump, the gzip kernel at 40 MiB between other gzip streams."""
+    kernel = build("6.14", bits=32, base=0xC0008000)
+    noise = gzip.compress(os.urandom(1 << 16))
+    dump = bytearray(os.urandom(96 << 20))
+    dump[8 << 20:(8 << 20) + len(noise)] = noise
+    payload = gzip.compress(kernel.data)
+    dump[40 << 20:(40 << 20) + len(payload)] = payload
+    assert sorted(run(kernel_file(bytes(dump)))) == sorted(kernel.symvers())
