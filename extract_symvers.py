@@ -441,7 +441,8 @@ def _core_window(f, head, limit, log):
     """(bytes, base) of the kernel in an ELF core: the memory around the first kernel
     banner of the smallest segment holding one (kcore's KCORE_TEXT, the kernel mapping of a
     paging dump, before the direct map of all RAM), assembled from every PT_LOAD in that
-    address space (p_vaddr; p_paddr when p_vaddr is 0, whose base is then unknown)."""
+    address space (p_vaddr; p_paddr when p_vaddr is 0 or the same, whose base is then
+    unknown)."""
     elf = ElfObject(head, sections=False)
     if elf.phoff + elf.phnum * elf.phentsize > len(head):
         f.seek(0)
@@ -463,7 +464,7 @@ def _core_window(f, head, limit, log):
     else:
         raise SymversError("ELF core dump with %d memory segments, none holding a kernel "
                            "banner" % len(loads), EXIT_FORMAT)
-    virtual = segment.vaddr != 0
+    virtual = segment.vaddr not in (0, segment.paddr)     # QEMU's physical dumps: equal
 
     def address(s):
         return s.vaddr if virtual else s.paddr
@@ -474,7 +475,7 @@ def _core_window(f, head, limit, log):
     pieces = []
     for s in loads:
         low, high = max(start, address(s)), min(end, address(s) + s.filesz)
-        if low < high and (s.vaddr != 0) == virtual:
+        if low < high and (s.vaddr not in (0, s.paddr)) == virtual:
             pieces.append((low, high, s.offset + low - address(s)))
     low, high = min(p[0] for p in pieces), max(p[1] for p in pieces)
     if high - low > limit:

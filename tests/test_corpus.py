@@ -185,3 +185,72 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
                        check=True, capture_output=True)
         ours, official = complete_symvers(directory, meta, str(image))
         assert ours == official, version
+
+
+DUMP_INIT = """#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+echo READY
+/bin/busybox sleep 600
+"""
+
+
+def test_real_qemu_memory_dumps(tmp_path):
+    """The amd64 kernel booted under QEMU (TCG, KASLR on, a busybox initramfs), dumped by the
+    monitor's dump-guest-memory with paging (-p: virtual addresses) and without (physical):
+    each ELF core gives the official vmlinux lines with no options."""
+    import shutil
+    import socket
+    import time
+    qemu, busybox = shutil.which("qemu-system-x86_64"), shutil.which("busybox")
+    amd64 = [n for n in KERNELS if n.startswith("amd64-6.1")]
+    if not (qemu and busybox and shutil.which("cpio") and amd64):
+        pytest.skip("needs qemu-system-x86, busybox-static, cpio and the amd64 6.1 kernel")
+    directory = os.path.join(CORPUS, amd64[0])
+    meta = json.load(open(os.path.join(directory, "meta.json")))
+    root = tmp_path / "root"
+    for d in ("bin", "proc", "dev"):
+        (root / d).mkdir(parents=True)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    (root / "init").write_text(DUMP_INIT)
+    os.chmod(root / "init", 0o755)
+    files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+    with open(tmp_path / "initrd", "wb") as out:
+        subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
+                       stdout=out, check=True)
+    monitor, console = str(tmp_path / "monitor"), tmp_path / "console"
+    vm = subprocess.Popen([qemu, "-m", "512", "-display", "none", "-no-reboot",
+                           "-kernel", os.path.join(directory, meta["image"]),
+                           "-initrd", str(tmp_path / "initrd"),
+                           "-append", "console=ttyS0 rdinit=/init panic=-1",
+                           "-serial", "file:%s" % console,
+                           "-monitor", "unix:%s,server=on,wait=off" % monitor])
+    try:
+        deadline = time.monotonic() + 300
+        while b"READY" not in (console.read_bytes() if console.exists() else b""):
+            assert time.monotonic() < deadline and vm.poll() is None, "the guest did not boot"
+            time.sleep(0.5)
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(monitor)
+            s.settimeout(300)
+
+            def command(text):
+                s.sendall(text.encode() + b"\n")
+                reply = b""
+                while not reply.endswith(b"(qemu) "):
+                    reply += s.recv(4096)
+                return reply
+
+            command("")
+            for name, flags in (("paging", "-p "), ("physical", "")):
+                command("dump-guest-memory %s%s" % (flags, tmp_path / (name + ".elf")))
+            s.sendall(b"quit\n")
+            vm.wait(timeout=60)
+    finally:
+        if vm.poll() is None:
+            vm.kill()
+    official = sorted(official_vmlinux_lines(directory))
+    for name in ("paging", "physical"):
+        result = subprocess.run([sys.executable, TOOL, str(tmp_path / (name + ".elf"))],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, (name, result.stderr)
+        assert sorted(result.stdout.splitlines()) == official, name
