@@ -307,7 +307,8 @@ class ElfObject:
 
 UBOOT_MAGIC = b"\x27\x05\x19\x56"
 UBOOT_COMPRESSION = {0: "none", 1: "gzip", 2: "bzip2", 3: "lzma", 4: "lzo", 5: "lz4", 6: "zstd"}
-UBOOT_KERNEL_TYPES = {2: "kernel", 14: "kernel_noload"}
+UBOOT_KERNEL_TYPES = (2, 14)       # kernel, kernel_noload
+UBOOT_MULTI = 4
 UBOOT_ARCH = ("invalid", "alpha", "arm", "i386", "ia64", "mips", "mips64", "ppc", "s390", "sh",
               "sparc", "sparc64", "m68k", "nios", "microblaze", "nios2", "blackfin", "avr32",
               "st200", "sandbox", "nds32", "openrisc", "arm64", "arc", "x86_64", "xtensa", "riscv")
@@ -790,16 +791,187 @@ def _uboot(data, log, limit):
         "entry_point %#x name %r" % (comp, UBOOT_COMPRESSION.get(comp, "unknown"), arch,
                                       UBOOT_ARCH[arch] if arch < len(UBOOT_ARCH) else "unknown",
                                       image_type, load, entry, name))
-    if image_type not in UBOOT_KERNEL_TYPES:
+    if image_type not in UBOOT_KERNEL_TYPES + (UBOOT_MULTI,):
         raise SymversError("u-boot image type %d is not a kernel" % image_type, EXIT_FORMAT)
     payload = memoryview(data)[64:64 + size]
     if len(payload) < size:
         raise SymversError("u-boot payload is truncated: %d of %d bytes"
                            % (len(payload), size), EXIT_FORMAT)
+    if image_type == UBOOT_MULTI:   # -T multi: sizes up to a 0, then the images, the kernel
+        sizes = []                  # first
+        while 4 * len(sizes) + 4 <= len(payload):
+            length, = struct.unpack_from(">I", payload, 4 * len(sizes))
+            if not length:
+                break
+            sizes.append(length)
+        if not sizes:
+            raise SymversError("u-boot multi-file image without images", EXIT_FORMAT)
+        start = 4 * len(sizes) + 4
+        log("u-boot multi-file image: %d images, the kernel first (%d bytes)"
+            % (len(sizes), sizes[0]))
+        payload = payload[start:start + sizes[0]]
+        if comp == 0:
+            return "none", bytes(payload)
     if comp == 0:
         return None     # uncompressed: the whole file is the image (offset 0 = header)
     kind = UBOOT_COMPRESSION.get(comp, "unknown (%d)" % comp)
     return kind, decompress_payload(kind, payload, limit)
+
+
+# Containers read by their headers: what they hold is unpacked in turn.
+# AOSP's bootimg.h: little-endian u32 fields say where the kernel and ramdisks are
+ANDROID_BOOT = b"ANDROID!"      # boot.img v0-v2: page_size @36; v3/v4: 4096-byte pages
+ANDROID_PAGES = (2048, 4096, 8192, 16384)
+VENDOR_BOOT = b"VNDRBOOT"       # vendor_boot.img v3/v4
+FDT_MAGIC = b"\xd0\x0d\xfe\xed"
+SPARSE_MAGIC = b"\x3a\xff\x26\xed"
+SPARSE_RAW, SPARSE_FILL, SPARSE_DONT_CARE, SPARSE_CRC = 0xCAC1, 0xCAC2, 0xCAC3, 0xCAC4
+
+
+def _u32s(data, *offsets):
+    return [struct.unpack_from("<I", data, at)[0] for at in offsets]
+
+
+def _pages(size, page):
+    if page not in ANDROID_PAGES:
+        raise SymversError("Android boot image with a page size of %d" % page, EXIT_FORMAT)
+    return -(-size // page) * page
+
+
+def _android_ramdisks(data):
+    """The ramdisks of an Android boot.img (v0-v4) or vendor_boot.img (v3; v4 with its
+    vendor ramdisk table of fragments)."""
+    version, = _u32s(data, 40 if data[:8] == ANDROID_BOOT else 8)
+    if data[:8] == ANDROID_BOOT:
+        if version >= 3:
+            page, (kernel, size) = 4096, _u32s(data, 8, 12)
+        else:
+            kernel, size, page = _u32s(data, 8, 16, 36)
+        return [data[_pages(page, page) + _pages(kernel, page):][:size]]
+    page, total, header, dtb = _u32s(data, 12, 24, 2096, 2100)
+    count, entry = _u32s(data, 2116, 2120) if version >= 4 else (0, 0)
+    start = _pages(header, page)
+    if not count:       # v3, or a v4 header without a table (mkbootimg 29 writes those)
+        return [data[start:start + total]]
+    table = start + _pages(total, page) + _pages(dtb, page)
+    fragments = []
+    for i in range(count):
+        size, offset = _u32s(data, table + i * entry, table + i * entry + 4)
+        fragments.append(data[start + offset:start + offset + size])
+    return fragments
+
+
+def _android_kernel(data, log):
+    """The kernel of an Android boot.img: after the header page (page_size of v0-v2; 4096
+    from v3), kernel_size bytes."""
+    version, = _u32s(data, 40)
+    page = 4096 if version >= 3 else _u32s(data, 36)[0]
+    size, = _u32s(data, 8)
+    start = _pages(page, page)
+    kernel = data[start:start + size]
+    if len(kernel) < size or not size:
+        raise SymversError("Android boot image v%d: kernel of %d bytes at %#x is truncated or "
+                           "empty" % (version, size, start), EXIT_FORMAT)
+    log("Android boot image v%d, page %d: kernel at %#x, %.1f MB, %s"
+        % (version, page, start, size / 1e6, _compression(kernel) or "not compressed"))
+    return kernel
+
+
+def _fdt_nodes(data):
+    """{path: {property: bytes}} of a flattened device tree (a FIT image)."""
+    total, structs, strings = struct.unpack_from(">III", data, 4)[:3]
+    at, path, nodes = structs, [], {}
+    while at + 4 <= len(data):
+        token, = struct.unpack_from(">I", data, at)
+        at += 4
+        if token == 1:                      # FDT_BEGIN_NODE, name, 4-aligned
+            end = data.index(b"\0", at)
+            path.append(data[at:end].decode("latin-1"))
+            nodes["/".join(path)] = {}
+            at = (end + 4) & ~3
+        elif token == 2:                    # FDT_END_NODE
+            path.pop()
+        elif token == 3:                    # FDT_PROP: len, name offset, value
+            length, name = struct.unpack_from(">II", data, at)
+            key = data[strings + name:data.index(b"\0", strings + name)].decode("latin-1")
+            nodes["/".join(path)][key] = data[at + 8:at + 8 + length]
+            at = (at + 8 + length + 3) & ~3
+        elif token == 9:                    # FDT_END
+            break
+        elif token != 4:                    # FDT_NOP
+            raise SymversError("corrupt device tree token %#x" % token, EXIT_FORMAT)
+    return nodes
+
+
+def _fit_kernel(data, log, limit):
+    """The kernel of a FIT image (.itb): the /images node whose type is kernel, its data
+    (inside, or external: data-offset after the tree), by its compression property; None
+    for a device tree without one (a plain .dtb)."""
+    try:
+        nodes = _fdt_nodes(data)
+    except (struct.error, ValueError, IndexError):
+        return None
+    for path, props in nodes.items():
+        if path.count("/") == 2 and path.split("/")[1] == "images" and \
+                props.get("type", b"").rstrip(b"\0") in (b"kernel", b"kernel_noload"):
+            break
+    else:
+        return None
+    if "data" in props:
+        payload = props["data"]
+    elif "data-offset" in props and "data-size" in props:
+        total, = struct.unpack_from(">I", data, 4)
+        offset, = struct.unpack(">I", props["data-offset"])
+        size, = struct.unpack(">I", props["data-size"])
+        payload = data[(total + 3 & ~3) + offset:][:size]
+    else:
+        raise SymversError("FIT image: kernel node %s has no data" % path, EXIT_FORMAT)
+    kind = props.get("compression", b"none").rstrip(b"\0").decode("latin-1")
+    log("FIT image: kernel in %s, %d bytes, compression %s" % (path, len(payload), kind))
+    if kind == "none":
+        return payload
+    return bytes(decompress_payload(kind, memoryview(payload), limit))
+
+
+def _unsparse(data, log, limit):
+    """The raw image of an Android sparse image (raw, fill, don't-care chunks)."""
+    header_size, chunk_header, block, blocks, chunks = struct.unpack_from("<HHIII", data, 8)
+    if blocks * block > limit:
+        raise SymversError("Android sparse image expands to %d MiB (see --max-size)"
+                           % (blocks * block >> 20), EXIT_FORMAT)
+    out, at = bytearray(), header_size
+    for _ in range(chunks):
+        kind, _, count, total = struct.unpack_from("<HHII", data, at)
+        body = data[at + chunk_header:at + total]
+        if kind == SPARSE_RAW:
+            out += body
+        elif kind == SPARSE_FILL:
+            out += body[:4] * (count * block // 4)
+        elif kind == SPARSE_DONT_CARE:
+            out += bytes(count * block)
+        elif kind != SPARSE_CRC:
+            raise SymversError("Android sparse image: chunk type %#x" % kind, EXIT_FORMAT)
+        at += total
+    log("Android sparse image: %d blocks of %d bytes" % (blocks, block))
+    return bytes(out)
+
+
+def _container(data, log, limit):
+    """What a container read by its header holds, or None."""
+    try:
+        if data[:8] == ANDROID_BOOT:
+            return _android_kernel(data, log)
+        if data[:8] == VENDOR_BOOT:
+            raise SymversError("a vendor_boot image holds no kernel (the kernel is in "
+                               "boot.img); its vendor ramdisk holds modules: give it to "
+                               "--modules", EXIT_FORMAT)
+        if data[:4] == SPARSE_MAGIC:
+            return _unsparse(data, log, limit)
+        if data[:4] == FDT_MAGIC:
+            return _fit_kernel(data, log, limit)
+    except struct.error:
+        raise SymversError("container header is truncated", EXIT_FORMAT) from None
+    return None
 
 
 class Payload(NamedTuple):
@@ -877,6 +1049,9 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     that decompressed at all."""
     if not data:
         raise SymversError("input is empty", EXIT_INPUT)
+    inner = _container(data, log, max_size)
+    if inner is not None:
+        return unpack(inner, log, max_size)
     if data[:4] == UBOOT_MAGIC:
         found = _uboot(data, log, max_size)
         if found:
@@ -902,6 +1077,8 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
             continue
         if has_banner(image):
             log("%s compressed at pos %d (%#x): %d bytes" % (kind, at, at, len(image)))
+            if kind == "lz4" and _lz4_blocks() is lz4_block:
+                log("lz4 decoded in Python: pip install lz4 makes it about 20 times faster")
             return image, Payload(kind, at, load)
         if fallback is None and len(image) >= 1 << 16:
             fallback = (image, kind, at)
@@ -916,7 +1093,14 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     if errors:
         raise SymversError("no payload decompressed to a kernel (%s)" % "; ".join(errors[:3]),
                            EXIT_FORMAT)
-    log("not compressed or unsupported compression: reading the file as it is")
+    if not image_header(data).how:
+        for offset, magic, what, how in FILESYSTEMS:
+            if data[offset:offset + len(magic)] == magic:
+                raise SymversError("this is %s, not a kernel: get the kernel out of it (%s)"
+                                   % (what, how), EXIT_FORMAT)
+        raise SymversError("not a kernel: found no kernel banner, no compressed kernel and no "
+                           "kernel image header in %d bytes" % len(data), EXIT_FORMAT)
+    log("no kernel banner: reading the %s as it is" % image_header(data).how)
     return data, Payload("none", None)
 
 
@@ -2055,10 +2239,6 @@ def _compression(data):
     return next((kind for kind, _, magic in PAYLOAD_MAGICS if magic.match(data)), None)
 
 
-# AOSP's bootimg.h: the little-endian u32 fields giving where the ramdisks are
-ANDROID_BOOT = b"ANDROID!"      # boot.img v0-v2: page_size @36; v3/v4: 4096-byte pages
-ANDROID_PAGES = (2048, 4096, 8192, 16384)
-VENDOR_BOOT = b"VNDRBOOT"       # vendor_boot.img v3/v4
 FILESYSTEMS = (     # (offset, magic, what, how to get the files out)
     (1080, b"\x53\xef", "an ext2/3/4 filesystem image",
      "mount -o loop,ro IMAGE DIR, or debugfs -R 'rdump / DIR' IMAGE"),
@@ -2068,39 +2248,6 @@ FILESYSTEMS = (     # (offset, magic, what, how to get the files out)
      "simg2img IMAGE RAW, then mount or extract RAW"))
 ARCHIVE_DEPTH = 4       # archives inside archives (a .deb's data.tar.xz, a boot image's ramdisk)
 TAR_STREAMS = {"gzip": "gz", "xz": "xz", "bzip2": "bz2"}     # what tarfile decompresses itself
-
-
-def _u32s(data, *offsets):
-    return [struct.unpack_from("<I", data, at)[0] for at in offsets]
-
-
-def _pages(size, page):
-    if page not in ANDROID_PAGES:
-        raise SymversError("Android boot image with a page size of %d" % page, EXIT_FORMAT)
-    return -(-size // page) * page
-
-
-def _android_ramdisks(data):
-    """The ramdisks of an Android boot.img (v0-v4) or vendor_boot.img (v3; v4 with its
-    vendor ramdisk table of fragments)."""
-    version, = _u32s(data, 40 if data[:8] == ANDROID_BOOT else 8)
-    if data[:8] == ANDROID_BOOT:
-        if version >= 3:
-            page, (kernel, size) = 4096, _u32s(data, 8, 12)
-        else:
-            kernel, size, page = _u32s(data, 8, 16, 36)
-        return [data[_pages(page, page) + _pages(kernel, page):][:size]]
-    page, total, header, dtb = _u32s(data, 12, 24, 2096, 2100)
-    count, entry = _u32s(data, 2116, 2120) if version >= 4 else (0, 0)
-    start = _pages(header, page)
-    if not count:       # v3, or a v4 header without a table (mkbootimg 29 writes those)
-        return [data[start:start + total]]
-    table = start + _pages(total, page) + _pages(dtb, page)
-    fragments = []
-    for i in range(count):
-        size, offset = _u32s(data, table + i * entry, table + i * entry + 4)
-        fragments.append(data[start + offset:start + offset + size])
-    return fragments
 
 
 def _cpio_modules(data, label, limit, depth):
