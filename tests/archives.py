@@ -143,3 +143,57 @@ def elf_core(path, loads, notes=(), bits=64):
             f.seek(at)
             f.write(data)
         f.truncate(offset)
+
+
+def fdt(tree):
+    """A flattened device tree (devicetree specification v17) of nested {name: dict or
+    bytes}: header, empty reservation map, structure block, strings block."""
+    structure, strings, offsets = bytearray(), bytearray(), {}
+
+    def node(name, body):
+        structure.extend(struct.pack(">I", 1) + name.encode() + b"\0")
+        structure.extend(bytes(-len(structure) % 4))
+        for key, value in body.items():
+            if isinstance(value, dict):
+                continue
+            if key not in offsets:
+                offsets[key] = len(strings)
+                strings.extend(key.encode() + b"\0")
+            structure.extend(struct.pack(">III", 3, len(value), offsets[key]) + value)
+            structure.extend(bytes(-len(structure) % 4))
+        for key, value in body.items():
+            if isinstance(value, dict):
+                node(key, value)
+        structure.extend(struct.pack(">I", 2))
+
+    node("", tree)
+    structure.extend(struct.pack(">I", 9))
+    reserve = bytes(16)
+    off_struct = 40 + len(reserve)
+    off_strings = off_struct + len(structure)
+    total = off_strings + len(strings)
+    header = struct.pack(">10I", 0xD00DFEED, total, off_struct, off_strings, 40, 17, 16, 0,
+                         len(strings), len(structure))
+    return header + reserve + bytes(structure) + bytes(strings)
+
+
+def sparse(raw, block=4096):
+    """An Android sparse image of `raw` (a multiple of `block`): runs of zero blocks as
+    don't-care chunks, runs of one repeated word as fill chunks, the rest raw."""
+    chunks, at = [], 0
+    blocks = [raw[i:i + block] for i in range(0, len(raw), block)]
+    while at < len(blocks):
+        data = blocks[at]
+        kind = 0xCAC3 if data == bytes(block) else 0xCAC2 if data == data[:4] * (block // 4) \
+            else 0xCAC1
+        end = at + 1
+        while end < len(blocks) and kind != 0xCAC1 and blocks[end] == data:
+            end += 1
+        while end < len(blocks) and kind == 0xCAC1 and blocks[end] != bytes(block):
+            end += 1
+        body = {0xCAC1: b"".join(blocks[at:end]), 0xCAC2: data[:4], 0xCAC3: b""}[kind]
+        chunks.append(struct.pack("<HHII", kind, 0, end - at, 12 + len(body)) + body)
+        at = end
+    header = struct.pack("<IHHHHIIII", 0xED26FF3A, 1, 0, 28, 12, block, len(blocks),
+                         len(chunks), 0)
+    return header + b"".join(chunks)
