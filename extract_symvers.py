@@ -1056,6 +1056,8 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
         found = _uboot(data, log, max_size)
         if found:
             kind, image = found
+            if kind == "none":      # a multi-file image's uncompressed kernel: a zImage...
+                return unpack(image, log, max_size)
             log("u-boot payload: %s, %d bytes decompressed" % (kind, len(image)))
             return image, Payload(kind, 64)
     banner = has_banner(data)

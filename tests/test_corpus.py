@@ -254,3 +254,42 @@ def test_real_qemu_memory_dumps(tmp_path):
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, (name, result.stderr)
         assert sorted(result.stdout.splitlines()) == official, name
+
+
+CONTAINED = [n for n in KERNELS if n.startswith(("armhf-", "arm64-"))]
+
+
+@pytest.mark.parametrize("name", CONTAINED)
+def test_real_kernel_in_containers(name, tmp_path):
+    """The decompressed image with lz4 -l in a page-2048 boot.img v2 (mkbootimg), the image
+    as shipped in a multi-file uImage (mkimage -T multi) and at 16 MiB in a 128 MiB flash
+    dump of random bytes: each exact with no options."""
+    import shutil
+    missing = [t for t in ("lz4", "mkbootimg", "mkimage") if not shutil.which(t)]
+    if missing:
+        pytest.skip("%s not installed (lz4, mkbootimg, u-boot-tools)" % ", ".join(missing))
+    directory = os.path.join(CORPUS, name)
+    meta = json.load(open(os.path.join(directory, "meta.json")))
+    image = os.path.join(directory, meta["image"])
+    subprocess.run(["lz4", "-l", "-q", "-f", os.path.join(directory, "vmlinux.raw"),
+                    str(tmp_path / "Image.lz4")], check=True)
+    (tmp_path / "ramdisk").write_bytes(b"\x1f\x8b" + bytes(100))
+    (tmp_path / "dtb").write_bytes(b"\xd0\x0d\xfe\xed" + bytes(60))
+    subprocess.run(["mkbootimg", "--kernel", str(tmp_path / "Image.lz4"), "--ramdisk",
+                    str(tmp_path / "ramdisk"), "--dtb", str(tmp_path / "dtb"),
+                    "--header_version", "2", "--pagesize", "2048", "-o",
+                    str(tmp_path / "boot.img")], check=True, capture_output=True)
+    subprocess.run(["mkimage", "-A", "arm64" if name.startswith("arm64") else "arm", "-O",
+                    "linux", "-T", "multi", "-C", "none", "-a", "0", "-e", "0", "-n", name,
+                    "-d", "%s:%s" % (image, tmp_path / "ramdisk"), str(tmp_path / "multi")],
+                   check=True, capture_output=True)
+    dump = bytearray(os.urandom(128 << 20))
+    shipped = open(image, "rb").read()
+    dump[16 << 20:(16 << 20) + len(shipped)] = shipped
+    (tmp_path / "flash.bin").write_bytes(bytes(dump))
+    official = sorted(official_vmlinux_lines(directory))
+    for container in ("boot.img", "multi", "flash.bin"):
+        result = subprocess.run([sys.executable, TOOL, str(tmp_path / container)],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, (container, result.stderr)
+        assert sorted(result.stdout.splitlines()) == official, container
