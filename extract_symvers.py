@@ -337,15 +337,17 @@ PAYLOAD_MAGICS = [(kind, prefix, re.compile(b"(?s)" + pattern)) for kind, prefix
 BANNER = re.compile(rb"Linux version \d+\.\d+")
 
 
-def has_banner(data):
-    """Whether the kernel banner is in `data` (bytes.find first: 5x faster than the regex
-    over a 128 MiB dump that has none)."""
+def banner_at(data):
+    """Offset of the kernel banner in `data`, or -1 (bytes.find first: 5x faster than the
+    regex over a 128 MiB dump that has none)."""
     at = data.find(b"Linux version ")
-    while at >= 0:
-        if BANNER.match(data, at):
-            return True
+    while at >= 0 and not BANNER.match(data, at):
         at = data.find(b"Linux version ", at + 1)
-    return False
+    return at
+
+
+def has_banner(data):
+    return banner_at(data) >= 0
 
 
 DECOMPRESS_CHUNK = 1 << 20     # small: the chunk is a copy on top of the image
@@ -417,11 +419,9 @@ def _file_banner(f, offset, size):
     while at < end:
         f.seek(at)
         chunk = f.read(min(FIND_CHUNK, end - at))
-        i = chunk.find(b"Linux version ")
-        while i >= 0:
-            if BANNER.match(chunk, i):
-                return at + i
-            i = chunk.find(b"Linux version ", i + 1)
+        found = banner_at(chunk)
+        if found >= 0:
+            return at + found
         if len(chunk) < FIND_CHUNK:
             return None
         at += len(chunk) - 64
@@ -436,6 +436,15 @@ def _notes(data, e):
         desc = at + 12 + (namesz + 3 & ~3)
         yield data[at + 12:at + 12 + namesz].rstrip(b"\0"), data[desc:desc + descsz]
         at = desc + (descsz + 3 & ~3)
+
+
+def _log_vmcoreinfo(text, log):
+    """Print what the kernel's VMCOREINFO says of itself (its release, KASLR offset)."""
+    info = dict(line.partition("=")[::2] for line in text.decode("latin-1").splitlines())
+    said = ["%s=%s" % (key, info[key]) for key in ("OSRELEASE", "KERNELOFFSET",
+                                                   "SYMBOL(_stext)", "PAGESIZE") if key in info]
+    if said:
+        log("VMCOREINFO: %s" % ", ".join(said))
 
 
 def _core_window(f, head, limit, log):
@@ -453,10 +462,7 @@ def _core_window(f, head, limit, log):
         f.seek(note.offset)
         for name, desc in _notes(f.read(min(note.filesz, 1 << 20)), elf.e):
             if name == b"VMCOREINFO":
-                info = dict(line.partition("=")[::2] for line in
-                            desc.decode("latin-1").splitlines())
-                log("VMCOREINFO: %s" % ", ".join("%s=%s" % (key, info[key]) for key in (
-                    "OSRELEASE", "KERNELOFFSET", "SYMBOL(_stext)", "PAGESIZE") if key in info))
+                _log_vmcoreinfo(desc, log)
     loads = [s for s in segments if s.kind == PT_LOAD and s.filesz]
     for segment in sorted(loads, key=lambda s: s.filesz):
         found = _file_banner(f, segment.offset, segment.filesz)
@@ -493,6 +499,145 @@ def _core_window(f, head, limit, log):
     return bytes(window), low if virtual else None
 
 
+# makedumpfile's kdump-compressed format (diskdump_mod.h; what kdump-tools saves by default,
+# QEMU's dump-guest-memory -z/-l/-s): a header block, sub-header blocks (VMCOREINFO), two
+# page bitmaps, then one page_desc {off_t offset; u32 size, flags; u64 page_flags} per dumped
+# page (the second bitmap's set bits, in pfn order), each page raw or compressed.
+KDUMP_MAGIC = b"KDUMP   "
+KDUMP_FLATTENED = b"makedumpfile\0"
+KDUMP_ZLIB, KDUMP_LZO, KDUMP_SNAPPY, KDUMP_ZSTD = 0x1, 0x2, 0x4, 0x20
+# disk_dump_header after the utsname: the timeval is 2 longs (16 bytes, or 8 when 32-bit);
+# block_size, sub_hdr_size, bitmap_blocks, max_mapnr follow the status word
+KDUMP_LAYOUTS = ((428, 8), (420, 4))        # (offset of block_size, size of a long)
+
+
+def _kdump_pages(f, head, log):
+    """(page size, {pfn: (offset, size, flags)}, VMCOREINFO) of a kdump-compressed file."""
+    for at, long in KDUMP_LAYOUTS:
+        block, sub_blocks, bitmap_blocks, mapnr = struct.unpack_from("<iIII", head, at)
+        if block in (4096, 8192, 16384, 65536) and 0 < sub_blocks < 64:
+            break
+    else:
+        raise SymversError("kdump-compressed file with a header this tool does not read",
+                           EXIT_FORMAT)
+    version, = struct.unpack_from("<i", head, 8)
+    f.seek(block)
+    sub = f.read(block * sub_blocks)
+    word = "Q" if long == 8 else "I"
+    fields = struct.unpack_from("<" + word + "ii" + word * 8, sub, 0)
+    info_at, info_size = fields[5], fields[6]
+    if version >= 6 and long == 8:
+        mapnr, = struct.unpack_from("<Q", sub, 96)
+    f.seek(info_at)
+    info = f.read(min(info_size, 1 << 20))
+    half = bitmap_blocks * block // 2
+    f.seek(block * (1 + sub_blocks) + half)             # the second bitmap: pages dumped
+    bitmap = f.read(half)
+    pfns = [i * 8 + bit for i, byte in enumerate(bitmap) if byte
+            for bit in range(8) if byte >> bit & 1 and i * 8 + bit < mapnr]
+    f.seek(block * (1 + sub_blocks + bitmap_blocks))
+    table = f.read(24 * len(pfns))
+    descs = struct.iter_unpack("<qIIQ", table[:len(table) // 24 * 24])
+    log("kdump-compressed dump (header version %d): %d of %d pages of %d bytes"
+        % (version, len(pfns), mapnr, block))
+    return block, {pfn: d[:3] for pfn, d in zip(pfns, descs)}, info
+
+
+def _kdump_page(f, desc, page):
+    offset, size, flags = desc
+    f.seek(offset)
+    data = f.read(size)
+    if flags & KDUMP_ZLIB:
+        try:
+            return zlib.decompress(data)
+        except zlib.error as e:
+            raise SymversError("kdump-compressed page at %#x is corrupt: %s" % (offset, e),
+                               EXIT_FORMAT) from None
+    if flags & KDUMP_ZSTD:
+        return bytes(_zstd_decompress(memoryview(data), page))
+    if flags & KDUMP_LZO:
+        return bytes(lzo1x_block(data, page))
+    if flags & KDUMP_SNAPPY:
+        raise SymversError("kdump-compressed dump with snappy pages: not read here; rewrite "
+                           "it with makedumpfile -c (zlib) or -z (zstd)", EXIT_FORMAT)
+    return data
+
+
+def _kdump_window(f, head, limit, log):
+    """(bytes, None) of physical memory around the kernel banner of a kdump-compressed
+    file: pages decompressed in pfn order until the banner, then the window around it."""
+    page, pages, info = _kdump_pages(f, head, log)
+    _log_vmcoreinfo(info, log)
+    tail = b""          # the end of the page before: a banner may straddle two pages
+    for pfn in sorted(pages):
+        data = tail + _kdump_page(f, pages[pfn], page)
+        at = banner_at(data)
+        if at >= 0:
+            banner = pfn * page + at - len(tail)
+            break
+        tail = data[-64:]
+    else:
+        raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
+                           % len(pages), EXIT_FORMAT)
+    start = max(0, banner - CORE_BEFORE) & ~(CORE_ALIGN - 1)
+    end = min(banner + CORE_AFTER, (max(pages) + 1) * page)
+    if end - start > limit:
+        raise SymversError("kernel window larger than --max-size", EXIT_INPUT)
+    window = bytearray(end - start)
+    for pfn in range(start // page, -(-end // page)):
+        if pfn in pages:
+            data = _kdump_page(f, pages[pfn], page)
+            window[pfn * page - start:pfn * page - start + len(data)] = data
+    del window[end - start:]
+    log("kdump-compressed dump: kernel banner at physical %#x; reading %#x-%#x (%d MiB)"
+        % (banner, start, end, (end - start) >> 20))
+    return bytes(window), None
+
+
+class _Flattened:
+    """makedumpfile -F's flattened format (QEMU's dump-guest-memory -z writes it unless given
+    -R) as the file it stands for: after a 4096-byte header, big-endian (offset, size)
+    records, each followed by the bytes to be written at offset; offset -1 ends them."""
+
+    def __init__(self, f):
+        self.f, self.pos, pieces, at = f, 0, [], 4096
+        while True:
+            f.seek(at)
+            header = f.read(16)
+            if len(header) < 16:
+                break
+            offset, size = struct.unpack(">qq", header)
+            if offset < 0 or size < 0:
+                break
+            pieces.append((offset, size, at + 16))
+            at += 16 + size
+        self.pieces = sorted(pieces)
+        self.starts = [piece[0] for piece in self.pieces]
+
+    def seek(self, pos):
+        self.pos = pos
+
+    def read(self, size):
+        out, pos, end = bytearray(), self.pos, self.pos + size
+        i = max(0, bisect.bisect_right(self.starts, pos) - 1)
+        while pos < end and i < len(self.pieces):
+            offset, length, at = self.pieces[i]
+            if offset + length <= pos:
+                i += 1
+                continue
+            if offset > pos:                # a hole: never written
+                out += bytes(min(offset, end) - pos)
+                pos = min(offset, end)
+                continue
+            self.f.seek(at + pos - offset)
+            chunk = self.f.read(min(end, offset + length) - pos)
+            out += chunk
+            pos += len(chunk)
+            i += 1
+        self.pos = pos
+        return bytes(out)
+
+
 def read_kernel(path, limit, log=lambda message: None):
     """(bytes to unpack, base address or None): what a core dump maps around the kernel
     (never the whole file: /proc/kcore says it is 128 TiB), else the whole input."""
@@ -503,10 +648,21 @@ def read_kernel(path, limit, log=lambda message: None):
                 if head[:4] == b"\x7fELF" and len(head) >= 64 and head[4] in (1, 2) and \
                         head[5] in (1, 2) and ElfObject(head, sections=False).type == ET_CORE:
                     return _core_window(f, head, limit, log)
-        except (OSError, struct.error) as e:
-            if isinstance(e, struct.error):
-                raise SymversError("%s: ELF core dump headers are truncated" % path,
-                                   EXIT_FORMAT) from None
+                if head[:8] == KDUMP_MAGIC:
+                    return _kdump_window(f, head, limit, log)
+                if head[:13] == KDUMP_FLATTENED:
+                    flat = _Flattened(f)
+                    head = flat.read(CORE_HEAD)
+                    if head[:8] == KDUMP_MAGIC:
+                        log("makedumpfile flattened format: %d records" % len(flat.pieces))
+                        return _kdump_window(flat, head, limit, log)
+                    raise SymversError("makedumpfile flattened file without a kdump header",
+                                       EXIT_FORMAT)
+        except struct.error:
+            raise SymversError("%s: the dump's headers are truncated" % path,
+                               EXIT_FORMAT) from None
+        except OSError:
+            pass            # said by _read_input()
     return _read_input(path, limit), None
 
 

@@ -194,10 +194,15 @@ echo READY
 """
 
 
+# dump-guest-memory: ELF cores with paging (virtual addresses) and without (physical), and
+# makedumpfile's kdump-compressed format with zlib pages
+DUMPS = (("paging", "-p "), ("physical", ""), ("kdump-zlib", "-z "))
+
+
 def test_real_qemu_memory_dumps(tmp_path):
     """The amd64 kernel booted under QEMU (TCG, KASLR on, a busybox initramfs), dumped by the
-    monitor's dump-guest-memory with paging (-p: virtual addresses) and without (physical):
-    each ELF core gives the official vmlinux lines with no options."""
+    monitor's dump-guest-memory in each of DUMPS: each gives the official vmlinux lines with
+    no options."""
     import shutil
     import socket
     import time
@@ -241,7 +246,7 @@ def test_real_qemu_memory_dumps(tmp_path):
                 return reply
 
             command("")
-            for name, flags in (("paging", "-p "), ("physical", "")):
+            for name, flags in DUMPS:
                 command("dump-guest-memory %s%s" % (flags, tmp_path / (name + ".elf")))
             s.sendall(b"quit\n")
             vm.wait(timeout=60)
@@ -249,7 +254,7 @@ def test_real_qemu_memory_dumps(tmp_path):
         if vm.poll() is None:
             vm.kill()
     official = sorted(official_vmlinux_lines(directory))
-    for name in ("paging", "physical"):
+    for name, _ in DUMPS:
         result = subprocess.run([sys.executable, TOOL, str(tmp_path / (name + ".elf"))],
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, (name, result.stderr)
