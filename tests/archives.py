@@ -197,3 +197,39 @@ def sparse(raw, block=4096):
     header = struct.pack("<IHHHHIIII", 0xED26FF3A, 1, 0, 28, 12, block, len(blocks),
                          len(chunks), 0)
     return header + b"".join(chunks)
+
+
+def kdump(memory, compress, info=b"", page=4096, flattened=False):
+    """makedumpfile's kdump-compressed file (diskdump_mod.h, header version 6, 64-bit) of
+    `memory` (physical, from 0): zero pages left out, the others through `compress`
+    (returning (bytes, flags)); with `flattened`, in makedumpfile -F's record form."""
+    mapnr = len(memory) // page
+    dumped = [pfn for pfn in range(mapnr) if memory[pfn * page:(pfn + 1) * page] != bytes(page)]
+    bitmap = bytearray(-(-mapnr // 8))
+    for pfn in dumped:
+        bitmap[pfn // 8] |= 1 << pfn % 8
+    bitmap += bytes(-len(bitmap) % page)
+    bitmap_blocks = 2 * len(bitmap) // page
+    header = b"KDUMP   " + struct.pack("<i", 6) + b"Linux".ljust(390, b"\0") + bytes(6) \
+        + bytes(16) + struct.pack("<IiiIIIIIIi", 0, page, 1, bitmap_blocks, mapnr, mapnr, 0,
+                                  len(dumped), 0, 1)
+    info_at = page + 104
+    sub = struct.pack("<QiiQQQQQQQQQQQ", 0, 31, 0, 0, mapnr, info_at, len(info), 0, 0, 0, 0,
+                      0, mapnr, mapnr) + info
+    descs_at = page * (2 + bitmap_blocks)
+    data_at = descs_at + 24 * len(dumped)
+    descs, pages = bytearray(), bytearray()
+    for pfn in dumped:
+        body, flags = compress(memory[pfn * page:(pfn + 1) * page])
+        descs += struct.pack("<qIIQ", data_at + len(pages), len(body), flags, 0)
+        pages += body
+    out = header.ljust(page, b"\0") + sub.ljust(page, b"\0") + bytes(bitmap) + bytes(bitmap) \
+        + bytes(descs) + bytes(pages)
+    if not flattened:
+        return out
+    flat = b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1)
+    flat = flat.ljust(4096, b"\0")
+    for at in range(0, len(out), 1 << 16):      # records of 64 KiB, written out of order
+        piece = out[at:at + (1 << 16)]
+        flat += struct.pack(">qq", at, len(piece)) + piece
+    return flat + struct.pack(">qq", -1, -1)

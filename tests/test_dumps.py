@@ -4,9 +4,13 @@ a kernel deep inside a flash dump."""
 
 import gzip
 import os
+import zlib
+
+import pytest
+import zstandard
 
 import extract_symvers
-from archives import elf_core
+from archives import elf_core, kdump
 from kernelimage import build
 
 KASLR = 0xFFFFFFFF9A200000
@@ -78,3 +82,34 @@ def test_kernel_deep_in_a_flash_dump(tmp_path, run, kernel_file):
     payload = gzip.compress(kernel.data)
     dump[40 << 20:(40 << 20) + len(payload)] = payload
     assert sorted(run(kernel_file(bytes(dump)))) == sorted(kernel.symvers())
+
+
+COMPRESS = {"zlib": lambda page: (zlib.compress(page), 1),
+            "zstd": lambda page: (zstandard.compress(page), 0x20),
+            "raw": lambda page: (page, 0)}
+
+
+@pytest.mark.parametrize("flattened", [False, True], ids=["kdump", "flattened"])
+@pytest.mark.parametrize("method", COMPRESS)
+def test_kdump_compressed(method, flattened, tmp_path, capsys):
+    """makedumpfile -c/-z (kdump-tools' default), and -F: the physical pages rebuilt."""
+    kernel = build("6.14", base=0xFFFFFFFF81000000)
+    memory = bytearray(48 << 20)
+    memory[0x1000:0x1010] = b"low memory bytes"
+    memory[16 << 20:(16 << 20) + len(kernel.data)] = kernel.data
+    path = tmp_path / "dump.kdump"
+    path.write_bytes(kdump(bytes(memory), COMPRESS[method], VMCOREINFO, flattened=flattened))
+    assert extract_symvers.main([str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert sorted(out.splitlines()) == sorted(kernel.symvers())
+    assert "VMCOREINFO: OSRELEASE=6.14.0-test" in err
+    assert "kernel banner at physical %#x" % ((16 << 20) + kernel.data.index(b"Linux version")) \
+        in err
+
+
+def test_kdump_snappy_is_named(tmp_path, fail):
+    memory = bytearray(1 << 20)
+    memory[0:9] = b"some data"
+    (tmp_path / "dump").write_bytes(kdump(bytes(memory), lambda p: (p, 0x4)))
+    status, err = fail(tmp_path / "dump")
+    assert status == 4 and "snappy" in err
