@@ -1130,6 +1130,27 @@ def _container(data, log, limit):
     return None
 
 
+IMAGE_MAGICS = ((b"ARM\x64", "arm64 Image header"), (b"RSC\x05", "riscv Image header"))
+
+
+def _image_inside(data):
+    """(offset, image_size, what) of an arm64/riscv Image header (magic at 0x38, image_size
+    at 0x10) whose image holds the kernel banner, further in a file that does not start
+    with one (a raw Image in a boot.img page, an uncompressed FIT node, a flash dump)."""
+    if image_header(data).how:
+        return None
+    banner = banner_at(data)
+    for magic, how in IMAGE_MAGICS:
+        at = data.find(magic, 0x38)
+        while at >= 0:
+            start = at - 0x38
+            size, = struct.unpack_from("<Q", data, start + 0x10)
+            if start % 8 == 0 and start <= banner < start + size <= start + (256 << 20):
+                return start, size, how
+            at = data.find(magic, at + 1)
+    return None
+
+
 class Payload(NamedTuple):
     kind: str               # none, gzip, xz, lzma, bzip2, zstd
     offset: Optional[int]   # where the compressed stream starts in the file (None: none)
@@ -1220,6 +1241,11 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     if banner and image_header(data).how:
         log("%s, not compressed (%d bytes)" % (image_header(data).how, len(data)))
         return data, Payload("none", None)
+    inside = _image_inside(data) if banner else None
+    if inside is not None:      # a header that far around the banner is no chance match
+        at, size, how = inside      # image_size counts the bss: the file part is shorter
+        log("%s at offset %#x, not compressed" % (how, at))
+        return data[at:at + size], Payload("none", at)
     view = memoryview(data)
     fallback, errors = None, []
     payload, load = _boot_header(data, log)
