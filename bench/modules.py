@@ -13,7 +13,6 @@ lib/modules/ cpio compressed with `lz4 -l` (as Android's vendor_boot ramdisks), 
 `--modules`.  Times are medians of --runs runs taken in one session."""
 
 import argparse
-import glob
 import json
 import os
 import statistics
@@ -25,6 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOL = os.path.join(HERE, "..", "extract_symvers.py")
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+from test_corpus import modules_package  # noqa: E402
 
 
 def wall(argv, runs, **kwargs):
@@ -37,18 +37,6 @@ def wall(argv, runs, **kwargs):
     return statistics.median(times)
 
 
-def package(directory, meta):
-    """The .deb holding lib/modules/RELEASE/kernel (linux-image-* in bookworm,
-    linux-modules-* later)."""
-    debs = os.path.join(os.path.dirname(directory), ".debs")
-    for prefix in ("linux-modules-", "linux-image-"):
-        found = [d for d in glob.glob(os.path.join(debs, prefix + meta["release"] + "*.deb"))
-                 if os.path.getsize(d) > 1 << 20]
-        if found:
-            return found[0]
-    return None
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -59,7 +47,7 @@ def main():
     for directory in args.kernels:
         meta = json.load(open(os.path.join(directory, "meta.json")))
         tree = os.path.join(directory, "lib", "modules", meta["release"])
-        deb = package(directory, meta)
+        deb = modules_package(directory, meta)
         if not os.path.isdir(tree) or deb is None:
             continue
         modules = sorted(os.path.join(d, f) for d, _, fs in os.walk(tree) for f in fs

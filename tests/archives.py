@@ -233,3 +233,25 @@ def kdump(memory, compress, info=b"", page=4096, flattened=False):
         piece = out[at:at + (1 << 16)]
         flat += struct.pack(">qq", at, len(piece)) + piece
     return flat + struct.pack(">qq", -1, -1)
+
+
+def busybox_initramfs(path, init, files=()):
+    """An initramfs at `path` (cpio newc, by cpio(1) itself): busybox-static as /bin/busybox,
+    `init` as /init, and the (source, name) files given at the root."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as root:
+        for directory in ("bin", "proc", "dev"):
+            os.mkdir(os.path.join(root, directory))
+        shutil.copy(shutil.which("busybox"), os.path.join(root, "bin", "busybox"))
+        for source, name in files:
+            shutil.copy(source, os.path.join(root, name))
+        with open(os.path.join(root, "init"), "w") as f:
+            f.write(init)
+        os.chmod(os.path.join(root, "init"), 0o755)
+        names = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+        with open(path, "wb") as out:
+            subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=names,
+                           stdout=out, check=True)

@@ -212,16 +212,8 @@ def test_real_qemu_memory_dumps(tmp_path):
         pytest.skip("needs qemu-system-x86, busybox-static, cpio and the amd64 6.1 kernel")
     directory = os.path.join(CORPUS, amd64[0])
     meta = json.load(open(os.path.join(directory, "meta.json")))
-    root = tmp_path / "root"
-    for d in ("bin", "proc", "dev"):
-        (root / d).mkdir(parents=True)
-    shutil.copy(busybox, root / "bin" / "busybox")
-    (root / "init").write_text(DUMP_INIT)
-    os.chmod(root / "init", 0o755)
-    files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
-    with open(tmp_path / "initrd", "wb") as out:
-        subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
-                       stdout=out, check=True)
+    from archives import busybox_initramfs
+    busybox_initramfs(tmp_path / "initrd", DUMP_INIT)
     monitor, console = str(tmp_path / "monitor"), tmp_path / "console"
     vm = subprocess.Popen([qemu, "-m", "512", "-display", "none", "-no-reboot",
                            "-kernel", os.path.join(directory, meta["image"]),

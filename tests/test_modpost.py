@@ -175,18 +175,9 @@ def test_insmod_agrees_with_check(probes, tmp_path):
     if not qemu or not busybox or not shutil.which("cpio"):
         pytest.skip("qemu-system-x86, busybox-static and cpio are needed to boot the kernel")
     image, built, crc = probes
-    root = tmp_path / "root"
-    for directory in ("bin", "proc", "dev"):
-        (root / directory).mkdir(parents=True)
-    shutil.copy(busybox, root / "bin" / "busybox")
-    for name, directory in built.items():
-        shutil.copy(directory / "probe.ko", root / (name + ".ko"))
-    (root / "init").write_text(INIT)
-    os.chmod(root / "init", 0o755)
-    files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
-    with open(tmp_path / "initrd", "wb") as out:
-        subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
-                       stdout=out, check=True)
+    from archives import busybox_initramfs
+    busybox_initramfs(tmp_path / "initrd", INIT, [(directory / "probe.ko", name + ".ko")
+                                                  for name, directory in built.items()])
     # TCG boots it in seconds; KVM is left out: nested, it can hang before the first line
     result = subprocess.run([qemu, "-m", "512", "-nographic", "-no-reboot",
                              "-kernel", image, "-initrd", str(tmp_path / "initrd"),
