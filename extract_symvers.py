@@ -1851,8 +1851,9 @@ def _describe(refs):
 
 
 def _extract_with(image, layout, prel32, version, blocks, log):
-    """Module.symvers lines with every option known; a base of None is allowed with PREL32
-    (the symsearch array needs it, the direct search does not)."""
+    """(Module.symvers lines, whether the base and pointer size mattered) with every option
+    known; a base of None is allowed with PREL32 (the symsearch array needs it, the direct
+    search does not: its tables hold 32-bit offsets, whatever the pointer size)."""
     errors = []
     candidates = find_symsearch(image, layout, prel32) if image.base is not None else []
     for at, refs in candidates:
@@ -1862,7 +1863,7 @@ def _extract_with(image, layout, prel32, version, blocks, log):
             errors.append("symsearch candidate at %#x: %s" % (at, e))
             continue
         log("symsearch found at offset %#x: %s" % (at, _describe(refs)))
-        return _vmlinux_lines(symbols, layout)
+        return _vmlinux_lines(symbols, layout), True
     if layout.symsearch and image.base is not None:
         log("symsearch not found%s; locating the tables directly"
             % (" (%d candidates rejected)" % len(candidates) if candidates else ""))
@@ -1873,7 +1874,7 @@ def _extract_with(image, layout, prel32, version, blocks, log):
             errors.append("tables at %#x: %s" % (refs[0].start, e))
             continue
         log("export tables found directly: %s" % _describe(refs))
-        return _vmlinux_lines(symbols, layout)
+        return _vmlinux_lines(symbols, layout), not prel32
     if errors:
         raise SymversError("export tables found but not valid with these options: %s"
                            % "; ".join(errors[:3]), EXIT_INCONSISTENT)
@@ -1882,12 +1883,15 @@ def _extract_with(image, layout, prel32, version, blocks, log):
                        % _spell(image, layout, prel32, version), EXIT_NOT_FOUND)
 
 
-def _spell(image, layout, prel32, version):
-    """The options of one attempt, as the user would write them."""
-    base = "-B %x " % image.base if image.base is not None else ""
-    return "%s-b %d -e %s -k %s -p %s" % (base, image.ptr_size * 8,
-                                          "be" if image.endian == ">" else "le",
-                                          _release(version), "y" if prel32 else "n")
+def _spell(image, layout, prel32, version, placed=True):
+    """The options of one attempt, as the user would write them (without -B and -b when
+    they did not matter: not `placed`)."""
+    where = ""
+    if placed:
+        where = ("-B %x " % image.base if image.base is not None else "") + \
+            "-b %d " % (image.ptr_size * 8)
+    return "%s-e %s -k %s -p %s" % (where, "be" if image.endian == ">" else "le",
+                                    _release(version), "y" if prel32 else "n")
 
 
 def _release(version):
@@ -1937,12 +1941,14 @@ def _extract(data, base, bits, big_endian, version, prel32, log, hints=()):
     for image, use_prel32 in _attempts(data, blocks, layout, base, bits, big_endian, prel32,
                                        log, hints):
         try:
-            lines = _extract_with(image, layout, use_prel32, version, blocks, log)
+            lines, placed = _extract_with(image, layout, use_prel32, version, blocks, log)
         except SymversError as e:
             attempts.append(e)
             continue
         if None in (base, bits, big_endian, prel32):
-            log("detected options: %s" % _spell(image, layout, use_prel32, version))
+            log("detected options: %s%s" % (_spell(image, layout, use_prel32, version, placed),
+                                            "" if placed else " (-B and -b do not matter: "
+                                            "PREL32 tables found directly)"))
         return lines
     hints = _hints(data, bits, big_endian, version)
     if len(attempts) == 1:
