@@ -378,6 +378,10 @@ def _stream_decompress(decompressor, view, kind, limit):
     return out
 
 
+class MissingPackage(SymversError):
+    """A payload this interpreter cannot decompress without an optional package."""
+
+
 class DecompressionBomb(SymversError):
     """A payload expanding past the limit (for a probe: one that decodes that far)."""
 
@@ -394,8 +398,8 @@ def _zstd_decompress(view, limit):
         try:
             from compression import zstd
         except ImportError:
-            raise SymversError("zstd payload needs the zstandard package (pip install "
-                               "zstandard) or Python 3.14+", EXIT_FORMAT) from None
+            raise MissingPackage("zstd payload needs the zstandard package (pip install "
+                                 "zstandard) or Python 3.14+", EXIT_FORMAT) from None
         return _stream_decompress(zstd.ZstdDecompressor(), view, "zstd", limit)
     # one frame, trailing data ignored; a frame larger than the bound fails like a truncated one
     size = zstandard.frame_content_size(view)
@@ -1257,6 +1261,8 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
         try:
             image = decompress_payload(kind, view[at:], max_size)
         except SymversError as e:
+            if isinstance(e, MissingPackage):   # said now: a plain image may be tried next
+                log("warning: %s at %#x: %s" % (kind, at, e))
             errors.append("%s at %#x: %s" % (kind, at, e))
             continue
         if has_banner(image):

@@ -231,3 +231,45 @@ def test_embedded_config(tmp_path, run, fail, kernel_file):
     status, err = fail("--config", tmp_path / "none", kernel_file(KERNEL.data))
     assert status == 5 and "no embedded .config" in err
     assert not (tmp_path / "none").exists()
+
+
+class StdlibZstdDecompressor:
+    """Python 3.14's compression.zstd.ZstdDecompressor as this tool uses it (one frame;
+    decompress(data, max_length) keeping the rest; eof, needs_input), over zstandard: for
+    interpreters before 3.14."""
+
+    def __init__(self):
+        self._inner = zstandard.ZstdDecompressor().decompressobj()
+        self._pending, self.eof, self.needs_input = b"", False, True
+
+    def decompress(self, data, max_length=-1):
+        if data:
+            self._pending += self._inner.decompress(bytes(data))
+        size = len(self._pending) if max_length < 0 else max_length
+        out, self._pending = self._pending[:size], self._pending[size:]
+        self.needs_input = not self._pending
+        self.eof = self._inner.eof and not self._pending
+        return out
+
+
+def test_zstd_without_zstandard(monkeypatch, run, fail, kernel_file):
+    """Without the zstandard package: compression.zstd (Python 3.14+), else a clear error."""
+    import sys
+    import types
+    payload = kernel_file(STUB + zstandard.compress(KERNEL.data) + TRAILER)
+    monkeypatch.setitem(sys.modules, "zstandard", None)            # import fails
+    try:
+        from compression import zstd  # noqa: F401 -- Python 3.14: the real one
+    except ImportError:
+        stdlib = types.ModuleType("compression.zstd")
+        stdlib.ZstdDecompressor = StdlibZstdDecompressor
+        package = types.ModuleType("compression")
+        package.zstd = stdlib
+        monkeypatch.setitem(sys.modules, "compression", package)
+        monkeypatch.setitem(sys.modules, "compression.zstd", stdlib)
+    assert sorted(run(*KERNEL.options, payload)) == sorted(KERNEL.symvers())
+    monkeypatch.setitem(sys.modules, "compression.zstd", None)
+    monkeypatch.setitem(sys.modules, "compression", None)
+    status, err = fail(*KERNEL.options, payload)     # the banner is a literal in the frame
+    assert "warning: zstd at %#x: zstd payload needs the zstandard package (pip install " \
+           "zstandard) or Python 3.14+" % len(STUB) in err
