@@ -535,6 +535,9 @@ def _kdump_pages(f, head, log):
     f.seek(info_at)
     info = f.read(min(info_size, 1 << 20))
     half = bitmap_blocks * block // 2
+    if half > mapnr // 8 + block:
+        raise SymversError("kdump-compressed header: %d bitmap blocks for %d pages"
+                           % (bitmap_blocks, mapnr), EXIT_FORMAT)
     f.seek(block * (1 + sub_blocks) + half)             # the second bitmap: pages dumped
     bitmap = f.read(half)
     pfns = [i * 8 + bit for i, byte in enumerate(bitmap) if byte
@@ -549,21 +552,26 @@ def _kdump_pages(f, head, log):
 
 def _kdump_page(f, desc, page):
     offset, size, flags = desc
-    f.seek(offset)
-    data = f.read(size)
-    if flags & KDUMP_ZLIB:
-        try:
-            return zlib.decompress(data)
-        except zlib.error as e:
-            raise SymversError("kdump-compressed page at %#x is corrupt: %s" % (offset, e),
-                               EXIT_FORMAT) from None
-    if flags & KDUMP_ZSTD:
-        return bytes(_zstd_decompress(memoryview(data), page))
-    if flags & KDUMP_LZO:
-        return bytes(lzo1x_block(data, page))
     if flags & KDUMP_SNAPPY:
         raise SymversError("kdump-compressed dump with snappy pages: not read here; rewrite "
                            "it with makedumpfile -c (zlib) or -z (zstd)", EXIT_FORMAT)
+    if size > 2 * page or offset < 0:   # makedumpfile stores a page raw when it does not shrink
+        raise SymversError("kdump-compressed page descriptor of %d bytes at %#x: not a page"
+                           % (size, offset), EXIT_FORMAT)
+    f.seek(offset)
+    data = f.read(size)
+    try:
+        if flags & KDUMP_ZLIB:
+            return zlib.decompress(data, bufsize=page)
+        if flags & KDUMP_ZSTD:
+            return bytes(_zstd_decompress(memoryview(data), page))
+        if flags & KDUMP_LZO:
+            return bytes(lzo1x_block(data, page))
+    except SymversError:
+        raise
+    except Exception as e:      # zlib.error, zstandard.ZstdError, a short LZO block
+        raise SymversError("kdump-compressed page at %#x is corrupt: %s" % (offset, e),
+                           EXIT_FORMAT) from None
     return data
 
 
@@ -617,12 +625,13 @@ class _Flattened:
             at += 16 + size
         self.pieces = sorted(pieces)
         self.starts = [piece[0] for piece in self.pieces]
+        self.size = max((offset + length for offset, length, _ in pieces), default=0)
 
     def seek(self, pos):
         self.pos = pos
 
     def read(self, size):
-        out, pos, end = bytearray(), self.pos, self.pos + size
+        out, pos, end = bytearray(), self.pos, min(self.pos + size, self.size)
         i = max(0, bisect.bisect_right(self.starts, pos) - 1)
         while pos < end and i < len(self.pieces):
             offset, length, at = self.pieces[i]
@@ -662,8 +671,8 @@ def read_kernel(path, limit, log=lambda message: None):
                         return _kdump_window(flat, head, limit, log)
                     raise SymversError("makedumpfile flattened file without a kdump header",
                                        EXIT_FORMAT)
-        except struct.error:
-            raise SymversError("%s: the dump's headers are truncated" % path,
+        except (struct.error, ValueError, OverflowError):   # seeks past what a file can be
+            raise SymversError("%s: the dump's headers are truncated or corrupt" % path,
                                EXIT_FORMAT) from None
         except OSError:
             pass            # said by _read_input()

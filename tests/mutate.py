@@ -15,11 +15,13 @@ import random
 import re
 import tempfile
 import time
+import zlib
 
 import zstandard
 
 import extract_symvers
-from archives import boot_img, cpio, deb, lz4_legacy, tar, vendor_boot_img, zip_of
+from archives import (boot_img, cpio, deb, elf_core, fdt, kdump, lz4_legacy, sparse, tar,
+                      vendor_boot_img, zip_of)
 from kernelimage import ERAS, build, make_exports
 from kobuild import build_module
 
@@ -47,6 +49,21 @@ def seeds():
                     vendor_boot_img([lz4_legacy(cpio(flat)), gzip.compress(cpio(flat))], 4),
                     boot_img(b"\0" * 3000, gzip.compress(cpio(flat)), 2)):
         out.append((archive, ["--modules"]))
+    # kernels in containers and dumps
+    small = build("5.19", bits=32, base=0xC0008000)
+    fit = fdt({"images": {"kernel-1": {"type": b"kernel\0", "compression": b"gzip\0",
+                                        "data": gzip.compress(small.data)}}})
+    memory = bytearray(1 << 20) + small.data + bytes(1 << 16)
+    with tempfile.TemporaryDirectory() as directory:
+        elf_core(os.path.join(directory, "core"), [(0xC0000000, 0, len(memory), bytes(memory))],
+                 notes=[(b"VMCOREINFO", 0, b"OSRELEASE=5.19.0\n")], bits=32)
+        core = open(os.path.join(directory, "core"), "rb").read()
+    for container in (boot_img(gzip.compress(small.data), b"", 2), fit,
+                      sparse(bytes(8192) + gzip.compress(small.data) + bytes(-len(
+                          gzip.compress(small.data)) % 4096)), core,
+                      kdump(bytes(memory), lambda page: (zlib.compress(page), 1)),
+                      kdump(bytes(memory), lambda page: (page, 0), flattened=True)):
+        out.append((container, []))
     return out
 
 
