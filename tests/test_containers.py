@@ -117,3 +117,14 @@ def test_img2simg(tmp_path, run):
                    capture_output=True)
     assert (tmp_path / "boot.simg").read_bytes()[:4] == b"\x3a\xff\x26\xed"
     assert sorted(run(tmp_path / "boot.simg")) == sorted(KERNEL.symvers())
+
+
+def test_unrelocated_arm64_image_inside_containers(run, kernel_file):
+    """An arm64 Image before 4.19 (absolute kernel_symbols left zero, filled by its RELA
+    records), raw in a page-2048 boot.img and in a `-C none` uImage: its header is found
+    where it is, and no option is needed."""
+    from formats import arm64_image, unrelocated
+    kernel = build("4.10", bits=64, prel32=False)
+    image = arm64_image(unrelocated(kernel))
+    for container in (boot_img(image, b"", 2, page=2048), uboot(image, "none")):
+        assert sorted(run(kernel_file(container))) == sorted(kernel.symvers())
