@@ -653,8 +653,9 @@ class _Flattened:
 
 def read_kernel(path, limit, log=lambda message: None):
     """(bytes to unpack, base address or None): what a core dump maps around the kernel
-    (never the whole file: /proc/kcore says it is 128 TiB), else the whole input."""
-    if path != "-":
+    (never the whole file: /proc/kcore says it is 128 TiB), else the whole input.  Only a
+    regular file is looked into first: a pipe cannot be read twice."""
+    if path != "-" and os.path.isfile(path):
         try:
             with open(path, "rb") as f:
                 head = f.read(CORE_HEAD)
