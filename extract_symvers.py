@@ -443,32 +443,43 @@ def _notes(data, e):
 
 
 def _log_vmcoreinfo(text, log):
-    """Print what the kernel's VMCOREINFO says of itself (its release, KASLR offset)."""
+    """Print what the kernel's VMCOREINFO says of itself (its release, KASLR offset); the
+    {key: value} it holds."""
     info = dict(line.partition("=")[::2] for line in text.decode("latin-1").splitlines())
     said = ["%s=%s" % (key, info[key]) for key in ("OSRELEASE", "KERNELOFFSET",
                                                    "SYMBOL(_stext)", "PAGESIZE") if key in info]
     if said:
         log("VMCOREINFO: %s" % ", ".join(said))
+    return info
 
 
 def _core_window(f, head, limit, log):
     """(bytes, base) of the kernel in an ELF core: the memory around the first kernel
-    banner of the smallest segment holding one (kcore's KCORE_TEXT, the kernel mapping of a
-    paging dump, before the direct map of all RAM), assembled from every PT_LOAD in that
-    address space (p_vaddr; p_paddr when p_vaddr is 0 or the same, whose base is then
+    banner of the segment holding VMCOREINFO's _stext, else of the smallest segment holding
+    one (kcore's KCORE_TEXT, before the direct map of all RAM), assembled from every PT_LOAD
+    in that address space (p_vaddr; p_paddr when p_vaddr is 0 or the same, whose base is then
     unknown)."""
     elf = ElfObject(head, sections=False)
     if elf.phoff + elf.phnum * elf.phentsize > len(head):
         f.seek(0)
         elf = ElfObject(f.read(elf.phoff + elf.phnum * elf.phentsize), sections=False)
     segments = elf.segments()
+    info = {}
     for note in (s for s in segments if s.kind == PT_NOTE):
         f.seek(note.offset)
         for name, desc in _notes(f.read(min(note.filesz, 1 << 20)), elf.e):
             if name == b"VMCOREINFO":
-                _log_vmcoreinfo(desc, log)
+                info = _log_vmcoreinfo(desc, log)
     loads = [s for s in segments if s.kind == PT_LOAD and s.filesz]
-    for segment in sorted(loads, key=lambda s: s.filesz):
+    try:        # the kernel says where its text is: that segment first
+        text = int(info.get("SYMBOL(_stext)", ""), 16)
+    except ValueError:
+        text = None
+
+    def order(s):
+        return (not (text is not None and s.vaddr <= text < s.vaddr + s.filesz), s.filesz)
+
+    for segment in sorted(loads, key=order):
         found = _file_banner(f, segment.offset, segment.filesz)
         if found is not None:
             break

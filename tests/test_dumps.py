@@ -113,3 +113,18 @@ def test_kdump_snappy_is_named(tmp_path, fail):
     (tmp_path / "dump").write_bytes(kdump(bytes(memory), lambda p: (p, 0x4)))
     status, err = fail(tmp_path / "dump")
     assert status == 4 and "snappy" in err
+
+
+def test_vmcoreinfo_says_where_the_text_is(tmp_path, capsys):
+    """A paging dump mapping the kernel twice (the direct map in small pieces first): the
+    segment holding VMCOREINFO's SYMBOL(_stext) is read, at the kernel's own address."""
+    kernel = build("4.10", bits=64, prel32=False, base=KASLR)     # needs the right base
+    pieces = [(0xFFFF888001000000 + at, 0x1000000 + at, 4096, kernel.data[at:at + 4096])
+              for at in range(0, len(kernel.data), 4096)]
+    path = tmp_path / "dump.elf"
+    elf_core(path, pieces + [(KASLR, 0x1000000, len(kernel.data), kernel.data)],
+             notes=[(b"VMCOREINFO", 0, VMCOREINFO)])
+    assert extract_symvers.main([str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert sorted(out.splitlines()) == sorted(kernel.symvers())
+    assert "kernel banner at virtual %#x" % (KASLR + kernel.data.index(b"Linux version")) in err
