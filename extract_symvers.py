@@ -1243,12 +1243,13 @@ def _payload_candidates(data, payload):
 def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     """(image, Payload): the decompressed kernel image in a file's bytes, and where it was.
 
-    A u-boot image is decompressed by its header, and an ELF vmlinux or an arm64/riscv Image
-    holding the kernel banner is used as it is.  Otherwise the head of the file is searched
-    for compressed payloads and the first that decompresses to a kernel is used; failing
-    that, a file holding the banner is a plain image (checked only now: LZ4 and LZO keep
-    literal runs, so a compressed payload may hold the banner too), else the first payload
-    that decompressed at all."""
+    A container is read by its header (see _container()), a u-boot image is decompressed by
+    its header, and an ELF vmlinux or an arm64/riscv Image holding the kernel banner is used
+    as it is, also from a header further in the file.  Otherwise the file is searched for
+    compressed payloads and the first that decompresses to a kernel is used; failing that, a
+    file holding the banner is a plain image (checked only now: LZ4 and LZO keep literal
+    runs, so a compressed payload may hold the banner too), else the first payload that
+    decompressed at all."""
     if not data:
         raise SymversError("input is empty", EXIT_INPUT)
     inner = _container(data, log, max_size)
@@ -2973,7 +2974,12 @@ def _read_input(path, limit):
             data = sys.stdin.buffer.read(limit + 1)
         else:
             with open(path, "rb") as f:
-                data = f.read(limit + 1)
+                # a regular file is read at its size: read(limit + 1) would allocate 512 MiB
+                # first (0.2 s for a 128 MiB dump)
+                size = os.fstat(f.fileno()).st_size if os.path.isfile(path) else 0
+                data = f.read(min(size, limit) + 1 if size else limit + 1)
+                if size and len(data) > size:
+                    data += f.read(limit + 1 - len(data))
     except OSError as e:
         raise SymversError("cannot read %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
     if len(data) > limit:
