@@ -337,12 +337,13 @@ PAYLOAD_MAGICS = [(kind, prefix, re.compile(b"(?s)" + pattern)) for kind, prefix
 BANNER = re.compile(rb"Linux version \d+\.\d+")
 
 
-def banner_at(data):
-    """Offset of the kernel banner in `data`, or -1 (bytes.find first: 5x faster than the
-    regex over a 128 MiB dump that has none)."""
-    at = data.find(b"Linux version ")
+def banner_at(data, start=0, end=None):
+    """Offset of the kernel banner in data[start:end], or -1 (bytes.find first: 5x faster
+    than the regex over a 128 MiB dump that has none)."""
+    end = len(data) if end is None else end
+    at = data.find(b"Linux version ", start, end)
     while at >= 0 and not BANNER.match(data, at):
-        at = data.find(b"Linux version ", at + 1)
+        at = data.find(b"Linux version ", at + 1, end)
     return at
 
 
@@ -1158,21 +1159,17 @@ def _container(data, log, limit):
 IMAGE_MAGICS = ((b"ARM\x64", "arm64 Image header"), (b"RSC\x05", "riscv Image header"))
 
 
-def _image_inside(data):
-    """(offset, image_size, what) of an arm64/riscv Image header (magic at 0x38, image_size
-    at 0x10) whose image holds the kernel banner, further in a file that does not start
-    with one (a raw Image in a boot.img page, an uncompressed FIT node, a flash dump)."""
-    if image_header(data).how:
+def _image_at(data, start):
+    """(image_size, what) when an arm64/riscv Image header (magic at 0x38, image_size at
+    0x10) at `start` begins an image holding the kernel banner (a raw Image in a boot.img
+    page, an uncompressed FIT node, a flash dump), else None."""
+    if start < 0 or start % 8 or start + 0x40 > len(data):
         return None
-    banner = banner_at(data)
-    for magic, how in IMAGE_MAGICS:
-        at = data.find(magic, 0x38)
-        while at >= 0:
-            start = at - 0x38
-            size, = struct.unpack_from("<Q", data, start + 0x10)
-            if start % 8 == 0 and start <= banner < start + size <= start + (256 << 20):
-                return start, size, how
-            at = data.find(magic, at + 1)
+    size, = struct.unpack_from("<Q", data, start + 0x10)
+    how = next((how for magic, how in IMAGE_MAGICS if data[start + 0x38:start + 0x3C] == magic),
+               None)
+    if how and 0 < size <= 256 << 20 and banner_at(data, start, start + size) >= 0:
+        return size, how
     return None
 
 
@@ -1217,7 +1214,8 @@ def _payload_candidates(data, payload):
     """(offset, kind) of the compressed streams to try: at `payload`, where a boot header
     says the payload is, then at every magic in the file (a flash dump may hold the kernel
     anywhere), in file order, a window at a time, so that the search goes no further than
-    the kernel: first the magics with a literal prefix, then LZMA-alone headers."""
+    the kernel: first the magics with a literal prefix (and arm64/riscv Image headers,
+    "image"), then LZMA-alone headers."""
     first = [(payload, kind) for kind, _, magic in PAYLOAD_MAGICS
              if payload is not None and magic.match(data, payload)]
     yield from first
@@ -1225,6 +1223,12 @@ def _payload_candidates(data, payload):
         for start in range(0, len(data), SEARCH_WINDOW):
             end = start + SEARCH_WINDOW
             found = []
+            if literal:     # uncompressed arm64/riscv Images, by their header's magic
+                for magic, _ in IMAGE_MAGICS:
+                    at = data.find(magic, start, end)
+                    while at >= 0:
+                        found.append((at - 0x38, "image"))
+                        at = data.find(magic, at + 1, end)
             for kind, prefix, magic in PAYLOAD_MAGICS:
                 if (prefix is None) == literal:
                     continue
@@ -1263,19 +1267,20 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
                 return unpack(image, log, max_size)
             log("u-boot payload: %s, %d bytes decompressed" % (kind, len(image)))
             return image, Payload(kind, 64)
-    banner = has_banner(data)
-    if banner and image_header(data).how:
+    if image_header(data).how and has_banner(data):
         log("%s, not compressed (%d bytes)" % (image_header(data).how, len(data)))
-        return data, Payload("none", None)
-    inside = _image_inside(data) if banner else None
-    if inside is not None:      # a header that far around the banner is no chance match
-        at, size, how = inside      # image_size counts the bss: the file part is shorter
-        log("%s at offset %#x, not compressed" % (how, at))
-        return data[at:at + size], Payload("none", at)
+        return bytes(data), Payload("none", None)
     view = memoryview(data)
     fallback, errors = None, []
     payload, load = _boot_header(data, log)
     for at, kind in _payload_candidates(data, payload):
+        if kind == "image":
+            inside = _image_at(data, at)
+            if inside:      # image_size counts the bss: the file part may be shorter
+                size, how = inside
+                log("%s at offset %#x, not compressed" % (how, at))
+                return bytes(data[at:at + size]), Payload("none", at)
+            continue
         error = _implausible(kind, view[at:])
         if error:
             errors.append("%s at %#x: %s" % (kind, at, error))
@@ -1294,9 +1299,9 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
             return image, Payload(kind, at, load)
         if fallback is None and len(image) >= 1 << 16:
             fallback = (image, kind, at)
-    if banner:
+    if has_banner(data):    # searched for only now: the whole of a dump
         log("image is not compressed (%d bytes)" % len(data))
-        return data, Payload("none", None)
+        return bytes(data), Payload("none", None)
     if fallback:
         image, kind, at = fallback
         log("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it"
@@ -1313,7 +1318,7 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
         raise SymversError("not a kernel: found no kernel banner, no compressed kernel and no "
                            "kernel image header in %d bytes" % len(data), EXIT_FORMAT)
     log("no kernel banner: reading the %s as it is" % image_header(data).how)
-    return data, Payload("none", None)
+    return bytes(data), Payload("none", None)
 
 
 # --- Reading the image -------------------------------------------------------------------
@@ -2966,17 +2971,23 @@ def check_modules(modules, kernel):
 
 # --- Command line -----------------------------------------------------------------------
 
+MAP_SIZE = 32 << 20     # regular files from this size are mapped rather than read
+
+
 def _read_input(path, limit):
     """The whole input (a file, a block or character device, a pipe, or - for stdin), up to
-    `limit` bytes: a larger one (a whole disk, /dev/zero) is refused."""
+    `limit` bytes: a larger one (a whole disk, /dev/zero) is refused.  A large regular file
+    is a read-only mmap (bytes-like): a kernel 16 MiB into a 128 MiB dump is found without
+    reading the rest."""
     try:
         if path == "-":
             data = sys.stdin.buffer.read(limit + 1)
         else:
             with open(path, "rb") as f:
-                # a regular file is read at its size: read(limit + 1) would allocate 512 MiB
-                # first (0.2 s for a 128 MiB dump)
                 size = os.fstat(f.fileno()).st_size if os.path.isfile(path) else 0
+                if MAP_SIZE <= size <= limit:   # a dump: mapped, only what is searched is read
+                    import mmap
+                    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
                 data = f.read(min(size, limit) + 1 if size else limit + 1)
                 if size and len(data) > size:
                     data += f.read(limit + 1 - len(data))
