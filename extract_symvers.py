@@ -2984,16 +2984,18 @@ def _read_input(path, limit):
             data = sys.stdin.buffer.read(limit + 1)
         else:
             with open(path, "rb") as f:
+                # a regular file's size is known (0 for procfs files: read as a pipe)
                 size = os.fstat(f.fileno()).st_size if os.path.isfile(path) else 0
-                if MAP_SIZE <= size <= limit:   # a dump: mapped, only what is searched is read
+                if size > limit:
+                    data = None
+                elif size >= MAP_SIZE:      # a dump: mapped, only what is searched is read
                     import mmap
                     return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-                data = f.read(min(size, limit) + 1 if size else limit + 1)
-                if size and len(data) > size:
-                    data += f.read(limit + 1 - len(data))
+                else:
+                    data = f.read(size or limit + 1)
     except OSError as e:
         raise SymversError("cannot read %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
-    if len(data) > limit:
+    if data is None or len(data) > limit:
         raise SymversError("%s is larger than %d MiB: not a kernel image (see --max-size)"
                            % (path, limit >> 20), EXIT_INPUT)
     return data
