@@ -2501,7 +2501,8 @@ def _cpio_modules(data, label, limit, depth):
                 files += _archive_modules(data[at:], label, limit, depth + 1)
                 break
         except ValueError:
-            raise SymversError("%s: corrupt cpio header at %#x" % (label, at), EXIT_FORMAT) from None
+            raise SymversError("%s: corrupt cpio header at %#x" % (label, at),
+                               EXIT_FORMAT) from None
         name_at = at + (76 if magic == b"070707" else 110)
         name = data[name_at:name_at + namesize].rstrip(b"\0").decode("utf-8", "replace")
         if body + size > len(data):
