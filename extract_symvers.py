@@ -2473,44 +2473,44 @@ ARCHIVE_DEPTH = 4       # archives inside archives (a .deb's data.tar.xz, a boot
 TAR_STREAMS = {"gzip": "gz", "xz": "xz", "bzip2": "bz2"}     # what tarfile decompresses itself
 
 
+# cpio(5): magic -> (header size, alignment of name and data, base of the numbers, (offset,
+# width) of c_mode, c_namesize, c_filesize): newc and its crc variant, then odc
+CPIO_FORMATS = {b"070701": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
+                b"070702": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
+                b"070707": (76, 1, 8, ((18, 6), (59, 6), (65, 11)))}
+NONZERO = re.compile(b"[^\0]")
+
+
 def _cpio_modules(data, label, limit, depth):
-    """The module files of cpio archives, newc (070701, 070702) or odc (070707), one after
-    the other (NUL padding between) and, at the end, compressed ones (an initramfs: the
-    microcode cpio, then the compressed main one)."""
+    """The module files of cpio archives one after the other (NUL padding between) and, at
+    the end, compressed ones (an initramfs: the microcode cpio, then the compressed main
+    one)."""
     files, at = [], 0
     while at < len(data):
-        magic = data[at:at + 6]
-        try:
-            if magic in (b"070701", b"070702"):
-                mode, size, namesize = (int(data[at + 6 + 8 * i:at + 14 + 8 * i], 16)
-                                        for i in (1, 6, 11))
-                body = (at + 110 + namesize + 3) & ~3
-                end = (body + size + 3) & ~3
-            elif magic == b"070707":
-                mode, namesize, size = (int(data[i:j], 8) for i, j in (
-                    (at + 18, at + 24), (at + 59, at + 65), (at + 65, at + 76)))
-                body = at + 76 + namesize
-                end = body + size
-            else:
-                nonzero = re.compile(b"[^\0]").search(data, at)
-                if nonzero is None:
-                    break
-                if nonzero.start() > at:
-                    at = nonzero.start()
-                    continue
+        form = CPIO_FORMATS.get(bytes(data[at:at + 6]))
+        if form is None:
+            nonzero = NONZERO.search(data, at)
+            if nonzero is None:
+                break
+            if nonzero.start() == at:
                 files += _archive_modules(data[at:], label, limit, depth + 1)
                 break
+            at = nonzero.start()
+            continue
+        header, align, base, fields = form
+        try:
+            mode, namesize, size = (int(data[at + i:at + i + width], base) for i, width in fields)
         except ValueError:
-            raise SymversError("%s: corrupt cpio header at %#x" % (label, at),
-                               EXIT_FORMAT) from None
-        name_at = at + (76 if magic == b"070707" else 110)
-        name = data[name_at:name_at + namesize].rstrip(b"\0").decode("utf-8", "replace")
+            mode = namesize = size = -1
+        if min(mode, namesize, size) < 0:       # int() takes a sign: never go backwards
+            raise SymversError("%s: corrupt cpio header at %#x" % (label, at), EXIT_FORMAT)
+        name = data[at + header:at + header + namesize].rstrip(b"\0").decode("utf-8", "replace")
+        body = -(-(at + header + namesize) // align) * align
         if body + size > len(data):
             raise SymversError("%s: cpio archive is truncated (%s)" % (label, name), EXIT_FORMAT)
-        suffix = _module_suffix(name)
-        if mode & 0o170000 == 0o100000 and size and suffix:
+        if mode & 0o170000 == 0o100000 and size and _module_suffix(name):
             files.append((name, data[body:body + size]))
-        at = end
+        at = -(-(body + size) // align) * align
     return files
 
 
@@ -2570,7 +2570,7 @@ def _archive_modules(data, label, limit, depth=0):
     if kind:
         return _archive_modules(bytes(decompress_payload(kind, memoryview(data), limit)),
                                 label, limit, depth + 1)
-    if data[:6] in (b"070701", b"070702", b"070707"):
+    if bytes(data[:6]) in CPIO_FORMATS:
         return _cpio_modules(data, label, limit, depth)
     if data[257:262] == b"ustar":
         return _tar_modules(data, "r|", label, limit)

@@ -174,3 +174,12 @@ def test_every_bad_module_at_once(tmp_path, fail, capsys):
 def test_no_kernel_needs_modules(fail):
     status, err = fail()
     assert status == 2 and "KERNEL is needed" in err
+
+
+def test_cpio_header_with_a_sign(tmp_path, fail):
+    """int() reads "-0000001" too: a negative size must not walk the archive backwards."""
+    archive = bytearray(cpio(FLAT))
+    archive[54:62] = b"-0000001"
+    (tmp_path / "ramdisk.cpio").write_bytes(bytes(archive))
+    status, err = fail("--modules", tmp_path / "ramdisk.cpio")
+    assert status == 4 and "corrupt cpio header at 0x0" in err
