@@ -2542,7 +2542,9 @@ def _ar_members(data, label):
         try:
             size = int(data[at + 48:at + 58])
         except ValueError:
-            raise SymversError("%s: corrupt ar header at %#x" % (label, at), EXIT_FORMAT) from None
+            size = -1
+        if size < 0:
+            raise SymversError("%s: corrupt ar header at %#x" % (label, at), EXIT_FORMAT)
         if at + 60 + size > len(data):
             raise SymversError("%s: ar archive is truncated (%s)" % (label, name), EXIT_FORMAT)
         members[name] = data[at + 60:at + 60 + size]
