@@ -2893,16 +2893,19 @@ def check_module(module, kernel, name):
     load_module()'s order, the checks of `kernel`'s release; `name` is the module column of
     its Module.symvers lines."""
     refused, taints = [], []
-    config = kernel.config
+    config = kernel.config or {}
+
+    def enabled(option):
+        return config.get("CONFIG_" + option) == "y"
 
     def force(reason):              # try_to_force_load()
-        if config and config.get("CONFIG_MODULE_FORCE_LOAD") == "y":
+        if enabled("MODULE_FORCE_LOAD"):
             taints.append("%s: kernel tainted" % reason)
         else:
             refused.append("%s (loads only with CONFIG_MODULE_FORCE_LOAD=y%s)"
                            % (reason, "" if config else ": the kernel's .config is unknown"))
 
-    if config and config.get("CONFIG_MODULE_SIG_FORCE") == "y" and not module.signed:
+    if enabled("MODULE_SIG_FORCE") and not module.signed:
         refused.append("Loading of unsigned module is rejected (CONFIG_MODULE_SIG_FORCE=y)")
     dots = module.machine == EM_PPC64       # ppc64 ELFv1: dedotify() strips ".name"
     versions = module.versions
@@ -2937,8 +2940,7 @@ def check_module(module, kernel, name):
         taints.append("module license '%s' taints kernel" % licence)
     imported = set(module.modinfo.get("import_ns", ()))
     module_name = module.modinfo.get("name", [name.rsplit("/", 1)[-1]])[0]
-    ignore_missing_ns = config and config.get(
-        "CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS") == "y"
+    ignore_missing_ns = enabled("MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS")
     for symbol, weak in module.undefined:
         if dots and symbol.startswith("."):
             symbol = symbol[1:]
