@@ -3168,10 +3168,12 @@ def main(argv=None):
     read = {}       # a path given to --modules and --check is read once
 
     def modules_in(paths):
-        return [module for path in paths for module in read.setdefault(
-            os.path.realpath(path), read_modules([path], args.version, progress,
-                                                 log if args.skip_bad_modules else None,
-                                                 limit))]
+        for path in paths:
+            if os.path.realpath(path) not in read:
+                read[os.path.realpath(path)] = read_modules(
+                    [path], args.version, progress, log if args.skip_bad_modules else None,
+                    limit)
+        return [module for path in paths for module in read[os.path.realpath(path)]]
 
     try:
         image = None
