@@ -2493,7 +2493,7 @@ def _cpio_modules(data, label, limit, depth):
             if nonzero is None:
                 break
             if nonzero.start() == at:
-                files += _archive_modules(data[at:], label, limit, depth + 1)
+                files += _archive_modules(data[at:], label, limit, depth + 1, False)
                 break
             at = nonzero.start()
             continue
@@ -2552,18 +2552,16 @@ def _ar_members(data, label):
     return members
 
 
-def _archive_modules(data, label, limit, depth=0):
+def _archive_modules(data, label, limit, depth=0, whole=True):
     """(path inside, bytes) of every module file in an archive or container, through any
-    compression the tool reads; a filesystem image or anything else is an error."""
+    compression the tool reads; ("", bytes) when the input itself (`whole`, decompressed)
+    is a module; a filesystem image or anything else is an error."""
     if depth > ARCHIVE_DEPTH:
         raise SymversError("%s: archives nested too deep" % label, EXIT_FORMAT)
     kind = _compression(data)
     if kind in TAR_STREAMS:
-        head = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
-                "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
-                "bzip2": bz2.BZ2Decompressor}[kind]()
         try:
-            start = head.decompress(bytes(data[:1 << 16]), 512)
+            start = STREAMS[kind]().decompress(bytes(data[:1 << 16]), 512)
         except (zlib.error, lzma.LZMAError, OSError, EOFError) as e:
             raise SymversError("%s: %s data is corrupt: %s" % (label, kind, e),
                                EXIT_FORMAT) from None
@@ -2571,7 +2569,9 @@ def _archive_modules(data, label, limit, depth=0):
             return _tar_modules(data, "r|" + TAR_STREAMS[kind], label, limit)
     if kind:
         return _archive_modules(bytes(decompress_payload(kind, memoryview(data), limit)),
-                                label, limit, depth + 1)
+                                label, limit, depth + 1, whole)
+    if whole and data[:4] == b"\x7fELF":
+        return [("", data)]
     if bytes(data[:6]) in CPIO_FORMATS:
         return _cpio_modules(data, label, limit, depth)
     if data[257:262] == b"ustar":
@@ -2582,7 +2582,7 @@ def _archive_modules(data, label, limit, depth=0):
         if not inside:
             raise SymversError("%s: an ar archive without data.tar: not a Debian package"
                                % label, EXIT_FORMAT)
-        return _archive_modules(members[inside[0]], label, limit, depth + 1)
+        return _archive_modules(members[inside[0]], label, limit, depth + 1, False)
     if data[:4] == b"PK\x03\x04":
         import io
         import zipfile
@@ -2602,7 +2602,7 @@ def _archive_modules(data, label, limit, depth=0):
         except SymversError as e:
             raise SymversError("%s: %s" % (label, e), EXIT_FORMAT) from None
         return [f for ramdisk in ramdisks if ramdisk
-                for f in _archive_modules(ramdisk, label, limit, depth + 1)]
+                for f in _archive_modules(ramdisk, label, limit, depth + 1, False)]
     for offset, magic, what, how in FILESYSTEMS:
         if data[offset:offset + len(magic)] == magic:
             raise SymversError("%s is %s, whose files this tool does not read: get them out "
@@ -2625,17 +2625,14 @@ def module_sources(top, limit=MAX_OUTPUT):
                     found.append((path, _module_name(os.path.relpath(path, top), suffix[0]),
                                   suffix[1], path))
         return sorted(found, key=lambda f: f[1])
-    data = _read_input(top, limit)
-    kind = _compression(data)
-    inner = decompress_payload(kind, memoryview(data), limit) if kind else data
-    if inner[:4] == b"\x7fELF":
+    files = _archive_modules(_read_input(top, limit), top, limit)
+    if files and not files[0][0]:       # a module file, plain or compressed: its base name
         base = os.path.basename(top)
         suffix = _module_suffix(base)
         return [(top, base[:-len(suffix[0])] if suffix else base.split(".")[0], None,
-                 bytes(inner))]
+                 bytes(files[0][1]))]
     found = [(top + ":" + path, _module_name(path, _module_suffix(path)[0]),
-              _module_suffix(path)[1], content)
-             for path, content in _archive_modules(data, top, limit)]
+              _module_suffix(path)[1], content) for path, content in files]
     for label, name, _, _ in found:
         if not MODULE_NAME.fullmatch(name):
             raise SymversError("%s: a module name that is not printable ASCII: a corrupt "
