@@ -418,6 +418,19 @@ CORE_BEFORE, CORE_AFTER, CORE_ALIGN = 48 << 20, 80 << 20, 2 << 20
 FIND_CHUNK = 16 << 20
 
 
+def _reach(banner):
+    """(start, end) of the memory around a kernel banner that holds the kernel image."""
+    return max(0, banner - CORE_BEFORE) & ~(CORE_ALIGN - 1), banner + CORE_AFTER
+
+
+def _window(size, limit):
+    """A zeroed buffer for the memory around the kernel in a dump, within --max-size."""
+    if size > limit:
+        raise SymversError("kernel window of %d MiB in the dump is larger than %d MiB (see "
+                           "--max-size)" % (size >> 20, limit >> 20), EXIT_INPUT)
+    return bytearray(size)
+
+
 def _file_banner(f, offset, size):
     """File offset of the first kernel banner in [offset, offset + size), or None."""
     at, end = offset, offset + size
@@ -493,18 +506,14 @@ def _core_window(f, head, limit, log):
         return s.vaddr if virtual else s.paddr
 
     banner = address(segment) + found - segment.offset
-    start = max(0, banner - CORE_BEFORE) & ~(CORE_ALIGN - 1)
-    end = banner + CORE_AFTER
+    start, end = _reach(banner)
     pieces = []
     for s in loads:
         low, high = max(start, address(s)), min(end, address(s) + s.filesz)
         if low < high and (s.vaddr not in (0, s.paddr)) == virtual:
             pieces.append((low, high, s.offset + low - address(s)))
     low, high = min(p[0] for p in pieces), max(p[1] for p in pieces)
-    if high - low > limit:
-        raise SymversError("kernel window of %d MiB in the core dump is larger than %d MiB "
-                           "(see --max-size)" % ((high - low) >> 20, limit >> 20), EXIT_INPUT)
-    window = bytearray(high - low)
+    window = _window(high - low, limit)
     for piece_low, piece_high, offset in pieces:
         f.seek(offset)
         window[piece_low - low:piece_high - low] = f.read(piece_high - piece_low).ljust(
@@ -603,11 +612,9 @@ def _kdump_window(f, head, limit, log):
     else:
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
-    start = max(0, banner - CORE_BEFORE) & ~(CORE_ALIGN - 1)
-    end = min(banner + CORE_AFTER, (max(pages) + 1) * page)
-    if end - start > limit:
-        raise SymversError("kernel window larger than --max-size", EXIT_INPUT)
-    window = bytearray(end - start)
+    start, end = _reach(banner)
+    end = min(end, (max(pages) + 1) * page)
+    window = _window(end - start, limit)
     for pfn in range(start // page, -(-end // page)):
         if pfn in pages:
             data = _kdump_page(f, pages[pfn], page)
@@ -1020,16 +1027,23 @@ def _pages(size, page):
     return -(-size // page) * page
 
 
+def _boot_img(data):
+    """(header version, page size, kernel size, ramdisk size) of an Android boot.img: v0-v2
+    give page_size; from v3 the pages are 4096 bytes and the ramdisk size moves up."""
+    version, = _u32s(data, 40)
+    if version >= 3:
+        return (version, 4096) + tuple(_u32s(data, 8, 12))
+    kernel, ramdisk, page = _u32s(data, 8, 16, 36)
+    return version, page, kernel, ramdisk
+
+
 def _android_ramdisks(data):
-    """The ramdisks of an Android boot.img (v0-v4) or vendor_boot.img (v3; v4 with its
-    vendor ramdisk table of fragments)."""
-    version, = _u32s(data, 40 if data[:8] == ANDROID_BOOT else 8)
+    """The ramdisks of an Android boot.img (v0-v4: after the header page and the kernel) or
+    vendor_boot.img (v3; v4 with its vendor ramdisk table of fragments)."""
     if data[:8] == ANDROID_BOOT:
-        if version >= 3:
-            page, (kernel, size) = 4096, _u32s(data, 8, 12)
-        else:
-            kernel, size, page = _u32s(data, 8, 16, 36)
+        _, page, kernel, size = _boot_img(data)
         return [data[_pages(page, page) + _pages(kernel, page):][:size]]
+    version, = _u32s(data, 8)
     page, total, header, dtb = _u32s(data, 12, 24, 2096, 2100)
     count, entry = _u32s(data, 2116, 2120) if version >= 4 else (0, 0)
     start = _pages(header, page)
@@ -1044,11 +1058,8 @@ def _android_ramdisks(data):
 
 
 def _android_kernel(data, log):
-    """The kernel of an Android boot.img: after the header page (page_size of v0-v2; 4096
-    from v3), kernel_size bytes."""
-    version, = _u32s(data, 40)
-    page = 4096 if version >= 3 else _u32s(data, 36)[0]
-    size, = _u32s(data, 8)
+    """The kernel of an Android boot.img: after the header page, kernel_size bytes."""
+    version, page, size, _ = _boot_img(data)
     start = _pages(page, page)
     kernel = data[start:start + size]
     if len(kernel) < size or not size:
