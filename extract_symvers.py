@@ -323,18 +323,22 @@ LZMA_DICTIONARIES = sorted({1 << n for n in range(12, 31)} | {3 << n for n in ra
 LZMA_HEADER = (b"[" + re.escape(LZMA_PROPERTIES) + b"](?:"
                + b"|".join(re.escape(struct.pack("<I", d)) for d in LZMA_DICTIONARIES)
                + b")(?:\xff{8}|...[\x00-\x1f]\x00{4})\x00")
-# Payload magics: (kind, literal prefix found by bytes.find, the whole magic).  LZMA-alone
-# has no literal prefix: its pattern is searched for by the regex engine, 7 ms per MiB, after
-# the others.
-PAYLOAD_MAGICS = [(kind, prefix, re.compile(b"(?s)" + pattern)) for kind, prefix, pattern in (
-    ("gzip", b"\x1f\x8b\x08", re.escape(b"\x1f\x8b\x08")),
-    ("xz", b"\xfd7zXZ\x00", re.escape(b"\xfd7zXZ\x00")),
-    ("zstd", b"\x28\xb5\x2f\xfd", re.escape(b"\x28\xb5\x2f\xfd")),
-    ("bzip2", b"BZh", b"BZh[1-9]1AY&SY"), ("lzma", None, LZMA_HEADER),
-    ("lz4", b"\x02\x21\x4c\x18", re.escape(b"\x02\x21\x4c\x18")),
-    ("lz4", b"\x04\x22\x4d\x18", re.escape(b"\x04\x22\x4d\x18")),
-    ("lzo", LZOP_MAGIC, re.escape(LZOP_MAGIC)))]
+# Payload magics: (kind, literal prefix found by bytes.find, the whole magic: the prefix and
+# what must follow it).  LZMA-alone has no literal prefix: its pattern is searched for by the
+# regex engine, 7 ms per MiB, after the others.
+PAYLOAD_MAGICS = [(kind, prefix, re.compile(b"(?s)" + (LZMA_HEADER if prefix is None else
+                                                       re.escape(prefix) + tail)))
+                  for kind, prefix, tail in (
+                      ("gzip", b"\x1f\x8b\x08", b""), ("xz", b"\xfd7zXZ\x00", b""),
+                      ("zstd", b"\x28\xb5\x2f\xfd", b""), ("bzip2", b"BZh", b"[1-9]1AY&SY"),
+                      ("lzma", None, b""), ("lz4", b"\x02\x21\x4c\x18", b""),
+                      ("lz4", b"\x04\x22\x4d\x18", b""), ("lzo", LZOP_MAGIC, b""))]
 BANNER = re.compile(rb"Linux version \d+\.\d+")
+
+
+def _compression(data):
+    """The compression a buffer starts with, or None."""
+    return next((kind for kind, _, magic in PAYLOAD_MAGICS if magic.match(data)), None)
 
 
 def banner_at(data, start=0, end=None):
@@ -2466,11 +2470,6 @@ def _module_name(path, suffix):
             break
     name = "/".join(parts)[:-len(suffix)]
     return name[7:] if name.startswith("kernel/") else name
-
-
-def _compression(data):
-    """The compression a buffer starts with, or None."""
-    return next((kind for kind, _, magic in PAYLOAD_MAGICS if magic.match(data)), None)
 
 
 FILESYSTEMS = (     # (offset, magic, what, how to get the files out)
