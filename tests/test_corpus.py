@@ -38,9 +38,22 @@ def test_corpus_is_there():
     assert KERNELS, "EXTRACT_SYMVERS_CORPUS=%s holds no fetched kernel" % CORPUS
 
 
-def official_vmlinux_lines(directory):
+def tool(*args, timeout=600):
+    """extract_symvers.py run as a user runs it: (stdout lines, stderr); it must succeed."""
+    result = subprocess.run([sys.executable, TOOL, *map(str, args)], capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines(), result.stderr
+
+
+def official_lines(directory):
+    """The lines of the Module.symvers of the kernel's own build."""
     with open(os.path.join(directory, "Module.symvers")) as f:
-        return [line for line in f.read().splitlines() if line.split("\t")[2:3] == ["vmlinux"]]
+        return f.read().splitlines()
+
+
+def official_vmlinux_lines(directory):
+    return [line for line in official_lines(directory) if line.split("\t")[2:3] == ["vmlinux"]]
 
 
 @pytest.mark.parametrize("options", ["given", "detected"])
@@ -52,10 +65,7 @@ def test_real_kernel(name, form, options):
     meta = json.load(open(os.path.join(directory, "meta.json")))
     image = os.path.join(directory, meta["image"] if form == "image" else "vmlinux.raw")
     options = [x for kv in meta["options"].items() for x in kv] if options == "given" else []
-    result = subprocess.run([sys.executable, TOOL, *options, image], capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    ours = result.stdout.splitlines()
+    ours, _ = tool(*options, image)
     official = official_vmlinux_lines(directory)
     assert len(ours) == len(set(ours)), "duplicate lines"
     assert sorted(ours) == sorted(official)
@@ -71,14 +81,9 @@ def test_real_kernel_with_modules(name):
     directory = os.path.join(CORPUS, name)
     meta = json.load(open(os.path.join(directory, "meta.json")))
     modules = os.path.join(directory, "lib", "modules", meta["release"])
-    result = subprocess.run([sys.executable, TOOL, "--modules", modules,
-                             os.path.join(directory, meta["image"])],
-                            capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, result.stderr
-    ours = result.stdout.splitlines()
-    with open(os.path.join(directory, "Module.symvers")) as f:
-        official = f.read().splitlines()
-    assert "vermagic: %s\n" % module_vermagic(modules) in result.stderr
+    ours, err = tool("--modules", modules, os.path.join(directory, meta["image"]), timeout=1200)
+    official = official_lines(directory)
+    assert "vermagic: %s\n" % module_vermagic(modules) in err
     assert len(ours) == len(set(ours)), "duplicate lines"
     assert sorted(ours) == sorted(official)
 
@@ -131,12 +136,8 @@ def modules_package(directory, meta):
 
 def complete_symvers(directory, meta, modules):
     """Our complete Module.symvers with --modules `modules`, and the official one, sorted."""
-    result = subprocess.run([sys.executable, TOOL, "--modules", modules,
-                             os.path.join(directory, meta["image"])],
-                            capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, result.stderr
-    with open(os.path.join(directory, "Module.symvers")) as f:
-        return sorted(result.stdout.splitlines()), sorted(f.read().splitlines())
+    ours, _ = tool("--modules", modules, os.path.join(directory, meta["image"]), timeout=1200)
+    return sorted(ours), sorted(official_lines(directory))
 
 
 @pytest.mark.parametrize("name", MODULE_KERNELS)
@@ -242,10 +243,8 @@ def test_real_qemu_memory_dumps(name, tmp_path):
             vm.kill()
     official = sorted(official_vmlinux_lines(directory))
     for dump, _ in dumps:
-        result = subprocess.run([sys.executable, TOOL, str(tmp_path / (dump + ".elf"))],
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, (dump, result.stderr)
-        assert sorted(result.stdout.splitlines()) == official, dump
+        ours, _ = tool(tmp_path / (dump + ".elf"))
+        assert sorted(ours) == official, dump
 
 CONTAINED = [n for n in KERNELS if n.startswith(("armhf-", "arm64-"))]
 
@@ -280,7 +279,5 @@ def test_real_kernel_in_containers(name, tmp_path):
     (tmp_path / "flash.bin").write_bytes(bytes(dump))
     official = sorted(official_vmlinux_lines(directory))
     for container in ("boot.img", "multi", "flash.bin"):
-        result = subprocess.run([sys.executable, TOOL, str(tmp_path / container)],
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, (container, result.stderr)
-        assert sorted(result.stdout.splitlines()) == official, container
+        ours, _ = tool(tmp_path / container)
+        assert sorted(ours) == official, container

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from test_corpus import module_vermagic, official_vmlinux_lines
+from test_corpus import module_vermagic, official_lines, official_vmlinux_lines, tool
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SHARED = os.environ.get("EXTRACT_SYMVERS_SHARED", os.path.join(ROOT, "..", "shared"))
@@ -45,10 +45,7 @@ def test_corpora_are_there():
 def test_old_kernel(name):
     directory = os.path.join(SHARED, "corpus-old", name)
     meta = json.load(open(os.path.join(directory, "meta.json")))
-    result = subprocess.run([sys.executable, TOOL, os.path.join(directory, meta["image"])],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    ours = result.stdout.splitlines()
+    ours, _ = tool(os.path.join(directory, meta["image"]))
     official = official_vmlinux_lines(directory)
     assert len(ours) == len(set(ours)) == meta["vmlinux_exports"]
     assert sorted(ours) == sorted(official)
@@ -59,18 +56,14 @@ def test_old_kernel(name):
 def test_built_kernel_with_modules(name):
     directory = os.path.join(SHARED, "corpus-built", name)
     meta = json.load(open(os.path.join(directory, "meta.json")))
-    result = subprocess.run([sys.executable, TOOL, "--modules", os.path.join(directory, "modules"),
-                             os.path.join(directory, meta["image"])],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    ours = result.stdout.splitlines()
-    with open(os.path.join(directory, "Module.symvers")) as f:
-        official = f.read().splitlines()
+    ours, err = tool("--modules", os.path.join(directory, "modules"),
+                     os.path.join(directory, meta["image"]))
+    official = official_lines(directory)
     assert len(ours) == len(set(ours))
     assert sorted(ours) == sorted(official)
     assert len([line for line in ours if "\tvmlinux\t" in line]) == \
         meta["module_symvers_vmlinux_lines"]
-    assert "vermagic: %s\n" % module_vermagic(os.path.join(directory, "modules")) in result.stderr
+    assert "vermagic: %s\n" % module_vermagic(os.path.join(directory, "modules")) in err
 
 
 # Before 2.6.27 the tables are in link order; 2.6.12's Module.symvers has no export type, so
