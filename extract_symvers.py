@@ -1282,8 +1282,9 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
                 return unpack(image, log, max_size)
             log("u-boot payload: %s, %d bytes decompressed" % (kind, len(image)))
             return image, Payload(kind, 64)
-    if image_header(data).how and has_banner(data):
-        log("%s, not compressed (%d bytes)" % (image_header(data).how, len(data)))
+    header = image_header(data).how
+    if header and has_banner(data):
+        log("%s, not compressed (%d bytes)" % (header, len(data)))
         return bytes(data), Payload("none", None)
     view = memoryview(data)
     fallback, errors = None, []
@@ -1325,14 +1326,14 @@ def unpack(data, log=lambda message: None, max_size=MAX_OUTPUT):
     if errors:
         raise SymversError("no payload decompressed to a kernel (%s)" % "; ".join(errors[:3]),
                            EXIT_FORMAT)
-    if not image_header(data).how:
+    if not header:
         for offset, magic, what, how in FILESYSTEMS:
             if data[offset:offset + len(magic)] == magic:
                 raise SymversError("this is %s, not a kernel: get the kernel out of it (%s)"
                                    % (what, how), EXIT_FORMAT)
         raise SymversError("not a kernel: found no kernel banner, no compressed kernel and no "
                            "kernel image header in %d bytes" % len(data), EXIT_FORMAT)
-    log("no kernel banner: reading the %s as it is" % image_header(data).how)
+    log("no kernel banner: reading the %s as it is" % header)
     return bytes(data), Payload("none", None)
 
 
