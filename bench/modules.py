@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOL = os.path.join(HERE, "..", "extract_symvers.py")
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from test_corpus import modules_package  # noqa: E402
+from corpus import modules_package  # noqa: E402
 
 
 def wall(argv, runs, **kwargs):
@@ -47,7 +47,7 @@ def main():
     for directory in args.kernels:
         meta = json.load(open(os.path.join(directory, "meta.json")))
         tree = os.path.join(directory, "lib", "modules", meta["release"])
-        deb = modules_package(directory, meta)
+        deb = modules_package(directory)
         if not os.path.isdir(tree) or deb is None:
             continue
         modules = sorted(os.path.join(d, f) for d, _, fs in os.walk(tree) for f in fs

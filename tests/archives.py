@@ -1,11 +1,14 @@
 """Archive and container writers for the tests, from the formats' specifications (not from
 extract_symvers.py): cpio newc/odc (the kernel's usr/gen_init_cpio.c, cpio(5)), ar (a Debian
-package), tar and zip through the standard library, and AOSP's bootimg.h layouts."""
+package), tar and zip through the standard library, u-boot's image.h, AOSP's bootimg.h and
+sparse_format.h, the devicetree specification (FIT), ELF core files and makedumpfile's
+kdump-compressed format."""
 
 import io
 import struct
 import tarfile
 import zipfile
+import zlib
 
 
 def cpio(files, odc=False):
@@ -56,6 +59,19 @@ def zip_of(files):
         for name, data in files.items():
             archive.writestr(name, data)
     return buf.getvalue()
+
+
+UBOOT_COMPRESSION = {"none": 0, "gzip": 1, "bzip2": 2, "lzma": 3, "lzo": 4, "lz4": 5, "zstd": 6,
+                     "unknown": 9}
+
+
+def uboot(payload, compression, image_type=2, load=0x80008000):
+    """A u-boot legacy image header (include/image.h): 64 big-endian bytes, then the data."""
+    header = struct.pack(">IIIIIIIBBBB32s", 0x27051956, 0, 0, len(payload), load, load,
+                         zlib.crc32(payload), 5, 2, image_type, UBOOT_COMPRESSION[compression],
+                         b"Linux-5.19.0-test")
+    header = header[:4] + struct.pack(">I", zlib.crc32(header)) + header[8:]
+    return header + payload
 
 
 def pad(data, page):

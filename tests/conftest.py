@@ -1,39 +1,69 @@
-import os
-import sys
+"""What the tests share: the command line run in-process, the check of what it printed, and
+the synthetic kernels, each built once a session."""
+
+import functools
+from typing import NamedTuple
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.dirname(__file__))
+import extract_symvers
+from kernelimage import build
 
-import extract_symvers  # noqa: E402
+
+class Result(NamedTuple):
+    status: int
+    out: str
+    err: str
+
+    @property
+    def lines(self):
+        return self.out.splitlines()
+
+    @property
+    def errors(self):
+        """The error lines of stderr."""
+        return [line for line in self.err.splitlines()
+                if line.startswith("extract_symvers: error:")]
 
 
 @pytest.fixture
 def run(capsys):
-    """run(*args): extract_symvers's CLI in-process; asserts success, returns stdout lines."""
+    """run(*args): `python extract_symvers.py ARGS` in-process -> Result(status, out, err).
+
+    Whatever the input, nothing escapes (no traceback), and a failure (but --check's
+    refusal, which has its verdicts) prints nothing on stdout and one error line."""
     def run(*args):
-        status = extract_symvers.main([str(a) for a in args])
+        try:
+            status = extract_symvers.main([str(a) for a in args])
+        except SystemExit as e:        # argparse: --version, usage errors
+            status = e.code
         out, err = capsys.readouterr()
-        assert status == 0, err
-        return out.splitlines()
+        assert "Traceback" not in err
+        result = Result(status, out, err)
+        if status not in (0, extract_symvers.EXIT_REFUSED):
+            assert out == "", out[:500]
+            assert len(result.errors) == 1 or status == extract_symvers.EXIT_USAGE, err
+        return result
     return run
 
 
 @pytest.fixture
-def fail(capsys):
-    """fail(*args): the CLI must fail; returns (exit status, stderr). stdout must be empty."""
-    def fail(*args):
-        try:
-            status = extract_symvers.main([str(a) for a in args])
-        except SystemExit as e:        # argparse usage errors
-            status = e.code
-        out, err = capsys.readouterr()
-        assert status != 0
-        assert out == ""
-        assert "Traceback" not in err
-        return status, err
-    return fail
+def assert_symvers():
+    """assert_symvers(result, expected): the run succeeded and printed exactly the expected
+    lines (a kernelimage.Kernel's symvers(), or a list), in any order, each once."""
+    def check(result, expected):
+        assert result.status == 0, result.err
+        lines = expected.symvers() if hasattr(expected, "symvers") else expected
+        assert len(result.lines) == len(set(result.lines)), "duplicate lines"
+        assert sorted(result.lines) == sorted(lines)
+    return check
+
+
+@pytest.fixture(scope="session")
+def kernels():
+    """kernels(era, **options): kernelimage.build(), each kernel built once a session (the
+    options must be hashable: build(exports=...) is called directly)."""
+    return functools.lru_cache(maxsize=None)(build)
 
 
 @pytest.fixture

@@ -1,9 +1,34 @@
-"""Boot and file formats wrapped around the synthetic images, built from their specs:
-the ELF header (elf.h), the arm64 Image header (Documentation/arch/arm64/booting.rst), the
-riscv Image header (Documentation/arch/riscv/boot-image-header.rst), the x86 boot protocol's
-setup header (Documentation/arch/x86/boot.rst) and the arm zImage header."""
+"""Boot and file formats wrapped around the synthetic images, built from their specs: a
+compressed payload behind a decompressor stub, the ELF header (elf.h), the arm64 Image
+header (Documentation/arch/arm64/booting.rst), the riscv Image header
+(Documentation/arch/riscv/boot-image-header.rst), the x86 boot protocol's setup header
+(Documentation/arch/x86/boot.rst), the arm zImage header, and relocation records."""
 
+import bz2
+import gzip
+import lzma
+import random
 import struct
+
+import zstandard
+
+# a decompressor stub without magic numbers, and what may follow a payload in a vmlinuz
+STUB = random.Random(3).randbytes(0x2345).replace(b"\x1f\x8b", b"\x1f\x00") \
+    .replace(b"\x5d\x00\x00", b"\x5d\x01\x00")
+TRAILER = b"\xff" * 100 + b"trailing data after the payload"
+
+COMPRESSORS = {
+    "gzip": lambda data: gzip.compress(data, mtime=0),
+    "xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32),
+    "lzma": lambda data: lzma.compress(data, format=lzma.FORMAT_ALONE),
+    "bzip2": bz2.compress,
+    "zstd": lambda data: zstandard.ZstdCompressor(level=19).compress(data),
+}
+
+
+def vmlinuz(payload):
+    """A compressed kernel as kbuild's boot wrappers hold it: code, the payload, more."""
+    return STUB + payload + TRAILER
 
 
 def elf(image, base, bits, big, machine, offset=0x1000):

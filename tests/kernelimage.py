@@ -6,6 +6,7 @@ Module.symvers format), independently of extract_symvers.py: the tests compare t
 output with the lines this module says the kernel's own build would have written.
 """
 
+import dataclasses
 import random
 import struct
 from dataclasses import dataclass, field
@@ -41,39 +42,37 @@ EXPORT_COLS = ("crc", "name", "module", "export")
 NS_MIDDLE = ("crc", "name", "namespace", "module", "export")
 NS_LAST = ("crc", "name", "module", "export", "namespace")
 
-ERAS = {
+def _history(first, *changes):
+    """The eras: the first in full, then each as what changed from the one before (its
+    -k spelling is its name, but where given)."""
+    eras, era = {first.kver: first}, first
+    for name, change in changes:
+        era = eras[name] = dataclasses.replace(era, **{"kver": name, **change})
+    return eras
+
+
+ERAS = _history(
     # before 2.6.27 no symsearch array: find_symbol()'s code refers to each table's bounds
-    "2.6.0": Era("2.6.0", "2.6.0", (), False, (PLAIN, GPL), True, False, False, "", False, False,
-                 PLAIN_COLS, ("cleanup_module", "struct_module")),
-    "2.6.12": Era("2.6.12", "2.6.12", (), False, (PLAIN, GPL), True, False, False, "", False,
-                  False, PLAIN_COLS, ("struct_module",)),
-    "2.6.18": Era("2.6.18", "2.6.18", (), False, OLD_LINK, True, False, False, "", False, False,
-                  EXPORT_COLS),
-    "2.6.25": Era("2.6.25", "2.6.25.20", (), False, OLD_LINK, True, False, False, "", False,
-                  False, EXPORT_COLS),
-    "2.6.32": Era("old", "2.6.32", OLD_TABLES, True, OLD_LINK, True, False, False, "", False, False,
-                  EXPORT_COLS),
-    "3.10": Era("3.10", "3.10.0", OLD_TABLES, True, OLD_LINK, True, False, False, "", True, False,
-                EXPORT_COLS),
-    "4.10": Era("4.10", "4.10.0", OLD_TABLES, True, OLD_LINK, False, True, False, "", True, False,
-                EXPORT_COLS),
-    "4.19": Era("4.19", "4.19.0", OLD_TABLES, True, OLD_LINK, False, True, True, "", True, False,
-                EXPORT_COLS),
-    "5.4.20": Era("5.4.20", "5.4.20", OLD_TABLES, True, OLD_LINK, False, True, True, "null", True, False,
-                  NS_MIDDLE),
-    "5.4": Era("5.4", "5.4.100", OLD_TABLES, True, OLD_LINK, False, True, True, "null", True, False,
-               NS_LAST),
-    "5.10": Era("5.10", "5.10.0", OLD_TABLES, True, OLD_LINK, False, True, True, "string", True, False,
-                NS_LAST),
-    "5.12": Era("5.12", "5.12.0", (PLAIN, GPL), False, (PLAIN, GPL), False, True, True, "string", True,
-                False, NS_LAST),
-    "5.19": Era("5.19", "5.19.0", (PLAIN, GPL), False, (PLAIN, GPL), False, False, True, "string", True,
-                False, NS_LAST),
-    "6.14": Era("6.14", "6.14.0", (PLAIN, GPL), False, (PLAIN, GPL), False, False, True, "string", True,
-                False, NS_LAST),
-    "7.1": Era("7.1", "7.1.0", (), False, (PLAIN,), False, False, True, "string", True, True, NS_LAST),
-    "7.2": Era("7.2", "7.2.0", (), False, (PLAIN,), False, False, True, "string", True, True, NS_LAST),
-}
+    Era(kver="2.6.0", release="2.6.0", symsearch=(), unused_field=False, link_order=(PLAIN, GPL),
+        crc_long=True, rel_crcs=False, prel32=False, namespace="", sorted=False, flagstab=False,
+        columns=PLAIN_COLS, modpost_adds=("cleanup_module", "struct_module")),
+    ("2.6.12", dict(release="2.6.12", modpost_adds=("struct_module",))),
+    ("2.6.18", dict(release="2.6.18", link_order=OLD_LINK, columns=EXPORT_COLS, modpost_adds=())),
+    ("2.6.25", dict(release="2.6.25.20")),
+    ("2.6.32", dict(kver="old", release="2.6.32", symsearch=OLD_TABLES, unused_field=True)),
+    ("3.10", dict(release="3.10.0", sorted=True)),
+    ("4.10", dict(release="4.10.0", crc_long=False, rel_crcs=True)),
+    ("4.19", dict(release="4.19.0", prel32=True)),
+    ("5.4.20", dict(release="5.4.20", namespace="null", columns=NS_MIDDLE)),
+    ("5.4", dict(release="5.4.100", columns=NS_LAST)),
+    ("5.10", dict(release="5.10.0", namespace="string")),
+    ("5.12", dict(release="5.12.0", symsearch=(PLAIN, GPL), unused_field=False,
+                  link_order=(PLAIN, GPL))),
+    ("5.19", dict(release="5.19.0", rel_crcs=False)),
+    ("6.14", dict(release="6.14.0")),
+    ("7.1", dict(release="7.1.0", symsearch=(), link_order=(PLAIN,), flagstab=True)),
+    ("7.2", dict(release="7.2.0")),
+)
 
 
 @dataclass

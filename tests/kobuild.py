@@ -183,3 +183,22 @@ def elf_object(sections, bits, big, machine):
                                      0, 0, 40, len(items), len(items) - 1)
     body[:header_size] = header
     return bytes(body)
+
+
+def symvers_lines(era_name, exports, module):
+    """The Module.symvers lines modpost writes for `exports` of `module`, sorted."""
+    columns = ERAS[era_name].columns
+    return sorted("\t".join({"crc": "0x%08x" % x.crc, "name": x.name, "module": module,
+                             "export": x.export, "namespace": x.namespace}[c] for c in columns)
+                  for x in exports)
+
+
+def module_tree(root, files, release="6.1.0-test"):
+    """lib/modules/<release>/kernel/... under `root` (a pathlib.Path) holding the given
+    {relative path: bytes}; its path, as --modules takes it."""
+    top = root / "lib" / "modules" / release
+    for relative, data in files.items():
+        path = top / "kernel" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return str(top)

@@ -5,7 +5,6 @@ import gzip
 
 import pytest
 
-import extract_symvers
 from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
 from kobuild import build_module
 
@@ -37,15 +36,13 @@ def probe(uses=USES, modinfo=GOOD, versions="all", **kwargs):
 
 
 @pytest.fixture
-def check(tmp_path, capsys, kernel_file):
-    """check(module bytes, ...): (exit status, the stdout line of probe.ko, stderr)."""
+def check(tmp_path, run, kernel_file):
+    """check(module bytes, image=None, *args): python extract_symvers.py ARGS --check
+    probe.ko vmlinux -> (exit status, stdout without the directory, stderr)."""
     def check(ko, image=None, *args):
         (tmp_path / "probe.ko").write_bytes(ko)
-        status = extract_symvers.main([*map(str, args), "--check", str(tmp_path / "probe.ko"),
-                                       kernel_file(image or kernel())])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return status, out.replace(str(tmp_path) + "/", ""), err
+        result = run(*args, "--check", tmp_path / "probe.ko", kernel_file(image or kernel()))
+        return result.status, result.out.replace(str(tmp_path) + "/", ""), result.err
     return check
 
 
@@ -189,17 +186,18 @@ def test_configs_ko(tmp_path, run, kernel_file, check):
     tree.mkdir(parents=True)
     (tree / "configs.ko").write_bytes(configs)
     image = kernel_file(kernel())
-    assert run("--config", tmp_path / "config", "--modules", tree, image) == []
+    assert run("--config", tmp_path / "config", "--modules", tree, image)[:2] == (0, "")
     assert (tmp_path / "config").read_text() == config
     assert check(probe(), None, "--modules", tree)[:2] == (
         7, "probe.ko: refused: Loading of unsigned module is rejected "
            "(CONFIG_MODULE_SIG_FORCE=y)\n")
 
 
-def test_check_errors(tmp_path, fail, kernel_file):
+def test_check_errors(tmp_path, run, kernel_file):
     image = kernel_file(kernel())
-    status, err = fail("--check", tmp_path, image)
-    assert status == 3 and err.count("error:") == 1 and "no *.ko" in err
+    result = run("--check", tmp_path, image)
+    assert result.status == 3 and "no *.ko" in result.errors[0]
     (tmp_path / "broken.ko").write_bytes(b"\x7fELF" + b"\0" * 60)
-    status, err = fail("--check", tmp_path / "broken.ko", image)
-    assert status in (4, 6) and err.count("error:") == 1 and "broken.ko" in err
+    result = run("--check", tmp_path / "broken.ko", image)
+    assert result.status == 6
+    assert "broken.ko: not an ELF file" in result.err

@@ -9,7 +9,6 @@ import zlib
 import pytest
 import zstandard
 
-import extract_symvers
 from archives import elf_core, kdump
 from kernelimage import build
 
@@ -18,7 +17,7 @@ VMCOREINFO = (b"OSRELEASE=6.14.0-test\nPAGESIZE=4096\nKERNELOFFSET=19200000\n"
               b"SYMBOL(_stext)=ffffffff9a200000\n")
 
 
-def test_kcore(tmp_path, capsys):
+def test_kcore(tmp_path, run, assert_symvers):
     """kcore: KCORE_TEXT at a KASLR address, then vmalloc, the direct map of 16 GiB of RAM
     (holding the kernel again) and modules, in a file 'larger' than any disk; only the text
     segment is read."""
@@ -32,16 +31,16 @@ def test_kcore(tmp_path, capsys):
                     (0xFFFFFFFFC0000000, 0, 1 << 30, b"")],
              notes=[(b"CORE", 1, bytes(336)), (b"VMCOREINFO", 0, VMCOREINFO)])
     assert os.path.getsize(path) > 48 << 30
-    assert extract_symvers.main([str(path)]) == 0
-    out, err = capsys.readouterr()
-    assert sorted(out.splitlines()) == sorted(kernel.symvers())
+    result = run(path)
+    assert_symvers(result, kernel)
     assert "VMCOREINFO: OSRELEASE=6.14.0-test, KERNELOFFSET=19200000, " \
-           "SYMBOL(_stext)=ffffffff9a200000, PAGESIZE=4096\n" in err
-    assert "kernel banner at virtual %#x" % (KASLR + kernel.data.index(b"Linux version")) in err
-    assert "trying base %x" % KASLR in err
+           "SYMBOL(_stext)=ffffffff9a200000, PAGESIZE=4096\n" in result.err
+    assert "kernel banner at virtual %#x" % (KASLR + kernel.data.index(b"Linux version")) \
+        in result.err
+    assert "trying base %x" % KASLR in result.err
 
 
-def test_qemu_paging_dump(tmp_path, run):
+def test_qemu_paging_dump(tmp_path, run, assert_symvers):
     """dump-guest-memory -p: the kernel mapping and the direct map, virtual addresses."""
     kernel = build("5.19", base=KASLR)
     path = tmp_path / "dump.elf"
@@ -50,10 +49,10 @@ def test_qemu_paging_dump(tmp_path, run):
                     (KASLR, 0x1000000, half, kernel.data[:half]),
                     (KASLR + half, 0x1000000 + half, len(kernel.data) - half,
                      kernel.data[half:])])
-    assert sorted(run(path)) == sorted(kernel.symvers())
+    assert_symvers(run(path), kernel)
 
 
-def test_qemu_physical_dump(tmp_path, run):
+def test_qemu_physical_dump(tmp_path, run, assert_symvers):
     """dump-guest-memory without -p: physical addresses only; the base is found as in a
     memsave dump."""
     kernel = build("6.14", base=0xFFFFFFFF81000000)
@@ -63,17 +62,17 @@ def test_qemu_physical_dump(tmp_path, run):
     path = tmp_path / "dump.elf"
     elf_core(path, [(0, 0, len(low), low), (0, 1 << 20, len(ram), bytes(ram))],
              notes=[(b"VMCOREINFO", 0, VMCOREINFO)])
-    assert sorted(run(path)) == sorted(kernel.symvers())
+    assert_symvers(run(path), kernel)
 
 
-def test_core_without_kernel(tmp_path, fail):
+def test_core_without_kernel(tmp_path, run):
     path = tmp_path / "core"
     elf_core(path, [(0x400000, 0, 1 << 20, b"\x90" * 4096)])
-    status, err = fail(path)
-    assert status == 4 and "none holding a kernel banner" in err
+    result = run(path)
+    assert result.status == 4 and "none holding a kernel banner" in result.errors[0]
 
 
-def test_kernel_deep_in_a_flash_dump(tmp_path, run, kernel_file):
+def test_kernel_deep_in_a_flash_dump(tmp_path, run, assert_symvers, kernel_file):
     """A 96 MiB flash dump, the gzip kernel at 40 MiB between other gzip streams."""
     kernel = build("6.14", bits=32, base=0xC0008000)
     noise = gzip.compress(os.urandom(1 << 16))
@@ -81,7 +80,7 @@ def test_kernel_deep_in_a_flash_dump(tmp_path, run, kernel_file):
     dump[8 << 20:(8 << 20) + len(noise)] = noise
     payload = gzip.compress(kernel.data)
     dump[40 << 20:(40 << 20) + len(payload)] = payload
-    assert sorted(run(kernel_file(bytes(dump)))) == sorted(kernel.symvers())
+    assert_symvers(run(kernel_file(bytes(dump))), kernel)
 
 
 COMPRESS = {"zlib": lambda page: (zlib.compress(page), 1),
@@ -91,7 +90,7 @@ COMPRESS = {"zlib": lambda page: (zlib.compress(page), 1),
 
 @pytest.mark.parametrize("flattened", [False, True], ids=["kdump", "flattened"])
 @pytest.mark.parametrize("method", COMPRESS)
-def test_kdump_compressed(method, flattened, tmp_path, capsys):
+def test_kdump_compressed(method, flattened, tmp_path, run, assert_symvers):
     """makedumpfile -c/-z (kdump-tools' default), and -F: the physical pages rebuilt."""
     kernel = build("6.14", base=0xFFFFFFFF81000000)
     memory = bytearray(48 << 20)
@@ -99,23 +98,22 @@ def test_kdump_compressed(method, flattened, tmp_path, capsys):
     memory[16 << 20:(16 << 20) + len(kernel.data)] = kernel.data
     path = tmp_path / "dump.kdump"
     path.write_bytes(kdump(bytes(memory), COMPRESS[method], VMCOREINFO, flattened=flattened))
-    assert extract_symvers.main([str(path)]) == 0
-    out, err = capsys.readouterr()
-    assert sorted(out.splitlines()) == sorted(kernel.symvers())
-    assert "VMCOREINFO: OSRELEASE=6.14.0-test" in err
+    result = run(path)
+    assert_symvers(result, kernel)
+    assert "VMCOREINFO: OSRELEASE=6.14.0-test" in result.err
     assert "kernel banner at physical %#x" % ((16 << 20) + kernel.data.index(b"Linux version")) \
-        in err
+        in result.err
 
 
-def test_kdump_snappy_is_named(tmp_path, fail):
+def test_kdump_snappy_is_named(tmp_path, run):
     memory = bytearray(1 << 20)
     memory[0:9] = b"some data"
     (tmp_path / "dump").write_bytes(kdump(bytes(memory), lambda p: (p, 0x4)))
-    status, err = fail(tmp_path / "dump")
-    assert status == 4 and "snappy" in err
+    result = run(tmp_path / "dump")
+    assert result.status == 4 and "snappy" in result.errors[0]
 
 
-def test_vmcoreinfo_says_where_the_text_is(tmp_path, capsys):
+def test_vmcoreinfo_says_where_the_text_is(tmp_path, run, assert_symvers):
     """A paging dump mapping the kernel twice (the direct map in small pieces first): the
     segment holding VMCOREINFO's SYMBOL(_stext) is read, at the kernel's own address."""
     kernel = build("4.10", bits=64, prel32=False, base=KASLR)     # needs the right base
@@ -124,7 +122,7 @@ def test_vmcoreinfo_says_where_the_text_is(tmp_path, capsys):
     path = tmp_path / "dump.elf"
     elf_core(path, pieces + [(KASLR, 0x1000000, len(kernel.data), kernel.data)],
              notes=[(b"VMCOREINFO", 0, VMCOREINFO)])
-    assert extract_symvers.main([str(path)]) == 0
-    out, err = capsys.readouterr()
-    assert sorted(out.splitlines()) == sorted(kernel.symvers())
-    assert "kernel banner at virtual %#x" % (KASLR + kernel.data.index(b"Linux version")) in err
+    result = run(path)
+    assert_symvers(result, kernel)
+    assert "kernel banner at virtual %#x" % (KASLR + kernel.data.index(b"Linux version")) \
+        in result.err

@@ -8,7 +8,6 @@ which uses an EXPORT_SYMBOL, an EXPORT_SYMBOL_GPL and a namespaced symbol of vml
 built twice: modpost must succeed without a warning both times, and the __versions tables
 (symbol -> CRC) of the two modules must be identical."""
 
-import json
 import os
 import shutil
 import struct
@@ -17,17 +16,17 @@ import sys
 
 import pytest
 
-CORPUS = os.environ.get("EXTRACT_SYMVERS_CORPUS")
-TOOL = os.path.join(os.path.dirname(__file__), "..", "extract_symvers.py")
+from archives import busybox_initramfs
+from corpus import CORPUS, TOOL, corpus_kernels, meta
+
 PROBE = os.path.join(os.path.dirname(__file__), "modpost")
 
 
 def bookworm_amd64():
-    for name in sorted(os.listdir(CORPUS)):
-        path = os.path.join(CORPUS, name, "meta.json")
-        meta = json.load(open(path)) if os.path.exists(path) else {}
-        if meta.get("arch") == "amd64" and meta.get("suite") == "bookworm":
-            return os.path.join(CORPUS, name), meta
+    for name in corpus_kernels():
+        directory = os.path.join(CORPUS, name)
+        if meta(directory)["arch"] == "amd64" and meta(directory)["suite"] == "bookworm":
+            return directory, meta(directory)
     pytest.fail("no bookworm amd64 kernel in %s" % CORPUS)
 
 
@@ -175,7 +174,6 @@ def test_insmod_agrees_with_check(probes, tmp_path):
     if not qemu or not busybox or not shutil.which("cpio"):
         pytest.skip("qemu-system-x86, busybox-static and cpio are needed to boot the kernel")
     image, built, crc = probes
-    from archives import busybox_initramfs
     busybox_initramfs(tmp_path / "initrd", INIT, [(directory / "probe.ko", name + ".ko")
                                                   for name, directory in built.items()])
     # TCG boots it in seconds; KVM is left out: nested, it can hang before the first line

@@ -4,6 +4,7 @@ ksymtab form and relocation kind, plain and compressed."""
 import gzip
 import lzma
 import os
+import random
 import re
 import subprocess
 
@@ -11,8 +12,8 @@ import pytest
 import zstandard
 
 import extract_symvers
-from kernelimage import ERAS, Export, build, make_exports
-from kobuild import build_module
+from kernelimage import ERAS, Export, make_exports
+from kobuild import build_module, module_tree, symvers_lines
 
 MATRIX = [(era, bits, big, prel32, rela)
           for era in ERAS for bits in (32, 64) for big in (False, True)
@@ -26,21 +27,9 @@ def ident(case):
                                "prel32" if prel32 else "abs", "rela" if rela else "rel")
 
 
-def expected(era, exports, module):
-    columns = ERAS[era].columns
-    return sorted("\t".join({"crc": "0x%08x" % x.crc, "name": x.name, "module": module,
-                             "export": x.export, "namespace": x.namespace}[c] for c in columns)
-                  for x in exports)
-
-
-def module_tree(tmp_path, files):
-    """lib/modules/<release>/kernel/... holding the given {relative path: bytes}."""
-    top = tmp_path / "lib" / "modules" / "6.1.0-test"
-    for relative, data in files.items():
-        path = top / "kernel" / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return str(top)
+def module_lines(paths):
+    """The library's Module.symvers lines of the modules in `paths`."""
+    return sorted(extract_symvers.module_symvers(extract_symvers.read_modules(paths)))
 
 
 @pytest.mark.parametrize("case", MATRIX, ids=[ident(c) for c in MATRIX])
@@ -49,8 +38,7 @@ def test_module_layout(case, tmp_path):
     exports = make_exports(ERAS[era], count=12, seed=3)
     ko = build_module(era, exports, bits=bits, big=big, prel32=prel32, rela=rela)
     top = module_tree(tmp_path, {"drivers/usb/serial/usbserial.ko": ko})
-    lines = extract_symvers.module_symvers([top])
-    assert sorted(lines) == expected(era, exports, "drivers/usb/serial/usbserial")
+    assert module_lines([top]) == symvers_lines(era, exports, "drivers/usb/serial/usbserial")
 
 
 @pytest.mark.parametrize("suffix,compress", [(".ko.xz", lzma.compress), (".ko.gz", gzip.compress),
@@ -58,12 +46,13 @@ def test_module_layout(case, tmp_path):
 def test_compressed_modules(suffix, compress, tmp_path):
     exports = make_exports(ERAS["6.14"], count=8, seed=4)
     top = module_tree(tmp_path, {"fs/fat/fat" + suffix: compress(build_module("6.14", exports))})
-    assert sorted(extract_symvers.module_symvers([top])) == expected("6.14", exports, "fs/fat/fat")
+    assert module_lines([top]) == symvers_lines("6.14", exports, "fs/fat/fat")
 
 
-def test_vmlinux_then_modules(tmp_path, run, kernel_file):
-    """python extract_symvers.py --modules /lib/modules/RELEASE vmlinuz > Module.symvers"""
-    kernel = build("6.14", bits=64)
+def test_vmlinux_then_modules(tmp_path, run, assert_symvers, kernels, kernel_file):
+    """python extract_symvers.py --modules /lib/modules/RELEASE vmlinuz > Module.symvers:
+    vmlinux's lines, then the modules'."""
+    kernel = kernels("6.14", bits=64)
     usb = [Export("usb_serial_register_drivers", 0x1234abcd, "EXPORT_SYMBOL_GPL"),
            Export("usb_stor_suspend", 0x5a5a5a5a, "EXPORT_SYMBOL_GPL", "USB_STORAGE")]
     drm = [Export("drm_dev_alloc", 0xdeadbeef, "EXPORT_SYMBOL"),
@@ -73,42 +62,38 @@ def test_vmlinux_then_modules(tmp_path, run, kernel_file):
         "drivers/gpu/drm/drm.ko.zst": zstandard.compress(build_module("6.14", drm)),
         "drivers/misc/nothing.ko": build_module("6.14", []),
     })
-    out = run("--modules", top, kernel_file(kernel.data))
-    vmlinux = len(kernel.exports)
-    assert sorted(out[:vmlinux]) == sorted(kernel.symvers())
-    assert sorted(out[vmlinux:]) == sorted(expected("6.14", drm, "drivers/gpu/drm/drm")
-                                           + expected("6.14", usb, "drivers/usb/serial/usbserial"))
+    modules = symvers_lines("6.14", drm, "drivers/gpu/drm/drm") + \
+        symvers_lines("6.14", usb, "drivers/usb/serial/usbserial")
+    result = run("--modules", top, kernel_file(kernel.data))
+    assert_symvers(result, kernel.symvers() + modules)
+    assert sorted(result.lines[len(kernel.exports):]) == sorted(modules)
 
 
 def test_single_module_file(tmp_path):
     exports = make_exports(ERAS["5.10"], count=5, seed=6)
     path = tmp_path / "vendor_driver.ko"
     path.write_bytes(build_module("5.10", exports))
-    assert sorted(extract_symvers.module_symvers([str(path)])) == \
-        expected("5.10", exports, "vendor_driver")
+    assert module_lines([str(path)]) == symvers_lines("5.10", exports, "vendor_driver")
 
 
-def test_broken_module_is_an_error(tmp_path, fail, kernel_file):
-    kernel = build("6.14", bits=64)
+def test_broken_module_is_an_error(tmp_path, run, kernels, kernel_file):
     ko = bytearray(build_module("6.14", make_exports(ERAS["6.14"], count=4)))
     ko[0x28:0x30] = b"\xff" * 8                         # section headers far outside
     top = module_tree(tmp_path, {"drivers/broken.ko": bytes(ko)})
-    status, err = fail("--modules", top, kernel_file(kernel.data))
-    assert status == 6
-    assert "drivers/broken.ko" in err
+    result = run("--modules", top, kernel_file(kernels("6.14", bits=64).data))
+    assert result.status == 6
+    assert "drivers/broken.ko: section headers outside the file" in result.err
 
 
-def test_no_modules_found(tmp_path, fail, kernel_file):
-    kernel = build("6.14", bits=64)
-    status, err = fail("--modules", tmp_path, kernel_file(kernel.data))
-    assert status == 3
-    assert "no *.ko" in err
+def test_no_modules_found(tmp_path, run, kernels, kernel_file):
+    result = run("--modules", tmp_path, kernel_file(kernels("6.14", bits=64).data))
+    assert result.status == 3
+    assert "no *.ko" in result.errors[0]
 
 
 def test_mutated_modules_fail_cleanly():
     """Bit flips, truncations and zeroed runs in .ko files: an export list or SymversError,
     never another exception."""
-    import random
     rng = random.Random(11)
     seeds = [build_module(era, make_exports(ERAS[era], count=6, seed=1), bits=bits, big=big)
              for era, bits, big in (("4.10", 32, True), ("5.10", 64, False), ("7.2", 64, True))]
@@ -125,7 +110,7 @@ def test_mutated_modules_fail_cleanly():
             else:
                 data[at:at + 8] = bytes(len(data[at:at + 8]))
         try:
-            symbols = extract_symvers.module_exports(bytes(data))
+            symbols = extract_symvers.read_module(bytes(data)).exports
         except extract_symvers.SymversError:
             continue
         assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$]*", s.name) for s in symbols), case
@@ -143,24 +128,25 @@ def oldest_python():
     return None
 
 
-def test_runs_on_the_oldest_supported_python(tmp_path, kernel_file):
+def test_runs_on_the_oldest_supported_python(tmp_path, kernels, kernel_file):
     """requires-python >= 3.8: the whole CLI, modules read by the process pool (64+ files)
     and a failing module cancelling the rest, under Python 3.8."""
     python = oldest_python()
     if python is None:
         pytest.skip("no Python 3.8 interpreter on this machine (python3.8, pyenv)")
-    kernel = build("2.6.12", bits=32)
+    kernel = kernels("2.6.12", bits=32)
     files = {"drivers/m%03d.ko" % i: build_module("6.14", make_exports(ERAS["6.14"], count=4,
                                                                           seed=100 + i))
              for i in range(80)}
     top = module_tree(tmp_path, files)
-    tool = os.path.join(os.path.dirname(__file__), "..", "extract_symvers.py")
-    result = subprocess.run([python, tool, "--modules", top, kernel_file(kernel.data)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([python, extract_symvers.__file__, "--modules", top,
+                             kernel_file(kernel.data)], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == len(kernel.symvers()) + 320
     with open(os.path.join(top, "kernel", "drivers", "m040.ko"), "wb") as f:
         f.write(b"\x7fELF broken")
-    result = subprocess.run([python, tool, "--modules", top, kernel_file(kernel.data)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([python, extract_symvers.__file__, "--modules", top,
+                             kernel_file(kernel.data)], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 6 and result.stdout == "" and "m040.ko" in result.stderr

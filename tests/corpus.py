@@ -1,0 +1,93 @@
+"""The real kernels the tests compare with, and the tool run on them as a user runs it.
+
+EXTRACT_SYMVERS_CORPUS names a directory made by ../shared/corpus/fetch-debian-kernels.sh
+(each kernel with its official Module.symvers and meta.json); EXTRACT_SYMVERS_SHARED the
+shared directory with corpus-old/ and corpus-built/ (default: ../shared beside the
+checkout)."""
+
+import glob
+import json
+import lzma
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+TOOL = os.path.join(ROOT, "extract_symvers.py")
+CORPUS = os.environ.get("EXTRACT_SYMVERS_CORPUS")
+SHARED = os.environ.get("EXTRACT_SYMVERS_SHARED", os.path.join(ROOT, "..", "shared"))
+
+
+def meta(directory):
+    with open(os.path.join(directory, "meta.json")) as f:
+        return json.load(f)
+
+
+def corpus_kernels():
+    """The names of the fetched kernels in EXTRACT_SYMVERS_CORPUS (none without it)."""
+    if not CORPUS:
+        return []
+    return [name for name in sorted(os.listdir(CORPUS))
+            if os.path.exists(os.path.join(CORPUS, name, "meta.json"))
+            and "options" in meta(os.path.join(CORPUS, name))]
+
+
+def shared_kernels(corpus):
+    """The names of the kernels in SHARED/corpus (corpus-old, corpus-built)."""
+    top = os.path.join(SHARED, corpus)
+    if not os.path.isdir(top):
+        return []
+    return sorted(name for name in os.listdir(top)
+                  if os.path.exists(os.path.join(top, name, "meta.json")))
+
+
+def module_tree(directory):
+    """lib/modules/RELEASE of a fetched kernel, or None."""
+    tree = os.path.join(directory, "lib", "modules", meta(directory)["release"])
+    return tree if os.path.isdir(tree) else None
+
+
+def tool(*args, timeout=1200, status=0):
+    """extract_symvers.py run as a user runs it: (stdout lines, stderr); the exit status
+    must be `status`."""
+    result = subprocess.run([sys.executable, TOOL, *map(str, args)], capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == status, result.stderr[-3000:]
+    return result.stdout.splitlines(), result.stderr
+
+
+def official_lines(directory):
+    """The lines of the Module.symvers of the kernel's own build."""
+    with open(os.path.join(directory, "Module.symvers")) as f:
+        return f.read().splitlines()
+
+
+def official_vmlinux_lines(directory):
+    return [line for line in official_lines(directory) if line.split("\t")[2:3] == ["vmlinux"]]
+
+
+def module_vermagic(top):
+    """The vermagic= of the first module under `top` (.ko or .ko.xz), which modpost wrote with
+    the kernel's own."""
+    for directory, _, files in sorted(os.walk(top)):
+        for name in sorted(files):
+            if name.endswith((".ko", ".ko.xz")):
+                with open(os.path.join(directory, name), "rb") as f:
+                    data = f.read()
+                data = lzma.decompress(data) if name.endswith(".xz") else data
+                return re.search(rb"vermagic=([^\0]*)", data).group(1).decode()
+    return None
+
+
+def modules_package(directory):
+    """The downloaded .deb holding lib/modules/RELEASE/kernel (fetch-debian-kernels.sh keeps
+    them in .debs/): linux-image-* in bookworm, linux-modules-* later; or None."""
+    debs = os.path.join(os.path.dirname(directory), ".debs")
+    release = meta(directory)["release"]
+    for prefix in ("linux-modules-", "linux-image-"):
+        found = [d for d in glob.glob(os.path.join(debs, prefix + release + "*.deb"))
+                 if os.path.getsize(d) > 1 << 20]
+        if found:
+            return found[0]
+    return None
