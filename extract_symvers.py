@@ -48,20 +48,24 @@ import lzma
 import operator
 import os
 import re
+import signal
+import stat
 import struct
 import sys
 import tempfile
+import textwrap
 import zlib
 from typing import NamedTuple, Optional
 
 __version__ = "0.3.0"
 __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FORMAT",
-           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "ExportType", "Layout",
+           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_SIGINT",
+           "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout",
            "LAYOUTS", "layout_for", "parse_version", "release_option", "Options", "Image",
            "TableFormat", "TableRef", "Symbol", "format_symvers", "banner_version",
            "ElfObject", "decompress_payload", "read_kernel", "Payload", "unpack", "Header",
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
-           "find_symsearch", "find_tables_direct", "walk", "extract", "write_file",
+           "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
            "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
            "module_symvers", "modules_config", "parse_symvers", "parse_config", "Kernel",
            "Verdict", "same_magic", "check_module", "check_modules", "main"]
@@ -77,6 +81,21 @@ EXIT_FORMAT = 4         # not a kernel, unsupported or broken compression or con
 EXIT_NOT_FOUND = 5      # the export tables were not found with these options
 EXIT_INCONSISTENT = 6   # tables found, but what they hold is not a valid export list
 EXIT_REFUSED = 7        # --check: the kernel would refuse a module
+EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM = 130, 141, 143    # 128 + the signal: stopped
+EXIT_STATUSES = (
+    (0, "success: every table found, walked and validated"),
+    (EXIT_INTERNAL, "internal error (a bug: please report it with the message)"),
+    (EXIT_USAGE, "usage error (a bad option value)"),
+    (EXIT_INPUT, "the input cannot be read (missing, a directory, empty, larger than "
+                 "--max-size), or an output (-o, -d, --config FILE, stdout) cannot be written"),
+    (EXIT_FORMAT, "not a kernel; unsupported or broken compression, container or archive"),
+    (EXIT_NOT_FOUND, "no export tables found with these options (-B -b -e -k -p)"),
+    (EXIT_INCONSISTENT, "tables found but not valid; modules that cannot be read, or of "
+                        "another build"),
+    (EXIT_REFUSED, "--check: the kernel would refuse at least one of the modules"),
+    (EXIT_SIGINT, "interrupted (Ctrl-C): nothing written"),
+    (EXIT_SIGPIPE, "the reader of stdout has gone (broken pipe)"),
+    (EXIT_SIGTERM, "terminated (SIGTERM): nothing written"))
 
 
 class SymversError(Exception):
@@ -368,8 +387,8 @@ def _round_up(value, alignment):
 class _Record(struct.Struct):
     """A binary header: its struct format, read into a named tuple of its fields."""
 
-    def __init__(self, name, fields, layout):
-        super().__init__(layout)
+    def __init__(self, name, fields, fmt):
+        super().__init__(fmt)
         self.tuple = collections.namedtuple(name, fields)
 
     def read(self, data, offset=0):
@@ -394,7 +413,8 @@ ELF_MAGIC = b"\x7fELF"
 ET_CORE = 4
 PT_LOAD, PT_NOTE = 1, 4
 SHN_UNDEF, SHN_ABS = 0, 0xFFF1
-SHT_SYMTAB, SHT_RELA, SHT_REL = 2, 4, 9
+SHT_SYMTAB, SHT_RELA, SHT_NOBITS, SHT_REL = 2, 4, 8, 9
+SHF_ALLOC = 0x2
 STB_WEAK = 2
 EM_386, EM_MIPS, EM_PPC64, EM_S390, EM_X86_64, EM_AARCH64, EM_RISCV = 3, 8, 21, 22, 62, 183, 243
 EM_X86 = (EM_386, EM_X86_64)
@@ -637,9 +657,11 @@ def _zstd_decode(view, limit):
         raise ValueError(e) from None
 
 
-def _lz4_block(src, limit):
-    """Decompress one LZ4 block (the format of lz4_Block_format.md), at most `limit` bytes."""
-    out, ip, end = bytearray(), 0, len(src)
+def _lz4_block(src, limit, history=b""):
+    """Decompress one LZ4 block (the format of lz4_Block_format.md), at most `limit` bytes;
+    its matches may reach into `history`, the output before it (a frame's linked blocks)."""
+    out, ip, end = bytearray(history), 0, len(src)
+    limit += len(history)
     while ip < end:
         token = src[ip]
         ip += 1
@@ -658,7 +680,7 @@ def _lz4_block(src, limit):
         _copy_match(out, distance, length + 4)
         if len(out) > limit:
             raise ValueError("block expands past its size")
-    return out
+    return out[len(history):] if history else out
 
 
 def _lz4_length(src, ip, length):
@@ -691,9 +713,9 @@ def _lz4_blocks():
     except ImportError:
         return _lz4_block
 
-    def decode(src, size):
+    def decode(src, size, history=b""):
         try:
-            return lz4.block.decompress(bytes(src), uncompressed_size=size)
+            return lz4.block.decompress(bytes(src), uncompressed_size=size, dict=bytes(history))
         except lz4.block.LZ4BlockError as e:
             raise ValueError(e) from None
     return decode
@@ -703,8 +725,8 @@ LZ4_LEGACY_MAGIC = b"\x02\x21\x4c\x18"      # kbuild's `lz4 -l`: 0x184C2102
 LZ4_FRAME_MAGIC = b"\x04\x22\x4d\x18"       # the LZ4 frame format: 0x184D2204
 LZ4_LEGACY_BLOCK = 8 << 20      # every block of a legacy frame but the last expands to this
 # LZ4 frame descriptor FLG bits (lz4_Frame_format.md)
-LZ4_CONTENT_CHECKSUM, LZ4_CONTENT_SIZE, LZ4_BLOCK_CHECKSUM = 0x04, 0x08, 0x10
-LZ4_DICT_ID = 0x01
+LZ4_DICT_ID, LZ4_CONTENT_SIZE, LZ4_BLOCK_CHECKSUM, LZ4_INDEPENDENT = 0x01, 0x08, 0x10, 0x20
+LZ4_WINDOW = 64 << 10       # what a linked block's matches may reach back into
 
 
 def _lz4_legacy_decode(view, limit):
@@ -738,7 +760,8 @@ def _lz4_legacy_decode(view, limit):
 
 
 def _lz4_frame_decode(view, limit):
-    """An LZ4 frame: a descriptor, then blocks (each stored or compressed), 0 ends them."""
+    """An LZ4 frame: a descriptor, then blocks (each stored or compressed), 0 ends them;
+    unless they are independent, a block's matches reach into the 64 KiB before it."""
     block = _lz4_blocks()
     flags, descriptor = view[4], view[5]
     if flags >> 6 != 1:
@@ -756,7 +779,8 @@ def _lz4_frame_decode(view, limit):
         stored, size = size >> 31, size & 0x7FFFFFFF
         if at + size > len(view):
             raise _truncated("lz4")
-        out += view[at:at + size] if stored else block(view[at:at + size], block_max)
+        history = b"" if flags & LZ4_INDEPENDENT else out[-LZ4_WINDOW:]
+        out += view[at:at + size] if stored else block(view[at:at + size], block_max, history)
         if len(out) > limit:
             raise _bomb("lz4", limit)
         at += size + 4 * bool(flags & LZ4_BLOCK_CHECKSUM)
@@ -914,15 +938,20 @@ def _compression_of(data, offset=0):
     return next((codec for codec in CODECS if codec.magic.match(data, offset)), None)
 
 
+PROBE_HEAD = 64     # a magic met by chance fails within its first bytes; a payload does not
+
+
 def _probe_error(codec, view):
-    """Why a stream found by its magic does not decode its first 64 KiB, or None: a magic met
-    by chance (a flash dump holds a few) fails within its first KiB, so only real candidates
-    are decompressed to their end."""
-    try:
-        if codec.probe:
-            codec.probe(view)
-    except DECODE_ERRORS as e:
-        return "%s payload is corrupt: %s" % (codec.kind, e)
+    """(why a stream found by its magic does not decode its first 64 KiB, whether it is a
+    payload for sure: its first bytes decode), or None.  A magic met by chance (a flash
+    dump holds a few) fails at once, so only real candidates are decompressed to their end.
+    Block formats (LZ4, LZO) are checked as they are read."""
+    for head in (True, False):
+        try:
+            if codec.probe:
+                codec.probe(view[:PROBE_HEAD] if head else view)
+        except DECODE_ERRORS as e:
+            return "%s payload is corrupt: %s" % (codec.kind, e), not head
     return None
 
 
@@ -950,6 +979,29 @@ def decompress_payload(kind, view, limit=MAX_SIZE):
 # mapped instead).  A core dump is not: only the memory around the kernel banner is read.
 
 MAP_SIZE = 32 << 20     # regular files from this size are mapped rather than read
+READ_CHUNK = 1 << 20
+
+
+def _read_stream(read, max_size):
+    """All of a pipe, a device or stdin, up to max_size + 1 bytes, by `read(size)` calls of
+    one chunk each: every call returns to Python, so a signal (Ctrl-C) stops the read where
+    it is (a single large read of a pipe returns what it had)."""
+    out = bytearray()
+    while len(out) <= max_size:
+        chunk = read(min(READ_CHUNK, max_size + 1 - len(out)))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def _stdin_reader():
+    """read(size) of standard input's descriptor, or of its buffer where it has none."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):      # a test's stand-in
+        return sys.stdin.buffer.read
+    return lambda size: os.read(fd, size)
 
 
 def _read_input(path, max_size):
@@ -959,9 +1011,9 @@ def _read_input(path, max_size):
     reading the rest."""
     try:
         if path == "-":
-            data = sys.stdin.buffer.read(max_size + 1)
+            data = _read_stream(_stdin_reader(), max_size)
         else:
-            with open(path, "rb") as f:
+            with open(path, "rb", buffering=0) as f:
                 # a regular file's size is known (0 for procfs files: read as a pipe)
                 size = os.fstat(f.fileno()).st_size if os.path.isfile(path) else 0
                 if size > max_size:
@@ -970,11 +1022,11 @@ def _read_input(path, max_size):
                     import mmap
                     return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
                 else:
-                    data = f.read(size or max_size + 1)
+                    data = _read_stream(f.read, max_size)
     except OSError as e:
         raise SymversError("cannot read %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
     if data is None or len(data) > max_size:
-        raise SymversError("%s is larger than %d MiB: not a kernel image (see --max-size)"
+        raise SymversError("%s is larger than %d MiB: give a larger --max-size to read it"
                            % (path, max_size >> 20), EXIT_INPUT)
     return data
 
@@ -1579,6 +1631,7 @@ class Header(NamedTuple):
     how: str
     unrelocated: bool = False   # arm64: absolute pointers are left to the boot code
     relocations: tuple = tuple(RELATIVE_TYPES)   # the relative types its image may carry
+    machine: Optional[int] = None   # its ELF e_machine
 
 
 def image_header(data):
@@ -1591,14 +1644,16 @@ def image_header(data):
         machine = elf.machine
         return Header(elf.bits, elf.e == ">", bases, machine in PREL32_MACHINES,
                       "ELF header (machine %d)" % machine, machine == EM_AARCH64,
-                      tuple(t for t, (_, m) in RELATIVE_TYPES.items() if m == machine))
+                      tuple(t for t, (_, m) in RELATIVE_TYPES.items() if m == machine),
+                      machine)
     if len(data) >= IMAGE_HEADER.size:
         h = IMAGE_HEADER.read(data)
         if h.magic == ARM64_MAGIC:                  # flags bit 0: big endian
             return Header(64, bool(h.flags & 1), (), True, "arm64 Image header", True,
-                          (R_AARCH64_RELATIVE,))
+                          (R_AARCH64_RELATIVE,), EM_AARCH64)
         if h.magic == RISCV_MAGIC:
-            return Header(64, False, (), False, "riscv Image header", False, (R_RISCV_RELATIVE,))
+            return Header(64, False, (), False, "riscv Image header", False,
+                          (R_RISCV_RELATIVE,), EM_RISCV)
     return Header(None, None, (), None, "")
 
 
@@ -1696,7 +1751,8 @@ def _container(data, max_size):
 def _search_payloads(data, max_size):
     """(found, fallback, errors): (image, Payload) of the first compressed payload (or Image
     header further in) that holds a kernel, or None; of the first that decompressed to
-    something else, or None; what failed on the way."""
+    something else, or None; the payloads that failed, as (error, whether it was a payload
+    for sure: one whose first 64 KiB decoded, not a magic met by chance)."""
     view = memoryview(data)
     fallback, errors = None, []
     payload, load = _boot_header(data)
@@ -1708,16 +1764,17 @@ def _search_payloads(data, max_size):
                 _log.info("%s at offset %#x, not compressed", how, at)
                 return (bytes(data[at:at + size]), Payload("none", at)), None, errors
             continue
-        error = _probe_error(_compression_of(data, at), view[at:])
+        codec = _compression_of(data, at)
+        error = _probe_error(codec, view[at:])
         if error:
-            errors.append("%s at %#x: %s" % (kind, at, error))
+            errors.append(("%s at %#x: %s" % (kind, at, error[0]), error[1]))
             continue
         try:
             image = decompress_payload(kind, view[at:], max_size)
         except SymversError as e:
             if isinstance(e, _MissingPackage):   # said now: a plain image may be tried next
                 _log.warning("%s at %#x: %s", kind, at, e)
-            errors.append("%s at %#x: %s" % (kind, at, e))
+            errors.append(("%s at %#x: %s" % (kind, at, e), codec.probe is not None))
             continue
         if _has_banner(image):
             _log.info("%s compressed at pos %d (%#x): %d bytes", kind, at, at, len(image))
@@ -1729,7 +1786,7 @@ def _search_payloads(data, max_size):
     return None, fallback, errors
 
 
-def unpack(data, max_size=MAX_SIZE):
+def unpack(data, max_size=MAX_SIZE, raw=False):
     """(image, Payload): the decompressed kernel image in a file's bytes, and where it was.
 
     A container is read by its header (CONTAINERS), and an ELF vmlinux or an arm64/riscv
@@ -1737,7 +1794,9 @@ def unpack(data, max_size=MAX_SIZE):
     compressed payloads (and Image headers further in) and the first that decompresses to a
     kernel is used; failing that, a file holding the banner is a plain image (checked only
     now: LZ4 and LZO keep literal runs, so a compressed payload may hold the banner too),
-    else the first payload that decompressed at all."""
+    else the first payload that decompressed at all.  With `raw` (the version is known, -k),
+    a file holding none of these is the image as it is (a partial memory dump, a vendor
+    image with its banner altered), as the original tool reads any file."""
     if not data:
         raise SymversError("input is empty", EXIT_INPUT)
     found = _container(data, max_size)
@@ -1758,16 +1817,21 @@ def unpack(data, max_size=MAX_SIZE):
         _log.info("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it",
                   payload.kind, payload.offset, payload.offset, len(image))
         return fallback
+    filesystem = _filesystem(data) if not header else None
+    if filesystem:
+        raise SymversError("this is %s, not a kernel: get the kernel out of it (%s)"
+                           % filesystem, EXIT_FORMAT)
+    said = "; ".join(error for error, _ in errors[:3])
+    if raw and not any(payload for _, payload in errors):
+        _log.warning("no kernel banner, no compressed kernel%s: reading the file as a raw "
+                     "image, as -k says", " (%s)" % said if said else "")
+        return bytes(data), Payload("none", None)
     if errors:
-        raise SymversError("no payload decompressed to a kernel (%s)" % "; ".join(errors[:3]),
-                           EXIT_FORMAT)
+        raise SymversError("no payload decompressed to a kernel (%s)" % said, EXIT_FORMAT)
     if not header:
-        filesystem = _filesystem(data)
-        if filesystem:
-            raise SymversError("this is %s, not a kernel: get the kernel out of it (%s)"
-                               % filesystem, EXIT_FORMAT)
         raise SymversError("not a kernel: found no kernel banner, no compressed kernel and no "
-                           "kernel image header in %d bytes" % len(data), EXIT_FORMAT)
+                           "kernel image header in %d bytes (give -k to read it as a raw image)"
+                           % len(data), EXIT_FORMAT)
     _log.info("no kernel banner: reading the %s as it is", header)
     return bytes(data), Payload("none", None)
 
@@ -2202,13 +2266,29 @@ def _chains(positions, step):
 
 
 REFS_CHUNK = 1 << 16
-# __ksymtab_strings is among the three largest identifier blocks of every Debian kernel
-# (5.10-7.2, ten architectures; .BTF strings may be larger); each further block costs a
-# failed attempt (a wrong -p or -b) a pass over the words before it
-DIRECT_BLOCKS = 8
 MIN_DIRECT_SYMBOLS = 16
 # the block's strings as whitespace-separated words, for bytes.split() to count at C speed
 _NUL_TO_SPACE = bytes.maketrans(b"\0 \t\n\r\x0b\x0c", b" xxxxxx")
+
+
+def _search_blocks(data):
+    """The identifier blocks to look for __ksymtab_strings in, likeliest first: of an ELF
+    vmlinux, its __ksymtab_strings section, then the blocks in its allocated sections (a
+    vmlinux with debug info has larger ones in .debug_str and .strtab); else every block,
+    largest first."""
+    blocks = _string_blocks(data)
+    try:
+        elf = ElfObject(data) if _is_elf(data) else None
+    except (SymversError, struct.error):
+        elf = None
+    if not elf or not elf.sections:
+        return blocks
+    allocated = [(s.offset, s.offset + s.size) for s in elf.sections
+                 if s.flags & SHF_ALLOC and s.type != SHT_NOBITS]
+    named = elf.section("__ksymtab_strings")
+    first = [(named[0], named[0] + named[1])] if named and named[1] else []
+    return first + [b for b in blocks if b not in first and
+                    any(low <= b[0] < high for low, high in allocated)]
 
 
 def find_tables_direct(fmt, blocks=None):
@@ -2221,7 +2301,7 @@ def find_tables_direct(fmt, blocks=None):
     with the CRC table right after, split into its tables (_split_tables).
     `blocks` are the image's _string_blocks(), when already known."""
     data = fmt.image.data
-    for block_start, block_end in (blocks or _string_blocks(data))[:DIRECT_BLOCKS]:
+    for block_start, block_end in blocks or _search_blocks(data):
         chains = _chains(_refs_before(fmt, block_start, block_end), fmt.step)[:3]
         if not chains:
             continue
@@ -2596,32 +2676,76 @@ def _read_tables(data, options, blocks):
                        % options.spell(), EXIT_NOT_FOUND)
 
 
-def _advice(data, options):
-    """What the image itself says against the options given: the likely fix, cheaply."""
-    advice = []
+def _image_says(data, options):
+    """What the image says against the options given: [(the option, what the image says,
+    what to try)], from its banner and header (cheap: no search)."""
+    said = []
     found = banner_version(data)
-    if found and layout_for(found[0]) != layout_for(options.version):
-        advice.append("the banner says Linux %s: try -k %s, or no -k"
-                      % (release_option(found[0]), release_option(found[0])))
+    if options.version and found and release_option(found[0]) != release_option(options.version):
+        said.append(("-k %s" % release_option(options.version),
+                     "the banner says Linux %s" % release_option(found[0]),
+                     "-k %s, or no -k" % release_option(found[0])))
     header = image_header(data)
     if options.bits and header.bits and options.bits != header.bits:
-        advice.append("the %s says %d-bit: try -b %d" % (header.how, header.bits, header.bits))
+        said.append(("-b %d" % options.bits, "the %s says %d-bit" % (header.how, header.bits),
+                     "-b %d" % header.bits))
     if options.big_endian is not None and header.big_endian is not None \
             and options.big_endian != header.big_endian:
-        advice.append("the %s says %s endian: try -e %s"
-                      % (header.how, "big" if header.big_endian else "little",
-                         "be" if header.big_endian else "le"))
-    return advice
+        said.append(("-e %s" % ("be" if options.big_endian else "le"),
+                     "the %s says %s endian" % (header.how, "big" if header.big_endian
+                                                else "little"),
+                     "-e %s" % ("be" if header.big_endian else "le")))
+    return said
+
+
+class _Quiet(logging.Filter):
+    """Silences the logger while a question is answered on the side (which option is
+    wrong): what is tried then is not the run's."""
+
+    def __enter__(self):
+        _log.addFilter(self)
+
+    def __exit__(self, *exc):
+        _log.removeFilter(self)
+
+    def filter(self, record):
+        return False
+
+
+CULPRITS = (("big_endian", "-e"), ("bits", "-b"), ("version", "-k"), ("prel32", "-p"),
+            ("base", "-B"))
+
+
+def _culprit(data, given, options, bases_to_try):
+    """When the options `given` find no tables: a sentence naming the one that, detected
+    instead, finds them, and what the image says; or None.  `options` are the given ones
+    with the version known."""
+    banner = banner_version(data)
+    for field, flag in CULPRITS:
+        if getattr(given, field) is None or field == "version" and banner is None:
+            continue
+        try:
+            with _Quiet():
+                found = _search_options(data, options._replace(
+                    **{field: banner[0] if field == "version" else None}), bases_to_try)
+        except SymversError:
+            continue
+        says = Options(**{field: getattr(found.options, field)}).spell()
+        return ("%s finds no export tables; the image says %s (%d symbols found with it): "
+                "give that, or leave %s out" % (Options(**{field: getattr(given, field)}).spell(),
+                                                says or "it does not matter",
+                                                len(found.lines), flag))
+    return None
 
 
 def _search_options(data, options, bases_to_try=()):
-    """Module.symvers lines with the first option set that finds valid tables (_attempts()),
-    said when any was detected; else an error naming what to give."""
+    """The Extraction of the first complete option set that finds valid tables (_attempts()),
+    said when any option was detected; else an error naming what to give."""
     if options.base is not None and options.bits is not None and options.base >> options.bits:
         raise SymversError("base address %#x does not fit in %d bits"
                            % (options.base, options.bits), EXIT_USAGE)
     failures = []
-    blocks = _string_blocks(data)     # asked for by every attempt: found once
+    blocks = _search_blocks(data)     # asked for by every attempt: found once
     for attempt in _attempts(data, blocks, options, bases_to_try):
         try:
             lines, placed = _read_tables(data, attempt, blocks)
@@ -2629,13 +2753,13 @@ def _search_options(data, options, bases_to_try=()):
             _log.debug("not with %s: %s", attempt.spell(), e)
             failures.append(e)
             continue
+        found = attempt if placed else attempt._replace(base=None, bits=None)
         if None in options:
-            shown = attempt if placed else attempt._replace(base=None, bits=None)
-            _log.info("detected options: %s%s", shown.spell(),
+            _log.info("detected options: %s%s", found.spell(),
                       "" if placed else " (-B and -b do not matter: PREL32 tables found "
                                         "directly)")
-        return lines
-    advice = _advice(data, options)
+        return Extraction(lines, found)
+    advice = ["%s: try %s" % (says, fix) for _, says, fix in _image_says(data, options)]
     if len(failures) == 1:
         raise SymversError("; ".join([str(failures[0])] + advice), failures[0].status)
     header = image_header(data)
@@ -2652,17 +2776,28 @@ def _search_options(data, options, bases_to_try=()):
                        inconsistent[0].status if inconsistent else EXIT_NOT_FOUND)
 
 
-def extract(data, options=Options(), bases_to_try=()):
-    """Module.symvers lines of a decompressed kernel image.
+class Extraction(NamedTuple):
+    lines: list         # vmlinux's Module.symvers lines
+    options: Options    # the options they were found with (-B and -b None: did not matter)
+
+
+def extract(data, options=Options(), bases_to_try=(), raw=False):
+    """The Extraction of a decompressed kernel image: its Module.symvers lines, and the
+    options they were found with.
 
     Every option left as None is detected from the image (see _attempts()); the ones given
-    are used as they are.  Each combination is confirmed by a full walk of the tables.  When
-    none finds them and the image carries relative relocations whose slots are empty (an
-    arm64 Image), they are applied to a copy and the search runs again; on an arm64 Image
-    with a symsearch array (before 7.1), whose pointers are all such slots, right away.
-    `bases_to_try` are bases to try before voting (a loader header's load address)."""
+    are used as they are, with a warning for each the image contradicts.  Each combination
+    is confirmed by a full walk of the tables.  When none finds them and the image carries
+    relative relocations whose slots are empty (an arm64 Image), they are applied to a copy
+    and the search runs again; on an arm64 Image with a symsearch array (before 7.1), whose
+    pointers are all such slots, right away.  `bases_to_try` are bases to try before voting
+    (a loader header's load address).  When the options given find nothing, the error names
+    the one that is wrong, where detecting it instead finds the tables."""
     if len(data) < 256:
         raise SymversError("%d bytes are not a kernel image" % len(data), EXIT_FORMAT)
+    for given, says, _ in _image_says(data, options):
+        _log.warning("%s: %s; used as given", given, says)
+    given = options
     if options.version is None:
         options = options._replace(version=kernel_version(data))
     if options.base is None and layout_for(options.version).symsearch and \
@@ -2678,31 +2813,105 @@ def extract(data, options=Options(), bases_to_try=()):
             raise
         relocated = relocate(data, options.base)
         if relocated is None:
-            raise
+            culprit = _culprit(data, given, options, bases_to_try) if given != Options() \
+                else None
+            if culprit is None:
+                raise
+            raise SymversError(culprit, e.status) from None
     image, link = relocated
     return _search_options(image, options._replace(base=link))
 
 
-# --- Output: files written whole or not at all ---------------------------------------------
+# --- Output: files replaced whole or not at all, streams written through ------------------
+
+def _cannot_write(what, e):
+    if isinstance(e, BrokenPipeError):      # a reader gone: what a SIGPIPE would have done
+        return SymversError("cannot write %s: the reader has gone (broken pipe)" % what,
+                            EXIT_SIGPIPE)
+    return SymversError("cannot write %s: %s" % (what, e.strerror or e), EXIT_INPUT)
+
+
+def _write_all(fd, data):
+    """os.write until every byte is out: a pipe, a device or a nearly full disk may take
+    fewer at a time; a full one raises."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_stdout(data):
+    """Write `data` (bytes or text) to standard output, every byte checked: a full disk or
+    a closed stdout is an error (EXIT_INPUT), a reader gone is EXIT_SIGPIPE."""
+    stream = sys.stdout
+    if stream is None:                      # started with >&-
+        raise SymversError("cannot write standard output: it is closed", EXIT_INPUT)
+    try:
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # a stand-in without one (a test's)
+            (stream if isinstance(data, str) else stream.buffer).write(data)
+            stream.flush()
+            return
+        stream.flush()
+        _write_all(fd, data.encode() if isinstance(data, str) else data)
+    except OSError as e:
+        raise _cannot_write("standard output", e) from None
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 def write_file(path, data):
-    """Write `data` to `path` through a temporary file in the same directory, renamed over
-    it: a failure leaves an existing file as it was."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write `data` to the file `path` names, whole or not at all.  A regular file (through
+    symlinks: the link stays, its target is replaced) is written to a temporary file in its
+    directory and renamed over it, keeping its mode (and owner, where the process may); a
+    new one gets 0666 & ~umask.  A device, a FIFO or "-" (stdout) is written straight
+    through.  Every failure, Ctrl-C included, leaves the old file and no temporary one."""
+    if path == "-":
+        return write_stdout(data)
+    target = os.path.realpath(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".extract_symvers.", dir=directory)
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
     except OSError as e:
-        raise SymversError("cannot write %s: %s" % (path, e.strerror or e), EXIT_INPUT) from None
+        raise _cannot_write(path, e) from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        try:
+            fd = os.open(target, os.O_WRONLY)
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise _cannot_write(path, e) from None
+        return None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(prefix=".extract_symvers.", dir=os.path.dirname(target))
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+    try:
+        try:
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) if st else 0o666 & ~_umask())
+            if st and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except PermissionError:         # only root may give a file away
+                    pass
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
     except BaseException as e:      # nothing half-written is left, whatever stopped it
         os.unlink(tmp)
         if isinstance(e, OSError):
-            raise SymversError("cannot write %s: %s" % (path, e.strerror or e),
-                               EXIT_INPUT) from None
+            raise _cannot_write(path, e) from None
         raise
+    return None
 
 
 # --- Module archives: where the .ko files are ----------------------------------------------
@@ -2957,13 +3166,51 @@ class Module(NamedTuple):
     undefined: list         # [(name, weak)]: what the loader resolves among the exports
     versions: Optional[dict]    # __versions (or 6.14+ __version_ext_*): name -> CRC
     signed: bool
-    machine: int
+    build: "Build"          # its vermagic's release, ELF class, byte order and machine
     config: Optional[bytes]     # kernel/configs.ko (CONFIG_IKCONFIG=m): the .config
 
     @property
     def columns(self):
         """The Module.symvers columns of its release."""
         return layout_for(self.version).columns
+
+    @property
+    def vermagic(self):
+        return self.modinfo.get("vermagic", [None])[0]
+
+
+MACHINES = {EM_386: "i386", EM_MIPS: "mips", 20: "powerpc", EM_PPC64: "ppc64",
+            EM_S390: "s390", 40: "arm", EM_X86_64: "x86-64", EM_AARCH64: "arm64",
+            EM_RISCV: "riscv", 258: "loongarch"}
+
+
+class Build(NamedTuple):
+    """What modules of one build share with their kernel: the release (vermagic's first
+    word), the ELF class, byte order and machine; None where unknown."""
+    release: Optional[str]
+    bits: Optional[int]
+    big_endian: Optional[bool]
+    machine: Optional[int]
+
+    def differences(self, other):
+        """What of `other` is not this build's (unknown parts are not compared): words."""
+        return [said(theirs) for mine, theirs, said in (
+            (self.release, other.release, lambda v: "release %s" % v),
+            (self.bits, other.bits, lambda v: "%d-bit" % v),
+            (self.big_endian, other.big_endian, lambda v: "big-endian" if v else
+             "little-endian"),
+            (self.machine, other.machine, lambda v: MACHINES.get(v, "machine %d" % v)))
+            if mine is not None and theirs is not None and mine != theirs]
+
+
+def foreign_modules(modules, build=None):
+    """[(ModuleFile, its differences)] of the modules not of `build` (the kernel's; None:
+    the build most of the modules are of), in the order given."""
+    if build is None:
+        counts = collections.Counter(m.module.build for m in modules)
+        build = counts.most_common(1)[0][0] if counts else None
+    return [(m, build.differences(m.module.build)) for m in modules
+            if build and build.differences(m.module.build)]
 
 
 class ModuleFile(NamedTuple):
@@ -2989,9 +3236,10 @@ def read_module(data, version=None):
             if equal:
                 modinfo.setdefault(key, []).append(value)
         version = _module_vermagic_version(data) or version
+        magic = modinfo.get("vermagic", [""])[0].split(" ")[0] or None
         return Module(_module_exports(elf, version), version, modinfo, elf.undefined(),
-                      _versions(elf), data.endswith(SIGNATURE_MARK), elf.machine,
-                      embedded_config(data))
+                      _versions(elf), data.endswith(SIGNATURE_MARK),
+                      Build(magic, elf.bits, elf.e == ">", elf.machine), embedded_config(data))
     except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
 
@@ -3120,16 +3368,8 @@ def read_modules(paths, version=None, progress=None, skip_bad=False, max_size=MA
         raise SymversError("no *.ko, *.ko.xz, *.ko.zst or *.ko.gz in %s" % ", ".join(paths),
                            EXIT_INPUT)
     jobs = [source + (version,) for source in sources]
-    chunks = [jobs[i:i + MODULE_CHUNK] for i in range(0, len(jobs), MODULE_CHUNK)]
-    pool, pending = None, []
-    if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
-        import concurrent.futures
-        pool = concurrent.futures.ProcessPoolExecutor()
-        pending = [pool.submit(_load_modules, chunk) for chunk in chunks]
-        results = (result for future in pending for result in future.result())
-    else:
-        results = map(_load_module, jobs)
     modules, errors = [], []
+    results = _load_all(jobs)
     try:
         for done, (label, name, module, error) in enumerate(results, 1):
             if error:
@@ -3139,19 +3379,51 @@ def read_modules(paths, version=None, progress=None, skip_bad=False, max_size=MA
             if progress:
                 progress(done, len(jobs))
     finally:
-        if pool:    # on an error, the chunks not started are dropped (cancel_futures is 3.9+)
-            for future in pending:
-                future.cancel()
-            pool.shutdown()
+        results.close()     # the workers stop now, whatever stopped this
+    _bad_modules(errors, len(jobs), "cannot be read", skip_bad)
+    return modules
+
+
+def _bad_modules(errors, total, what, skip_bad):
+    """Every module that cannot be used, said at once (a count after the first ones), as
+    one SymversError; with `skip_bad`, a warning each."""
     if errors and not skip_bad:
         shown = errors[:ERRORS_SHOWN] + (["... and %d more" % (len(errors) - ERRORS_SHOWN)]
                                          if len(errors) > ERRORS_SHOWN else [])
-        raise SymversError("%d of %d modules cannot be read (--skip-bad-modules leaves them "
-                           "out):\n  %s" % (len(errors), len(jobs), "\n  ".join(shown)),
-                           EXIT_INCONSISTENT)
+        raise SymversError("%d of %d modules %s (--skip-bad-modules leaves them out):\n  %s"
+                           % (len(errors), total, what, "\n  ".join(shown)), EXIT_INCONSISTENT)
     for error in errors:
         _log.warning("left out: %s", error)
-    return modules
+
+
+def _pool_worker():
+    """A worker ignores Ctrl-C (the parent stops it, and says so once) and dies of SIGTERM,
+    which the parent may handle otherwise (main() does) and sends to stop it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _load_all(jobs):
+    """_load_module() of every job, in order, as a generator: by a process pool where there
+    are cores and chunks to share, else (one core, a few modules, or no POSIX semaphores:
+    Termux, a read-only /dev/shm) in this process.  Closing it stops the workers."""
+    chunks = [jobs[i:i + MODULE_CHUNK] for i in range(0, len(jobs), MODULE_CHUNK)]
+    pool = None
+    if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
+        try:
+            import multiprocessing
+            pool = multiprocessing.Pool(initializer=_pool_worker)
+        except (ImportError, OSError, NotImplementedError) as e:
+            _log.info("reading the modules in one process (%s)", e)
+    if pool is None:
+        yield from map(_load_module, jobs)
+        return
+    try:
+        for results in pool.imap(_load_modules, chunks):
+            yield from results
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def module_symvers(modules):
@@ -3281,7 +3553,7 @@ class _Loader:
     def __init__(self, module, kernel, name):
         self.module, self.kernel, self.name = module, kernel, name
         self.refused, self.taints = [], []
-        self.dots = module.machine == EM_PPC64      # ppc64 ELFv1: dedotify() strips ".name"
+        self.dots = module.build.machine == EM_PPC64    # ppc64 ELFv1: dedotify() strips ".name"
         self.versions = module.versions
         if self.dots and self.versions is not None:
             self.versions = {n[1:] if n.startswith(".") else n: c
@@ -3309,7 +3581,7 @@ class _Loader:
     def check_modinfo(self):
         """vermagic as same_magic() compares it; no __versions on a modversions kernel; the
         licence's taint."""
-        magic = self.module.modinfo.get("vermagic", [None])[0]
+        magic = self.module.vermagic
         if magic is None:
             self.try_to_force_load("bad vermagic")
         elif self.kernel.vermagic is not None and \
@@ -3348,7 +3620,7 @@ class _Loader:
                     continue
             export = self.kernel.exports.get(symbol)
             if export is None or export.export_type in GPL_ONLY and not self.gplok:
-                if not weak and not (self.module.machine in EM_X86 and
+                if not weak and not (self.module.build.machine in EM_X86 and
                                      symbol == "_GLOBAL_OFFSET_TABLE_"):
                     self.refused.append("Unknown symbol %s%s" % (
                         symbol, " (GPL-only, licence '%s')" % self.licence if export else ""))
@@ -3422,17 +3694,33 @@ def _version(text):
 
 
 EPILOG = """\
-exit status: 0 success, 1 internal error, 2 usage error, 3 cannot read the input (or write -d FILE),
-4 not a kernel / unsupported or broken compression, 5 export tables not found with
-these options, 6 tables found but inconsistent.
-examples: %(prog)s vmlinuz > Module.symvers
-          %(prog)s --modules /lib/modules/6.1.0-50-amd64 vmlinuz > Module.symvers
-          %(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers"""
+exit status:
+%s
+examples: %%(prog)s vmlinuz > Module.symvers
+          %%(prog)s --modules /lib/modules/6.1.0-50-amd64 vmlinuz > Module.symvers
+          %%(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers
+          %%(prog)s --modules vendor-modules --check wlan.ko boot-kernel""" % "\n".join(
+    textwrap.fill(meaning, 88, initial_indent="  %3d  " % status, subsequent_indent=" " * 7)
+    for status, meaning in EXIT_STATUSES)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, saying its usage errors as every other error is said."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, "extract_symvers: error: %s\n" % message)
+
+
+def _prog():
+    """The name the tool was run by: the installed extract-symvers, or the file."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name in ("extract-symvers", "extract_symvers.py") else "extract_symvers.py"
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
-        prog="extract_symvers.py", epilog=EPILOG,
+    parser = _Parser(
+        prog=_prog(), epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Recover Module.symvers (CRC, symbol, module, export type, namespace of "
                     "every export) from a binary kernel: vmlinux, vmlinuz, uImage or memory "
@@ -3453,13 +3741,16 @@ def _parser():
     parser.add_argument("-p", "--prel32", choices=["y", "n"],
                         help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write Module.symvers to FILE (atomically: a failed run leaves an "
-                             "existing FILE as it was) instead of stdout")
+                        help="write Module.symvers to FILE instead of stdout: a regular file "
+                             "(through a symlink: its target) is replaced whole or not at all, "
+                             "keeping its mode; a device or FIFO is written through; - is "
+                             "stdout")
     parser.add_argument("-d", "--decompress", metavar="FILE",
-                        help="save the decompressed kernel (with -r: relocated) to FILE and exit")
+                        help="save the decompressed kernel (with -r: relocated) to FILE, as -o "
+                             "writes, and exit")
     parser.add_argument("--config", metavar="FILE",
-                        help="save the .config embedded with CONFIG_IKCONFIG to FILE and exit "
-                             "(written atomically)")
+                        help="save the .config embedded with CONFIG_IKCONFIG to FILE, as -o "
+                             "writes, and exit")
     parser.add_argument("-r", "--relocate", action="store_true",
                         help="apply the image's relative relocations (arm64 Image: pointers "
                              "left zero for the boot code) before anything else; done anyway "
@@ -3533,7 +3824,7 @@ class _Run:
         if self.args.kernel is None:
             return None, ()
         data, core_base = read_kernel(self.args.kernel, self.max_size)
-        image, payload = unpack(data, self.max_size)
+        image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
         _log.info("vermagic: %s", vermagic(image) or "not found")
         return image, tuple(b for b in (payload.load, core_base) if b is not None)
 
@@ -3550,6 +3841,19 @@ class _Run:
                                EXIT_NOT_FOUND)
         _log.info("saving the embedded .config (%d bytes) to %s", len(config), args.config)
         write_file(args.config, config)
+
+    def same_build(self, modules, build, image):
+        """The modules of the kernel's build (without a kernel: of the build most of them
+        are of); the others are an error, or with --skip-bad-modules left out."""
+        foreign = foreign_modules(modules, build)
+        reference = "the kernel's '%s'" % (vermagic(image) or build.release) if build else \
+            "the other modules'"
+        _bad_modules(["%s: vermagic '%s' (%s), not %s" % (m.path, m.module.vermagic,
+                                                          ", ".join(differences), reference)
+                      for m, differences in foreign], len(modules), "are of another build",
+                     self.args.skip_bad_modules)
+        left_out = {id(m) for m, _ in foreign}
+        return [m for m in modules if id(m) not in left_out]
 
     def relocated(self, image):
         """(image, base): with -r, the image relocated and its link base."""
@@ -3596,10 +3900,13 @@ class _Run:
             write_file(args.decompress, image)
             return 0, ""
         modules, checked = self.modules(args.modules), self.modules(args.check)
-        lines = []
+        lines, build = [], None
         if image is not None:
-            lines = extract(image, _options(args, base), bases_to_try)
+            found = extract(image, _options(args, base), bases_to_try)
+            lines = found.lines
             _log.info("%d symbols", len(lines))
+            build = _kernel_build(image, found.options)
+        modules = self.same_build(modules, build, image)
         if args.check:
             return self.check(image, lines + module_symvers(modules + checked), modules,
                               checked)
@@ -3613,6 +3920,15 @@ class _Run:
         return 0, text
 
 
+def _kernel_build(image, options):
+    """The Build of the kernel: its banner's release, the ELF class and byte order its tables
+    were found with (or its header's), its header's machine."""
+    header = image_header(image)
+    release = _banner_release(image)
+    return Build(release.decode("latin-1") if release else None,
+                 options.bits or header.bits, options.big_endian, header.machine)
+
+
 def _exported_twice(vmlinux_lines, modules):
     """A module exporting what vmlinux exports is from another build: modpost stops there."""
     names = {line.split("\t")[1] for line in vmlinux_lines}
@@ -3624,39 +3940,73 @@ def _exported_twice(vmlinux_lines, modules):
                                EXIT_INCONSISTENT)
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is, as Ctrl-C raises KeyboardInterrupt: what is half
+    done is undone on the way out."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
+class _Diagnostics:
+    """main()'s stderr handler on the logger, at the -q/-v level, for the duration of a
+    run; SIGTERM raised as _Terminated.  Nothing is changed from a thread other than the
+    main one, where signals cannot be handled."""
+
+    def __init__(self, verbosity):
+        self.handler = logging.StreamHandler(sys.stderr) if sys.stderr else \
+            logging.NullHandler()           # started with 2>&-
+        self.handler.setFormatter(_Formatter())
+        self.level = LEVELS[verbosity]
+
+    def __enter__(self):
+        self.saved = _log.level, _log.propagate
+        _log.addHandler(self.handler)
+        _log.setLevel(self.level)
+        _log.propagate = False
+        try:
+            self.sigterm = signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:                  # not the main thread
+            self.sigterm = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.sigterm is not None:
+            signal.signal(signal.SIGTERM, self.sigterm)
+        _log.removeHandler(self.handler)
+        _log.setLevel(self.saved[0])
+        _log.propagate = self.saved[1]
+
+
 def main(argv=None):
+    """The command line: (exit status), with the Module.symvers lines (or the --check
+    verdicts) on stdout and everything else on stderr; nothing on stdout on a failure."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.kernel is None and (args.check or args.decompress or args.relocate
                                 or not args.modules):
         parser.error("KERNEL is needed, except to list the exports of --modules alone")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    saved = _log.level, _log.propagate
-    _log.addHandler(handler)
-    _log.setLevel(LEVELS[args.verbosity])
-    _log.propagate = False
-    try:
-        status, text = _Run(args).main()
-    except SymversError as e:
-        _log.error("%s", e)
-        return e.status
-    except MemoryError:
-        _log.error("out of memory")
-        return EXIT_INPUT
-    except Exception as e:      # a bug: still one line, and a status of its own
-        _log.error("internal error (please report): %s: %s", type(e).__name__, e)
-        return EXIT_INTERNAL
-    finally:
-        _log.removeHandler(handler)
-        _log.setLevel(saved[0])
-        _log.propagate = saved[1]
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return status
+    with _Diagnostics(args.verbosity):
+        try:
+            status, text = _Run(args).main()
+            write_stdout(text)
+            return status
+        except SymversError as e:
+            _log.error("%s", e)
+            return e.status
+        except KeyboardInterrupt:
+            _log.error("interrupted (SIGINT): nothing written")
+            return EXIT_SIGINT
+        except _Terminated:
+            _log.error("terminated (SIGTERM): nothing written")
+            return EXIT_SIGTERM
+        except MemoryError:
+            _log.error("out of memory")
+            return EXIT_INPUT
+        except Exception as e:      # a bug: still one line, and a status of its own
+            _log.error("internal error (please report): %s: %s", type(e).__name__, e)
+            return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
         if era.flagstab:
             sections.add("__kflagstab", 1, bytes(x.export == GPL for x in syms))
     if modinfo is None:
-        modinfo = ["license=GPL", "vermagic=%s SMP mod_unload modversions " % era.release]
+        modinfo = ["license=GPL", "vermagic=%s-test SMP mod_unload modversions " % era.release]
     sections.add(".modinfo", 1, b"".join(entry.encode() + b"\0" for entry in modinfo))
     if versions is not None:
         # struct modversion_info: unsigned long crc, char name[64 - sizeof(unsigned long)]

@@ -16,7 +16,7 @@ EXPORTS = [Export("module_layout", 0x1234ABCD, PLAIN, ""),
            Export("cxl_mem_probe", 0x44444444, GPL, "module:cxl_core,cxl_pmem*")]
 CRC = {x.name: x.crc for x in EXPORTS}
 USES = ["printk", "usb_register_driver", "usb_stor_probe1"]
-GOOD = ["license=GPL", "vermagic=6.14.0 SMP preempt mod_unload modversions ",
+GOOD = ["license=GPL", "vermagic=6.14.0-test SMP preempt mod_unload modversions ",
         "import_ns=USB_STORAGE", "name=probe"]
 
 

@@ -62,8 +62,10 @@ CASES = [
     ("empty device", ["-B", "c0008000"], "/dev/null", 3, "input is empty"),
     ("endless device", ["--max-size", "1", "-B", "c0008000"], "/dev/zero", 3,
      "larger than 1 MiB"),
-    ("not a kernel", PREL32, fixed(random.Random(5).randbytes(300000)), 4,
+    ("not a kernel", ["-b", "64", "-e", "le"], fixed(random.Random(5).randbytes(300000)), 4,
      "not a kernel: found no kernel banner, no compressed kernel and no kernel image header"),
+    ("not a kernel, read raw as -k says", PREL32, fixed(random.Random(5).randbytes(300000)), 5,
+     "no export tables found with -B ffffffff81000000 -b 64 -e le -k 6.14 -p y"),
     ("text file", [], fixed(b"This is not a kernel.\n" * 1000), 4, "not a kernel"),
     ("ext4 image", [], fixed(bytes(1080) + b"\x53\xef" + bytes(8000)), 4,
      "this is an ext2/3/4 filesystem image, not a kernel"),
@@ -72,15 +74,26 @@ CASES = [
     ("wrong base address", ABSOLUTE[:3] + ["ffffffff82000000"] + ABSOLUTE[4:], absolute, 5,
      "-B ffffffff82000000"),
     ("wrong pointer size", ["-b", "64", "-B", "c0008000", "-k", "4.10"], old32, 5,
-     "no export tables found"),
-    ("wrong endianness", OLD32[:-1] + ["be"], old32, 5, "-e be"),
+     "-b 64 finds no export tables; the image says -b 32 (40 symbols found with it): give "
+     "that, or leave -b out"),
+    ("wrong endianness", OLD32[:-1] + ["be"], old32, 5,
+     "-e be finds no export tables; the image says -e le (40 symbols found with it): give "
+     "that, or leave -e out"),
     ("wrong kernel version", ABSOLUTE[:5] + ["4.10"] + ABSOLUTE[6:], absolute, 5,
-     "-k 4.10 -p n: check the base address, pointer size, endianness, kernel version and "
-     "PREL32 setting; the banner says Linux 6.14: try -k 6.14, or no -k"),
+     "-k 4.10 finds no export tables; the image says -k 6.14 (40 symbols found with it): "
+     "give that, or leave -k out"),
+    ("wrong base address, PREL32 wrong", ABSOLUTE[:3] + ["ffffffff82000000"] + ABSOLUTE[4:-1]
+     + ["y"], absolute, 5, "no export tables found with -B ffffffff82000000 -b 64 -e le -k 6.14 "
+     "-p y: check the base address, pointer size, endianness, kernel version and PREL32 "
+     "setting"),
     ("base too wide for 32 bits", ["-b", "32", "-B", "ffffffff81000000", "-k", "6.14"], prel32,
      2, "does not fit in 32 bits"),
     ("image at the top of the address space", ["-b", "32", "-B", "fffff000", "-k", "4.10"],
-     prel32, 5, "no export tables found"),
+     prel32, 5, "-k 4.10 finds no export tables; the image says -k 6.14 (40 symbols found "
+     "with it): give that, or leave -k out"),
+    ("wrong base", ["-b", "32", "-B", "fffff000", "-k", "4.10"], old32, 5,
+     "-B fffff000 finds no export tables; the image says -B c0008000 (40 symbols found with "
+     "it): give that, or leave -B out"),
     ("garbage in the tables", PREL32, garbage_names, 6, "not a valid string"),
     ("truncated gzip", PREL32, lambda k: STUB + gzip.compress(prel32(k))[:3000], 4,
      "gzip payload is truncated"),

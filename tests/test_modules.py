@@ -134,7 +134,7 @@ def test_runs_on_the_oldest_supported_python(tmp_path, kernels, kernel_file):
     python = oldest_python()
     if python is None:
         pytest.skip("no Python 3.8 interpreter on this machine (python3.8, pyenv)")
-    kernel = kernels("2.6.12", bits=32)
+    kernel = kernels("6.14", bits=64)
     files = {"drivers/m%03d.ko" % i: build_module("6.14", make_exports(ERAS["6.14"], count=4,
                                                                           seed=100 + i))
              for i in range(80)}
