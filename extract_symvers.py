@@ -2671,9 +2671,10 @@ def _read_tables(data, options, blocks):
     if errors:
         raise SymversError("export tables found but not valid with these options: %s"
                            % "; ".join(errors[:3]), EXIT_INCONSISTENT)
-    raise SymversError("no export tables found with %s: check the base address, pointer "
-                       "size, endianness, kernel version and PREL32 setting"
-                       % options.spell(), EXIT_NOT_FOUND)
+    raise SymversError("no export tables found with %s (nor in front of any of the %d blocks "
+                       "of identifiers): check the base address, pointer size, endianness, "
+                       "kernel version and PREL32 setting" % (options.spell(), len(blocks)),
+                       EXIT_NOT_FOUND)
 
 
 def _image_says(data, options):

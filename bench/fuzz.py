@@ -18,7 +18,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    cases, failures = fuzz(args.seconds, args.seed)
+    cases, failures = fuzz(seconds=args.seconds, seed=args.seed)
     for case, failure in failures:
         print("case %d: %s" % (case, failure))
     print("%d cases, %d failures" % (cases, len(failures)))

@@ -132,17 +132,17 @@ def replay(case, images, directory):
     return run_case(mutate(data, case_rng), options, directory)
 
 
-def fuzz(seconds, seed=0, max_cases=None):
-    """Run cases for `seconds`; returns (cases run, [(case seed, failure)])."""
+def fuzz(cases=None, seconds=None, seed=0):
+    """Run `cases` cases (or as many as fit in `seconds`); (cases run, [(case seed, failure)])."""
     rng = random.Random(seed)
     images = seeds()
-    failures, cases = [], 0
-    deadline = time.monotonic() + seconds
+    failures, done = [], 0
+    deadline = None if seconds is None else time.monotonic() + seconds
     with tempfile.TemporaryDirectory() as directory:
-        while time.monotonic() < deadline and (max_cases is None or cases < max_cases):
+        while (cases is None or done < cases) and (deadline is None or time.monotonic() < deadline):
             case = rng.getrandbits(32)
             failure = replay(case, images, directory)
             if failure:
                 failures.append((case, failure))
-            cases += 1
-    return cases, failures
+            done += 1
+    return done, failures

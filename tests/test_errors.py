@@ -84,8 +84,8 @@ CASES = [
      "give that, or leave -k out"),
     ("wrong base address, PREL32 wrong", ABSOLUTE[:3] + ["ffffffff82000000"] + ABSOLUTE[4:-1]
      + ["y"], absolute, 5, "no export tables found with -B ffffffff82000000 -b 64 -e le -k 6.14 "
-     "-p y: check the base address, pointer size, endianness, kernel version and PREL32 "
-     "setting"),
+     "-p y (nor in front of any of the 2 blocks of identifiers): check the base address, "
+     "pointer size, endianness, kernel version and PREL32 setting"),
     ("base too wide for 32 bits", ["-b", "32", "-B", "ffffffff81000000", "-k", "6.14"], prel32,
      2, "does not fit in 32 bits"),
     ("image at the top of the address space", ["-b", "32", "-B", "fffff000", "-k", "4.10"],
@@ -174,3 +174,36 @@ def test_decompress_into_missing_directory(tmp_path, run, kernels, kernel_file):
     result = run("-d", tmp_path / "no" / "out.raw", kernel_file(prel32(kernels)))
     assert result.status == 3
     assert "cannot write" in result.errors[0]
+
+
+def test_usage_errors_say_error_as_every_other(run):
+    result = run("-b", "16", "vmlinux")
+    assert result.status == 2
+    assert result.err.splitlines()[-1] == ("extract_symvers: error: argument -b/--bits: "
+                                           "invalid choice: 16 (choose from 32, 64)")
+
+
+def test_help_lists_every_exit_status(run):
+    import extract_symvers
+    result = run("-h")
+    assert result.status == 0
+    statuses = [int(line.split()[0]) for line in result.out.split("exit status:\n")[1]
+                .split("examples:")[0].splitlines() if line[:5].strip().isdigit()]
+    assert statuses == [status for status, _ in extract_symvers.EXIT_STATUSES]
+    assert "-o, -d, --config FILE, stdout" in result.out.replace("\n       ", " ")
+
+
+def test_the_installed_command_says_its_name(monkeypatch, run):
+    """pip install . gives extract-symvers: its usage and --version say so."""
+    import extract_symvers
+    monkeypatch.setattr("sys.argv", ["/usr/local/bin/extract-symvers"])
+    assert run("--version")[:2] == (0, "extract-symvers %s\n" % extract_symvers.__version__)
+    assert run("-b", "16", "x").err.startswith("usage: extract-symvers ")
+
+
+def test_an_input_over_max_size_says_how_to_read_it(tmp_path, run):
+    (tmp_path / "dump").write_bytes(bytes(3 << 20))
+    result = run("--max-size", "2", tmp_path / "dump")
+    assert result.status == 3
+    assert result.errors[0].endswith("dump is larger than 2 MiB: give a larger --max-size to "
+                                     "read it")
