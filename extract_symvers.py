@@ -16,20 +16,23 @@ command line uses them all):
 
     Errors and exit status      SymversError, whose ``status`` is the CLI's exit code
     Kernel-version history      LAYOUTS: a row per release that changed the tables
-    Records                     Options (-B -b -e -k -p), Image, TableFormat, TableRef, Symbol
-    Banners and byte helpers    the "Linux version" banner; _Record, a binary header
+    Records                     Options (-B -b -e -k -p), Image, TableFormat, Symbol; its line
+    Banners and byte helpers    the "Linux version" banner; a binary header as a record
     ELF                         ElfObject: modules, vmlinux and core dumps
     Decompression               CODECS: gzip, xz, lzma, bzip2, zstd, lz4, lzo
-    Reading inputs and dumps    read_kernel(): files, devices, pipes, ELF cores, kdump files
+    Reading inputs and dumps    read_kernel(): files, devices, pipes; Memory: dumps by address
+    Page tables                 SCHEMES: x86-64, i386, arm64, ARMv7 translation tables
     Containers and unpack       CONTAINERS: u-boot, Android boot, FIT, sparse; unpack()
     Detection                   image_header(), vermagic(), the options an image says
     Relocation                  relocate(): arm64 Images whose pointers the boot code fills
     Locating the tables         find_symsearch(), find_tables_direct()
     Walking the tables          walk()
     Extract                     extract(): image -> Module.symvers lines
-    Output                      format_symvers(), write_file()
+    Output                      write_stdout(), write_file(): whole or not at all
     Module archives             ARCHIVES: cpio, tar, .deb, zip, boot.img; module_sources()
     Module files                read_module(), read_modules(), module_symvers()
+    BTF                         btf_struct(): the kernel's own description of a structure
+    Loaded modules              loaded_modules(): the modules of a dump, by struct module
     Load checks                 check_module(): would the kernel load it?
     Command line                main()
 
@@ -42,6 +45,7 @@ import array
 import bisect
 import bz2
 import collections
+import errno
 import itertools
 import logging
 import lzma
@@ -63,11 +67,12 @@ __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FO
            "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout",
            "LAYOUTS", "layout_for", "parse_version", "release_option", "Options", "Image",
            "TableFormat", "TableRef", "Symbol", "format_symvers", "banner_version",
-           "ElfObject", "decompress_payload", "read_kernel", "Payload", "unpack", "Header",
+           "ElfObject", "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
            "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
-           "module_symvers", "modules_config", "parse_symvers", "parse_config", "Kernel",
+           "module_symvers", "modules_config", "Struct", "btf_struct", "LoadedModule",
+           "loaded_modules", "parse_symvers", "parse_config", "Kernel",
            "Verdict", "same_magic", "check_module", "check_modules", "main"]
 
 
@@ -416,7 +421,8 @@ SHN_UNDEF, SHN_ABS = 0, 0xFFF1
 SHT_SYMTAB, SHT_RELA, SHT_NOBITS, SHT_REL = 2, 4, 8, 9
 SHF_ALLOC = 0x2
 STB_WEAK = 2
-EM_386, EM_MIPS, EM_PPC64, EM_S390, EM_X86_64, EM_AARCH64, EM_RISCV = 3, 8, 21, 22, 62, 183, 243
+EM_386, EM_MIPS, EM_PPC, EM_PPC64, EM_S390, EM_ARM = 3, 8, 20, 21, 22, 40
+EM_X86_64, EM_AARCH64, EM_RISCV, EM_LOONGARCH = 62, 183, 243, 258
 EM_X86 = (EM_386, EM_X86_64)
 # 4.19+: the architectures selecting HAVE_ARCH_PREL32_RELOCATIONS (powerpc did, briefly)
 PREL32_MACHINES = EM_X86 + (EM_AARCH64,)
@@ -1031,11 +1037,13 @@ def _read_input(path, max_size):
     return data
 
 
-# The window of a dump read around the kernel banner is the kernel image's reach: .text
-# before the banner (in .rodata), .rodata and the export tables after it.
+# A dump is read by address through a Memory (below): never whole.  What is unpacked of it is
+# the window around the kernel banner, the kernel image's reach: .text before the banner (in
+# .rodata), .rodata and the export tables after it.
 CORE_HEAD = 1 << 20
 CORE_BEFORE, CORE_AFTER, CORE_ALIGN = 48 << 20, 80 << 20, 2 << 20
 FIND_CHUNK = 16 << 20
+PN_XNUM = 0xFFFF        # e_phnum of an ELF file with more program headers: see section 0
 
 
 def _reach(banner):
@@ -1077,8 +1085,10 @@ def _notes(data, e):
         at = desc + _round_up(descsz, 4)
 
 
-def _vmcoreinfo(text):
-    """{key: value} of the kernel's VMCOREINFO note, said (its release, KASLR offset)."""
+def _vmcoreinfo(notes):
+    """{key: value} of the kernel's VMCOREINFO note among `notes`, said (its release, KASLR
+    offset)."""
+    text = next((desc for name, desc in notes if name == b"VMCOREINFO"), b"")
     info = dict(line.partition("=")[::2] for line in text.decode("latin-1").splitlines())
     said = ["%s=%s" % (key, info[key]) for key in ("OSRELEASE", "KERNELOFFSET",
                                                    "SYMBOL(_stext)", "PAGESIZE") if key in info]
@@ -1087,24 +1097,127 @@ def _vmcoreinfo(text):
     return info
 
 
-def _core_window(f, head, max_size):
-    """(bytes, base) of the kernel in an ELF core: the memory around the first kernel
+class _Ranges:
+    """Memory in a file: sorted, non-overlapping (start, end, file offset) runs."""
+
+    def __init__(self, f, runs):
+        self.f, self.runs = f, []
+        for start, end, offset in sorted(runs):
+            if not self.runs or start >= self.runs[-1][1]:     # a PA mapped twice: the first
+                self.runs.append((start, end, offset))
+        self.starts = [run[0] for run in self.runs]
+
+    def read(self, address, size):
+        """The bytes at [address, address + size), or None where a part is not in a run."""
+        out = b""
+        while size > 0:
+            i = bisect.bisect_right(self.starts, address) - 1
+            if i < 0 or address >= self.runs[i][1]:
+                return None
+            start, end, offset = self.runs[i]
+            self.f.seek(offset + address - start)
+            piece = self.f.read(min(size, end - address)).ljust(min(size, end - address), b"\0")
+            out += piece
+            address += len(piece)
+            size -= len(piece)
+        return out
+
+
+class _KdumpPages:
+    """The pages of a kdump-compressed file, decompressed when read."""
+
+    def __init__(self, f, page, descriptors):
+        self.f, self.page, self.descriptors = f, page, descriptors
+
+    def read(self, address, size):
+        """A page-aligned read of whole pages (what Memory asks), or None."""
+        out = b""
+        for pfn in range(address // self.page, _round_up(address + size, self.page) // self.page):
+            if pfn not in self.descriptors:
+                return None
+            out += _kdump_page(self.f, self.descriptors[pfn], self.page)
+        return out
+
+
+PAGE_CACHE = 4096           # pages of a dump kept decompressed or read: 16 MiB of 4 KiB ones
+
+
+class Memory:
+    """A dump by address, read a page at a time through a bounded cache: physical memory
+    (ELF PT_LOADs by p_paddr, kdump pages by pfn) and virtual memory (PT_LOADs by p_vaddr
+    where the dump has them; else through `tables`, page tables once set).  What the dump
+    lacks reads as None.  `notes` are its ELF notes (QEMU's CPU state among them), `info` its
+    VMCOREINFO, `machine` the e_machine it names (None: unknown), `window` where the kernel
+    window read of it starts: ("virtual" or "physical", address)."""
+
+    PAGE = 4096
+
+    def __init__(self, f, physical, virtual, notes, info, machine, window):
+        self.f, self.physical_memory, self.virtual_memory = f, physical, virtual
+        self.notes, self.info, self.machine, self.window = notes, info, machine, window
+        self.tables = None
+        self._cache = collections.OrderedDict()
+
+    def close(self):
+        self.f.close()
+
+    def _page(self, space, address):
+        key = (space, address)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if space == "virtual" and self.virtual_memory is None:
+            physical = self.tables.translate(address) if self.tables else None
+            data = None if physical is None else self._page("physical", physical)
+        else:
+            source = self.physical_memory if space == "physical" else self.virtual_memory
+            data = source.read(address, self.PAGE)
+        self._cache[key] = data
+        if len(self._cache) > PAGE_CACHE:
+            self._cache.popitem(last=False)
+        return data
+
+    def read(self, address, size, space="virtual", fill=False):
+        """The bytes at [address, address + size) of the `space`, or None where a page is not
+        in the dump (with `fill`, zeros instead)."""
+        out = []
+        at = address - address % self.PAGE
+        while at < address + size:
+            page = self._page(space, at)
+            if page is None:
+                if not fill:
+                    return None
+                page = bytes(self.PAGE)
+            out.append(page)
+            at += self.PAGE
+        data = b"".join(out)
+        return data[address % self.PAGE:address % self.PAGE + size]
+
+
+def _core_headers(f, head):
+    """(ElfObject, [program headers]) of an ELF core, reading as much of it as they need
+    (with more than 65535 program headers, section header 0 holds their count)."""
+    elf = ElfObject(head, sections=False)
+    count = elf.header.phnum
+    if count == PN_XNUM and elf.header.shoff:
+        f.seek(elf.header.shoff)
+        count = elf.shdr.read(f.read(elf.shdr.size)).info
+    end = elf.header.phoff + count * elf.header.phentsize
+    if end > len(head):
+        f.seek(0)
+        head = f.read(end)
+    phdr = elf.phdr
+    return elf, [phdr.read(head, elf.header.phoff + i * elf.header.phentsize)
+                 for i in range(count)]
+
+
+def _core_window(f, elf, segments, info, max_size):
+    """((bytes, where they start), base) of the kernel in an ELF core: the memory around the
+    first kernel
     banner of the segment holding VMCOREINFO's _stext, else of the smallest segment holding
     one (kcore's KCORE_TEXT, before the direct map of all RAM), assembled from every PT_LOAD
     in that address space (p_vaddr; p_paddr when p_vaddr is 0 or the same, whose base is then
     unknown)."""
-    elf = ElfObject(head, sections=False)
-    headers_end = elf.header.phoff + elf.header.phnum * elf.header.phentsize
-    if headers_end > len(head):
-        f.seek(0)
-        elf = ElfObject(f.read(headers_end), sections=False)
-    segments = elf.segments()
-    info = {}
-    for note in (s for s in segments if s.type == PT_NOTE):
-        f.seek(note.offset)
-        for name, desc in _notes(f.read(min(note.filesz, 1 << 20)), elf.e):
-            if name == b"VMCOREINFO":
-                info = _vmcoreinfo(desc)
     loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
     try:        # the kernel says where its text is: that segment first
         text = int(info.get("SYMBOL(_stext)", ""), 16)
@@ -1135,20 +1248,41 @@ def _core_window(f, head, max_size):
             pieces.append((low, high, s.offset + low - address(s)))
     low, high = min(p[0] for p in pieces), max(p[1] for p in pieces)
     window = _window(high - low, max_size)
+    view = memoryview(window)
     for piece_low, piece_high, offset in pieces:
         f.seek(offset)
-        window[piece_low - low:piece_high - low] = f.read(piece_high - piece_low).ljust(
-            piece_high - piece_low, b"\0")
+        f.readinto(view[piece_low - low:piece_high - low])     # what a file lacks stays 0
     _log.info("ELF core dump, %d memory segments: kernel banner at %s %#x; reading %#x-%#x "
               "(%d MiB)", len(loads), "virtual" if virtual else "physical", banner, low, high,
               (high - low) >> 20)
-    return bytes(window), low if virtual else None
+    return (window, ("virtual" if virtual else "physical", low)), \
+        low if virtual else None
+
+
+def _core(f, head, max_size):
+    """(window, base, Memory) of an ELF core dump (QEMU's dump-guest-memory, a saved
+    /proc/vmcore, /proc/kcore)."""
+    elf, segments = _core_headers(f, head)
+    notes = []
+    for note in (s for s in segments if s.type == PT_NOTE):
+        f.seek(note.offset)
+        notes += _notes(f.read(min(note.filesz, 1 << 20)), elf.e)
+    info = _vmcoreinfo(notes)
+    window, base = _core_window(f, elf, segments, info, max_size)
+    loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
+    virtual = [s for s in loads if s.vaddr not in (0, s.paddr)]
+    physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
+                           if s.vaddr in (0, s.paddr) or s.paddr])
+    memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
+                                             for s in virtual]) if virtual else None,
+                    notes, info, elf.machine, window[1])
+    return window[0], base, memory
 
 
 # makedumpfile's kdump-compressed format (diskdump_mod.h; what kdump-tools saves by default,
-# QEMU's dump-guest-memory -z/-l/-s): a header block, sub-header blocks (VMCOREINFO), two
-# page bitmaps, then one page_desc per dumped page (the second bitmap's set bits, in pfn
-# order), each page raw or compressed.
+# QEMU's dump-guest-memory -z/-l/-s): a header block, sub-header blocks (VMCOREINFO, the ELF
+# notes), two page bitmaps, then one page_desc per dumped page (the second bitmap's set bits,
+# in pfn order), each page raw or compressed.
 KDUMP_MAGIC = b"KDUMP   "
 KDUMP_FLATTENED = b"makedumpfile\0"
 KDUMP_ZLIB, KDUMP_LZO, KDUMP_SNAPPY, KDUMP_ZSTD = 0x1, 0x2, 0x4, 0x20
@@ -1167,11 +1301,16 @@ KDUMP_HEADERS = (
      _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, "<QiiQQQQQQQQQQQ")),
     (_Record("DiskDumpHeader", _KDUMP_FIELDS, "<8si390s2x8xIiiIIIIIIi"),
      _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, "<IiiIIQIQIQIQQQ")))
+# utsname.machine (the fifth of new_utsname's six 65-byte fields) -> e_machine
+UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_386,
+                "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
+                "arm": EM_ARM}
 KDUMP_PAGE_DESC = struct.Struct("<qIIQ")     # offset, size, flags, page_flags
 
 
 def _kdump_pages(f, head):
-    """(page size, {pfn: (offset, size, flags)}, VMCOREINFO) of a kdump-compressed file."""
+    """(page size, {pfn: (offset, size, flags)}, VMCOREINFO text, ELF notes bytes, the
+    e_machine its utsname names) of a kdump-compressed file."""
     for header_record, sub_record in KDUMP_HEADERS:
         header = header_record.read(head)
         if header.block_size in KDUMP_BLOCK_SIZES and 0 < header.sub_hdr_size < 64:
@@ -1186,6 +1325,10 @@ def _kdump_pages(f, head):
         mapnr = sub.max_mapnr_64
     f.seek(sub.offset_vmcoreinfo)
     info = f.read(min(sub.size_vmcoreinfo, 1 << 20))
+    notes = b""
+    if header.header_version >= 4 and sub.size_note:
+        f.seek(sub.offset_note)
+        notes = f.read(min(sub.size_note, 1 << 20))
     half = header.bitmap_blocks * block // 2
     if half > mapnr // 8 + block:
         raise SymversError("kdump-compressed header: %d bitmap blocks for %d pages"
@@ -1200,7 +1343,9 @@ def _kdump_pages(f, head):
                                               * KDUMP_PAGE_DESC.size])
     _log.info("kdump-compressed dump (header version %d): %d of %d pages of %d bytes",
               header.header_version, len(pfns), mapnr, block)
-    return block, {pfn: d[:3] for pfn, d in zip(pfns, descs)}, info
+    machine = UTS_MACHINES.get(header.utsname[4 * 65:5 * 65].split(b"\0")[0].decode(
+        "latin-1"))
+    return block, {pfn: d[:3] for pfn, d in zip(pfns, descs)}, info, notes, machine
 
 
 def _kdump_page(f, desc, page):
@@ -1225,14 +1370,13 @@ def _kdump_page(f, desc, page):
     except DECODE_ERRORS as e:
         raise SymversError("kdump-compressed page at %#x is corrupt: %s" % (offset, e),
                            EXIT_FORMAT) from None
-    return data
+    return data.ljust(page, b"\0")
 
 
-def _kdump_window(f, head, max_size):
-    """(bytes, None) of physical memory around the kernel banner of a kdump-compressed
-    file: pages decompressed in pfn order until the banner, then the window around it."""
-    page, pages, info = _kdump_pages(f, head)
-    _vmcoreinfo(info)
+def _kdump_window(f, page, pages, max_size):
+    """(bytes, physical address of the first) of the memory around the kernel banner of a
+    kdump-compressed file: pages decompressed in pfn order until the banner, then the
+    window around it."""
     tail = b""          # the end of the page before: a banner may straddle two pages
     for pfn in sorted(pages):
         data = tail + _kdump_page(f, pages[pfn], page)
@@ -1254,7 +1398,19 @@ def _kdump_window(f, head, max_size):
     del window[end - start:]
     _log.info("kdump-compressed dump: kernel banner at physical %#x; reading %#x-%#x (%d MiB)",
               banner, start, end, (end - start) >> 20)
-    return bytes(window), None
+    return window, start
+
+
+def _kdump(f, head, max_size):
+    """(window, None, Memory) of a kdump-compressed file."""
+    page, pages, info, notes, machine = _kdump_pages(f, head)
+    notes = list(_notes(notes, "<"))
+    info = _vmcoreinfo(notes + [(b"VMCOREINFO", info)])
+    window, start = _kdump_window(f, page, pages, max_size)
+    memory = Memory(f, _KdumpPages(f, page, pages), None, notes, info, machine,
+                    ("physical", start))
+    memory.PAGE = page
+    return window, None, memory
 
 
 class _Flattened:
@@ -1303,41 +1459,223 @@ class _Flattened:
         self.pos = pos
         return bytes(out)
 
+    def close(self):
+        self.f.close()
 
-def _dump_window(f, max_size):
-    """(bytes, base) of the kernel in a dump read by seek and read, or None when the file is
-    not a core dump or a kdump file."""
+
+def _dump(f, max_size):
+    """(window, base, Memory) of a dump read by seek and read, or None when the file is not
+    a core dump or a kdump file."""
     head = f.read(CORE_HEAD)
     if _is_elf(head) and ElfObject(head, sections=False).type == ET_CORE:
-        return _core_window(f, head, max_size)
+        return _core(f, head, max_size)
     if head[:len(KDUMP_MAGIC)] == KDUMP_MAGIC:
-        return _kdump_window(f, head, max_size)
+        return _kdump(f, head, max_size)
     if head[:len(KDUMP_FLATTENED)] == KDUMP_FLATTENED:
         flat = _Flattened(f)
         head = flat.read(CORE_HEAD)
         if head[:len(KDUMP_MAGIC)] == KDUMP_MAGIC:
             _log.info("makedumpfile flattened format: %d records", len(flat.pieces))
-            return _kdump_window(flat, head, max_size)
+            return _kdump(flat, head, max_size)
         raise SymversError("makedumpfile flattened file without a kdump header", EXIT_FORMAT)
     return None
 
 
+class Input(NamedTuple):
+    """What read_kernel() reads of a file: the bytes to unpack, the virtual address of their
+    first byte where a dump says it, and, of a dump, its Memory (to close)."""
+    data: bytes
+    base: Optional[int]
+    memory: Optional[Memory]
+
+
 def read_kernel(path, max_size=MAX_SIZE):
-    """(bytes to unpack, base address or None): what a core dump maps around the kernel
-    (never the whole file: /proc/kcore says it is 128 TiB), else the whole input.  Only a
+    """The Input of a path: what a core dump maps around the kernel (never the whole file:
+    /proc/kcore says it is 128 TiB) and the dump by address, else the whole input.  Only a
     regular file is looked into first: a pipe cannot be read twice."""
     if path != "-" and os.path.isfile(path):
         try:
-            with open(path, "rb") as f:
-                found = _dump_window(f, max_size)
-            if found is not None:
-                return found
-        except (struct.error, ValueError, OverflowError):   # seeks past what a file can be
-            raise SymversError("%s: the dump's headers are truncated or corrupt" % path,
-                               EXIT_FORMAT) from None
+            f = open(path, "rb")
         except OSError:
-            pass            # said by _read_input()
-    return _read_input(path, max_size), None
+            f = None            # said by _read_input()
+        if f is not None:
+            try:
+                found = _dump(f, max_size)
+            except (struct.error, ValueError, OverflowError, OSError) as e:
+                f.close()
+                if isinstance(e, OSError) and e.errno != errno.EINVAL:
+                    raise SymversError("cannot read %s: %s" % (path, e.strerror or e),
+                                       EXIT_INPUT) from None
+                # a header short of its fields, or sending seeks where no file goes
+                raise SymversError("%s: the dump's headers are truncated or corrupt" % path,
+                                   EXIT_FORMAT) from None
+            except BaseException:
+                f.close()
+                raise
+            if found is not None:
+                return Input(*found)
+            f.close()
+    return Input(_read_input(path, max_size), None, None)
+
+
+# --- Page tables: the virtual memory of a dump that holds physical memory -----------------
+# A scheme is an MMU's translation-table format: the bytes of an entry, the (shift, index
+# bits) of each level from the top, and what an entry says: nothing, the next table, or the
+# page (or block) it maps and the shift of its size.
+
+class _Scheme(NamedTuple):
+    name: str
+    entry: int              # bytes per entry
+    levels: tuple           # ((shift, index bits), ...) from the top level
+    decode: object          # (entry, level, last) -> None | (TABLE, address) | (PAGE, address, shift)
+    va_bits: int            # the bits of a virtual address that index it
+    extend: str = ""        # the bits above: "sign" (x86-64), "upper" (arm64's TTBR1: all set)
+    big_endian: bool = False
+
+
+TABLE, PAGE_ENTRY = "table", "page"
+
+
+def _x86_decode(mask, large):
+    """x86 entries: bit 0 present, bit 7 a large page at the `large` levels."""
+    def decode(entry, level, last):
+        if not entry & 1:
+            return None
+        if last or level in large and entry & 0x80:
+            return PAGE_ENTRY, entry & mask, None
+        return TABLE, entry & mask
+    return decode
+
+
+def _arm64_decode(granule, mask):
+    """VMSAv8-64 descriptors (and ARMv7 LPAE's): bit 0 valid, bit 1 a table (a page at the
+    last level), else a block; with 64 KiB granules bits 15:12 hold PA[51:48]."""
+    def decode(entry, level, last):
+        if not entry & 1 or last and not entry & 2:
+            return None
+        address = entry & mask
+        if granule == 16:
+            address |= (entry >> 12 & 0xF) << 48
+        if entry & 2 and not last:
+            return TABLE, address
+        return PAGE_ENTRY, address, None
+    return decode
+
+
+def _arm_short_decode(entry, level, last):
+    """ARMv7 short descriptors: a first-level section (1 MiB; 16 MiB supersection) or a
+    second-level table of 256 entries; second level: large (64 KiB) and small pages."""
+    kind = entry & 3
+    if level == 0:
+        if kind == 1:
+            return TABLE, entry & 0xFFFFFC00
+        if kind == 2:
+            return (PAGE_ENTRY, entry & 0xFF000000, 24) if entry & 1 << 18 else \
+                (PAGE_ENTRY, entry & 0xFFF00000, 20)
+        return None
+    if kind == 1:
+        return PAGE_ENTRY, entry & 0xFFFF0000, 16
+    return (PAGE_ENTRY, entry & 0xFFFFF000, 12) if kind else None
+
+
+def _arm64_scheme(granule, va_bits, big_endian=False):
+    """The translation scheme of an arm64 kernel: granule 12 (4 KiB), 14 or 16 bits, VA_BITS
+    39 to 52 (an Android kernel often 39): as many levels as the VA bits need."""
+    levels, shift = [], granule
+    while shift < va_bits:
+        levels.insert(0, (shift, min(granule - 3, va_bits - shift)))
+        shift += granule - 3
+    return _Scheme("arm64 %d KiB pages, %d-bit VA" % (1 << granule - 10, va_bits), 8,
+                   tuple(levels), _arm64_decode(granule, ((1 << 48) - 1) & ~((1 << granule) - 1)),
+                   va_bits, "upper", big_endian)
+
+
+X86_MASK = 0x000FFFFFFFFFF000
+SCHEMES = {
+    "x86-64": _Scheme("x86-64 4-level", 8, ((39, 9), (30, 9), (21, 9), (12, 9)),
+                      _x86_decode(X86_MASK, (1, 2)), 48, "sign"),
+    "x86-64 la57": _Scheme("x86-64 5-level", 8, ((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)),
+                           _x86_decode(X86_MASK, (2, 3)), 57, "sign"),
+    "i386 pae": _Scheme("i386 PAE", 8, ((30, 2), (21, 9), (12, 9)),
+                        _x86_decode(X86_MASK, (1,)), 32),
+    "i386": _Scheme("i386 2-level", 4, ((22, 10), (12, 10)), _x86_decode(0xFFFFF000, (0,)), 32),
+    "arm": _Scheme("ARMv7 short descriptors", 4, ((20, 12), (12, 8)), _arm_short_decode, 32),
+    "arm lpae": _Scheme("ARMv7 LPAE", 8, ((30, 2), (21, 9), (12, 9)),
+                        _arm64_decode(12, 0xFFFFFFF000), 32),
+}
+
+
+class _PageTables:
+    """Virtual addresses translated by walking a scheme's tables from a root, in a dump's
+    physical memory."""
+
+    def __init__(self, memory, scheme, root, how):
+        self.memory, self.scheme, self.root, self.how = memory, scheme, root, how
+        self.order = "big" if scheme.big_endian else "little"
+        self.format = (">" if scheme.big_endian else "<") + ("Q" if scheme.entry == 8 else "I")
+        self._cache = {}
+
+    def _entries(self, table, count):
+        raw = self.memory.read(table, count * self.scheme.entry, "physical")
+        return None if raw is None else struct.unpack(self.format[0] + "%d" % count
+                                                      + self.format[1], raw)
+
+    def translate(self, address):
+        """The physical address of a virtual one, or None where nothing maps it."""
+        page = address & ~0xFFF
+        if page not in self._cache:
+            if len(self._cache) > 1 << 16:
+                self._cache.clear()
+            self._cache[page] = self._walk(page)
+        found = self._cache[page]
+        return None if found is None else found + (address & 0xFFF)
+
+    def _walk(self, address):
+        table, last = self.root, len(self.scheme.levels) - 1
+        for level, (shift, bits) in enumerate(self.scheme.levels):
+            raw = self.memory.read(table + (address >> shift & (1 << bits) - 1)
+                                   * self.scheme.entry, self.scheme.entry, "physical")
+            if raw is None:
+                return None
+            found = self.scheme.decode(int.from_bytes(raw, self.order), level, level == last)
+            if found is None:
+                return None
+            if found[0] == PAGE_ENTRY:
+                size = found[2] or shift
+                return (found[1] & ~((1 << size) - 1)) | (address & (1 << size) - 1)
+            table = found[1]
+        return None
+
+    def small_pages(self, low, high):
+        """(virtual, physical) of every page the last level maps in [low, high), in order:
+        what vmalloc (module memory among it) maps, where the direct map has large ones."""
+        scheme, last = self.scheme, len(self.scheme.levels) - 1
+        above = ((1 << 64) - 1) & ~((1 << scheme.va_bits) - 1)
+
+        def canonical(va):
+            if scheme.extend == "upper" or scheme.extend == "sign" and va >> scheme.va_bits - 1:
+                return va | above
+            return va
+
+        def walk(table, level, prefix):
+            shift, bits = scheme.levels[level]
+            entries = self._entries(table, 1 << bits)
+            if entries is None:
+                return
+            for index, entry in enumerate(entries):
+                va = canonical(prefix | index << shift)
+                span = 1 << shift
+                if va + span <= low or va >= high or not entry:
+                    continue
+                found = scheme.decode(entry, level, level == last)
+                if found is None:
+                    continue
+                if found[0] == TABLE:
+                    yield from walk(found[1], level + 1, prefix | index << shift)
+                elif level == last:
+                    yield va, found[1]
+
+        yield from walk(self.root, 0, 0)
 
 
 # --- Containers and unpack -----------------------------------------------------------------
@@ -1786,6 +2124,11 @@ def _search_payloads(data, max_size):
     return None, fallback, errors
 
 
+def _whole(data):
+    """The image in memory of its own: a mapped file (or a view of one) is copied out."""
+    return data if isinstance(data, (bytes, bytearray)) else bytes(data)
+
+
 def unpack(data, max_size=MAX_SIZE, raw=False):
     """(image, Payload): the decompressed kernel image in a file's bytes, and where it was.
 
@@ -1805,13 +2148,13 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
     header = image_header(data).how
     if header and _has_banner(data):
         _log.info("%s, not compressed (%d bytes)", header, len(data))
-        return bytes(data), Payload("none", None)
+        return _whole(data), Payload("none", None)
     found, fallback, errors = _search_payloads(data, max_size)
     if found is not None:
         return found
     if _has_banner(data):    # searched for only now: the whole of a dump
         _log.info("image is not compressed (%d bytes)", len(data))
-        return bytes(data), Payload("none", None)
+        return _whole(data), Payload("none", None)
     if fallback is not None:
         image, payload = fallback
         _log.info("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it",
@@ -1825,7 +2168,7 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
     if raw and not any(payload for _, payload in errors):
         _log.warning("no kernel banner, no compressed kernel%s: reading the file as a raw "
                      "image, as -k says", " (%s)" % said if said else "")
-        return bytes(data), Payload("none", None)
+        return _whole(data), Payload("none", None)
     if errors:
         raise SymversError("no payload decompressed to a kernel (%s)" % said, EXIT_FORMAT)
     if not header:
@@ -1833,7 +2176,7 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
                            "kernel image header in %d bytes (give -k to read it as a raw image)"
                            % len(data), EXIT_FORMAT)
     _log.info("no kernel banner: reading the %s as it is", header)
-    return bytes(data), Payload("none", None)
+    return _whole(data), Payload("none", None)
 
 
 # --- Detection: what the image says of itself ----------------------------------------------
@@ -2731,7 +3074,7 @@ def _culprit(data, given, options, bases_to_try):
                     **{field: banner[0] if field == "version" else None}), bases_to_try)
         except SymversError:
             continue
-        says = Options(**{field: getattr(found.options, field)}).spell()
+        says = Options(**{field: getattr(found.mattered, field)}).spell()
         return ("%s finds no export tables; the image says %s (%d symbols found with it): "
                 "give that, or leave %s out" % (Options(**{field: getattr(given, field)}).spell(),
                                                 says or "it does not matter",
@@ -2754,12 +3097,12 @@ def _search_options(data, options, bases_to_try=()):
             _log.debug("not with %s: %s", attempt.spell(), e)
             failures.append(e)
             continue
-        found = attempt if placed else attempt._replace(base=None, bits=None)
+        found = Extraction(lines, attempt, placed)
         if None in options:
-            _log.info("detected options: %s%s", found.spell(),
+            _log.info("detected options: %s%s", found.mattered.spell(),
                       "" if placed else " (-B and -b do not matter: PREL32 tables found "
                                         "directly)")
-        return Extraction(lines, found)
+        return found
     advice = ["%s: try %s" % (says, fix) for _, says, fix in _image_says(data, options)]
     if len(failures) == 1:
         raise SymversError("; ".join([str(failures[0])] + advice), failures[0].status)
@@ -2779,7 +3122,13 @@ def _search_options(data, options, bases_to_try=()):
 
 class Extraction(NamedTuple):
     lines: list         # vmlinux's Module.symvers lines
-    options: Options    # the options they were found with (-B and -b None: did not matter)
+    options: Options    # the options they were found with, every one
+    placed: bool        # whether -B and -b mattered (PREL32 tables found directly: not)
+
+    @property
+    def mattered(self):
+        """The options as they mattered: -B and -b None where they did not."""
+        return self.options if self.placed else self.options._replace(base=None, bits=None)
 
 
 def extract(data, options=Options(), bases_to_try=(), raw=False):
@@ -3180,9 +3529,9 @@ class Module(NamedTuple):
         return self.modinfo.get("vermagic", [None])[0]
 
 
-MACHINES = {EM_386: "i386", EM_MIPS: "mips", 20: "powerpc", EM_PPC64: "ppc64",
-            EM_S390: "s390", 40: "arm", EM_X86_64: "x86-64", EM_AARCH64: "arm64",
-            EM_RISCV: "riscv", 258: "loongarch"}
+MACHINES = {EM_386: "i386", EM_MIPS: "mips", EM_PPC: "powerpc", EM_PPC64: "ppc64",
+            EM_S390: "s390", EM_ARM: "arm", EM_X86_64: "x86-64", EM_AARCH64: "arm64",
+            EM_RISCV: "riscv", EM_LOONGARCH: "loongarch"}
 
 
 class Build(NamedTuple):
@@ -3464,6 +3813,503 @@ def modules_config(paths, max_size=MAX_SIZE):
                     raise SymversError(error, EXIT_INCONSISTENT)
                 return module.config
     return None
+
+
+# --- BTF: the kernel's own description of its structures -----------------------------------
+# CONFIG_DEBUG_INFO_BTF kernels (Debian's, Android's GKI, most distributions') carry .BTF in
+# their read-only data: a header, then btf_type records, each followed by what its kind
+# needs (Documentation/bpf/btf.rst).
+
+BTF_MAGICS = re.compile(rb"\x9f\xeb\x01\x00\x18\x00\x00\x00|\xeb\x9f\x01\x00\x00\x00\x00\x18")
+BTF_HEADER_FIELDS = "magic version flags hdr_len type_off type_len str_off str_len"
+BTF_KIND_STRUCT = 4
+# kind -> (bytes after the btf_type, bytes per vlen item): int, ptr, array, struct, union,
+# enum, fwd, typedef, volatile, const, restrict, func, func_proto, var, datasec, float,
+# decl_tag, type_tag, enum64
+BTF_KINDS = {1: (4, 0), 2: (0, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 7: (0, 0),
+             8: (0, 0), 9: (0, 0), 10: (0, 0), 11: (0, 0), 12: (0, 0), 13: (0, 8), 14: (4, 0),
+             15: (0, 12), 16: (0, 0), 17: (4, 0), 18: (0, 0), 19: (0, 12)}
+
+
+class Struct(NamedTuple):
+    """A structure as the kernel's BTF describes it."""
+    name: str
+    size: int
+    members: dict       # name -> byte offset
+
+
+def _btf_struct_at(data, at, name):
+    """The Struct `name` of the BTF blob at `at`, None when it has none; a blob that does not
+    parse from end to end (a corrupt copy left in memory) raises ValueError."""
+    e = "<" if data[at] == 0x9f else ">"
+    header = _Record("BtfHeader", BTF_HEADER_FIELDS, e + "HBBIIIII").read(data, at)
+    types = at + header.hdr_len + header.type_off
+    strings = at + header.hdr_len + header.str_off
+    end = types + header.type_len
+    if end > len(data) or strings + header.str_len > len(data) or not header.type_len:
+        raise ValueError("BTF blob outside the data")
+    record, member = struct.Struct(e + "III"), struct.Struct(e + "III")
+    wanted, found = name.encode() + b"\0", None
+    while types < end:
+        name_off, info, size = record.unpack_from(data, types)
+        kind, vlen = info >> 24 & 0x1F, info & 0xFFFF
+        if kind not in BTF_KINDS or name_off >= header.str_len:
+            raise ValueError("BTF type of kind %d" % kind)
+        fixed, each = BTF_KINDS[kind]
+        body = types + record.size + fixed
+        if kind == BTF_KIND_STRUCT and found is None and \
+                data[strings + name_off:strings + name_off + len(wanted)] == wanted:
+            members = {}
+            for i in range(vlen):
+                member_name, _, offset = member.unpack_from(data, body + i * member.size)
+                bits = offset & 0xFFFFFF if info >> 31 else offset     # kind_flag: bitfields
+                members[_cstring(data, strings + member_name)] = bits // 8
+            found = Struct(name, size, members)
+        types = body + each * vlen
+    if types != end:
+        raise ValueError("BTF types overrun their section")
+    return found
+
+
+def btf_struct(data, name):
+    """The Struct `name` as the first BTF blob in `data` that parses describes it, or None."""
+    for m in BTF_MAGICS.finditer(data):
+        try:
+            found = _btf_struct_at(data, m.start(), name)
+        except (ValueError, struct.error, IndexError):
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+# --- Loaded modules: the exports of the modules a dump holds -------------------------------
+# Every loaded module is a struct module on the kernel's `modules` list.  Its head has not
+# changed since 2.6: enum module_state state (0-3), struct list_head list, then
+# char name[MODULE_NAME_LEN] (64 bytes minus a pointer).  It is found by that head in module
+# memory, and believed only on the ring: each node's next->prev is the node, and exactly one
+# node is no module (the list head); a stale copy (an unloaded module, the
+# .gnu.linkonce.this_module of a .ko in the page cache) is on no ring.  Where its export
+# tables are in it comes from the kernel's BTF, else from a vote over every module on the
+# ring for where a pointer to `count` valid kernel_symbols is.
+
+MODULE_NAME_LEN = 64
+MODULE_STATES = 4           # LIVE, COMING, GOING, UNFORMED
+MAX_MODULES = 8192
+
+
+# The shape of an export table in struct module, for the vote: where its CRC pointer and its
+# count (and from 7.1 its flag pointer) are, in pointers from its symbol pointer
+SYMS_COUNT_CRCS, SYMS_CRCS_COUNT, COUNT_SYMS_CRCS = (2, 1), (1, 2), (1, -1)
+SYMS_CRCS_FLAGS_COUNT = (1, 3, 2)
+
+
+# the fields of each export table in struct module, as BTF names them
+MODULE_FIELDS = ((PLAIN, "syms", "crcs", "num_syms"),
+                 (GPL, "gpl_syms", "gpl_crcs", "num_gpl_syms"),
+                 (UNUSED, "unused_syms", "unused_crcs", "num_unused_syms"),
+                 (UNUSED_GPL, "unused_gpl_syms", "unused_gpl_crcs", "num_unused_gpl_syms"),
+                 (GPL_FUTURE, "gpl_future_syms", "gpl_future_crcs", "num_gpl_future_syms"))
+
+
+class ModuleLayout(NamedTuple):
+    """The export tables of struct module from a release on: each one's shape (in the
+    order of the release's section_order)."""
+    since: tuple
+    shapes: dict            # ExportType -> its shape
+
+
+MODULE_LAYOUTS = (
+    # 2.6.24's (and 2.6.0's) struct module: each table as {syms, num_syms, crcs}
+    ModuleLayout((2, 6, 0), {t: SYMS_COUNT_CRCS for t, *_ in MODULE_FIELDS}),
+    # 2.6.32's: the counts beside each other for 64-bit padding (Vlasenko 2007, Kennedy
+    # 2008, "module: reorder struct module to save space on 64 bit builds", for 2.6.27)
+    ModuleLayout((2, 6, 27), {PLAIN: SYMS_CRCS_COUNT, GPL: COUNT_SYMS_CRCS,
+                              UNUSED: SYMS_CRCS_COUNT, UNUSED_GPL: COUNT_SYMS_CRCS,
+                              GPL_FUTURE: SYMS_CRCS_COUNT}),
+    # 7.1's kflagstab series: one table, GPL-only as a flag: {syms, crcs, flagstab, num_syms}
+    ModuleLayout((7, 1, 0), {PLAIN: SYMS_CRCS_FLAGS_COUNT}),
+)
+
+
+def _module_layout(version):
+    return [row for row in MODULE_LAYOUTS if row.since <= tuple(version)][-1]
+
+
+class LoadedModule(NamedTuple):
+    name: str           # as the kernel holds it
+    address: int        # of its struct module
+    exports: list       # [Symbol], module: its name
+
+
+class _Kernel(NamedTuple):
+    """What reading a dump's modules needs of the kernel found in it."""
+    fmt: TableFormat    # its export tables' format (its image: the window of the dump)
+    version: tuple
+    machine: Optional[int]
+
+
+# Where module memory is, by architecture (Documentation/arch/*/memory layouts): x86-64's
+# module mapping space (from ffffffffa0000000 before KASLR grew the kernel image mapping to
+# 1 GiB), the vmalloc area above PAGE_OFFSET on i386, MODULES_VADDR (PAGE_OFFSET - 16 MiB)
+# and vmalloc on arm; arm64's come from VMCOREINFO, else the upper half of kernel space
+MODULE_AREAS = {EM_X86_64: (0xffffffffa0000000, 0xffffffffff600000),
+                EM_386: (0xc0000000, 0xfffff000), EM_ARM: (0x7f000000, 0xfffff000)}
+
+
+def _architecture(memory, kernel):
+    """The e_machine the kernel runs as: the dump's, the kernel image's, with the pointer
+    size telling i386 from x86-64 (QEMU writes i386 dumps as EM_X86_64 ELF)."""
+    machine = memory.machine or kernel.machine
+    if machine == EM_X86_64 and kernel.fmt.image.ptr_size == 4:
+        return EM_386
+    return machine
+
+
+def _numbers(info, *keys):
+    """The VMCOREINFO NUMBER(key)/SYMBOL(key) values, or None where one is missing."""
+    try:
+        return [int(info[key], 16 if key.startswith("SYMBOL") else 0) for key in keys]
+    except (KeyError, ValueError):
+        return None
+
+
+def _module_areas(memory, machine, scheme):
+    found = _numbers(memory.info, "NUMBER(MODULES_VADDR)", "NUMBER(MODULES_END)")
+    if found:
+        return found
+    if machine in MODULE_AREAS:
+        return MODULE_AREAS[machine]
+    if scheme is not None and scheme.extend == "upper":
+        return ((1 << 64) - (1 << scheme.va_bits - 1), 1 << 64)
+    return None
+
+
+QEMU_CR = 392           # QEMUCPUState: cr[5] after the registers and ten segments
+
+
+def _root_candidates(memory, kernel, machine):
+    """(scheme, root, how) to try: what the dump says (QEMU's CPU state, VMCOREINFO), then
+    a scan of the kernel window for a first-level table mapping the kernel where it is."""
+    info = memory.info
+    for name, desc in memory.notes:
+        if name == b"QEMU" and len(desc) >= QEMU_CR + 40 and machine in EM_X86:
+            cr3, cr4 = struct.unpack_from("<QQ", desc, QEMU_CR + 24)
+            if machine == EM_X86_64:
+                scheme = SCHEMES["x86-64 la57" if cr4 & 1 << 12 else "x86-64"]
+                yield scheme, cr3 & X86_MASK, "CR3 of QEMU's CPU state"
+            else:
+                pae = cr4 & 1 << 5
+                yield SCHEMES["i386 pae" if pae else "i386"], cr3 & (0xFFFFFFE0 if pae else
+                                                                     0xFFFFF000), \
+                    "CR3 of QEMU's CPU state"
+            break
+    if machine == EM_X86_64:
+        for symbol in ("SYMBOL(init_top_pgt)", "SYMBOL(init_level4_pgt)"):
+            found = _numbers(info, symbol, "NUMBER(phys_base)")
+            if found:
+                l5 = info.get("NUMBER(pgtable_l5_enabled)") == "1"
+                yield SCHEMES["x86-64 la57" if l5 else "x86-64"], \
+                    found[0] - 0xffffffff80000000 + found[1], "VMCOREINFO %s" % symbol
+    if machine == EM_AARCH64:
+        found = _numbers(info, "SYMBOL(swapper_pg_dir)", "NUMBER(kimage_voffset)")
+        if found:
+            granule = {4096: 12, 16384: 14, 65536: 16}.get(int(info.get("PAGESIZE", 4096)), 12)
+            t1sz = _numbers(info, "NUMBER(TCR_EL1_T1SZ)")
+            va_bits = 64 - t1sz[0] if t1sz else int(info.get("NUMBER(VA_BITS)", 48))
+            yield _arm64_scheme(granule, va_bits), (found[0] - found[1]) & ((1 << 64) - 1), \
+                "VMCOREINFO SYMBOL(swapper_pg_dir)"
+    yield from _scanned_roots(memory, kernel, machine)
+
+
+def _scanned_roots(memory, kernel, machine):
+    """Roots found by their content: where the kernel image's own virtual and physical
+    addresses are known (a physical dump of a kernel with absolute pointers, whose base
+    the name pointers gave), a 32-bit ARM first-level table near it that maps its banner
+    where it is."""
+    space, start = memory.window
+    image = kernel.fmt.image
+    if machine != EM_ARM or space != "physical" or image.base is None:
+        return
+    banner = _banner_at(image.data)
+    va, pa = image.base + banner, start + banner
+    for scheme, align in ((SCHEMES["arm"], 0x4000), (SCHEMES["arm lpae"], 0x1000)):
+        low = max(0, (start - (1 << 20)) & ~(align - 1))
+        for root in range(low, start + (16 << 20), align):
+            tables = _PageTables(memory, scheme, root, "a first-level table found at %#x"
+                                 % root)
+            if tables.translate(va) == pa:
+                yield scheme, root, tables.how
+
+
+def _head_pattern(pointer, endian):
+    """A regex of struct module's head: state, list (two pointers), name."""
+    state = b"[\x00-\x03]\x00\x00\x00" if endian == "<" else b"\x00\x00\x00[\x00-\x03]"
+    return re.compile(b"(?s)" + state + bytes(pointer - 4) + b".{%d}" % (2 * pointer)
+                      + b"[A-Za-z0-9_-]{1,%d}\x00" % (MODULE_NAME_LEN - pointer - 1))
+
+
+class _Ring(NamedTuple):
+    head: int           # the list head (the kernel's `modules`)
+    modules: list       # the struct module addresses, in list order
+
+
+class _ModuleMemory:
+    """A dump's virtual memory read as a kernel of this pointer size and byte order."""
+
+    def __init__(self, memory, pointer, endian):
+        self.memory, self.pointer, self.endian = memory, pointer, endian
+        self.word = struct.Struct(endian + ("Q" if pointer == 8 else "I"))
+
+    def read(self, address, size, fill=False):
+        if address < 0 or address + size > 1 << 8 * self.pointer:
+            return None
+        return self.memory.read(address, size, fill=fill)
+
+    def pointer_at(self, address):
+        raw = self.read(address, self.pointer)
+        return None if raw is None else self.word.unpack(raw)[0]
+
+    def kernel_pointer(self, value):
+        """Whether a value can be a kernel address (the upper half, ARM's modules below)."""
+        return bool(value) and (value >> 63 if self.pointer == 8 else value >= 0x7f000000)
+
+    def head(self, address):
+        """The name of the struct module at `address`, where its head is one, else None."""
+        pattern = _head_pattern(self.pointer, self.endian)
+        raw = self.read(address, 3 * self.pointer + MODULE_NAME_LEN - self.pointer)
+        m = pattern.match(raw) if raw else None
+        if not m:
+            return None
+        name = raw[3 * self.pointer:]
+        text, _, rest = name.partition(b"\0")
+        next_, prev = self.word.unpack_from(raw, self.pointer)[0], \
+            self.word.unpack_from(raw, 2 * self.pointer)[0]
+        if rest.strip(b"\0") or not (self.kernel_pointer(next_) and self.kernel_pointer(prev)):
+            return None
+        return text.decode("ascii")
+
+
+def _head_candidates(mm, tables, areas):
+    """Addresses of what looks like a struct module head in module memory."""
+    pattern = _head_pattern(mm.pointer, mm.endian)
+    low, high = areas
+    runs = []
+    if mm.memory.virtual_memory is not None:
+        runs = [(max(low, start), min(high, end)) for start, end, _ in
+                mm.memory.virtual_memory.runs if start < high and end > low]
+    elif tables is not None:
+        for va, _ in tables.small_pages(low, high):
+            if runs and runs[-1][1] == va:
+                runs[-1] = (runs[-1][0], va + 0x1000)
+            else:
+                runs.append((va, va + 0x1000))
+    found = []
+    for start, end in runs:
+        for at in range(start, end, 1 << 20):
+            data = mm.read(at, min(1 << 20, end - at) + MODULE_NAME_LEN, fill=True)
+            found += [at + m.start() for m in pattern.finditer(data)
+                      if (at + m.start()) % mm.pointer == 0 and m.start() < min(1 << 20,
+                                                                               end - at)]
+    return found
+
+
+def _ring(mm, candidates):
+    """The module ring through the candidates, or None: the first candidate whose list
+    walks back to itself, every next->prev the node, exactly one node no module."""
+    pointer, tried = mm.pointer, set()
+    for candidate in candidates:
+        if candidate in tried or mm.head(candidate) is None:
+            continue
+        start = node = candidate + pointer
+        nodes = []
+        while len(nodes) < MAX_MODULES:
+            following = mm.pointer_at(node)
+            if following is None or mm.pointer_at(following + pointer) != node:
+                nodes = None
+                break
+            nodes.append(node)
+            node = following
+            if node == start:
+                break
+        if not nodes or node != start:
+            continue
+        tried.update(n - pointer for n in nodes)
+        others = [n for n in nodes if mm.head(n - pointer) is None]
+        if len(others) == 1:
+            at = nodes.index(others[0])
+            return _Ring(others[0], [n - pointer for n in nodes[at + 1:] + nodes[:at]])
+    return None
+
+
+class _TableAt(NamedTuple):
+    """One export table of struct module, by its fields' offsets."""
+    export_type: ExportType
+    syms: int
+    crcs: int
+    count: int
+    flags: Optional[int] = None
+
+
+def _btf_tables(window, pointer, layout):
+    """The _TableAt of each export table as the kernel's BTF places them, or None."""
+    described = btf_struct(window, "module")
+    if described is None:
+        return None
+    members = described.members
+    if members.get("list") != pointer or members.get("name") != 3 * pointer:
+        return None
+    found = []
+    for export_type, syms, crcs, count in MODULE_FIELDS:
+        if all(field in members for field in (syms, crcs, count)):
+            found.append(_TableAt(export_type, members[syms], members[crcs], members[count],
+                                  members.get("flagstab") if layout.flagstab else None))
+    return found if any(t.export_type == PLAIN for t in found) else None
+
+
+VOTE_SPAN = 1024        # bytes of struct module where its export tables are looked for
+
+
+def _table_ok(mm, fmt, syms, count):
+    """Whether `count` kernel_symbols at `syms` (virtual) have valid names, sorted as
+    from 3.0."""
+    if not 0 < count < MAX_SYMBOLS or not mm.kernel_pointer(syms):
+        return False
+    raw = mm.read(syms, count * fmt.step)
+    if raw is None:
+        return False
+    names = []
+    for i, fields in enumerate(struct.iter_unpack(fmt.entry, raw)):
+        at = syms + i * fmt.step
+        target = at + fmt.field + fields[1] if fmt.prel32 else fields[1]
+        name = mm.read(target, 128, fill=True) if mm.kernel_pointer(target) else None
+        m = NAME.match(name) if name else None
+        if m is None:
+            return False
+        names.append(m.group())
+    return not fmt.layout.sorted or names == sorted(names)
+
+
+def _voted_tables(mm, kernel, modules):
+    """The _TableAt of each export table, where the modules on the ring agree a pointer to
+    valid kernel_symbols is, with its count and CRC pointer as the release places them."""
+    fmt, pointer = kernel.fmt, mm.pointer
+    layout, row = fmt.layout, _module_layout(kernel.version)
+    votes = collections.Counter()
+    for address in modules:
+        raw = mm.read(address, VOTE_SPAN, fill=True)
+        for at in range(3 * pointer + MODULE_NAME_LEN - pointer, VOTE_SPAN - 4 * pointer,
+                        pointer):
+            syms = mm.word.unpack_from(raw, at)[0]
+            if not mm.kernel_pointer(syms):
+                continue
+            for shape in set(row.shapes.values()):
+                count_at = at + shape[1] * pointer
+                count = struct.unpack_from(mm.endian + "I", raw, count_at)[0]
+                if _table_ok(mm, fmt, syms, count):
+                    votes[(at, shape)] += 1
+    found, after = [], 0
+    for export_type in layout.section_order:
+        shape = row.shapes.get(export_type)
+        best = max(((n, -at) for (at, s), n in votes.items() if s == shape and at > after),
+                   default=None)
+        if best is None:
+            continue
+        at = -best[1]
+        found.append(_TableAt(export_type, at, at + shape[0] * pointer, at + shape[1] * pointer,
+                              at + shape[2] * pointer if len(shape) > 2 else None))
+        after = at
+    return found or None
+
+
+def _module_exports_at(mm, fmt, address, tables):
+    """The exports of the struct module at `address`, read with the kernel's table format."""
+    raw = mm.read(address, max(max(t.syms, t.crcs, t.count, t.flags or 0) for t in tables)
+                  + 2 * mm.pointer, fill=True)
+    symbols = []
+    for t in tables:
+        syms, crcs = (mm.word.unpack_from(raw, at)[0] for at in (t.syms, t.crcs))
+        flags = mm.word.unpack_from(raw, t.flags)[0] if t.flags is not None else None
+        count = struct.unpack_from(mm.endian + "I", raw, t.count)[0]
+        if not count:
+            continue
+        if not _table_ok(mm, fmt, syms, count):
+            raise SymversError("the %s table of the module at %#x is not valid"
+                               % (t.export_type.name, address), EXIT_INCONSISTENT)
+        entries = mm.read(syms, count * fmt.step)
+        targets = [syms, crcs or syms, (flags or syms) + count]
+        for i, fields in enumerate(struct.iter_unpack(fmt.entry, entries)):
+            at = syms + i * fmt.step
+            targets += [at + k * fmt.field + value if fmt.prel32 else value
+                        for k, value in enumerate(fields) if k and value]
+        low = min(t for t in targets if mm.kernel_pointer(t)) & ~0xFFF
+        high = max(targets) + 1024 + count * fmt.crc_width
+        if high - low > 64 << 20:
+            raise SymversError("the %s table of the module at %#x spreads over %d MiB"
+                               % (t.export_type.name, address, (high - low) >> 20),
+                               EXIT_INCONSISTENT)
+        window = Image(mm.read(low, high - low, fill=True), low, mm.pointer, mm.endian)
+        ref = TableRef(t.export_type, syms - low, count, crcs - low if crcs else None,
+                       flags - low if flags else None)
+        symbols += walk(TableFormat(window, fmt.layout, fmt.prel32), [ref])
+    return symbols
+
+
+def _module_ring(memory, kernel):
+    """(_ModuleMemory, _Ring, how the page tables were found) of the module list, or None:
+    through each way the dump says how its virtual memory is mapped, until the ring is."""
+    mm = _ModuleMemory(memory, kernel.fmt.image.ptr_size, kernel.fmt.image.endian)
+    machine = _architecture(memory, kernel)
+    candidates = [(None, None, "the dump's virtual addresses")] \
+        if memory.virtual_memory is not None else _root_candidates(memory, kernel, machine)
+    for scheme, root, how in candidates:
+        memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
+        areas = _module_areas(memory, machine, scheme)
+        ring = areas and _ring(mm, _head_candidates(mm, memory.tables, areas))
+        if ring:
+            return mm, ring, how
+    memory.tables = None
+    return None
+
+
+def loaded_modules(memory, image, found):
+    """[LoadedModule] of the modules on the module list of the dump `memory`, whose kernel
+    window `image` extract() read as `found` (an Extraction); [] where the dump holds no
+    module list (a window of the kernel alone), said."""
+    options = found.options
+    layout = layout_for(options.version)
+    sizes = [options.bits // 8] if found.placed else [8, 4]     # what PREL32 did not say
+    for size in sizes:
+        kernel = _Kernel(TableFormat(Image(image, options.base, size,
+                                           ">" if options.big_endian else "<"), layout,
+                                     options.prel32), options.version,
+                         image_header(image).machine)
+        on_ring = _module_ring(memory, kernel)
+        if on_ring:
+            break
+    else:
+        _log.info("no module list found in the dump")
+        return []
+    mm, ring, how = on_ring
+    fmt = kernel.fmt
+    tables = _btf_tables(image, mm.pointer, layout)
+    offsets = "BTF"
+    if tables is None:
+        offsets = "a vote of the %d modules" % len(ring.modules)
+        tables = _voted_tables(mm, kernel, ring.modules)
+    if tables is None:
+        raise SymversError("%d modules on the module list, but where struct module keeps "
+                           "their export tables is not found: the kernel has no BTF (with "
+                           "CONFIG_RANDSTRUCT only BTF says it)" % len(ring.modules),
+                           EXIT_NOT_FOUND)
+    loaded = []
+    for address in ring.modules:
+        name = mm.head(address)
+        exports = _module_exports_at(mm, fmt, address, tables)
+        loaded.append(LoadedModule(name, address, [s._replace(module=name) for s in exports]))
+    _log.info("%d modules on the module list (page tables: %s; struct module's export "
+              "tables from %s)", len(loaded), how, offsets)
+    return loaded
 
 
 # --- Load checks: would the kernel load a module? ------------------------------------------
@@ -3811,6 +4657,7 @@ class _Run:
         self.max_size = args.max_size << 20
         self.progress = _progress if sys.stderr.isatty() and args.verbosity >= 0 else None
         self.read = {}
+        self.memory = None
 
     def modules(self, paths):
         for path in paths or ():
@@ -3824,7 +4671,7 @@ class _Run:
         """(decompressed image, bases to try), or (None, ()) without KERNEL."""
         if self.args.kernel is None:
             return None, ()
-        data, core_base = read_kernel(self.args.kernel, self.max_size)
+        data, core_base, self.memory = read_kernel(self.args.kernel, self.max_size)
         image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
         _log.info("vermagic: %s", vermagic(image) or "not found")
         return image, tuple(b for b in (payload.load, core_base) if b is not None)
@@ -3890,6 +4737,30 @@ class _Run:
 
     def main(self):
         """(exit status, what goes to stdout)."""
+        try:
+            return self._main()
+        finally:
+            if self.memory is not None:
+                self.memory.close()
+
+    def loaded_lines(self, loaded, modules):
+        """The Module.symvers lines of the modules loaded in a dump, but those that
+        --modules gives too (whose column is their path): with the same exports, or an
+        error naming both."""
+        given = {m.name.rsplit("/", 1)[-1].replace("-", "_"): m for m in modules}
+        lines = []
+        for module in loaded:
+            twin = given.get(module.name.replace("-", "_"))
+            if twin is None:
+                lines += format_symvers(module.exports, self.layout.columns)
+            elif {s[:4] for s in module.exports} != {s[:4] for s in twin.module.exports}:
+                raise SymversError("%s and the module %s loaded in the dump export other "
+                                   "symbols or CRCs: of another build?" % (twin.path,
+                                                                          module.name),
+                                   EXIT_INCONSISTENT)
+        return lines
+
+    def _main(self):
         args = self.args
         image, bases_to_try = self.image()
         if args.config:
@@ -3901,13 +4772,17 @@ class _Run:
             write_file(args.decompress, image)
             return 0, ""
         modules, checked = self.modules(args.modules), self.modules(args.check)
-        lines, build = [], None
+        lines, build, loaded = [], None, []
         if image is not None:
             found = extract(image, _options(args, base), bases_to_try)
             lines = found.lines
             _log.info("%d symbols", len(lines))
-            build = _kernel_build(image, found.options)
+            build = _kernel_build(image, found)
+            self.layout = layout_for(found.options.version)
+            if self.memory is not None:
+                loaded = loaded_modules(self.memory, image, found)
         modules = self.same_build(modules, build, image)
+        lines += self.loaded_lines(loaded, modules)
         if args.check:
             return self.check(image, lines + module_symvers(modules + checked), modules,
                               checked)
@@ -3921,13 +4796,13 @@ class _Run:
         return 0, text
 
 
-def _kernel_build(image, options):
+def _kernel_build(image, found):
     """The Build of the kernel: its banner's release, the ELF class and byte order its tables
     were found with (or its header's), its header's machine."""
     header = image_header(image)
     release = _banner_release(image)
     return Build(release.decode("latin-1") if release else None,
-                 options.bits or header.bits, options.big_endian, header.machine)
+                 found.mattered.bits or header.bits, found.options.big_endian, header.machine)
 
 
 def _exported_twice(vmlinux_lines, modules):

@@ -253,7 +253,7 @@ def kdump(memory, compress, info=b"", page=4096, flattened=False):
 
 def busybox_initramfs(path, init, files=()):
     """An initramfs at `path` (cpio newc, by cpio(1) itself): busybox-static as /bin/busybox,
-    `init` as /init, and the (source, name) files given at the root."""
+    `init` as /init, and the (source, name) files (or directories) given at the root."""
     import os
     import shutil
     import subprocess
@@ -263,7 +263,8 @@ def busybox_initramfs(path, init, files=()):
             os.mkdir(os.path.join(root, directory))
         shutil.copy(shutil.which("busybox"), os.path.join(root, "bin", "busybox"))
         for source, name in files:
-            shutil.copy(source, os.path.join(root, name))
+            (shutil.copytree if os.path.isdir(source) else shutil.copy)(
+                source, os.path.join(root, name))
         with open(os.path.join(root, "init"), "w") as f:
             f.write(init)
         os.chmod(os.path.join(root, "init"), 0o755)

@@ -1,25 +1,36 @@
 """Real kernels booted under QEMU (TCG) and dumped by its monitor, as a user makes a memory
 dump of a virtual machine."""
 
+import gzip
+import lzma
 import os
+import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
+import zstandard
 
+from archives import busybox_initramfs
 from corpus import meta
 
 # dump-guest-memory: ELF cores with paging (virtual addresses) and without (physical), and
 # makedumpfile's kdump-compressed format with zlib pages (QEMU writes it flattened)
 DUMPS = (("paging", "-p "), ("physical", ""), ("kdump-zlib", "-z "))
-# arch -> (QEMU, machine options, console)
+# arch -> (QEMU, machine options, console); `-device vmcoreinfo` lets the guest's qemu_fw_cfg
+# driver hand QEMU its VMCOREINFO for the dumps
 GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
-          "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a57"], "ttyAMA0")}
+          "i386": ("qemu-system-i386", [], "ttyS0"),
+          "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a57"], "ttyAMA0"),
+          "armhf": ("qemu-system-arm", ["-M", "virt,highmem=off", "-cpu", "cortex-a15"],
+                    "ttyAMA0")}
 
 
-def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None):
+def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,
+                  options=()):
     """Boot the corpus kernel in `directory` (no root: it stops at its panic with the whole
     kernel in memory; or `initrd`, whose init prints `until` when it is done), then dump it
     in each of DUMPS' forms: {dump name: path}."""
@@ -27,7 +38,8 @@ def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None
     if not shutil.which(qemu):
         pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm)" % qemu)
     monitor, console = str(work / "monitor"), work / "console"
-    vm = subprocess.Popen([qemu, *machine, "-m", "512", "-display", "none", "-no-reboot",
+    vm = subprocess.Popen([qemu, *machine, *options, "-m", "512", "-display", "none",
+                           "-no-reboot",
                            "-kernel", os.path.join(directory, meta(directory)["image"]),
                            *(["-initrd", str(initrd)] if initrd else []),
                            "-append", ("console=%s panic=0 " % console_name) + append,
@@ -60,3 +72,59 @@ def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None
         if vm.poll() is None:
             vm.kill()
     return dumps
+
+
+LOADED = b"extract-symvers: modules loaded"
+INIT = """#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+for m in %s; do /bin/busybox insmod /modules/$m.ko || echo "insmod $m failed"; done
+echo "%s: $(/bin/busybox cat /proc/modules | /bin/busybox wc -l)"
+while true; do /bin/busybox sleep 3600; done
+"""
+MODINFO = re.compile(rb"(?:^|\0)(name|depends)=([^\0]*)")
+
+
+def _decompressed(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if path.endswith(".xz"):
+        return lzma.decompress(data)
+    if path.endswith(".zst"):
+        return zstandard.decompress(data, max_output_size=1 << 30)
+    if path.endswith(".gz"):
+        return gzip.decompress(data)
+    return data
+
+
+def module_initramfs(path, tree, names):
+    """An initramfs (busybox-static, packed by cpio) whose /init insmods the modules `names`
+    of the module tree, each after those its .modinfo says it depends on, decompressed (as
+    busybox's insmod reads them), then says LOADED and the count of /proc/modules, and waits
+    to be dumped.  The modules in load order."""
+    files = {}
+    for directory, _, found in os.walk(tree):
+        for name in found:
+            if re.search(r"\.ko(\.xz|\.zst|\.gz)?$", name):
+                data = _decompressed(os.path.join(directory, name))
+                info = dict((k.decode(), v.decode()) for k, v in MODINFO.findall(data))
+                files[info.get("name", name.split(".")[0]).replace("-", "_")] = (data, info)
+    order = []
+
+    def load(name):
+        name = name.replace("-", "_")
+        if name in order or name not in files:
+            return
+        for dependency in filter(None, files[name][1].get("depends", "").split(",")):
+            load(dependency)
+        order.append(name)
+
+    for name in names:
+        load(name)
+    with tempfile.TemporaryDirectory() as staging:
+        os.mkdir(os.path.join(staging, "modules"))
+        for name in order:
+            with open(os.path.join(staging, "modules", name + ".ko"), "wb") as f:
+                f.write(files[name][0])
+        busybox_initramfs(path, INIT % (" ".join(order), LOADED.decode()),
+                          [(os.path.join(staging, "modules"), "modules")])
+    return order

@@ -31,6 +31,8 @@ def bound_names(node):
             names.add(sub.arg)
         elif isinstance(sub, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in sub.names)
+        elif isinstance(sub, (ast.FunctionDef, ast.ClassDef)) and sub is not node:
+            names.add(sub.name)
     return names
 
 
