@@ -1108,19 +1108,20 @@ class _Ranges:
         self.starts = [run[0] for run in self.runs]
 
     def read(self, address, size):
-        """The bytes at [address, address + size), or None where a part is not in a run."""
-        out = b""
-        while size > 0:
-            i = bisect.bisect_right(self.starts, address) - 1
-            if i < 0 or address >= self.runs[i][1]:
-                return None
+        """The bytes at [address, address + size), zeros where no run covers them; None
+        where none does."""
+        out, covered = bytearray(size), False
+        i = max(0, bisect.bisect_right(self.starts, address) - 1)
+        while i < len(self.runs) and self.runs[i][0] < address + size:
             start, end, offset = self.runs[i]
-            self.f.seek(offset + address - start)
-            piece = self.f.read(min(size, end - address)).ljust(min(size, end - address), b"\0")
-            out += piece
-            address += len(piece)
-            size -= len(piece)
-        return out
+            low, high = max(start, address), min(end, address + size)
+            if low < high:
+                self.f.seek(offset + low - start)
+                piece = self.f.read(high - low)
+                out[low - address:low - address + len(piece)] = piece
+                covered = True
+            i += 1
+        return bytes(out) if covered else None
 
 
 class _KdumpPages:
@@ -3898,10 +3899,14 @@ MODULE_STATES = 4           # LIVE, COMING, GOING, UNFORMED
 MAX_MODULES = 8192
 
 
-# The shape of an export table in struct module, for the vote: where its CRC pointer and its
-# count (and from 7.1 its flag pointer) are, in pointers from its symbol pointer
-SYMS_COUNT_CRCS, SYMS_CRCS_COUNT, COUNT_SYMS_CRCS = (2, 1), (1, 2), (1, -1)
-SYMS_CRCS_FLAGS_COUNT = (1, 3, 2)
+# The shape of an export table in struct module, for the vote: where its CRC pointer, its
+# count (and from 7.1 its flag pointer) are from its symbol pointer, as (pointers, bytes):
+# {syms, num_syms, crcs}; {syms, crcs, num_syms}; {num_gpl_syms, gpl_syms, gpl_crcs}, the
+# count a 32-bit word right before (after num_kp); {syms, crcs, flagstab, num_syms}
+SYMS_COUNT_CRCS = ((2, 0), (1, 0))
+SYMS_CRCS_COUNT = ((1, 0), (2, 0))
+COUNT_SYMS_CRCS = ((1, 0), (0, -4))
+SYMS_CRCS_FLAGS_COUNT = ((1, 0), (3, 0), (2, 0))
 
 
 # the fields of each export table in struct module, as BTF names them
@@ -4170,6 +4175,11 @@ def _btf_tables(window, pointer, layout):
 VOTE_SPAN = 1024        # bytes of struct module where its export tables are looked for
 
 
+def _place(at, where, pointer):
+    """The offset of a field `where` (pointers, bytes) from the field at `at`."""
+    return at + where[0] * pointer + where[1]
+
+
 def _table_ok(mm, fmt, syms, count):
     """Whether `count` kernel_symbols at `syms` (virtual) have valid names, sorted as
     from 3.0."""
@@ -4204,8 +4214,8 @@ def _voted_tables(mm, kernel, modules):
             if not mm.kernel_pointer(syms):
                 continue
             for shape in set(row.shapes.values()):
-                count_at = at + shape[1] * pointer
-                count = struct.unpack_from(mm.endian + "I", raw, count_at)[0]
+                count = struct.unpack_from(mm.endian + "I", raw, _place(at, shape[1],
+                                                                        pointer))[0]
                 if _table_ok(mm, fmt, syms, count):
                     votes[(at, shape)] += 1
     found, after = [], 0
@@ -4216,8 +4226,7 @@ def _voted_tables(mm, kernel, modules):
         if best is None:
             continue
         at = -best[1]
-        found.append(_TableAt(export_type, at, at + shape[0] * pointer, at + shape[1] * pointer,
-                              at + shape[2] * pointer if len(shape) > 2 else None))
+        found.append(_TableAt(export_type, at, *[_place(at, where, pointer) for where in shape]))
         after = at
     return found or None
 

@@ -122,10 +122,11 @@ def lz4_legacy(data):
     return bytes(out)
 
 
-def elf_core(path, loads, notes=(), bits=64):
+def elf_core(path, loads, notes=(), bits=64, machine=None):
     """An ELF core file (ET_CORE) at `path`: `loads` are (vaddr, paddr, size, data) memory
     segments (data shorter than size leaves a hole; the file is sparse: segments are placed
-    at increasing 1 MiB-aligned offsets after the headers), `notes` (name, type, desc)."""
+    at increasing 1 MiB-aligned offsets after the headers), `notes` (name, type, desc);
+    e_machine x86-64 (or i386 at 32 bits) unless `machine` says."""
     e, wide = "<", bits == 64
     phentsize = 56 if wide else 32
     count = len(loads) + (1 if notes else 0)
@@ -150,9 +151,9 @@ def elf_core(path, loads, notes=(), bits=64):
         placed.append((offset, data))
         offset += size
     ident = b"\x7fELF" + bytes([bits // 32, 1, 1]) + bytes(9)
-    header = ident + struct.pack(e + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH"), 4, 62 if wide
-                                 else 3, 1, 0, header_size, 0, 0, header_size, phentsize, count,
-                                 0, 0, 0)
+    machine = machine or (62 if wide else 3)
+    header = ident + struct.pack(e + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH"), 4, machine, 1,
+                                 0, header_size, 0, 0, header_size, phentsize, count, 0, 0, 0)
     with open(path, "wb") as f:
         f.write(header + phdrs + note)
         for at, data in placed:
@@ -251,9 +252,10 @@ def kdump(memory, compress, info=b"", page=4096, flattened=False):
     return flat + struct.pack(">qq", -1, -1)
 
 
-def busybox_initramfs(path, init, files=()):
-    """An initramfs at `path` (cpio newc, by cpio(1) itself): busybox-static as /bin/busybox,
-    `init` as /init, and the (source, name) files (or directories) given at the root."""
+def busybox_initramfs(path, init, files=(), busybox=None):
+    """An initramfs at `path` (cpio newc, by cpio(1) itself): busybox-static (the machine's,
+    or the `busybox` binary given: another architecture's) as /bin/busybox, `init` as
+    /init, and the (source, name) files (or directories) given at the root."""
     import os
     import shutil
     import subprocess
@@ -261,7 +263,7 @@ def busybox_initramfs(path, init, files=()):
     with tempfile.TemporaryDirectory() as root:
         for directory in ("bin", "proc", "dev"):
             os.mkdir(os.path.join(root, directory))
-        shutil.copy(shutil.which("busybox"), os.path.join(root, "bin", "busybox"))
+        shutil.copy(busybox or shutil.which("busybox"), os.path.join(root, "bin", "busybox"))
         for source, name in files:
             (shutil.copytree if os.path.isdir(source) else shutil.copy)(
                 source, os.path.join(root, name))

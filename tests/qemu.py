@@ -15,7 +15,7 @@ import pytest
 import zstandard
 
 from archives import busybox_initramfs
-from corpus import meta
+from corpus import CORPUS, meta
 
 # dump-guest-memory: ELF cores with paging (virtual addresses) and without (physical), and
 # makedumpfile's kdump-compressed format with zlib pages (QEMU writes it flattened)
@@ -96,7 +96,37 @@ def _decompressed(path):
     return data
 
 
-def module_initramfs(path, tree, names):
+def apt_download(packages, arch, directory):
+    """apt-get download with the corpus's private apt state (as fetch-debian-kernels.sh)."""
+    state = os.path.join(CORPUS, ".apt")
+    options = ["-o", "Dir::Etc::SourceList=%s/sources.list" % state,
+               "-o", "Dir::Etc::SourceParts=/dev/null", "-o", "Dir::State::Lists=%s/lists" % state,
+               "-o", "Dir::Cache=%s/cache" % state, "-o", "Dir::State::status=/dev/null",
+               "-o", "APT::Architectures=%s" % arch, "-o", "Acquire::Languages=none",
+               "-o", "Debug::NoLocking=1"]
+    subprocess.run(["apt-get", *options, "-q", "download", *packages], cwd=directory,
+                   check=True, capture_output=True)
+
+
+def busybox(arch):
+    """A busybox-static binary for a guest of `arch` (Debian's name): Debian's package of
+    that architecture, downloaded once into the corpus and unpacked with dpkg-deb."""
+    target = os.path.join(CORPUS, ".busybox", arch)
+    binary = os.path.join(target, "usr", "bin", "busybox")     # /bin in bookworm's
+    if not os.path.exists(binary):
+        if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
+            pytest.skip("apt-get and dpkg-deb are needed for the %s guest's busybox" % arch)
+        os.makedirs(target, exist_ok=True)
+        apt_download(["busybox-static:%s" % arch], arch, target)
+        deb = next(f for f in os.listdir(target) if f.endswith(".deb"))
+        subprocess.run(["dpkg-deb", "-x", os.path.join(target, deb), target], check=True)
+        if not os.path.exists(binary):
+            os.makedirs(os.path.dirname(binary), exist_ok=True)
+            os.rename(os.path.join(target, "bin", "busybox"), binary)
+    return binary
+
+
+def module_initramfs(path, tree, names, arch):
     """An initramfs (busybox-static, packed by cpio) whose /init insmods the modules `names`
     of the module tree, each after those its .modinfo says it depends on, decompressed (as
     busybox's insmod reads them), then says LOADED and the count of /proc/modules, and waits
@@ -126,5 +156,5 @@ def module_initramfs(path, tree, names):
             with open(os.path.join(staging, "modules", name + ".ko"), "wb") as f:
                 f.write(files[name][0])
         busybox_initramfs(path, INIT % (" ".join(order), LOADED.decode()),
-                          [(os.path.join(staging, "modules"), "modules")])
+                          [(os.path.join(staging, "modules"), "modules")], busybox(arch))
     return order

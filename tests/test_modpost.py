@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from archives import busybox_initramfs
+from qemu import apt_download
 from corpus import CORPUS, TOOL, corpus_kernels, meta
 
 PROBE = os.path.join(os.path.dirname(__file__), "modpost")
@@ -28,18 +29,6 @@ def bookworm_amd64():
         if meta(directory)["arch"] == "amd64" and meta(directory)["suite"] == "bookworm":
             return directory, meta(directory)
     pytest.fail("no bookworm amd64 kernel in %s" % CORPUS)
-
-
-def apt_download(packages, arch, directory):
-    """apt-get download with the corpus's private apt state (as fetch-debian-kernels.sh)."""
-    state = os.path.join(CORPUS, ".apt")
-    options = ["-o", "Dir::Etc::SourceList=%s/sources.list" % state,
-               "-o", "Dir::Etc::SourceParts=/dev/null", "-o", "Dir::State::Lists=%s/lists" % state,
-               "-o", "Dir::Cache=%s/cache" % state, "-o", "Dir::State::status=/dev/null",
-               "-o", "APT::Architectures=%s" % arch, "-o", "Acquire::Languages=none",
-               "-o", "Debug::NoLocking=1"]
-    subprocess.run(["apt-get", *options, "-q", "download", *packages], cwd=directory,
-                   check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,280 @@
+"""Memory dumps of a running kernel with modules loaded, built from the kernel's own layouts
+(include/linux/module.h's struct module and list_head, include/linux/export.h's
+kernel_symbol, Documentation/bpf/btf.rst, the MMUs' translation-table formats), not from
+extract_symvers.py: what QEMU cannot show (other eras of struct module, arm64 with 39-bit
+VA, a stale copy beside the ring, a corrupt BTF copy)."""
+
+import struct
+from dataclasses import dataclass, field
+
+from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
+
+MODULE_NAME_LEN = 64
+
+# struct module's export-table fields, as offsets: (syms, crcs, count) of each table and,
+# from 7.1, the flag table; the offsets of a 64-bit Debian 6.1 and 7.2 (their BTF's), a
+# 2.6.24 one (each table {syms, num_syms, crcs}) and 32-bit ones
+STRUCT_MODULE = {
+    ("6.1", 8): dict(size=0x3c0, tables={PLAIN: (0xd0, 0xd8, 0xe0), GPL: (0x118, 0x120, 0x114)}),
+    ("7.2", 8): dict(size=0x400, tables={PLAIN: (0xd8, 0xe0, 0xf0)}, flagstab=0xe8),
+    ("2.6.24", 8): dict(size=0x300, tables={PLAIN: (0x60, 0x70, 0x68), GPL: (0x78, 0x88, 0x80)}),
+    ("6.1", 4): dict(size=0x200, tables={PLAIN: (0x68, 0x6c, 0x70), GPL: (0x84, 0x88, 0x80)}),
+}
+
+
+@dataclass
+class LoadedModule:
+    name: str
+    exports: list
+    address: int = 0        # of its struct module
+    table: int = 0          # of its ksymtab
+
+
+@dataclass
+class Memory:
+    """A kernel and its modules in virtual memory: {address: bytes} regions, and what the
+    complete Module.symvers must say."""
+    kernel: object                  # the kernelimage.Kernel
+    regions: dict = field(default_factory=dict)
+    modules: list = field(default_factory=list)
+    btf: bytes = b""
+
+    def symvers(self, era):
+        columns = ERAS[era].columns
+        lines = list(self.kernel.symvers())
+        for m in self.modules:
+            for x in m.exports:
+                values = {"crc": "0x%08x" % x.crc, "name": x.name, "module": m.name,
+                          "export": x.export, "namespace": x.namespace}
+                lines.append("\t".join(values[c] for c in columns))
+        return lines
+
+
+def _export_tables(module, base, bits, big, era, prel32):
+    """The ksymtab (sorted), kcrctab, kflagstab and strings of a module at `base`: bytes,
+    and {export type: (table address, count, crc address, flag address)}."""
+    e = ">" if big else "<"
+    P = bits // 8
+    info = ERAS[era]
+    field_size = 4 if prel32 else P
+    fields = 3 if info.namespace else 2
+    types = [PLAIN] if info.flagstab else [PLAIN, GPL]
+    tables = {t: sorted((x for x in module.exports if info.flagstab or x.export == t),
+                        key=lambda x: x.name.encode()) for t in types}
+    strings_at = 0x2000
+    out = bytearray(strings_at)
+    strings, offsets = bytearray(), {}
+    for x in module.exports:
+        for s in (x.name, x.namespace):
+            if s not in offsets:
+                offsets[s] = strings_at + len(strings)
+                strings += s.encode() + b"\0"
+    placed = {}
+    at = 0
+    for t, syms in tables.items():
+        start = at
+        for i, x in enumerate(syms):
+            refs = [base + 0x3000 + 16 * i, base + offsets[x.name]]
+            if info.namespace:
+                refs.append(base + offsets[x.namespace])
+            entry = b""
+            for k, target in enumerate(refs):
+                where = base + at + k * field_size
+                entry += struct.pack(e + "i", target - where) if prel32 else \
+                    struct.pack(e + ("Q" if P == 8 else "I"), target)
+            out[at:at + len(entry)] = entry
+            at += len(entry)
+        placed[t] = [start, len(syms)]
+    at = (at + 7) & ~7
+    crc_width = P if info.crc_long else 4
+    for t, syms in tables.items():
+        placed[t].append(at)
+        for x in syms:
+            out[at:at + crc_width] = struct.pack(e + ("Q" if crc_width == 8 else "I"), x.crc)
+            at += crc_width
+    for t, syms in tables.items():
+        placed[t].append(at if info.flagstab else None)
+        if info.flagstab:
+            out[at:at + len(syms)] = bytes(x.export == GPL for x in syms)
+            at += len(syms)
+    assert at < strings_at
+    out = bytes(out) + bytes(strings)
+    return out, {t: (base + s, n, base + c, base + f if f is not None else None)
+                 for t, (s, n, c, f) in placed.items()}
+
+
+def struct_module(name, state, next_, prev, shape, tables, bits, big):
+    """The bytes of a struct module: state, list, name, the export-table fields."""
+    e = ">" if big else "<"
+    P = bits // 8
+    word = "Q" if P == 8 else "I"
+    out = bytearray(shape["size"])
+    struct.pack_into(e + "I", out, 0, state)
+    struct.pack_into(e + word + word, out, P, next_, prev)
+    out[3 * P:3 * P + len(name)] = name.encode()
+    for t, (syms, crcs, count) in shape["tables"].items():
+        if t in tables:
+            address, n, crc, flags = tables[t]
+            struct.pack_into(e + word, out, syms, address)
+            struct.pack_into(e + word, out, crcs, crc)
+            struct.pack_into(e + "I", out, count, n)
+            if "flagstab" in shape:
+                struct.pack_into(e + word, out, shape["flagstab"], flags)
+    return bytes(out)
+
+
+def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, seed=50,
+                        kernel_base=0xFFFFFFFF81000000, module_base=0xFFFFFFFFC0000000,
+                        head=0xFFFFFFFF82000000, stale=True):
+    """A kernel of `era` at `kernel_base` and `count` modules loaded in module memory from
+    `module_base` (each a page-aligned region: its tables, then its struct module in the
+    `layout` of STRUCT_MODULE), on a ring whose list head is at `head` (the kernel's
+    `modules`); with `stale`, a copy of one struct module outside the ring."""
+    P = bits // 8
+    word = "Q" if P == 8 else "I"
+    e = ">" if big else "<"
+    kernel = build(era, bits=bits, big=big, base=kernel_base)
+    memory = Memory(kernel)
+    memory.regions[kernel_base] = kernel.data
+    prel32 = kernel.layout["prel32"]
+    shape = STRUCT_MODULE[(layout, P)]
+    modules = []
+    for i in range(count):
+        exports = [x for x in make_exports(ERAS[era], count=3 + i, seed=seed + i)
+                   if x.export in (PLAIN, GPL)] if i % 3 != 2 else []
+        modules.append(LoadedModule("mod_%d" % i, exports, module_base + i * 0x10000 + 0x8000,
+                                    module_base + i * 0x10000))
+    lists = [head] + [m.address + P for m in modules]
+    for i, m in enumerate(modules):
+        tables_bytes, tables = _export_tables(m, m.table, bits, big, era, prel32)
+        record = struct_module(m.name, 0, lists[(i + 2) % len(lists)], lists[i], shape, tables,
+                               bits, big)
+        memory.regions[m.table] = tables_bytes
+        memory.regions[m.address] = record
+    memory.regions[head] = struct.pack(e + word + word, lists[1 % len(lists)], lists[-1])
+    if stale and modules:        # an unloaded copy: list pointers to where it once was
+        copy = bytearray(memory.regions[modules[0].address])
+        memory.regions[module_base + count * 0x10000] = bytes(copy)
+    memory.modules = [m for m in modules]
+    return memory
+
+
+# --- BTF (Documentation/bpf/btf.rst) --------------------------------------------------
+
+def btf(structs, big=False):
+    """A BTF blob describing `structs` ({name: (size, {member: byte offset})}): an int
+    type, then one STRUCT per entry."""
+    e = ">" if big else "<"
+    strings = bytearray(b"\0")
+
+    def name(text):
+        at = len(strings)
+        strings.extend(text.encode() + b"\0")
+        return at
+
+    types = struct.pack(e + "IIII", name("int"), 1 << 24, 4, 32)    # INT: 4 bytes, 32 bits
+    for struct_name, (size, members) in structs.items():
+        types += struct.pack(e + "III", name(struct_name), 4 << 24 | len(members), size)
+        for member, offset in members.items():
+            types += struct.pack(e + "III", name(member), 1, offset * 8)
+    header = struct.pack(e + "HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types),
+                         len(strings))
+    return header + types + bytes(strings)
+
+
+def module_btf(layout, pointer, big=False):
+    shape = STRUCT_MODULE[(layout, pointer)]
+    members = {"state": 0, "list": pointer, "name": 3 * pointer}
+    names = {PLAIN: ("syms", "crcs", "num_syms"), GPL: ("gpl_syms", "gpl_crcs", "num_gpl_syms")}
+    for t, offsets in shape["tables"].items():
+        members.update(zip(names[t], offsets))
+    if "flagstab" in shape:
+        members["flagstab"] = shape["flagstab"]
+    return btf({"task_struct": (64, {"state": 0}), "module": (shape["size"], members)}, big)
+
+
+# --- Translation tables ----------------------------------------------------------------
+
+class PhysicalMemory:
+    """Physical pages handed out from `start`, and a page-table builder over them."""
+
+    def __init__(self, start=0x40000000, big=False):
+        self.pages, self.next, self.e = {}, start, ">" if big else "<"
+
+    def page(self, size=4096, data=b""):
+        address = self.next
+        self.next += size
+        self.pages[address] = bytearray(data.ljust(size, b"\0"))
+        return address
+
+    def put(self, address, data):
+        """Write data at a physical address (inside a page given before)."""
+        for base, page in self.pages.items():
+            if base <= address < base + len(page):
+                page[address - base:address - base + len(data)] = data
+                return
+        raise KeyError(hex(address))
+
+    def image(self):
+        """(start, bytes) of all pages, contiguous."""
+        start = min(self.pages)
+        end = max(a + len(p) for a, p in self.pages.items())
+        out = bytearray(end - start)
+        for a, p in self.pages.items():
+            out[a - start:a - start + len(p)] = p
+        return start, bytes(out)
+
+
+def arm64_tables(physical, mappings, va_bits=39):
+    """arm64 4 KiB-granule tables (VMSAv8-64: table descriptors 0b11, pages 0b11 at the last
+    level) mapping each (virtual page, physical page): the root's physical address."""
+    levels = [(s, 9) for s in range(12 + 9 * ((va_bits - 12 + 8) // 9 - 1), 11, -9)]
+    top_bits = va_bits - levels[0][0]
+    levels[0] = (levels[0][0], top_bits)
+    root = physical.page()
+    for va, pa in mappings:
+        table = root
+        for depth, (shift, bits) in enumerate(levels):
+            index = va >> shift & (1 << bits) - 1
+            slot = table + 8 * index
+            entry = struct.unpack_from(physical.e + "Q", _read(physical, slot, 8))[0]
+            if depth == len(levels) - 1:
+                physical.put(slot, struct.pack(physical.e + "Q", pa | 0x703))   # page, AF
+                break
+            if not entry & 1:
+                entry = physical.page() | 3
+                physical.put(slot, struct.pack(physical.e + "Q", entry))
+            table = entry & 0xFFFFFFFFF000
+    return root
+
+
+def x86_64_tables(physical, mappings):
+    """x86-64 4-level tables (present | writable) mapping each (virtual, physical) page."""
+    root = physical.page()
+    for va, pa in mappings:
+        table = root
+        for depth, shift in enumerate((39, 30, 21, 12)):
+            slot = table + 8 * (va >> shift & 511)
+            entry = struct.unpack_from("<Q", _read(physical, slot, 8))[0]
+            if shift == 12:
+                physical.put(slot, struct.pack("<Q", pa | 3))
+                break
+            if not entry & 1:
+                entry = physical.page() | 3
+                physical.put(slot, struct.pack("<Q", entry))
+            table = entry & 0x000FFFFFFFFFF000
+    return root
+
+
+def _read(physical, address, size):
+    for base, page in physical.pages.items():
+        if base <= address < base + len(page):
+            return bytes(page[address - base:address - base + size])
+    raise KeyError(hex(address))
+
+
+def qemu_cpu_state(cr3, cr4=0):
+    """QEMU's "QEMU" ELF note for an x86 CPU (QEMUCPUState: version, size, 18 registers,
+    10 segments, cr[5], kernel_gs_base)."""
+    return struct.pack("<II", 1, 440) + bytes(144 + 240) + struct.pack("<5Q", 0, 0, 0, cr3,
+                                                                        cr4) + bytes(8)

@@ -1,0 +1,169 @@
+"""The exports of the modules loaded in a memory dump (python extract_symvers.py DUMP): dumps
+built by memdump.py with virtual addresses (QEMU's -p, /proc/kcore) and with physical ones
+only (page tables: x86-64 from QEMU's CPU state, arm64 with 39-bit VA from VMCOREINFO),
+struct module's export tables from BTF and by the vote, the eras of struct module, a stale
+copy beside the ring, a corrupt BTF copy, truncated and zero-filled dumps."""
+
+import pytest
+
+from archives import elf_core
+from memdump import (PhysicalMemory, arm64_tables, kernel_with_modules, module_btf,
+                     qemu_cpu_state, x86_64_tables)
+
+
+def virtual_dump(path, memory, btf=None, bits=64, machine=None):
+    """An ELF core with virtual addresses (as QEMU's dump-guest-memory -p writes): each
+    region of `memory` a segment; `btf` after the kernel image, in its window."""
+    loads, physical = [], 0x1000000
+    for address, data in sorted(memory.regions.items()):
+        if address == memory.kernel.base and btf:
+            data = data + bytes(-len(data) % 4096) + btf
+        loads.append((address, physical, len(data), data))
+        physical += (len(data) + 0xFFF) & ~0xFFF
+    elf_core(path, loads, bits=bits, machine=machine)
+
+
+def physical_dump(path, memory, tables, btf=None, notes=(), machine=None):
+    """An ELF core of physical memory only (dump-guest-memory without -p): every region in
+    physical pages, mapped by the page tables `tables(physical, mappings)` builds."""
+    physical = PhysicalMemory()
+    mappings = []
+    for address, data in sorted(memory.regions.items()):
+        if address == memory.kernel.base and btf:
+            data = data + bytes(-len(data) % 4096) + btf
+        for at in range(0, len(data), 4096):
+            page = physical.page(data=data[at:at + 4096])
+            mappings.append((address + at, page))
+    root = tables(physical, mappings)
+    start, image = physical.image()
+    elf_core(path, [(start, start, len(image), image)],
+             notes=[(name, 0, desc(root)) for name, desc in notes], machine=machine)
+
+
+def module_lines(result):
+    return sorted(line for line in result.lines if "\tvmlinux\t" not in line)
+
+
+@pytest.mark.parametrize("with_btf", [True, False], ids=["btf", "vote"])
+def test_virtual_dump(with_btf, tmp_path, run, assert_symvers):
+    """python extract_symvers.py dump.elf: vmlinux's lines, then every loaded module's."""
+    memory = kernel_with_modules()
+    virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8) if with_btf else None)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "5 modules on the module list (page tables: the dump's virtual addresses; struct " \
+           "module's export tables from %s)" % ("BTF" if with_btf else "a vote of the 5 modules") \
+        in result.err
+
+
+def test_a_stale_copy_is_not_listed(tmp_path, run, assert_symvers):
+    """The copy of mod_0 beside the ring (an unloaded module, a .ko in the page cache)."""
+    memory = kernel_with_modules(stale=True)
+    virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8))
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert sum(line.split("\t")[2] == "mod_0" for line in result.lines) == \
+        len(memory.modules[0].exports)
+
+
+def test_a_corrupt_btf_copy_first(tmp_path, run, assert_symvers):
+    """7.2 with KASLR leaves a second, corrupt copy of the BTF in memory: the valid one."""
+    good = module_btf("6.1", 8)
+    corrupt = bytearray(good)
+    corrupt[40:48] = b"\xff" * 8
+    memory = kernel_with_modules()
+    virtual_dump(tmp_path / "dump.elf", memory, bytes(corrupt) + bytes(64) + good)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "export tables from BTF" in result.err
+
+
+@pytest.mark.parametrize("era,layout", [("7.2", "7.2"), ("2.6.25", "2.6.24"), ("5.10", "6.1"),
+                                        ("4.10", "6.1")])
+@pytest.mark.parametrize("with_btf", [True, False], ids=["btf", "vote"])
+def test_struct_module_eras(era, layout, with_btf, tmp_path, run, assert_symvers):
+    """7.1+ (one table, GPL-only a flag), 2.6.24 ({syms, num_syms, crcs}), 2.6.27-7.0
+    ({syms, crcs, num_syms}, {num_gpl_syms, gpl_syms, gpl_crcs})."""
+    memory = kernel_with_modules(era=era, layout=layout)
+    virtual_dump(tmp_path / "dump.elf", memory, module_btf(layout, 8) if with_btf else None)
+    assert_symvers(run(tmp_path / "dump.elf"), memory.symvers(era))
+
+
+def test_32_bit_virtual_dump(tmp_path, run, assert_symvers):
+    """An i386-like kernel (absolute pointers, 32-bit), its dump as QEMU writes it: 64-bit
+    ELF with the virtual segments of the module area."""
+    memory = kernel_with_modules(era="6.14", bits=32, kernel_base=0xC1000000,
+                                 module_base=0xF8000000, head=0xC2000000)
+    virtual_dump(tmp_path / "dump.elf", memory)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "a vote of the 5 modules" in result.err
+
+
+def test_physical_dump_through_cr3(tmp_path, run, assert_symvers):
+    """dump-guest-memory without -p: the page tables from CR3 of QEMU's CPU state."""
+    memory = kernel_with_modules()
+    physical_dump(tmp_path / "dump.elf", memory, x86_64_tables, module_btf("6.1", 8),
+                  notes=[(b"QEMU", qemu_cpu_state)])
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "page tables: CR3 of QEMU's CPU state" in result.err
+
+
+def test_arm64_39_bit_va(tmp_path, run, assert_symvers):
+    """An Android-like arm64 kernel with 39-bit VA (three levels of 4 KiB tables), its root
+    from VMCOREINFO's swapper_pg_dir and kimage_voffset."""
+    kernel_base, modules = 0xFFFFFFC010000000, 0xFFFFFFC008000000
+    memory = kernel_with_modules(era="6.14", kernel_base=kernel_base, module_base=modules,
+                                 head=0xFFFFFFC011000000)
+
+    def vmcoreinfo(root):
+        voffset = 0xFFFFFFC020000000 - root
+        return ("OSRELEASE=6.14.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffc020000000\n"
+                "NUMBER(kimage_voffset)=%#x\nNUMBER(VA_BITS)=39\nNUMBER(MODULES_VADDR)=%#x\n"
+                "NUMBER(MODULES_END)=%#x\n" % (voffset, modules, modules + (128 << 20))).encode()
+
+    physical_dump(tmp_path / "dump.elf", memory, arm64_tables, module_btf("6.1", 8),
+                  notes=[(b"VMCOREINFO", vmcoreinfo)], machine=183)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "page tables: VMCOREINFO SYMBOL(swapper_pg_dir)" in result.err
+
+
+def test_no_module_list(tmp_path, run, assert_symvers):
+    """A dump of the kernel alone (a memsave window): vmlinux's lines, and it says so."""
+    memory = kernel_with_modules(count=0, stale=False)
+    virtual_dump(tmp_path / "dump.elf", memory)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.kernel)
+    assert "no module list found in the dump" in result.err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "zeroed"])
+def test_damaged_module_memory(damage, tmp_path, run, assert_symvers):
+    """Module memory cut off or zero-filled: vmlinux's lines, no module list, no hang."""
+    memory = kernel_with_modules()
+    for address in list(memory.regions):
+        if address >= 0xFFFFFFFFC0000000:
+            if damage == "truncated":
+                del memory.regions[address]
+            else:
+                memory.regions[address] = bytes(len(memory.regions[address]))
+    virtual_dump(tmp_path / "dump.elf", memory)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.kernel)
+    assert "no module list found in the dump" in result.err
+
+
+def test_check_against_a_dump(tmp_path, run):
+    """--check resolves the loaded modules' exports as it does --modules'."""
+    from kobuild import build_module
+    memory = kernel_with_modules()
+    virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8))
+    used = memory.modules[1].exports[0]
+    probe = build_module("6.14", [], imports=[used.name], versions={used.name: used.crc},
+                         modinfo=["license=GPL", "vermagic=6.14.0-test SMP mod_unload "
+                                                 "modversions "])
+    (tmp_path / "probe.ko").write_bytes(probe)
+    result = run("--check", tmp_path / "probe.ko", tmp_path / "dump.elf")
+    assert (result.status, result.out) == (0, "%s: loads\n" % (tmp_path / "probe.ko"))
