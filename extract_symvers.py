@@ -1151,12 +1151,14 @@ class Memory:
     VMCOREINFO, `machine` the e_machine it names (None: unknown), `window` where the kernel
     window read of it starts: ("virtual" or "physical", address)."""
 
-    PAGE = 4096
+    PAGE = 4096             # of virtual memory (page tables map 4 KiB at least)
 
     def __init__(self, f, physical, virtual, notes, info, machine, window):
         self.f, self.physical_memory, self.virtual_memory = f, physical, virtual
         self.notes, self.info, self.machine, self.window = notes, info, machine, window
         self.tables = None
+        self.linear = []        # the virtual runs mapped as the kernel is (see _core())
+        self.physical_page = self.PAGE      # a kdump's: its block size
         self._cache = collections.OrderedDict()
 
     def close(self):
@@ -1169,10 +1171,10 @@ class Memory:
             return self._cache[key]
         if space == "virtual" and self.virtual_memory is None:
             physical = self.tables.translate(address) if self.tables else None
-            data = None if physical is None else self._page("physical", physical)
+            data = None if physical is None else self.read(physical, self.PAGE, "physical")
         else:
             source = self.physical_memory if space == "physical" else self.virtual_memory
-            data = source.read(address, self.PAGE)
+            data = source.read(address, self._size(space))
         self._cache[key] = data
         if len(self._cache) > PAGE_CACHE:
             self._cache.popitem(last=False)
@@ -1181,18 +1183,21 @@ class Memory:
     def read(self, address, size, space="virtual", fill=False):
         """The bytes at [address, address + size) of the `space`, or None where a page is not
         in the dump (with `fill`, zeros instead)."""
-        out = []
-        at = address - address % self.PAGE
+        out, page_size = [], self._size(space)
+        at = address - address % page_size
         while at < address + size:
             page = self._page(space, at)
             if page is None:
                 if not fill:
                     return None
-                page = bytes(self.PAGE)
+                page = bytes(page_size)
             out.append(page)
-            at += self.PAGE
+            at += page_size
         data = b"".join(out)
-        return data[address % self.PAGE:address % self.PAGE + size]
+        return data[address % page_size:address % page_size + size]
+
+    def _size(self, space):
+        return self.physical_page if space == "physical" else self.PAGE
 
 
 def _core_headers(f, head):
@@ -1277,6 +1282,11 @@ def _core(f, head, max_size):
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual]) if virtual else None,
                     notes, info, elf.machine, window[1])
+    if virtual:     # the map the kernel is in (i386's, arm's: all of lowmem) holds no module
+        offset = next(s.vaddr - s.paddr for s in virtual
+                      if s.vaddr <= base < s.vaddr + s.filesz)
+        memory.linear = [(s.vaddr, s.vaddr + s.filesz) for s in virtual
+                         if s.vaddr - s.paddr == offset]
     return window[0], base, memory
 
 
@@ -1410,7 +1420,7 @@ def _kdump(f, head, max_size):
     window, start = _kdump_window(f, page, pages, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes, info, machine,
                     ("physical", start))
-    memory.PAGE = page
+    memory.physical_page = page
     return window, None, memory
 
 
@@ -3957,15 +3967,26 @@ class _Kernel(NamedTuple):
 # Where module memory is, by architecture (Documentation/arch/*/memory layouts): x86-64's
 # module mapping space (from ffffffffa0000000 before KASLR grew the kernel image mapping to
 # 1 GiB), the vmalloc area above PAGE_OFFSET on i386, MODULES_VADDR (PAGE_OFFSET - 16 MiB)
-# and vmalloc on arm; arm64's come from VMCOREINFO, else the upper half of kernel space
-MODULE_AREAS = {EM_X86_64: (0xffffffffa0000000, 0xffffffffff600000),
-                EM_386: (0xc0000000, 0xfffff000), EM_ARM: (0x7f000000, 0xfffff000)}
+# and vmalloc on arm.  arm64's: VMCOREINFO's MODULES_VADDR-MODULES_END, and with KASLR
+# within 4 GiB of the kernel text, which moves with it (module_alloc_base, 4.6 to 6.4; from
+# 6.5 in 2 GiB of it, commit 3e35d303ab7d), else the upper half of kernel space.
+MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
+                EM_386: [(0xc0000000, 0xfffff000)], EM_ARM: [(0x7f000000, 0xfffff000)]}
+ARM64_MODULE_REACH = 4 << 30
+
+
+# the architecture's words of vermagic (MODULE_ARCH_VERMAGIC): what names the machine of a
+# dump that does not (QEMU's kdump-compressed arm dumps say "Unknown")
+VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM))
 
 
 def _architecture(memory, kernel):
-    """The e_machine the kernel runs as: the dump's, the kernel image's, with the pointer
-    size telling i386 from x86-64 (QEMU writes i386 dumps as EM_X86_64 ELF)."""
-    machine = memory.machine or kernel.machine
+    """The e_machine the kernel runs as: the dump's, the kernel image's, its vermagic's,
+    with the pointer size telling i386 from x86-64 (QEMU writes i386 dumps as EM_X86_64
+    ELF)."""
+    words = vermagic(kernel.fmt.image.data) or ""
+    machine = memory.machine or kernel.machine or next(
+        (machine for pattern, machine in VERMAGIC_MACHINES if pattern.search(words)), None)
     if machine == EM_X86_64 and kernel.fmt.image.ptr_size == 4:
         return EM_386
     return machine
@@ -3980,14 +4001,18 @@ def _numbers(info, *keys):
 
 
 def _module_areas(memory, machine, scheme):
-    found = _numbers(memory.info, "NUMBER(MODULES_VADDR)", "NUMBER(MODULES_END)")
-    if found:
-        return found
+    """[(low, high)] of the virtual memory modules can be in, or [] where unknown."""
     if machine in MODULE_AREAS:
         return MODULE_AREAS[machine]
-    if scheme is not None and scheme.extend == "upper":
-        return ((1 << 64) - (1 << scheme.va_bits - 1), 1 << 64)
-    return None
+    areas = [tuple(_numbers(memory.info, "NUMBER(MODULES_VADDR)", "NUMBER(MODULES_END)")
+                   or ())]
+    text = _numbers(memory.info, "SYMBOL(_stext)")
+    if text:
+        areas.append((text[0] - ARM64_MODULE_REACH, text[0] + ARM64_MODULE_REACH))
+    areas = [area for area in areas if area]
+    if not areas and scheme is not None and scheme.extend == "upper":
+        areas = [((1 << 64) - (1 << scheme.va_bits - 1), 1 << 64)]
+    return areas
 
 
 QEMU_CR = 392           # QEMUCPUState: cr[5] after the registers and ten segments
@@ -4030,17 +4055,19 @@ def _root_candidates(memory, kernel, machine):
 def _scanned_roots(memory, kernel, machine):
     """Roots found by their content: where the kernel image's own virtual and physical
     addresses are known (a physical dump of a kernel with absolute pointers, whose base
-    the name pointers gave), a 32-bit ARM first-level table near it that maps its banner
-    where it is."""
+    the name pointers gave), a 32-bit ARM first-level table that maps its banner where it
+    is, in the 16 MiB from the first memory of the window (swapper_pg_dir is 16 KiB before
+    the kernel text, which starts near the start of RAM)."""
     space, start = memory.window
     image = kernel.fmt.image
     if machine != EM_ARM or space != "physical" or image.base is None:
         return
     banner = _banner_at(image.data)
     va, pa = image.base + banner, start + banner
+    first = start + NONZERO.search(image.data).start()      # a kdump's window: RAM after 0s
     for scheme, align in ((SCHEMES["arm"], 0x4000), (SCHEMES["arm lpae"], 0x1000)):
-        low = max(0, (start - (1 << 20)) & ~(align - 1))
-        for root in range(low, start + (16 << 20), align):
+        low = max(0, (first - (1 << 20)) & ~(align - 1))
+        for root in range(low, first + (16 << 20), align):
             tables = _PageTables(memory, scheme, root, "a first-level table found at %#x"
                                  % root)
             if tables.translate(va) == pa:
@@ -4095,27 +4122,39 @@ class _ModuleMemory:
         return text.decode("ascii")
 
 
-def _head_candidates(mm, tables, areas):
-    """Addresses of what looks like a struct module head in module memory."""
-    pattern = _head_pattern(mm.pointer, mm.endian)
-    low, high = areas
+def _module_runs(memory, areas, kernel):
+    """Sorted (start, end) of the virtual memory in the areas that can hold modules: not
+    the map the kernel is in, nor (walking page tables) the pages of the kernel window,
+    whose physical [start, end) is `kernel`."""
     runs = []
-    if mm.memory.virtual_memory is not None:
-        runs = [(max(low, start), min(high, end)) for start, end, _ in
-                mm.memory.virtual_memory.runs if start < high and end > low]
-    elif tables is not None:
-        for va, _ in tables.small_pages(low, high):
-            if runs and runs[-1][1] == va:
-                runs[-1] = (runs[-1][0], va + 0x1000)
-            else:
-                runs.append((va, va + 0x1000))
+    for low, high in areas:
+        if memory.virtual_memory is not None:
+            runs += [(max(low, start), min(high, end)) for start, end, _ in
+                     memory.virtual_memory.runs if start < high and end > low
+                     and (start, end) not in memory.linear]
+        elif memory.tables is not None:
+            runs += [(va, va + 0x1000) for va, pa in memory.tables.small_pages(low, high)
+                     if not kernel[0] <= pa < kernel[1]]
+    merged = []
+    for start, end in sorted(runs):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _head_candidates(mm, runs):
+    """Addresses of what looks like a struct module head in the runs of module memory."""
+    pattern = _head_pattern(mm.pointer, mm.endian)
     found = []
+    top = 1 << 8 * mm.pointer
     for start, end in runs:
         for at in range(start, end, 1 << 20):
-            data = mm.read(at, min(1 << 20, end - at) + MODULE_NAME_LEN, fill=True)
+            size = min(1 << 20, end - at)
+            data = mm.read(at, min(size + MODULE_NAME_LEN, top - at), fill=True)
             found += [at + m.start() for m in pattern.finditer(data)
-                      if (at + m.start()) % mm.pointer == 0 and m.start() < min(1 << 20,
-                                                                               end - at)]
+                      if m.start() % mm.pointer == 0 and m.start() < size]
     return found
 
 
@@ -4271,10 +4310,11 @@ def _module_ring(memory, kernel):
     machine = _architecture(memory, kernel)
     candidates = [(None, None, "the dump's virtual addresses")] \
         if memory.virtual_memory is not None else _root_candidates(memory, kernel, machine)
+    window = memory.window[1], memory.window[1] + len(kernel.fmt.image.data)
     for scheme, root, how in candidates:
         memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
-        areas = _module_areas(memory, machine, scheme)
-        ring = areas and _ring(mm, _head_candidates(mm, memory.tables, areas))
+        runs = _module_runs(memory, _module_areas(memory, machine, scheme), window)
+        ring = _ring(mm, _head_candidates(mm, runs))
         if ring:
             return mm, ring, how
     memory.tables = None
@@ -4641,7 +4681,8 @@ class _Formatter(logging.Formatter):
     PREFIX = {logging.WARNING: "warning: ", logging.ERROR: "extract_symvers: error: "}
 
     def format(self, record):
-        return self.PREFIX.get(record.levelno, "") + record.getMessage()
+        text = self.PREFIX.get(record.levelno, "") + record.getMessage()
+        return text + "\n" + self.formatException(record.exc_info) if record.exc_info else text
 
 
 LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
@@ -4890,7 +4931,8 @@ def main(argv=None):
             _log.error("out of memory")
             return EXIT_INPUT
         except Exception as e:      # a bug: still one line, and a status of its own
-            _log.error("internal error (please report): %s: %s", type(e).__name__, e)
+            _log.error("internal error (please report): %s: %s", type(e).__name__, e,
+                       exc_info=_log.isEnabledFor(logging.DEBUG))     # -vv: where
             return EXIT_INTERNAL
 
 
