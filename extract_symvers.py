@@ -4122,10 +4122,10 @@ class _ModuleMemory:
         return text.decode("ascii")
 
 
-def _module_runs(memory, areas, kernel):
+def _module_runs(memory, areas, offset):
     """Sorted (start, end) of the virtual memory in the areas that can hold modules: not
-    the map the kernel is in, nor (walking page tables) the pages of the kernel window,
-    whose physical [start, end) is `kernel`."""
+    the map the kernel is in (walking page tables: the pages mapped at its virtual minus
+    physical `offset`, where known; arm64's kernel is within reach of its modules)."""
     runs = []
     for low, high in areas:
         if memory.virtual_memory is not None:
@@ -4134,7 +4134,7 @@ def _module_runs(memory, areas, kernel):
                      and (start, end) not in memory.linear]
         elif memory.tables is not None:
             runs += [(va, va + 0x1000) for va, pa in memory.tables.small_pages(low, high)
-                     if not kernel[0] <= pa < kernel[1]]
+                     if va - pa != offset]
     merged = []
     for start, end in sorted(runs):
         if merged and start <= merged[-1][1]:
@@ -4310,10 +4310,14 @@ def _module_ring(memory, kernel):
     machine = _architecture(memory, kernel)
     candidates = [(None, None, "the dump's virtual addresses")] \
         if memory.virtual_memory is not None else _root_candidates(memory, kernel, machine)
-    window = memory.window[1], memory.window[1] + len(kernel.fmt.image.data)
+    offset = _numbers(memory.info, "NUMBER(kimage_voffset)")
+    if offset:
+        offset = offset[0]
+    elif kernel.fmt.image.base is not None:
+        offset = kernel.fmt.image.base - memory.window[1]
     for scheme, root, how in candidates:
         memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
-        runs = _module_runs(memory, _module_areas(memory, machine, scheme), window)
+        runs = _module_runs(memory, _module_areas(memory, machine, scheme), offset)
         ring = _ring(mm, _head_candidates(mm, runs))
         if ring:
             return mm, ring, how
