@@ -63,17 +63,17 @@ from typing import NamedTuple, Optional
 
 __version__ = "0.3.0"
 __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FORMAT",
-           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_SIGINT",
-           "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout",
-           "LAYOUTS", "layout_for", "parse_version", "release_option", "Options", "Image",
-           "TableFormat", "TableRef", "Symbol", "format_symvers", "banner_version",
-           "ElfObject", "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
-           "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
-           "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
-           "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
-           "module_symvers", "modules_config", "Struct", "btf_struct", "LoadedModule",
-           "loaded_modules", "parse_symvers", "parse_config", "Kernel",
-           "Verdict", "same_magic", "check_module", "check_modules", "main"]
+           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_SIGINT", "EXIT_SIGPIPE",
+           "EXIT_SIGTERM", "ExportType", "Layout", "LAYOUTS", "layout_for", "parse_version",
+           "release_option", "Options", "Image", "TableFormat", "TableRef", "Symbol",
+           "format_symvers", "banner_version", "ElfObject", "decompress_payload", "Memory",
+           "Input", "read_kernel", "Payload", "unpack", "Header", "image_header", "vermagic",
+           "embedded_config", "kernel_version", "relocate", "find_symsearch", "find_tables_direct",
+           "walk", "extract", "write_stdout", "write_file", "module_sources", "Module",
+           "ModuleFile", "read_module", "read_modules", "module_symvers", "modules_config",
+           "Struct", "btf_struct", "LoadedModule", "loaded_modules", "parse_symvers",
+           "parse_config", "Kernel", "Verdict", "same_magic", "check_module", "check_modules",
+           "main"]
 
 
 # --- Errors and exit status ----------------------------------------------------------------
@@ -1538,7 +1538,8 @@ class _Scheme(NamedTuple):
     name: str
     entry: int              # bytes per entry
     levels: tuple           # ((shift, index bits), ...) from the top level
-    decode: object          # (entry, level, last) -> None | (TABLE, address) | (PAGE, address, shift)
+    decode: object          # (entry, level, last) -> None, (TABLE, address),
+                            # or (PAGE_ENTRY, address, shift: None for the level's)
     va_bits: int            # the bits of a virtual address that index it
     extend: str = ""        # the bits above: "sign" (x86-64), "upper" (arm64's TTBR1: all set)
     big_endian: bool = False
@@ -4320,7 +4321,7 @@ def _module_ring(memory, kernel):
         runs = _module_runs(memory, _module_areas(memory, machine, scheme), offset)
         ring = _ring(mm, _head_candidates(mm, runs))
         if ring:
-            return mm, ring, how
+            return mm, ring, how if scheme is None else "%s from %s" % (scheme.name, how)
     memory.tables = None
     return None
 

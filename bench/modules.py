@@ -42,7 +42,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("kernels", nargs="+", metavar="KERNEL_DIR")
     args = parser.parse_args()
-    print("| kernel | modules | tree | tar -xJf | .deb | .deb / (tree + tar) | ramdisk (400 modules, lz4) | ramdisk size |")
+    print("| kernel | modules | tree | tar -xJf | .deb | .deb / (tree + tar) "
+          "| ramdisk (400 modules, lz4) | ramdisk size |")
     print("|---|---|---|---|---|---|---|---|")
     for directory in args.kernels:
         meta = json.load(open(os.path.join(directory, "meta.json")))

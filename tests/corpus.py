@@ -67,6 +67,19 @@ def official_vmlinux_lines(directory):
     return [line for line in official_lines(directory) if line.split("\t")[2:3] == ["vmlinux"]]
 
 
+def loaded_lines(directory, loaded):
+    """The official lines of vmlinux and of the modules `loaded`, each module's column its
+    name as the kernel holds it (the file's, with _ for -), as a dump of it gives them."""
+    lines = []
+    for line in official_lines(directory):
+        fields = line.split("\t")
+        name = fields[2].rsplit("/", 1)[-1].replace("-", "_")
+        if fields[2] == "vmlinux" or name in loaded:
+            lines.append("\t".join(fields[:2] + [fields[2] if fields[2] == "vmlinux" else name]
+                                   + fields[3:]))
+    return lines
+
+
 def module_vermagic(top):
     """The vermagic= of the first module under `top` (.ko or .ko.xz), which modpost wrote with
     the kernel's own."""

@@ -268,7 +268,8 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
             value = text + rng.randrange(0, 0x1800, 4)
             refs = [value, string(e.name)]
             if era.namespace:
-                refs.append(string(e.namespace) if e.namespace or era.namespace == "string" else None)
+                named = e.namespace or era.namespace == "string"
+                refs.append(string(e.namespace) if named else None)
             for k, target in enumerate(refs):
                 where = at + k * (entry // fields)
                 if prel32:

@@ -42,7 +42,8 @@ def seeds():
     out.append((zstandard.ZstdCompressor().compress(k.data), k.options))
     # module archives, modules only (--modules FILE)
     tree = {"lib/modules/6.14.0/kernel/drivers/m%d.ko" % i:
-            build_module("6.14", make_exports(ERAS["6.14"], count=5, seed=40 + i)) for i in range(3)}
+            build_module("6.14", make_exports(ERAS["6.14"], count=5, seed=40 + i))
+            for i in range(3)}
     flat = {"lib/modules/m%d.ko" % i: ko for i, ko in enumerate(tree.values())}
     for archive in (gzip.compress(cpio(tree)), cpio(flat, odc=True), tar(tree, "w:xz"),
                     deb(tar(tree, "w:xz")), zip_of(flat),

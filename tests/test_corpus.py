@@ -5,6 +5,7 @@ every kernel in it is run with the options of its meta.json (found by the script
 without this project's code) and with no options at all, on the image as Debian ships it and
 on the decompressed image.  The vmlinux lines must equal the official file's exactly."""
 
+import mmap
 import os
 import shutil
 import subprocess
@@ -12,8 +13,9 @@ import subprocess
 import pytest
 
 from corpus import (CORPUS, corpus_kernels, meta, module_tree, module_vermagic,
-                    modules_package, official_lines, official_vmlinux_lines, tool)
-from qemu import DUMPS, GUESTS, boot_and_dump
+                    loaded_lines, modules_package, official_lines, official_vmlinux_lines,
+                    tool)
+from qemu import DUMPS, GUESTS, LOAD, LOADED, boot_and_dump, module_initramfs
 
 KERNELS = corpus_kernels()
 MODULE_KERNELS = [name for name in KERNELS if module_tree(os.path.join(CORPUS, name))]
@@ -118,20 +120,42 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
         assert ours == official, version
 
 
-DUMPED = [n for n in KERNELS if n.split("-")[0] in GUESTS and "-6.1." in n]
+# the guests QEMU runs (KASLR on, but amd64 7.2's), each with modules of its own tree loaded
+DUMPED = [n for n in MODULE_KERNELS if n.split("-")[0] in GUESTS
+          and ("-6.1." in n or n.startswith("amd64-7."))]
+BTF_HEADER = b"\x9f\xeb\x01\x00\x18\x00\x00\x00"     # magic, version 1, flags 0, hdr_len 24
 
 
 @pytest.mark.parametrize("name", DUMPED)
 def test_real_qemu_memory_dumps(name, tmp_path):
-    """The kernel booted under QEMU (TCG, KASLR on, no root: it stops at its panic with the
-    whole kernel in memory), dumped by the monitor's dump-guest-memory in each of its
-    formats: each dump gives the official vmlinux lines with no options."""
+    """The kernel booted under QEMU (TCG) with an initramfs that insmods modules of its own
+    tree, dumped by the monitor in each of dump-guest-memory's formats: each dump gives, with
+    no options, the official lines of vmlinux and of every module loaded (named as the kernel
+    names them).  With every BTF magic in the dump overwritten, the vote places struct
+    module's export tables and gives the same."""
     directory = os.path.join(CORPUS, name)
-    dumps = boot_and_dump(directory, tmp_path)
-    official = sorted(official_vmlinux_lines(directory))
+    nokaslr = name.startswith("amd64-7.")
+    loaded = module_initramfs(tmp_path / "initrd", module_tree(directory), LOAD,
+                              meta(directory)["arch"])
+    dumps = boot_and_dump(directory, tmp_path, until=LOADED, initrd=tmp_path / "initrd",
+                          append="nokaslr" if nokaslr else "")
+    console = (tmp_path / "console").read_bytes()
+    assert b"failed" not in console and b"%s: %d" % (LOADED, len(loaded)) in console
+    expected = sorted(loaded_lines(directory, loaded))
     for dump, _ in DUMPS:
-        ours, _ = tool(dumps[dump])
-        assert sorted(ours) == official, dump
+        ours, err = tool(dumps[dump])
+        assert sorted(ours) == expected, dump
+        assert "%d modules on the module list" % len(loaded) in err, dump
+    assert ("KERNELOFFSET=0," in err) == nokaslr
+    if "export tables from BTF" in err:
+        with open(dumps["paging"], "r+b") as f, mmap.mmap(f.fileno(), 0) as view:
+            at = view.find(BTF_HEADER)
+            while at >= 0:
+                view[at:at + 4] = b"\0\0\0\0"
+                at = view.find(BTF_HEADER, at + 4)
+        ours, err = tool(dumps["paging"])
+        assert sorted(ours) == expected
+        assert "export tables from a vote of the %d modules" % len(loaded) in err
 
 
 CONTAINED = [n for n in KERNELS if n.startswith(("armhf-", "arm64-"))]

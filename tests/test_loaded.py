@@ -107,7 +107,7 @@ def test_physical_dump_through_cr3(tmp_path, run, assert_symvers):
                   notes=[(b"QEMU", qemu_cpu_state)])
     result = run(tmp_path / "dump.elf")
     assert_symvers(result, memory.symvers("6.14"))
-    assert "page tables: CR3 of QEMU's CPU state" in result.err
+    assert "page tables: x86-64 4-level from CR3 of QEMU's CPU state" in result.err
 
 
 def test_arm64_39_bit_va(tmp_path, run, assert_symvers):
@@ -127,7 +127,8 @@ def test_arm64_39_bit_va(tmp_path, run, assert_symvers):
                   notes=[(b"VMCOREINFO", vmcoreinfo)], machine=183)
     result = run(tmp_path / "dump.elf")
     assert_symvers(result, memory.symvers("6.14"))
-    assert "page tables: VMCOREINFO SYMBOL(swapper_pg_dir)" in result.err
+    assert "page tables: arm64 4 KiB pages, 39-bit VA from VMCOREINFO SYMBOL(swapper_pg_dir)" \
+        in result.err
 
 
 def test_no_module_list(tmp_path, run, assert_symvers):
