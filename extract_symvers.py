@@ -1123,6 +1123,21 @@ class _Ranges:
             i += 1
         return bytes(out) if covered else None
 
+    def find(self, needle):
+        """The address of the first `needle` in the runs, or None."""
+        for start, end, offset in self.runs:
+            at = start
+            while at < end:
+                self.f.seek(offset + at - start)
+                chunk = self.f.read(min(FIND_CHUNK, end - at))
+                found = chunk.find(needle)
+                if found >= 0:
+                    return at + found
+                if len(chunk) < FIND_CHUNK:
+                    break
+                at += len(chunk) - len(needle)
+        return None
+
 
 class _KdumpPages:
     """The pages of a kdump-compressed file, decompressed when read."""
@@ -1139,7 +1154,16 @@ class _KdumpPages:
             out += _kdump_page(self.f, self.descriptors[pfn], self.page)
         return out
 
+    def find(self, needle):
+        """The address of the first `needle` within a page, or None."""
+        for pfn in sorted(self.descriptors):
+            found = _kdump_page(self.f, self.descriptors[pfn], self.page).find(needle)
+            if found >= 0:
+                return pfn * self.page + found
+        return None
 
+
+VMCOREINFO_BYTES = 4096    # include/linux/crash_core.h: a page
 PAGE_CACHE = 4096           # pages of a dump kept decompressed or read: 16 MiB of 4 KiB ones
 
 
@@ -4304,25 +4328,44 @@ def _module_exports_at(mm, fmt, address, tables):
     return symbols
 
 
+def _vmcoreinfo_in_memory(memory, kernel):
+    """{key: value} of the VMCOREINFO the kernel keeps in its memory, for a dump without the
+    note (QEMU's without -device vmcoreinfo): vmcoreinfo_data, written at boot by
+    crash_save_vmcoreinfo_init() (CONFIG_CRASH_CORE; a page of its own from 4.13, commit
+    203e9e41219b, before in .bss), "OSRELEASE=" the banner's release first; {} where none."""
+    release = _banner_release(kernel.fmt.image.data)
+    at = release and memory.physical_memory.find(b"OSRELEASE=%s\n" % release)
+    if at is None:
+        return {}
+    text = (memory.read(at, VMCOREINFO_BYTES, "physical", fill=True) or b"").split(b"\0")[0]
+    _log.info("no VMCOREINFO note: the kernel's own copy found at physical %#x", at)
+    return _vmcoreinfo([(b"VMCOREINFO", text)])
+
+
 def _module_ring(memory, kernel):
     """(_ModuleMemory, _Ring, how the page tables were found) of the module list, or None:
-    through each way the dump says how its virtual memory is mapped, until the ring is."""
+    through each way the dump says how its virtual memory is mapped, until the ring is;
+    without a VMCOREINFO note, again with the kernel's own copy of it."""
     mm = _ModuleMemory(memory, kernel.fmt.image.ptr_size, kernel.fmt.image.endian)
     machine = _architecture(memory, kernel)
-    candidates = [(None, None, "the dump's virtual addresses")] \
-        if memory.virtual_memory is not None else _root_candidates(memory, kernel, machine)
-    offset = _numbers(memory.info, "NUMBER(kimage_voffset)")
-    if offset:
-        offset = offset[0]
-    elif kernel.fmt.image.base is not None:
-        offset = kernel.fmt.image.base - memory.window[1]
-    for scheme, root, how in candidates:
-        memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
-        runs = _module_runs(memory, _module_areas(memory, machine, scheme), offset)
-        ring = _ring(mm, _head_candidates(mm, runs))
-        if ring:
-            return mm, ring, how if scheme is None else "%s from %s" % (scheme.name, how)
-    memory.tables = None
+    for _ in range(2):
+        candidates = [(None, None, "the dump's virtual addresses")] \
+            if memory.virtual_memory is not None else _root_candidates(memory, kernel, machine)
+        offset = _numbers(memory.info, "NUMBER(kimage_voffset)")
+        if offset:
+            offset = offset[0]
+        elif kernel.fmt.image.base is not None:
+            offset = kernel.fmt.image.base - memory.window[1]
+        for scheme, root, how in candidates:
+            memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
+            runs = _module_runs(memory, _module_areas(memory, machine, scheme), offset)
+            ring = _ring(mm, _head_candidates(mm, runs))
+            if ring:
+                return mm, ring, how if scheme is None else "%s from %s" % (scheme.name, how)
+        memory.tables = None
+        if memory.info:
+            return None
+        memory.info = _vmcoreinfo_in_memory(memory, kernel)
     return None
 
 
