@@ -4043,37 +4043,62 @@ def _module_areas(memory, machine, scheme):
 QEMU_CR = 392           # QEMUCPUState: cr[5] after the registers and ten segments
 
 
-def _root_candidates(memory, kernel, machine):
-    """(scheme, root, how) to try: what the dump says (QEMU's CPU state, VMCOREINFO), then
-    a scan of the kernel window for a first-level table mapping the kernel where it is."""
+X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
+PTI_USER_PGD = 1 << 12      # CR3 of a task in user mode with PTI: the user half of 8 KiB
+
+
+def _kernel_offset(memory, kernel):
+    """The kernel image's virtual minus physical address, where known: arm64's kimage_voffset,
+    x86-64's __START_KERNEL_map - phys_base, else the window's (absolute pointers gave its
+    base in a physical dump; on i386 and ARM PAGE_OFFSET minus the start of RAM)."""
+    info = memory.info
+    found = _numbers(info, "NUMBER(kimage_voffset)")
+    if found:
+        return found[0]
+    found = _numbers(info, "NUMBER(phys_base)")
+    if found and ("SYMBOL(init_top_pgt)" in info or "SYMBOL(init_level4_pgt)" in info):
+        return X86_64_KERNEL_MAP - found[0]
+    if kernel.fmt.image.base is not None and memory.window[0] == "physical":
+        return kernel.fmt.image.base - memory.window[1]
+    return None
+
+
+def _root_candidates(memory, kernel, machine, offset):
+    """(scheme, root, how) to try: what the dump says (QEMU's CPU state; VMCOREINFO's top
+    table at the kernel's virtual minus physical `offset`), then a scan of the kernel window
+    for a first-level table mapping the kernel where it is."""
     info = memory.info
     for name, desc in memory.notes:
         if name == b"QEMU" and len(desc) >= QEMU_CR + 40 and machine in EM_X86:
             cr3, cr4 = struct.unpack_from("<QQ", desc, QEMU_CR + 24)
             if machine == EM_X86_64:
-                scheme = SCHEMES["x86-64 la57" if cr4 & 1 << 12 else "x86-64"]
-                yield scheme, cr3 & X86_MASK, "CR3 of QEMU's CPU state"
+                scheme, root = SCHEMES["x86-64 la57" if cr4 & 1 << 12 else "x86-64"], \
+                    cr3 & X86_MASK
             else:
                 pae = cr4 & 1 << 5
-                yield SCHEMES["i386 pae" if pae else "i386"], cr3 & (0xFFFFFFE0 if pae else
-                                                                     0xFFFFF000), \
-                    "CR3 of QEMU's CPU state"
+                scheme, root = SCHEMES["i386 pae" if pae else "i386"], \
+                    cr3 & (0xFFFFFFE0 if pae else 0xFFFFF000)
+            if root & PTI_USER_PGD:     # the kernel's half first
+                yield scheme, root & ~PTI_USER_PGD, "CR3 of QEMU's CPU state (PTI's kernel half)"
+            yield scheme, root, "CR3 of QEMU's CPU state"
             break
-    if machine == EM_X86_64:
-        for symbol in ("SYMBOL(init_top_pgt)", "SYMBOL(init_level4_pgt)"):
-            found = _numbers(info, symbol, "NUMBER(phys_base)")
-            if found:
-                l5 = info.get("NUMBER(pgtable_l5_enabled)") == "1"
-                yield SCHEMES["x86-64 la57" if l5 else "x86-64"], \
-                    found[0] - 0xffffffff80000000 + found[1], "VMCOREINFO %s" % symbol
-    if machine == EM_AARCH64:
-        found = _numbers(info, "SYMBOL(swapper_pg_dir)", "NUMBER(kimage_voffset)")
-        if found:
+    symbol = next((key for key in ("SYMBOL(init_top_pgt)", "SYMBOL(init_level4_pgt)",
+                                   "SYMBOL(swapper_pg_dir)") if key in info), None)
+    top = _numbers(info, symbol) if symbol else None
+    if top and offset is not None:
+        root, how = (top[0] - offset) & ((1 << 64) - 1), "VMCOREINFO %s" % symbol
+        if machine == EM_X86_64:
+            yield SCHEMES["x86-64 la57" if info.get("NUMBER(pgtable_l5_enabled)") == "1"
+                          else "x86-64"], root, how
+        elif machine == EM_AARCH64:
             granule = {4096: 12, 16384: 14, 65536: 16}.get(int(info.get("PAGESIZE", 4096)), 12)
             t1sz = _numbers(info, "NUMBER(TCR_EL1_T1SZ)")
             va_bits = 64 - t1sz[0] if t1sz else int(info.get("NUMBER(VA_BITS)", 48))
-            yield _arm64_scheme(granule, va_bits), (found[0] - found[1]) & ((1 << 64) - 1), \
-                "VMCOREINFO SYMBOL(swapper_pg_dir)"
+            yield _arm64_scheme(granule, va_bits), root, how
+        elif machine == EM_386:
+            yield SCHEMES["i386 pae" if "CONFIG_X86_PAE" in info else "i386"], root, how
+        elif machine == EM_ARM:
+            yield SCHEMES["arm lpae" if "CONFIG_ARM_LPAE" in info else "arm"], root, how
     yield from _scanned_roots(memory, kernel, machine)
 
 
@@ -4349,13 +4374,10 @@ def _module_ring(memory, kernel):
     mm = _ModuleMemory(memory, kernel.fmt.image.ptr_size, kernel.fmt.image.endian)
     machine = _architecture(memory, kernel)
     for _ in range(2):
+        offset = _kernel_offset(memory, kernel)
         candidates = [(None, None, "the dump's virtual addresses")] \
-            if memory.virtual_memory is not None else _root_candidates(memory, kernel, machine)
-        offset = _numbers(memory.info, "NUMBER(kimage_voffset)")
-        if offset:
-            offset = offset[0]
-        elif kernel.fmt.image.base is not None:
-            offset = kernel.fmt.image.base - memory.window[1]
+            if memory.virtual_memory is not None else \
+            _root_candidates(memory, kernel, machine, offset)
         for scheme, root, how in candidates:
             memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
             runs = _module_runs(memory, _module_areas(memory, machine, scheme), offset)

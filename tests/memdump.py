@@ -7,6 +7,7 @@ VA, a stale copy beside the ring, a corrupt BTF copy)."""
 import struct
 from dataclasses import dataclass, field
 
+from archives import elf_core
 from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
 
 MODULE_NAME_LEN = 64
@@ -248,9 +249,12 @@ def arm64_tables(physical, mappings, va_bits=39):
     return root
 
 
-def x86_64_tables(physical, mappings):
-    """x86-64 4-level tables (present | writable) mapping each (virtual, physical) page."""
-    root = physical.page()
+def x86_64_tables(physical, mappings, pti=False):
+    """x86-64 4-level tables (present | writable) mapping each (virtual, physical) page; with
+    `pti`, the root the first half of 8 KiB, the second (the user half) mapping nothing."""
+    if pti and physical.next & 0x1000:
+        physical.page()
+    root = physical.page(8192 if pti else 4096)
     for va, pa in mappings:
         table = root
         for depth, shift in enumerate((39, 30, 21, 12)):
@@ -278,3 +282,34 @@ def qemu_cpu_state(cr3, cr4=0):
     10 segments, cr[5], kernel_gs_base)."""
     return struct.pack("<II", 1, 440) + bytes(144 + 240) + struct.pack("<5Q", 0, 0, 0, cr3,
                                                                         cr4) + bytes(8)
+
+
+# --- Dumps -----------------------------------------------------------------------------
+
+def virtual_dump(path, memory, btf=None, bits=64, machine=None):
+    """An ELF core with virtual addresses (as QEMU's dump-guest-memory -p writes): each
+    region of `memory` a segment; `btf` after the kernel image, in its window."""
+    loads, physical = [], 0x1000000
+    for address, data in sorted(memory.regions.items()):
+        if address == memory.kernel.base and btf:
+            data = data + bytes(-len(data) % 4096) + btf
+        loads.append((address, physical, len(data), data))
+        physical += (len(data) + 0xFFF) & ~0xFFF
+    elf_core(path, loads, bits=bits, machine=machine)
+
+
+def physical_dump(path, memory, tables, btf=None, notes=(), machine=None):
+    """An ELF core of physical memory only (dump-guest-memory without -p): every region in
+    physical pages, mapped by the page tables `tables(physical, mappings)` builds."""
+    physical = PhysicalMemory()
+    mappings = []
+    for address, data in sorted(memory.regions.items()):
+        if address == memory.kernel.base and btf:
+            data = data + bytes(-len(data) % 4096) + btf
+        for at in range(0, len(data), 4096):
+            page = physical.page(data=data[at:at + 4096])
+            mappings.append((address + at, page))
+    root = tables(physical, mappings)
+    start, image = physical.image()
+    elf_core(path, [(start, start, len(image), image)],
+             notes=[(name, 0, desc(root)) for name, desc in notes], machine=machine)

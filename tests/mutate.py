@@ -24,6 +24,8 @@ from archives import (boot_img, cpio, deb, elf_core, fdt, kdump, lz4_legacy, spa
                       vendor_boot_img, zip_of)
 from kernelimage import ERAS, build, make_exports
 from kobuild import build_module
+from memdump import (arm64_tables, kernel_with_modules, module_btf, physical_dump,
+                     qemu_cpu_state, x86_64_tables)
 
 LINE = re.compile(r"0x[0-9a-f]{8}\t[A-Za-z_][A-Za-z0-9_.$]*\t[!-~]+(\tEXPORT_[A-Z_]+(\t[!-~]*)?)?")
 CASE_SECONDS = 10
@@ -65,6 +67,21 @@ def seeds():
                       kdump(bytes(memory), lambda page: (zlib.compress(page), 1)),
                       kdump(bytes(memory), lambda page: (page, 0), flattened=True)):
         out.append((container, []))
+    # dumps of physical memory with modules loaded: page tables to walk (x86-64 from QEMU's
+    # CPU state, arm64 from VMCOREINFO), struct modules on a ring, their BTF
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "dump")
+        physical_dump(path, kernel_with_modules(count=3), x86_64_tables, module_btf("6.1", 8),
+                      notes=[(b"QEMU", qemu_cpu_state)])
+        out.append((open(path, "rb").read(), []))
+        modules = 0xFFFFFFC008000000
+        physical_dump(path, kernel_with_modules(count=3, kernel_base=0xFFFFFFC010000000,
+                                                module_base=modules, head=0xFFFFFFC011000000),
+                      arm64_tables, notes=[(b"VMCOREINFO", lambda root: (
+                          "SYMBOL(swapper_pg_dir)=ffffffc020000000\nNUMBER(kimage_voffset)="
+                          "%#x\nNUMBER(VA_BITS)=39\n" % (0xFFFFFFC020000000 - root)).encode())],
+                      machine=183)
+        out.append((open(path, "rb").read(), []))
     return out
 
 

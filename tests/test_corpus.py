@@ -120,27 +120,32 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
         assert ours == official, version
 
 
-# the guests QEMU runs (KASLR on, but amd64 7.2's), each with modules of its own tree loaded;
-# amd64's with QEMU's vmcoreinfo device (the dumps carry the note), the others without
-DUMPED = [n for n in MODULE_KERNELS if n.split("-")[0] in GUESTS
-          and ("-6.1." in n or n.startswith("amd64-7."))]
+# the guests QEMU runs, each with modules of its own tree loaded: (kernel, KASLR, QEMU's
+# vmcoreinfo device: the dumps carry the VMCOREINFO note); armhf has no KASLR
+GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(False, True)],
+                 "arm64-6.1.": [(True, False), (False, True)], "i386-6.1.": [(True, False)],
+                 "armhf-6.1.": [(False, False)]}
+DUMPED = [pytest.param(name, kaslr, note, id="%s-%s%s" % (name, "kaslr" if kaslr else "nokaslr",
+                                                          "-vmcoreinfo" if note else ""))
+          for name in MODULE_KERNELS for prefix, variants in GUESTS_DUMPED.items()
+          if name.startswith(prefix) for kaslr, note in variants]
 BTF_HEADER = b"\x9f\xeb\x01\x00\x18\x00\x00\x00"     # magic, version 1, flags 0, hdr_len 24
 
 
-@pytest.mark.parametrize("name", DUMPED)
-def test_real_qemu_memory_dumps(name, tmp_path):
+@pytest.mark.parametrize("name,kaslr,note", DUMPED)
+def test_real_qemu_memory_dumps(name, kaslr, note, tmp_path):
     """The kernel booted under QEMU (TCG) with an initramfs that insmods modules of its own
     tree, dumped by the monitor in each of dump-guest-memory's formats: each dump gives, with
     no options, the official lines of vmlinux and of every module loaded (named as the kernel
-    names them; without the VMCOREINFO note, arm64's page tables from the kernel's own copy).
+    names them; without the VMCOREINFO note, arm64's page tables from the kernel's own copy);
+    with --modules and the tree, the official file, every loaded module agreeing with its file.
     With every BTF magic in the dump overwritten, the vote places struct module's export
     tables and gives the same."""
     directory = os.path.join(CORPUS, name)
-    nokaslr, note = name.startswith("amd64-7."), name.startswith("amd64-")
     loaded = module_initramfs(tmp_path / "initrd", module_tree(directory), LOAD,
                               meta(directory)["arch"])
     dumps = boot_and_dump(directory, tmp_path, until=LOADED, initrd=tmp_path / "initrd",
-                          append="nokaslr" if nokaslr else "",
+                          append="" if kaslr else "nokaslr",
                           options=["-device", "vmcoreinfo"] if note else [])
     console = (tmp_path / "console").read_bytes()
     assert b"failed" not in console and b"%s: %d" % (LOADED, len(loaded)) in console
@@ -149,8 +154,10 @@ def test_real_qemu_memory_dumps(name, tmp_path):
         ours, err = tool(dumps[dump])
         assert sorted(ours) == expected, dump
         assert "%d modules on the module list" % len(loaded) in err, dump
+    ours, _ = tool("--modules", module_tree(directory), dumps["kdump-zlib"])
+    assert sorted(ours) == sorted(official_lines(directory))     # each loaded one agreed
     if note:
-        assert ("KERNELOFFSET=0," in err) == nokaslr
+        assert ("KERNELOFFSET=0," in err) != kaslr
     elif name.startswith("arm64-"):
         assert "no VMCOREINFO note: the kernel's own copy found" in err
     if "export tables from BTF" in err:

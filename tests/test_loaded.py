@@ -4,40 +4,14 @@ only (page tables: x86-64 from QEMU's CPU state, arm64 with 39-bit VA from VMCOR
 struct module's export tables from BTF and by the vote, the eras of struct module, a stale
 copy beside the ring, a corrupt BTF copy, truncated and zero-filled dumps."""
 
+from functools import partial
+
 import pytest
 
-from archives import elf_core
-from memdump import (PhysicalMemory, arm64_tables, kernel_with_modules, module_btf,
-                     qemu_cpu_state, x86_64_tables)
-
-
-def virtual_dump(path, memory, btf=None, bits=64, machine=None):
-    """An ELF core with virtual addresses (as QEMU's dump-guest-memory -p writes): each
-    region of `memory` a segment; `btf` after the kernel image, in its window."""
-    loads, physical = [], 0x1000000
-    for address, data in sorted(memory.regions.items()):
-        if address == memory.kernel.base and btf:
-            data = data + bytes(-len(data) % 4096) + btf
-        loads.append((address, physical, len(data), data))
-        physical += (len(data) + 0xFFF) & ~0xFFF
-    elf_core(path, loads, bits=bits, machine=machine)
-
-
-def physical_dump(path, memory, tables, btf=None, notes=(), machine=None):
-    """An ELF core of physical memory only (dump-guest-memory without -p): every region in
-    physical pages, mapped by the page tables `tables(physical, mappings)` builds."""
-    physical = PhysicalMemory()
-    mappings = []
-    for address, data in sorted(memory.regions.items()):
-        if address == memory.kernel.base and btf:
-            data = data + bytes(-len(data) % 4096) + btf
-        for at in range(0, len(data), 4096):
-            page = physical.page(data=data[at:at + 4096])
-            mappings.append((address + at, page))
-    root = tables(physical, mappings)
-    start, image = physical.image()
-    elf_core(path, [(start, start, len(image), image)],
-             notes=[(name, 0, desc(root)) for name, desc in notes], machine=machine)
+from kernelimage import ERAS, make_exports
+from kobuild import build_module
+from memdump import (arm64_tables, kernel_with_modules, module_btf, physical_dump,
+                     qemu_cpu_state, virtual_dump, x86_64_tables)
 
 
 def module_lines(result):
@@ -110,6 +84,18 @@ def test_physical_dump_through_cr3(tmp_path, run, assert_symvers):
     assert "page tables: x86-64 4-level from CR3 of QEMU's CPU state" in result.err
 
 
+def test_cr3_of_a_task_in_user_mode_with_pti(tmp_path, run, assert_symvers):
+    """With page-table isolation a task in user mode has the user half of its 8 KiB PGD in
+    CR3 (bit 12 set), which maps no module: the kernel half is tried first."""
+    memory = kernel_with_modules()
+    physical_dump(tmp_path / "dump.elf", memory, partial(x86_64_tables, pti=True),
+                  module_btf("6.1", 8), notes=[(b"QEMU", lambda root: qemu_cpu_state(
+                      root | 0x1000))])
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "CR3 of QEMU's CPU state (PTI's kernel half)" in result.err
+
+
 def test_arm64_39_bit_va(tmp_path, run, assert_symvers):
     """An Android-like arm64 kernel with 39-bit VA (three levels of 4 KiB tables), its root
     from VMCOREINFO's swapper_pg_dir and kimage_voffset."""
@@ -158,7 +144,6 @@ def test_damaged_module_memory(damage, tmp_path, run, assert_symvers):
 
 def test_check_against_a_dump(tmp_path, run):
     """--check resolves the loaded modules' exports as it does --modules'."""
-    from kobuild import build_module
     memory = kernel_with_modules()
     virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8))
     used = memory.modules[1].exports[0]
@@ -168,3 +153,33 @@ def test_check_against_a_dump(tmp_path, run):
     (tmp_path / "probe.ko").write_bytes(probe)
     result = run("--check", tmp_path / "probe.ko", tmp_path / "dump.elf")
     assert (result.status, result.out) == (0, "%s: loads\n" % (tmp_path / "probe.ko"))
+
+
+VERMAGIC_6_14 = ["license=GPL", "vermagic=6.14.0-test SMP mod_unload modversions "]
+
+
+def test_modules_tree_names_the_loaded_ones(tmp_path, run, assert_symvers):
+    """--modules TREE: a loaded module the tree holds is listed once, with its path there."""
+    memory = kernel_with_modules()
+    virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8))
+    tree = tmp_path / "lib/modules/6.14.0-test/kernel/drivers/misc"
+    tree.mkdir(parents=True)
+    (tree / "mod_1.ko").write_bytes(build_module("6.14", memory.modules[1].exports,
+                                                 modinfo=VERMAGIC_6_14))
+    result = run("--modules", tmp_path / "lib/modules/6.14.0-test", tmp_path / "dump.elf")
+    expected = [line.replace("\tmod_1\t", "\tdrivers/misc/mod_1\t")
+                for line in memory.symvers("6.14")]
+    assert_symvers(result, expected)
+
+
+def test_modules_tree_of_another_build(tmp_path, run):
+    """A tree whose mod_1 exports other CRCs than the loaded mod_1: of another build, exit 6
+    naming both."""
+    memory = kernel_with_modules()
+    virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8))
+    other = make_exports(ERAS["6.14"], count=4, seed=99)
+    (tmp_path / "mod_1.ko").write_bytes(build_module("6.14", other, modinfo=VERMAGIC_6_14))
+    result = run("--modules", tmp_path / "mod_1.ko", tmp_path / "dump.elf")
+    assert (result.status, result.out) == (6, "")
+    assert "mod_1.ko and the module mod_1 loaded in the dump export other symbols or CRCs: " \
+        "of another build?" in result.err
