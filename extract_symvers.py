@@ -34,6 +34,7 @@ command line uses them all):
     BTF                         btf_struct(): the kernel's own description of a structure
     Loaded modules              loaded_modules(): the modules of a dump, by struct module
     Load checks                 check_module(): would the kernel load it?
+    Comparing kernels           kabi_changes(): a kABI report between two kernels
     Command line                main()
 
 Diagnostics go to the ``extract_symvers`` logger, silent unless the caller configures logging;
@@ -47,6 +48,7 @@ import bz2
 import collections
 import errno
 import itertools
+import json
 import logging
 import lzma
 import operator
@@ -63,7 +65,7 @@ from typing import NamedTuple, Optional
 
 __version__ = "0.3.0"
 __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FORMAT",
-           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_SIGINT", "EXIT_SIGPIPE",
+           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED", "EXIT_SIGINT", "EXIT_SIGPIPE",
            "EXIT_SIGTERM", "ExportType", "Layout", "LAYOUTS", "layout_for", "parse_version",
            "release_option", "Options", "Image", "TableFormat", "TableRef", "Symbol",
            "format_symvers", "banner_version", "ElfObject", "decompress_payload", "Memory",
@@ -72,8 +74,9 @@ __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FO
            "walk", "extract", "write_stdout", "write_file", "module_sources", "Module",
            "ModuleFile", "read_module", "read_modules", "module_symvers", "modules_config",
            "Struct", "btf_struct", "LoadedModule", "loaded_modules", "parse_symvers",
-           "parse_config", "Kernel", "Verdict", "same_magic", "check_module", "check_modules",
-           "main"]
+           "parse_config", "Kernel", "Verdict", "same_magic", "RELOCATIONS",
+           "relocation_types", "vermagic_differences", "check_module", "check_modules",
+           "Change", "kabi_changes", "main"]
 
 
 # --- Errors and exit status ----------------------------------------------------------------
@@ -86,6 +89,7 @@ EXIT_FORMAT = 4         # not a kernel, unsupported or broken compression or con
 EXIT_NOT_FOUND = 5      # the export tables were not found with these options
 EXIT_INCONSISTENT = 6   # tables found, but what they hold is not a valid export list
 EXIT_REFUSED = 7        # --check: the kernel would refuse a module
+EXIT_ABI_CHANGED = 8    # --diff: an export (one the --check modules use) broke
 EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM = 130, 141, 143    # 128 + the signal: stopped
 EXIT_STATUSES = (
     (0, "success: every table found, walked and validated"),
@@ -98,6 +102,8 @@ EXIT_STATUSES = (
     (EXIT_INCONSISTENT, "tables found but not valid; modules that cannot be read, or of "
                         "another build"),
     (EXIT_REFUSED, "--check: the kernel would refuse at least one of the modules"),
+    (EXIT_ABI_CHANGED, "--diff: a symbol (with --check: one the modules use) was removed, or "
+                       "its CRC, licence or namespace changed"),
     (EXIT_SIGINT, "interrupted (Ctrl-C): nothing written"),
     (EXIT_SIGPIPE, "the reader of stdout has gone (broken pipe)"),
     (EXIT_SIGTERM, "terminated (SIGTERM): nothing written"))
@@ -544,6 +550,30 @@ class ElfObject:
                     symbol = info >> 32
                 out[where] = (symbol, r[2] if s.type == SHT_RELA else None)
         return out
+
+    def relocation_types(self):
+        """The relocation types of the REL/RELA sections the loader applies (apply_relocations()
+        skips those of sections it does not allocate), read a byte column at a time."""
+        if self.bits == 32:     # r_info & 0xff
+            low, high = (4 if self.e == "<" else 7), None
+        elif self.machine == EM_MIPS:       # r_sym, r_ssym, r_type3, r_type2, r_type
+            low, high = 15, None
+        else:                               # r_info & 0xffffffff: two bytes hold them
+            low, high = (8, 9) if self.e == "<" else (15, 14)
+        types = set()
+        for s in self.sections:
+            if s.type not in self.rel or s.info >= len(self.sections) or \
+                    not self.sections[s.info].flags & SHF_ALLOC:
+                continue
+            size = self.rel[s.type].size
+            end = s.offset + s.size // size * size
+            column = self.data[s.offset + low:end:size]
+            if high is None:
+                types.update(column)
+            else:
+                types.update(a | b << 8 for a, b in set(zip(column,
+                                                             self.data[s.offset + high:end:size])))
+        return frozenset(types)
 
     def target(self, section, relocation, field):
         """File offset of what a relocation at section[offset] refers to, and the symbol's
@@ -1232,13 +1262,10 @@ def _core_headers(f, head):
     if count == PN_XNUM and elf.header.shoff:
         f.seek(elf.header.shoff)
         count = elf.shdr.read(f.read(elf.shdr.size)).info
-    end = elf.header.phoff + count * elf.header.phentsize
-    if end > len(head):
-        f.seek(0)
-        head = f.read(end)
+    f.seek(elf.header.phoff)        # anywhere in the file: read the table alone
+    table = f.read(count * elf.header.phentsize)
     phdr = elf.phdr
-    return elf, [phdr.read(head, elf.header.phoff + i * elf.header.phentsize)
-                 for i in range(count)]
+    return elf, [phdr.read(table, i * elf.header.phentsize) for i in range(count)]
 
 
 def _core_window(f, elf, segments, info, max_size):
@@ -1307,8 +1334,9 @@ def _core(f, head, max_size):
                                              for s in virtual]) if virtual else None,
                     notes, info, elf.machine, window[1])
     if virtual:     # the map the kernel is in (i386's, arm's: all of lowmem) holds no module
+        banner = base + _banner_at(window[0])
         offset = next(s.vaddr - s.paddr for s in virtual
-                      if s.vaddr <= base < s.vaddr + s.filesz)
+                      if s.vaddr <= banner < s.vaddr + s.filesz)
         memory.linear = [(s.vaddr, s.vaddr + s.filesz) for s in virtual
                          if s.vaddr - s.paddr == offset]
     return window[0], base, memory
@@ -3541,6 +3569,7 @@ def module_sources(top, max_size=MAX_SIZE):
 
 VERMAGIC = re.compile(rb"(?:^|\0)vermagic=([^\0]*)")
 MODVERSION_SIZE = 64        # struct modversion_info: unsigned long crc; char name[...]
+THIS_MODULE = ".gnu.linkonce.this_module"   # modpost's struct module __this_module
 SIGNATURE_MARK = b"~Module signature appended~\n"
 
 
@@ -3554,6 +3583,8 @@ class Module(NamedTuple):
     signed: bool
     build: "Build"          # its vermagic's release, ELF class, byte order and machine
     config: Optional[bytes]     # kernel/configs.ko (CONFIG_IKCONFIG=m): the .config
+    this_module: Optional[int]  # the size of .gnu.linkonce.this_module: its struct module
+    relocation_types: frozenset     # of the relocations the loader applies
 
     @property
     def columns(self):
@@ -3623,9 +3654,11 @@ def read_module(data, version=None):
                 modinfo.setdefault(key, []).append(value)
         version = _module_vermagic_version(data) or version
         magic = modinfo.get("vermagic", [""])[0].split(" ")[0] or None
+        this_module = elf.section(THIS_MODULE)
         return Module(_module_exports(elf, version), version, modinfo, elf.undefined(),
                       _versions(elf), data.endswith(SIGNATURE_MARK),
-                      Build(magic, elf.bits, elf.e == ">", elf.machine), embedded_config(data))
+                      Build(magic, elf.bits, elf.e == ">", elf.machine), embedded_config(data),
+                      this_module and this_module[1], elf.relocation_types())
     except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
 
@@ -4467,11 +4500,13 @@ def parse_config(text):
 class Kernel(NamedTuple):
     """What the loader compares a module with: the image's vermagic (None: not found),
     every export it can resolve ({name: Symbol}: vmlinux and the modules given), its
-    .config (None: unknown) and release."""
+    .config (None: unknown), release, and sizeof(struct module) (from its BTF or a module
+    of its build; None: unknown)."""
     vermagic: Optional[str]
     exports: dict
     config: Optional[dict]
     version: tuple
+    module_size: Optional[int] = None
 
     @property
     def modversions(self):
@@ -4484,12 +4519,148 @@ class Verdict(NamedTuple):
     path: str
     refused: list       # the loader's reasons, in its words; empty: it loads
     taints: list        # what it would taint the kernel with
+    warnings: tuple = ()    # what may break it that the loader does not check, or may not
+    after: tuple = ()       # the modules given to load first, in modprobe's order
+
+    def line(self):
+        """`path: loads` (after ..., tainting: ...) or `path: refused: reasons`."""
+        if self.refused:
+            return "%s: refused: %s" % (self.path, "; ".join(self.refused))
+        return "%s: loads%s%s" % (self.path, " after " + ", ".join(self.after)
+                                  if self.after else "",
+                                  ", tainting: " + "; ".join(self.taints) if self.taints else "")
 
 
 GPL_ONLY = (GPL.name, UNUSED_GPL.name)
 # include/linux/license.h license_is_gpl_compatible(); "Dual MIT/GPL" from 2.6.18
 GPL_COMPATIBLE = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MPL/GPL")
 MODULE_STRUCT_SYMBOLS = ("module_layout", "struct_module")   # 2.6.28 renamed the second
+
+
+# Since 6.4 (commit "module: add sanity check for ELF module section") elf_validity_check()
+# refuses a .gnu.linkonce.this_module of another size than the kernel's struct module;
+# before, the module loads and the kernel reads its struct module in the wrong layout.
+THIS_MODULE_CHECKED = (6, 4)
+THIS_MODULE_SIZE = ".gnu.linkonce.this_module section size must match the kernel's built " \
+    "struct module size at run time"
+
+
+class RelocationRow(NamedTuple):
+    """The relocation types an architecture's apply_relocate(_add)() accepts from a release
+    on: those of the rows before, and `added`.  `read` rows come from the sources read
+    (Debian's linux-source 5.10.223, 6.1.176, 6.12.117, 7.2.13): the types were added after
+    the previous row's release, at the latest in this one; the first row of an architecture
+    is its set back to its first release."""
+    machine: int
+    since: tuple
+    added: str              # type numbers and ranges: "0-2 10"
+    read: bool = True
+
+    @property
+    def types(self):
+        spans = (span.split("-") for span in self.added.split())
+        return {n for span in spans for n in range(int(span[0]), int(span[-1]) + 1)}
+
+
+OLDEST_RELEASE = (2, 6, 12)
+RELOCATIONS = (
+    RelocationRow(EM_X86_64, OLDEST_RELEASE, "0-2 10-11", False),  # NONE 64 PC32 32 32S
+    RelocationRow(EM_X86_64, (4, 16), "4", False),    # PLT32: commit b21ebf2fb4cd (backported)
+    RelocationRow(EM_X86_64, (5, 10), "24"),                         # PC64
+    RelocationRow(EM_386, OLDEST_RELEASE, "1-2", False),             # 32 PC32
+    RelocationRow(EM_386, (5, 10), "4"),                             # PLT32
+    RelocationRow(EM_AARCH64, OLDEST_RELEASE, "256-280 282-293 299"),
+    RelocationRow(EM_ARM, OLDEST_RELEASE, "0-2 10 28-30 38 40 42-44 47-48"),
+    RelocationRow(EM_ARM, (6, 1), "3 45-46 49-50 57 59 63"),        # REL32, the PREL MOVW/T
+    RelocationRow(EM_RISCV, OLDEST_RELEASE, "1-2 16-20 23-28 35-36 39-40 43-45 51"),
+    RelocationRow(EM_RISCV, (6, 12), "33-34 37-38 52-57 59-61"),
+    RelocationRow(EM_PPC, OLDEST_RELEASE, "1 4-6 10 26"),
+    RelocationRow(EM_PPC64, OLDEST_RELEASE, "1 26 38 44 47-48 50-51 63-64 109 118 250 252"),
+    RelocationRow(EM_PPC64, (6, 12), "116 132-133"),
+    RelocationRow(EM_S390, OLDEST_RELEASE, "0-36 57-59"),
+    RelocationRow(EM_MIPS, OLDEST_RELEASE, "0 2 4-6 10 18 28-29 60-61"),
+    RelocationRow(EM_LOONGARCH, (5, 19), "0-2 20-24 29 32-46 50-56 66 71-76"),
+    RelocationRow(EM_LOONGARCH, (6, 12), "99 109"),
+    RelocationRow(EM_LOONGARCH, (7, 2), "128-131"),
+)
+# what each architecture's loader says of another type
+RELOCATION_REFUSALS = {
+    EM_X86_64: "%s: Unknown rela relocation: %d", EM_386: "%s: Unknown relocation: %d",
+    EM_AARCH64: "module %s: unsupported RELA relocation: %d",
+    EM_ARM: "%s: unknown relocation: %d", EM_RISCV: "%s: Unknown relocation type %d",
+    EM_PPC: "%s: unknown ADD relocation: %d", EM_PPC64: "%s: Unknown ADD relocation: %d",
+    EM_S390: "module %s: unknown relocation: %d", EM_MIPS: "%s: Unknown relocation type %d",
+    EM_LOONGARCH: "%s: Unknown relocation type %d"}
+
+
+def relocation_types(machine, version):
+    """(types the loader of `machine` at `version` accepts, types it may accept: those of
+    the next row read when `version` is before it), or None for an architecture not known."""
+    rows = [row for row in RELOCATIONS if row.machine == machine]
+    if not rows:
+        return None
+    accepted = set().union(*(row.types for row in rows if row.since <= tuple(version)))
+    later = [row for row in rows if row.since > tuple(version)]
+    return accepted, later[0].types if later and later[0].read and accepted else set()
+
+
+# The words of vermagic (include/linux/vermagic.h, the architectures' asm/vermagic.h and
+# asm/module.h), each with what sets it; the first word is the release.
+VERMAGIC_PARTS = (
+    (re.compile(r"SMP$"), "CONFIG_SMP"),
+    (re.compile(r"preempt$"), "CONFIG_PREEMPT (or PREEMPT_DYNAMIC)"),
+    (re.compile(r"preempt_rt$"), "CONFIG_PREEMPT_RT"),
+    (re.compile(r"mod_unload$"), "CONFIG_MODULE_UNLOAD"),
+    (re.compile(r"modversions$"), "CONFIG_MODVERSIONS"),
+    (re.compile(r"RANDSTRUCT_"), "CONFIG_RANDSTRUCT's per-build seed"),
+    (re.compile(r"ARMv\d+$"), "the ARM architecture level (CONFIG_CPU_V6, CONFIG_CPU_V7...)"),
+    (re.compile(r"p2v(8|16)$"), "CONFIG_ARM_PATCH_PHYS_VIRT"),
+    (re.compile(r"thumb2$"), "CONFIG_THUMB2_KERNEL"),
+    (re.compile(r"MIPS(32|64)_R\d+$|[A-Z0-9]+MIPS$|OCTEON|LOONGSON"), "the MIPS CPU (CONFIG_CPU_*)"),
+    (re.compile(r"(32|64)BIT$"), "CONFIG_32BIT / CONFIG_64BIT"),
+    (re.compile(r"mprofile-kernel$|patchable-function-entry$"), "powerpc's ftrace "
+                                                                 "(CONFIG_MPROFILE_KERNEL)"),
+    (re.compile(r"relocatable$"), "CONFIG_RELOCATABLE (powerpc)"),
+    (re.compile(r"gcc-\d"), "the compiler's version (2.6 kernels)"),
+    (re.compile(r"REGPARM$|4KSTACKS$"), "CONFIG_REGPARM, CONFIG_4KSTACKS (old i386)"),
+    (re.compile(r"."), "the processor family or architecture (CONFIG_M686, aarch64...)"),
+)
+
+
+def vermagic_differences(module_magic, kernel_magic):
+    """What differs between two vermagic strings, word by word, with what sets each."""
+    def parts(magic):
+        words = magic.split()
+        found = {}
+        for word in words[1:]:
+            said = next(said for pattern, said in VERMAGIC_PARTS if pattern.match(word))
+            found.setdefault(said, []).append(word)
+        return (words[0] if words else ""), found
+
+    (module_release, module_parts), (kernel_release, kernel_parts) = parts(module_magic), \
+        parts(kernel_magic)
+    said = []
+    if module_release != kernel_release:
+        said.append("the release: module '%s', kernel '%s' (%s)" % (
+            module_release, kernel_release, _release_difference(module_release,
+                                                                kernel_release)))
+    for what in dict.fromkeys(list(module_parts) + list(kernel_parts)):
+        mine, theirs = module_parts.get(what, []), kernel_parts.get(what, [])
+        if mine != theirs:
+            said.append("%s: module '%s', kernel '%s'" % (what, " ".join(mine),
+                                                           " ".join(theirs)))
+    return said
+
+
+def _release_difference(module_release, kernel_release):
+    """What makes two releases differ, in the build's terms."""
+    version = re.compile(r"\d+\.\d+(\.\d+)?")
+    if module_release.rstrip("+") == kernel_release.rstrip("+"):
+        return "the + a tree with uncommitted changes adds (scripts/setlocalversion)"
+    mine, theirs = version.match(module_release), version.match(kernel_release)
+    if mine and theirs and mine.group() != theirs.group():
+        return "another version of the kernel"
+    return "CONFIG_LOCALVERSION, LOCALVERSION_AUTO's -g<commit>, or make KERNELRELEASE="
 
 
 def same_magic(module_magic, kernel_magic, has_crcs):
@@ -4518,7 +4689,7 @@ class _Loader:
 
     def __init__(self, module, kernel, name):
         self.module, self.kernel, self.name = module, kernel, name
-        self.refused, self.taints = [], []
+        self.refused, self.taints, self.warnings = [], [], []
         self.dots = module.build.machine == EM_PPC64    # ppc64 ELFv1: dedotify() strips ".name"
         self.versions = module.versions
         if self.dots and self.versions is not None:
@@ -4552,12 +4723,49 @@ class _Loader:
             self.try_to_force_load("bad vermagic")
         elif self.kernel.vermagic is not None and \
                 not same_magic(magic, self.kernel.vermagic, self.has_crcs):
-            self.refused.append("version magic '%s' should be '%s'"
-                                % (magic, self.kernel.vermagic))
+            differences = vermagic_differences(magic, self.kernel.vermagic)
+            if self.has_crcs:       # the release may differ
+                differences = [d for d in differences if not d.startswith("the release")]
+            self.refused.append("version magic '%s' should be '%s' (%s)"
+                                % (magic, self.kernel.vermagic, "; ".join(differences)))
         if self.kernel.modversions and self.versions is None:
             self.try_to_force_load("no versions for imported symbols")
         if not self.gplok:
             self.taints.append("module license '%s' taints kernel" % self.licence)
+
+    def elf_validity_check(self):
+        """.gnu.linkonce.this_module the size of the kernel's struct module: refused from
+        THIS_MODULE_CHECKED; before, loaded into a struct module of another layout."""
+        size, wanted = self.module.this_module, self.kernel.module_size
+        if size is None or wanted is None or size == wanted:
+            return
+        if tuple(self.kernel.version) >= THIS_MODULE_CHECKED:
+            self.refused.append("%s (%d bytes, the kernel's %d)" % (THIS_MODULE_SIZE, size,
+                                                                     wanted))
+        else:
+            self.warnings.append("its struct module is %d bytes, the kernel's %d: %s loads "
+                                 "it without checking (the check came in %s) and reads its "
+                                 "fields in the wrong places" % (size, wanted, ".".join(
+                                     map(str, self.kernel.version[:2])),
+                                     ".".join(map(str, THIS_MODULE_CHECKED))))
+
+    def apply_relocations(self):
+        """Each relocation type through the architecture's apply_relocate(_add)()."""
+        machine = self.module.build.machine
+        known = relocation_types(machine, self.kernel.version)
+        if known is None:
+            return
+        accepted, maybe = known
+        name = self.module.modinfo.get("name", [self.name.rsplit("/", 1)[-1]])[0]
+        for kind in sorted(self.module.relocation_types - accepted):
+            if kind in maybe:
+                self.warnings.append("relocation type %d: accepted from %s, refused in the "
+                                     "release before the sources read; this one is between"
+                                     % (kind, ".".join(map(str, min(
+                                         row.since for row in RELOCATIONS
+                                         if row.machine == machine and kind in row.types)))))
+            else:
+                self.refused.append(RELOCATION_REFUSALS[machine] % (name, kind))
 
     def check_version(self, symbol, crc):
         if not self.has_crcs or not crc or symbol not in self.versions:
@@ -4588,9 +4796,12 @@ class _Loader:
             if export is None or export.export_type in GPL_ONLY and not self.gplok:
                 if not weak and not (self.module.build.machine in EM_X86 and
                                      symbol == "_GLOBAL_OFFSET_TABLE_"):
-                    self.refused.append("Unknown symbol %s%s" % (
-                        symbol, " (GPL-only, licence '%s')" % self.licence if export else ""))
+                    self.refused.append("Unknown symbol %s (%s)" % (
+                        symbol, "GPL-only, exported by %s; licence '%s'" % (
+                            export.module, self.licence) if export else
+                        "exported by nothing given"))
                 continue
+
             if not self.check_version(symbol, export.crc):
                 continue
             namespace = export.namespace
@@ -4610,21 +4821,134 @@ class _Loader:
 
 
 def check_module(module, kernel, name):
-    """(reasons the loader would refuse the module, taints it would add), in its words:
-    load_module()'s order, the checks of `kernel`'s release; `name` is the module column of
-    its Module.symvers lines."""
+    """The Verdict (its path `name`, nothing after) of the loader on a module: its reasons
+    to refuse, the taints it would add, in its words, in load_module()'s order, the checks
+    of `kernel`'s release; `name` is the module column of its Module.symvers lines."""
     loader = _Loader(module, kernel, name)
     loader.module_sig_check()
+    loader.elf_validity_check()
     loader.check_modinfo()
     loader.check_modstruct_version()
     loader.simplify_symbols()
+    loader.apply_relocations()
     loader.verify_exported_symbols()
-    return loader.refused, loader.taints
+    return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings))
 
 
-def check_modules(modules, kernel):
-    """[Verdict] of the ModuleFiles read_modules() gives."""
-    return [Verdict(path, *check_module(module, kernel, name)) for path, name, module in modules]
+def _needs(module, kernel):
+    """The modules (their Module.symvers column) whose exports `module` uses."""
+    exports = kernel.exports
+    return list(dict.fromkeys(exports[symbol].module for symbol, _ in module.undefined
+                              if symbol in exports and exports[symbol].module != "vmlinux"))
+
+
+def check_modules(modules, kernel, given=()):
+    """[Verdict] of the ModuleFiles read_modules() gives; `given` the modules whose exports
+    `kernel` resolves besides vmlinux's: what each needs of them loads first, in the order
+    modprobe loads them (each after what it needs)."""
+    needs = {name: _needs(module, kernel) for _, name, module in given}
+    return [check_module(module, kernel, name)._replace(
+        path=path, after=tuple(_load_order(_needs(module, kernel), needs)))
+        for path, name, module in modules]
+
+
+def _load_order(direct, needs):
+    """The modules `direct` names and what they need in turn, each after what it needs."""
+    order, seen = [], set()
+
+    def visit(name):
+        if name not in seen:
+            seen.add(name)
+            for needed in needs.get(name, ()):
+                visit(needed)
+            order.append(name)
+
+    for name in direct:
+        visit(name)
+    return [name.rsplit("/", 1)[-1] for name in order]
+
+
+# --- Comparing kernels: a kABI report --------------------------------------------------------
+# Two sides' exports ({name: Symbol}) compared symbol by symbol, as check-kabi and Android's
+# ABI monitoring name the changes; the first four break a module built for the old side.
+
+KABI_CHANGES = (("removed", True), ("changed CRC", True), ("became GPL-only", True),
+                ("changed namespace", True), ("moved", False), ("no longer GPL-only", False),
+                ("added", False))
+KABI_BREAKS = dict(KABI_CHANGES)
+SYMVERS_LINE = re.compile(rb"0x[0-9a-fA-F]{8}\t[!-~]+\t[!-~]")
+
+
+class Change(NamedTuple):
+    kind: str               # one of KABI_CHANGES
+    name: str
+    old: Optional[Symbol]
+    new: Optional[Symbol]
+
+    def json(self):
+        def side(symbol):
+            return symbol and {"crc": "0x%08x" % symbol.crc, "module": symbol.module,
+                               "export_type": symbol.export_type,
+                               "namespace": symbol.namespace}
+        return {"kind": self.kind, "symbol": self.name, "old": side(self.old),
+                "new": side(self.new), "breaks": KABI_BREAKS[self.kind]}
+
+    def line(self):
+        old, new = self.old, self.new
+        detail = {"removed": lambda: "%s\t%s" % (old.module, old.export_type),
+                  "added": lambda: "%s\t%s" % (new.module, new.export_type),
+                  "changed CRC": lambda: "0x%08x -> 0x%08x\t%s" % (old.crc, new.crc,
+                                                                    new.module),
+                  "changed namespace": lambda: "'%s' -> '%s'\t%s" % (
+                      old.namespace, new.namespace, new.module),
+                  "moved": lambda: "%s -> %s" % (old.module, new.module)}.get(
+            self.kind, lambda: "%s -> %s\t%s" % (old.export_type, new.export_type,
+                                                  new.module))
+        return "  %s\t%s" % (self.name, detail())
+
+
+def _module_key(column):
+    """A module column as both sides name it: a tree's path and a dump's name agree."""
+    return column.rsplit("/", 1)[-1].replace("-", "_")
+
+
+def kabi_changes(old, new, used=None):
+    """[Change] from the exports `old` to `new` ({name: Symbol}), in KABI_CHANGES' order
+    then by name; `used` (names): only those symbols."""
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        if used is not None and name not in used:
+            continue
+        was, now = old.get(name), new.get(name)
+        if was is None or now is None:
+            changes.append(Change("added" if was is None else "removed", name, was, now))
+            continue
+        gpl = (was.export_type in GPL_ONLY, now.export_type in GPL_ONLY)
+        for kind, differs in (("changed CRC", was.crc != now.crc),
+                              ("became GPL-only", gpl == (False, True)),
+                              ("no longer GPL-only", gpl == (True, False)),
+                              ("changed namespace", was.namespace != now.namespace),
+                              ("moved", _module_key(was.module) != _module_key(now.module))):
+            if differs:
+                changes.append(Change(kind, name, was, now))
+    order = {kind: i for i, (kind, _) in enumerate(KABI_CHANGES)}
+    return sorted(changes, key=lambda change: order[change.kind])
+
+
+def _kabi_report(old_path, new_path, changes, used):
+    """The report's lines: a heading per kind of change, a line per symbol."""
+    lines = ["--- %s" % old_path, "+++ %s" % new_path]
+    if used is not None:
+        lines.append("(the %d symbols the modules checked use)" % len(used))
+    for kind, breaks in KABI_CHANGES:
+        of_kind = [change for change in changes if change.kind == kind]
+        if of_kind:
+            lines.append("%s: %d%s" % (kind, len(of_kind), " (breaks modules built for the "
+                                                           "old side)" if breaks else ""))
+            lines += [change.line() for change in of_kind]
+    if not changes:
+        lines.append("no change")
+    return lines
 
 
 # --- Command line --------------------------------------------------------------------------
@@ -4733,6 +5057,14 @@ def _parser():
                         help="instead of Module.symvers, say for each module (a .ko file, or "
                              "every one under a directory; repeatable) whether this kernel, "
                              "with the --modules given, would load it, or why not")
+    parser.add_argument("--diff", nargs=2, metavar=("OLD", "NEW"),
+                        help="instead of Module.symvers, a kABI report from OLD's exports to "
+                             "NEW's, each a kernel image, container or dump (with its loaded "
+                             "modules), a Module.symvers file, or a module tree or archive; "
+                             "with --check, only the symbols those modules use, and whether "
+                             "NEW loads each")
+    parser.add_argument("--json", action="store_true",
+                        help="--check and --diff: one JSON document on stdout")
     parser.add_argument("--max-size", metavar="MIB", type=_mebibytes, default=MAX_SIZE >> 20,
                         help="refuse an input, or a compressed payload expanding to, more "
                              "than MIB mebibytes; defaults to %(default)s")
@@ -4787,11 +5119,15 @@ class _Run:
                                               self.args.skip_bad_modules, self.max_size)
         return [module for path in paths or () for module in self.read[os.path.realpath(path)]]
 
-    def image(self):
-        """(decompressed image, bases to try), or (None, ()) without KERNEL."""
-        if self.args.kernel is None:
+    def image(self, path):
+        """(decompressed image, bases to try) of a kernel path, or (None, ()) for None;
+        self.memory the dump it is in (None: not a dump)."""
+        if self.memory is not None:
+            self.memory.close()
+            self.memory = None
+        if path is None:
             return None, ()
-        data, core_base, self.memory = read_kernel(self.args.kernel, self.max_size)
+        data, core_base, self.memory = read_kernel(path, self.max_size)
         image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
         _log.info("vermagic: %s", vermagic(image) or "not found")
         return image, tuple(b for b in (payload.load, core_base) if b is not None)
@@ -4834,26 +5170,98 @@ class _Run:
         link = relocated[1] if self.args.base is None else self.args.base
         return relocated[0], link
 
-    def check(self, image, lines, modules, checked):
-        """--check: (EXIT_REFUSED when any module would be refused, else 0; a line each)."""
-        config = embedded_config(image) or next((m.module.config for m in modules + checked
-                                                 if m.module.config), None)
+    def kernel(self, side, checked):
+        """The Kernel a side is for the loader: the image's vermagic, .config and struct
+        module size (its BTF's, else the modules' of its build), every export of it and of
+        the modules given and checked."""
+        image, given = side.image, side.modules
+        config = (image is not None and embedded_config(image)) or next(
+            (m.module.config for m in given + checked if m.module.config), None)
         if config is None:
             _log.warning("no embedded .config: CONFIG_MODULE_SIG_FORCE and "
                          "CONFIG_MODULE_FORCE_LOAD are unknown")
-        kernel = Kernel(vermagic(image), parse_symvers(lines),
-                        config and parse_config(config.decode("latin-1")),
-                        self.args.version or banner_version(image)[0])
-        verdicts = check_modules(checked, kernel)
-        out = []
-        for path, refused, taints in verdicts:
-            verdict = "refused: " + "; ".join(refused) if refused else "loads"
-            out.append("%s: %s%s\n" % (path, verdict, ", tainting: " + "; ".join(taints)
-                                         if taints and not refused else ""))
+        btf = btf_struct(image, "module") if image is not None else None
+        sizes = collections.Counter(m.module.this_module for m in given if m.module.this_module)
+        size = btf.size if btf else (sizes.most_common(1)[0][0] if sizes else None)
+        if size is None:
+            _log.warning("the kernel's struct module size is unknown (no BTF): give "
+                         "--modules with a module of its build")
+        return Kernel(vermagic(image) if image is not None else None,
+                      parse_symvers(side.lines + module_symvers(given + checked)),
+                      config and parse_config(config.decode("latin-1")),
+                      self.args.version or side.version, size)
+
+    def check(self, side, checked):
+        """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts)."""
+        verdicts = check_modules(checked, self.kernel(side, checked), side.modules)
+        for verdict in verdicts:
+            for warning in verdict.warnings:
+                _log.warning("%s: %s", verdict.path, warning)
         refusals = sum(bool(v.refused) for v in verdicts)
         _log.info("%d modules checked: %d load, %d refused", len(verdicts),
                   len(verdicts) - refusals, refusals)
-        return EXIT_REFUSED if refusals else 0, "".join(out)
+        return EXIT_REFUSED if refusals else 0, verdicts
+
+    def side(self, path, module_paths=()):
+        """The _Side of a kernel image, container or dump (None: no kernel) with the
+        modules of `module_paths`."""
+        args = self.args
+        image, bases_to_try = self.image(path)
+        image, base = self.relocated(image) if image is not None else (None, args.base)
+        modules = self.modules(module_paths)
+        lines, build, loaded, version = [], None, [], None
+        if image is not None:
+            found = extract(image, _options(args, base), bases_to_try)
+            lines, version = found.lines, found.options.version
+            _log.info("%d symbols", len(lines))
+            build = _kernel_build(image, found)
+            self.layout = layout_for(version)
+            if self.memory is not None:
+                loaded = loaded_modules(self.memory, image, found)
+        modules = self.same_build(modules, build, image)
+        return _Side(image, lines + self.loaded_lines(loaded, modules), modules,
+                     version or max((m.module.version for m in modules if m.module.version),
+                                    default=None))
+
+    def diff_side(self, path):
+        """One side of --diff, read on its own: a Module.symvers file, a module tree or
+        archive, or a kernel image, container or dump (with the modules it holds loaded)."""
+        lines = _symvers_file(path)
+        if lines is not None:
+            _log.info("%s: a Module.symvers file of %d lines", path, len(lines))
+            return _Side(None, lines, [], None)
+        if os.path.isdir(path):
+            return self.side(None, [path])
+        try:
+            return self.side(path)
+        except SymversError as e:
+            if e.status != EXIT_FORMAT:
+                raise
+            try:
+                modules = self.side(None, [path])
+            except SymversError:
+                raise e from None
+            if not modules.modules:
+                raise e from None
+            return modules
+
+    def diff(self, old_path, new_path, checked):
+        """--diff OLD NEW [--check MODULES]: (status, the report)."""
+        old, new = self.diff_side(old_path), self.diff_side(new_path)
+        used = {name for m in checked for name, _ in m.module.undefined} if checked else None
+        changes = kabi_changes(parse_symvers(old.all_lines), parse_symvers(new.all_lines), used)
+        counts = collections.Counter(change.kind for change in changes)
+        _log.info("%s", ", ".join("%d %s" % (counts[kind], kind) for kind, _ in KABI_CHANGES
+                                  if counts[kind]) or "no change")
+        status, verdicts = self.check(new, checked) if checked else (0, [])
+        if not status and any(KABI_BREAKS[change.kind] for change in changes):
+            status = EXIT_ABI_CHANGED
+        if self.args.json:
+            return status, _json({"old": old_path, "new": new_path,
+                                  "changes": [change.json() for change in changes],
+                                  "modules": [_verdict_json(v) for v in verdicts]})
+        return status, "".join(line + "\n" for line in _kabi_report(
+            old_path, new_path, changes, used) + [v.line() for v in verdicts])
 
     def main(self):
         """(exit status, what goes to stdout)."""
@@ -4882,38 +5290,66 @@ class _Run:
 
     def _main(self):
         args = self.args
-        image, bases_to_try = self.image()
-        if args.config:
-            self.save_config(image)
-            return 0, ""
-        image, base = self.relocated(image) if image is not None else (None, args.base)
-        if args.decompress:
+        checked = self.modules(args.check)
+        if args.diff:
+            return self.diff(*args.diff, checked)
+        if args.config or args.decompress:
+            image, _ = self.image(args.kernel)
+            if args.config:
+                self.save_config(image)
+                return 0, ""
+            image, _ = self.relocated(image)
             _log.info("saving unpacked kernel to %s", args.decompress)
             write_file(args.decompress, image)
             return 0, ""
-        modules, checked = self.modules(args.modules), self.modules(args.check)
-        lines, build, loaded = [], None, []
-        if image is not None:
-            found = extract(image, _options(args, base), bases_to_try)
-            lines = found.lines
-            _log.info("%d symbols", len(lines))
-            build = _kernel_build(image, found)
-            self.layout = layout_for(found.options.version)
-            if self.memory is not None:
-                loaded = loaded_modules(self.memory, image, found)
-        modules = self.same_build(modules, build, image)
-        lines += self.loaded_lines(loaded, modules)
+        side = self.side(args.kernel, args.modules or ())
         if args.check:
-            return self.check(image, lines + module_symvers(modules + checked), modules,
-                              checked)
-        _exported_twice(lines, modules)
-        lines += module_symvers(modules) if modules else []
-        text = "".join(line + "\n" for line in lines)
+            status, verdicts = self.check(side, checked)
+            return status, _json({"modules": [_verdict_json(v) for v in verdicts]}) \
+                if args.json else "".join(v.line() + "\n" for v in verdicts)
+        _exported_twice(side.lines, side.modules)
+        text = "".join(line + "\n" for line in side.all_lines)
         if args.output:
             write_file(args.output, text.encode())
             _log.info("written to %s", args.output)
             return 0, ""
         return 0, text
+
+
+class _Side(NamedTuple):
+    """A kernel as the command line reads it: its image (None: not given), the lines of
+    vmlinux and of the modules loaded in it (a dump), the modules of its build, its release."""
+    image: Optional[bytes]
+    lines: list
+    modules: list
+    version: Optional[tuple]
+
+    @property
+    def all_lines(self):
+        return self.lines + (module_symvers(self.modules) if self.modules else [])
+
+
+def _symvers_file(path):
+    """The lines of a Module.symvers file, or None for anything else."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            if not SYMVERS_LINE.match(head):
+                return None
+            text = head + f.read()
+    except OSError:
+        return None
+    return text.decode("latin-1").splitlines()
+
+
+def _json(document):
+    return json.dumps(document, indent=1, sort_keys=True) + "\n"
+
+
+def _verdict_json(verdict):
+    return {"path": verdict.path, "loads": not verdict.refused, "refused": verdict.refused,
+            "taints": verdict.taints, "warnings": list(verdict.warnings),
+            "after": list(verdict.after)}
 
 
 def _kernel_build(image, found):
@@ -4980,9 +5416,16 @@ def main(argv=None):
     verdicts) on stdout and everything else on stderr; nothing on stdout on a failure."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.kernel is None and (args.check or args.decompress or args.relocate
-                                or not args.modules):
+    if args.diff:
+        if args.kernel is not None or args.modules or args.output or args.decompress \
+                or args.config:
+            parser.error("--diff OLD NEW reads both sides itself: give no KERNEL, --modules, "
+                         "-o, -d or --config")
+    elif args.kernel is None and (args.check or args.decompress or args.relocate
+                                  or not args.modules):
         parser.error("KERNEL is needed, except to list the exports of --modules alone")
+    elif args.json and not args.check:
+        parser.error("--json is for --check and --diff")
     with _Diagnostics(args.verbosity):
         try:
             status, text = _Run(args).main()

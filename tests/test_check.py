@@ -71,7 +71,7 @@ def test_struct_module_changed(check):
 
 def test_unexported_symbol(check):
     assert check(probe(uses=USES + ["kallsyms_lookup_name"]))[:2] == (
-        7, "probe.ko: refused: Unknown symbol kallsyms_lookup_name\n")
+        7, "probe.ko: refused: Unknown symbol kallsyms_lookup_name (exported by nothing given)\n")
 
 
 def test_weak_symbol_may_stay_unresolved(check):
@@ -84,7 +84,8 @@ def test_other_vermagic(check):
                "import_ns=USB_STORAGE"]
     assert check(probe(modinfo=modinfo))[:2] == (
         7, "probe.ko: refused: version magic '6.14.0 SMP mod_unload modversions ' should be "
-           "'6.14.0-test SMP preempt mod_unload modversions '\n")
+           "'6.14.0-test SMP preempt mod_unload modversions ' (CONFIG_PREEMPT (or "
+           "PREEMPT_DYNAMIC): module '', kernel 'preempt')\n")
 
 
 def test_release_may_differ_only_with_modversions(check):
@@ -93,7 +94,9 @@ def test_release_may_differ_only_with_modversions(check):
     image = kernel(magic="7.2.0-test SMP preempt mod_unload ", era="7.2", modversions=False)
     assert check(probe(modinfo=modinfo, uses=["printk"], versions=None), image)[:2] == (
         7, "probe.ko: refused: version magic '7.2.0 SMP preempt mod_unload ' should be "
-           "'7.2.0-test SMP preempt mod_unload '\n")
+           "'7.2.0-test SMP preempt mod_unload ' (the release: module '7.2.0', kernel "
+           "'7.2.0-test' (CONFIG_LOCALVERSION, LOCALVERSION_AUTO's -g<commit>, or make "
+           "KERNELRELEASE=))\n")
     modinfo[1] = "vermagic=7.2.0-test SMP preempt mod_unload "
     assert check(probe(modinfo=modinfo, uses=["printk"], versions=None), image)[:2] == \
         (0, "probe.ko: loads\n")
@@ -102,8 +105,9 @@ def test_release_may_differ_only_with_modversions(check):
 def test_proprietary_module_using_gpl_only_export(check):
     modinfo = ["license=Proprietary"] + GOOD[1:]
     assert check(probe(modinfo=modinfo))[:2] == (
-        7, "probe.ko: refused: Unknown symbol usb_register_driver (GPL-only, licence "
-           "'Proprietary'); Unknown symbol usb_stor_probe1 (GPL-only, licence 'Proprietary')\n")
+        7, "probe.ko: refused: Unknown symbol usb_register_driver (GPL-only, exported by "
+           "vmlinux; licence 'Proprietary'); Unknown symbol usb_stor_probe1 (GPL-only, "
+           "exported by vmlinux; licence 'Proprietary')\n")
     assert check(probe(modinfo=modinfo, uses=["printk"]))[:2] == (
         0, "probe.ko: loads, tainting: module license 'Proprietary' taints kernel\n")
 
@@ -135,11 +139,13 @@ def test_every_reason(check):
                                  uses=["printk", "usb_register_driver", "nosuch"]))
     assert status == 7
     assert out == ("probe.ko: refused: version magic '6.13.0 SMP mod_unload modversions ' "
-                   "should be '6.14.0-test SMP preempt mod_unload modversions '; disagrees "
-                   "about version of symbol module_layout (module 0x00000001, kernel "
-                   "0x1234abcd); disagrees about version of symbol printk (module 0x00000002, "
-                   "kernel 0x11111111); Unknown symbol usb_register_driver (GPL-only, licence "
-                   "'Proprietary'); Unknown symbol nosuch\n")
+                   "should be '6.14.0-test SMP preempt mod_unload modversions ' "
+                   "(CONFIG_PREEMPT (or PREEMPT_DYNAMIC): module '', kernel 'preempt'); "
+                   "disagrees about version of symbol module_layout (module 0x00000001, "
+                   "kernel 0x1234abcd); disagrees about version of symbol printk (module "
+                   "0x00000002, kernel 0x11111111); Unknown symbol usb_register_driver "
+                   "(GPL-only, exported by vmlinux; licence 'Proprietary'); Unknown symbol "
+                   "nosuch (exported by nothing given)\n")
 
 
 def test_no_versions(check):
@@ -170,11 +176,13 @@ def test_exports_of_modules(check, tmp_path):
                            versions={"module_layout": CRC["module_layout"]}, modinfo=GOOD[:2])
     (tmp_path / "usbcore.ko").write_bytes(usbcore)
     ko = probe(uses=USES + ["usb_submit_urb"])
-    assert check(ko)[:2] == (7, "probe.ko: refused: Unknown symbol usb_submit_urb\n")
+    assert check(ko)[:2] == (7, "probe.ko: refused: Unknown symbol usb_submit_urb (exported "
+                                "by nothing given)\n")
     assert check(ko, None, "--modules", tmp_path / "usbcore.ko")[:2] == \
-        (0, "probe.ko: loads\n")
+        (0, "probe.ko: loads after usbcore\n")
     status, out, _ = check(ko, None, "--check", tmp_path / "usbcore.ko")
-    assert (status, sorted(out.splitlines())) == (0, ["probe.ko: loads", "usbcore.ko: loads"])
+    assert (status, sorted(out.splitlines())) == (0, ["probe.ko: loads after usbcore",
+                                                      "usbcore.ko: loads"])
 
 
 def test_configs_ko(tmp_path, run, kernel_file, check):
