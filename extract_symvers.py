@@ -4548,9 +4548,8 @@ THIS_MODULE_SIZE = ".gnu.linkonce.this_module section size must match the kernel
 class RelocationRow(NamedTuple):
     """The relocation types an architecture's apply_relocate(_add)() accepts from a release
     on: those of the rows before, and `added`.  `read` rows come from the sources read
-    (Debian's linux-source 5.10.223, 6.1.176, 6.12.117, 7.2.13): the types were added after
-    the previous row's release, at the latest in this one; the first row of an architecture
-    is its set back to its first release."""
+    (SOURCES_READ): the types were added after the read release before it, at the latest
+    in this one; the first row of an architecture is its set back to its first release."""
     machine: int
     since: tuple
     added: str              # type numbers and ranges: "0-2 10"
@@ -4563,6 +4562,7 @@ class RelocationRow(NamedTuple):
 
 
 OLDEST_RELEASE = (2, 6, 12)
+SOURCES_READ = ((5, 10), (6, 1), (6, 12), (7, 2))    # Debian's linux-source packages
 RELOCATIONS = (
     RelocationRow(EM_X86_64, OLDEST_RELEASE, "0-2 10-11", False),  # NONE 64 PC32 32 32S
     RelocationRow(EM_X86_64, (4, 16), "4", False),    # PLT32: commit b21ebf2fb4cd (backported)
@@ -4575,7 +4575,7 @@ RELOCATIONS = (
     RelocationRow(EM_RISCV, OLDEST_RELEASE, "1-2 16-20 23-28 35-36 39-40 43-45 51"),
     RelocationRow(EM_RISCV, (6, 12), "33-34 37-38 52-57 59-61"),
     RelocationRow(EM_PPC, OLDEST_RELEASE, "1 4-6 10 26"),
-    RelocationRow(EM_PPC64, OLDEST_RELEASE, "1 26 38 44 47-48 50-51 63-64 109 118 250 252"),
+    RelocationRow(EM_PPC64, OLDEST_RELEASE, "1 10 26 38 44 47-48 50-51 63-64 109 118 250 252"),
     RelocationRow(EM_PPC64, (6, 12), "116 132-133"),
     RelocationRow(EM_S390, OLDEST_RELEASE, "0-36 57-59"),
     RelocationRow(EM_MIPS, OLDEST_RELEASE, "0 2 4-6 10 18 28-29 60-61"),
@@ -4594,14 +4594,17 @@ RELOCATION_REFUSALS = {
 
 
 def relocation_types(machine, version):
-    """(types the loader of `machine` at `version` accepts, types it may accept: those of
-    the next row read when `version` is before it), or None for an architecture not known."""
+    """(types the loader of `machine` at `version` accepts, types it may accept: those of a
+    row read whose release is later, the read release before it earlier), or None for an
+    architecture not known."""
+    version = tuple(version)
     rows = [row for row in RELOCATIONS if row.machine == machine]
     if not rows:
         return None
-    accepted = set().union(*(row.types for row in rows if row.since <= tuple(version)))
-    later = [row for row in rows if row.since > tuple(version)]
-    return accepted, later[0].types if later and later[0].read and accepted else set()
+    accepted = set().union(*(row.types for row in rows if row.since <= version))
+    maybe = set().union(*(row.types for row in rows if row.read and row.since > version and
+                          max((r for r in SOURCES_READ if r < row.since), default=()) < version))
+    return accepted, maybe
 
 
 # The words of vermagic (include/linux/vermagic.h, the architectures' asm/vermagic.h and
@@ -4625,6 +4628,10 @@ VERMAGIC_PARTS = (
     (re.compile(r"REGPARM$|4KSTACKS$"), "CONFIG_REGPARM, CONFIG_4KSTACKS (old i386)"),
     (re.compile(r"."), "the processor family or architecture (CONFIG_M686, aarch64...)"),
 )
+
+
+def _dotted(version):
+    return ".".join(map(str, version))
 
 
 def vermagic_differences(module_magic, kernel_magic):
@@ -4745,9 +4752,9 @@ class _Loader:
         else:
             self.warnings.append("its struct module is %d bytes, the kernel's %d: %s loads "
                                  "it without checking (the check came in %s) and reads its "
-                                 "fields in the wrong places" % (size, wanted, ".".join(
-                                     map(str, self.kernel.version[:2])),
-                                     ".".join(map(str, THIS_MODULE_CHECKED))))
+                                 "fields in the wrong places" % (
+                                     size, wanted, _dotted(self.kernel.version[:2]),
+                                     _dotted(THIS_MODULE_CHECKED)))
 
     def apply_relocations(self):
         """Each relocation type through the architecture's apply_relocate(_add)()."""
@@ -4759,11 +4766,12 @@ class _Loader:
         name = self.module.modinfo.get("name", [self.name.rsplit("/", 1)[-1]])[0]
         for kind in sorted(self.module.relocation_types - accepted):
             if kind in maybe:
-                self.warnings.append("relocation type %d: accepted from %s, refused in the "
-                                     "release before the sources read; this one is between"
-                                     % (kind, ".".join(map(str, min(
-                                         row.since for row in RELOCATIONS
-                                         if row.machine == machine and kind in row.types)))))
+                since = min(row.since for row in RELOCATIONS
+                            if row.machine == machine and kind in row.types)
+                before = max((r for r in SOURCES_READ if r < since), default=None)
+                self.warnings.append("relocation type %d: accepted by %s, %s; this release "
+                                     "may refuse it" % (kind, _dotted(since), "not by %s" % (
+                                         _dotted(before)) if before else "the oldest read"))
             else:
                 self.refused.append(RELOCATION_REFUSALS[machine] % (name, kind))
 
