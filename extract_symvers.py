@@ -4561,24 +4561,23 @@ class RelocationRow(NamedTuple):
         return {n for span in spans for n in range(int(span[0]), int(span[-1]) + 1)}
 
 
-OLDEST_RELEASE = (2, 6, 12)
 SOURCES_READ = ((5, 10), (6, 1), (6, 12), (7, 2))    # Debian's linux-source packages
 RELOCATIONS = (
-    RelocationRow(EM_X86_64, OLDEST_RELEASE, "0-2 10-11", False),  # NONE 64 PC32 32 32S
+    RelocationRow(EM_X86_64, OLDEST, "0-2 10-11", False),  # NONE 64 PC32 32 32S
     RelocationRow(EM_X86_64, (4, 16), "4", False),    # PLT32: commit b21ebf2fb4cd (backported)
     RelocationRow(EM_X86_64, (5, 10), "24"),                         # PC64
-    RelocationRow(EM_386, OLDEST_RELEASE, "1-2", False),             # 32 PC32
+    RelocationRow(EM_386, OLDEST, "1-2", False),             # 32 PC32
     RelocationRow(EM_386, (5, 10), "4"),                             # PLT32
-    RelocationRow(EM_AARCH64, OLDEST_RELEASE, "256-280 282-293 299"),
-    RelocationRow(EM_ARM, OLDEST_RELEASE, "0-2 10 28-30 38 40 42-44 47-48"),
+    RelocationRow(EM_AARCH64, OLDEST, "256-280 282-293 299"),
+    RelocationRow(EM_ARM, OLDEST, "0-2 10 28-30 38 40 42-44 47-48"),
     RelocationRow(EM_ARM, (6, 1), "3 45-46 49-50 57 59 63"),        # REL32, the PREL MOVW/T
-    RelocationRow(EM_RISCV, OLDEST_RELEASE, "1-2 16-20 23-28 35-36 39-40 43-45 51"),
+    RelocationRow(EM_RISCV, OLDEST, "1-2 16-20 23-28 35-36 39-40 43-45 51"),
     RelocationRow(EM_RISCV, (6, 12), "33-34 37-38 52-57 59-61"),
-    RelocationRow(EM_PPC, OLDEST_RELEASE, "1 4-6 10 26"),
-    RelocationRow(EM_PPC64, OLDEST_RELEASE, "1 10 26 38 44 47-48 50-51 63-64 109 118 250 252"),
+    RelocationRow(EM_PPC, OLDEST, "1 4-6 10 26"),
+    RelocationRow(EM_PPC64, OLDEST, "1 10 26 38 44 47-48 50-51 63-64 109 118 250 252"),
     RelocationRow(EM_PPC64, (6, 12), "116 132-133"),
-    RelocationRow(EM_S390, OLDEST_RELEASE, "0-36 57-59"),
-    RelocationRow(EM_MIPS, OLDEST_RELEASE, "0 2 4-6 10 18 28-29 60-61"),
+    RelocationRow(EM_S390, OLDEST, "0-36 57-59"),
+    RelocationRow(EM_MIPS, OLDEST, "0 2 4-6 10 18 28-29 60-61"),
     RelocationRow(EM_LOONGARCH, (5, 19), "0-2 20-24 29 32-46 50-56 66 71-76"),
     RelocationRow(EM_LOONGARCH, (6, 12), "99 109"),
     RelocationRow(EM_LOONGARCH, (7, 2), "128-131"),
@@ -4602,8 +4601,9 @@ def relocation_types(machine, version):
     if not rows:
         return None
     accepted = set().union(*(row.types for row in rows if row.since <= version))
-    maybe = set().union(*(row.types for row in rows if row.read and row.since > version and
-                          max((r for r in SOURCES_READ if r < row.since), default=()) < version))
+    series = version[:2]        # a series read (5.10.223) stands for its stable releases
+    maybe = set().union(*(row.types for row in rows if row.read and row.since > series and
+                          max((r for r in SOURCES_READ if r < row.since), default=()) < series))
     return accepted, maybe
 
 
@@ -5194,10 +5194,15 @@ class _Run:
         if size is None:
             _log.warning("the kernel's struct module size is unknown (no BTF): give "
                          "--modules with a module of its build")
+        version = self.args.version or side.version
+        if version is None:
+            version = max((m.module.version for m in checked if m.module.version),
+                          default=LAYOUTS[-1].since)
+            _log.warning("the kernel's release is unknown (no image): its checks are %s's "
+                         "(give -k)", _dotted(version))
         return Kernel(vermagic(image) if image is not None else None,
                       parse_symvers(side.lines + module_symvers(given + checked)),
-                      config and parse_config(config.decode("latin-1")),
-                      self.args.version or side.version, size)
+                      config and parse_config(config.decode("latin-1")), version, size)
 
     def check(self, side, checked):
         """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts)."""

@@ -29,11 +29,14 @@ class Sections:
 
 
 def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
-                 machine=None, imports=(), versions=None, modinfo=None, signed=False):
+                 machine=None, imports=(), versions=None, modinfo=None, signed=False,
+                 relocations=(), this_module=None):
     """The bytes of a .ko exporting `exports` (kernelimage.Export) in this era's layout,
     using the symbols `imports` (undefined, global; a (name, "weak") pair is a weak one),
     with `versions` ({name: CRC}: modpost's __versions) and `modinfo` (.modinfo's
-    key=value entries; by default a GPL licence and the era's vermagic)."""
+    key=value entries; by default a GPL licence and the era's vermagic); `relocations`:
+    types of relocations in .text besides; `this_module`: the size of its
+    .gnu.linkonce.this_module (modpost's struct module)."""
     era = ERAS[era_name]
     prel32 = era.prel32 if prel32 is None else prel32 and era.prel32
     e = ">" if big else "<"
@@ -141,6 +144,17 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
             + sections.items[target][3:]
         sections.add((".rela" if rela else ".rel") + name, 4 if rela else 9, out,
                      link=symtab_index, info=target, align=P)
+    if relocations:     # r_info: (symbol 0, type); MIPS64 keeps the type in its last byte
+        record = e + ("QQq" if bits == 64 else "IIi")
+        records = []
+        for kind in relocations:
+            info = kind << 56 if bits == 64 and machine == 8 and not big else kind
+            records.append(struct.pack(record, 0, info, 0) if rela else
+                           struct.pack(record[:3], 0, info))
+        sections.add((".rela" if rela else ".rel") + ".text", 4 if rela else 9,
+                     b"".join(records), link=symtab_index, info=text, align=P)
+    if this_module is not None:
+        sections.add(".gnu.linkonce.this_module", 1, bytes(this_module), align=64)
     ko = elf_object(sections, bits, big, machine)
     return ko + (b"\0" * 40 + b"~Module signature appended~\n" if signed else b"")
 

@@ -7,6 +7,7 @@ import pytest
 
 from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
 from kobuild import build_module
+from memdump import module_btf
 
 MAGIC = "6.14.0-test SMP preempt mod_unload modversions "
 EXPORTS = [Export("module_layout", 0x1234ABCD, PLAIN, ""),
@@ -209,3 +210,127 @@ def test_check_errors(tmp_path, run, kernel_file):
     result = run("--check", tmp_path / "broken.ko", image)
     assert result.status == 6
     assert "broken.ko: not an ELF file" in result.err
+
+
+# --- struct module's size, relocations, vermagic word by word -------------------------
+
+def era_kernel(era, btf=b""):
+    """(image, its options) of a kernel of `era` without namespaced exports, its vermagic
+    `<release>-test SMP mod_unload modversions `, and `btf` (the kernel's BTF) after it."""
+    kernel = build(era, exports=make_exports(ERAS[era], count=30, seed=5))
+    return kernel.data + btf + b"\0%s-test SMP mod_unload modversions \0" % \
+        ERAS[era].release.encode() + bytes(64), kernel.options
+
+
+def era_probe(era, **kwargs):
+    """A module of `era`'s build using nothing, with an empty __versions."""
+    modinfo = ["license=GPL", "vermagic=%s-test SMP mod_unload modversions " %
+               ERAS[era].release, "name=probe"]
+    return build_module(era, [], versions={}, modinfo=modinfo, **kwargs)
+
+
+@pytest.mark.parametrize("size,expected", [
+    (0x3c0, "probe.ko: loads\n"),
+    (0x400, "probe.ko: refused: .gnu.linkonce.this_module section size must match the "
+            "kernel's built struct module size at run time (1024 bytes, the kernel's 960)\n")])
+def test_struct_module_size_from_btf(size, expected, check):
+    """6.4+: the module's struct module (modpost's .gnu.linkonce.this_module) must be the
+    size of the kernel's, which its BTF says."""
+    image, options = era_kernel("6.14", module_btf("6.1", 8))
+    assert check(era_probe("6.14", this_module=size), image, *options)[:2] == \
+        (7 if "refused" in expected else 0, expected)
+
+
+def test_struct_module_size_before_6_4(check):
+    """Before 6.4 the loader does not compare the sizes: it loads, and the warning says what
+    the kernel then reads."""
+    image, options = era_kernel("5.10", module_btf("6.1", 8))
+    status, out, err = check(era_probe("5.10", this_module=0x400), image, *options)
+    assert (status, out) == (0, "probe.ko: loads\n")
+    assert "probe.ko: its struct module is 1024 bytes, the kernel's 960: 5.10 loads it " \
+           "without checking (the check came in 6.4) and reads its fields in the wrong " \
+           "places\n" in err
+
+
+def test_struct_module_size_from_a_module_of_the_build(check, tmp_path):
+    """Without BTF, the size of a module of the same build given with --modules."""
+    (tmp_path / "other.ko").write_bytes(era_probe("6.14", this_module=0x3c0))
+    image, options = era_kernel("6.14")
+    status, out, _ = check(era_probe("6.14", this_module=0x400), image, *options,
+                           "--modules", tmp_path / "other.ko")
+    assert (status, out) == (7, "probe.ko: refused: .gnu.linkonce.this_module section size "
+                                "must match the kernel's built struct module size at run "
+                                "time (1024 bytes, the kernel's 960)\n")
+
+
+# (era, e_machine, bits, big-endian, RELA, relocation type, the loader's refusal or None)
+RELOCATION_CASES = [
+    ("4.10", 62, 64, False, True, 4, "probe: Unknown rela relocation: 4"),   # PLT32 < 4.16
+    ("5.10", 62, 64, False, True, 4, None),
+    ("6.14", 3, 32, False, False, 10, "probe: Unknown relocation: 10"),
+    ("6.14", 183, 64, False, True, 1027, "module probe: unsupported RELA relocation: 1027"),
+    ("6.14", 183, 64, False, True, 275, None),
+    ("5.10", 40, 32, False, False, 3, "probe: unknown relocation: 3"),      # REL32 from 6.1
+    ("6.14", 40, 32, False, False, 3, None),
+    ("6.14", 243, 64, False, True, 3, "probe: Unknown relocation type 3"),
+    ("6.14", 20, 32, True, True, 2, "probe: unknown ADD relocation: 2"),
+    ("6.14", 21, 64, True, True, 2, "probe: Unknown ADD relocation: 2"),
+    ("6.14", 22, 64, True, True, 60, "module probe: unknown relocation: 60"),
+    ("6.14", 8, 32, True, False, 1, "probe: Unknown relocation type 1"),
+    ("6.14", 8, 64, False, True, 1, "probe: Unknown relocation type 1"),    # mips64el r_info
+    ("6.14", 8, 64, False, True, 2, None),
+    ("6.14", 258, 64, False, True, 3, "probe: Unknown relocation type 3"),
+]
+
+
+@pytest.mark.parametrize("era,machine,bits,big,rela,kind,refusal", RELOCATION_CASES)
+def test_relocation_types(era, machine, bits, big, rela, kind, refusal, check):
+    """A relocation type the architecture's loader of that release does not apply: refused
+    in its words."""
+    ko = era_probe(era, machine=machine, bits=bits, big=big, rela=rela, relocations=[kind])
+    image, options = era_kernel(era)
+    status, out, _ = check(ko, image, *options)
+    assert (status, out) == ((7, "probe.ko: refused: %s\n" % refusal) if refusal else
+                             (0, "probe.ko: loads\n"))
+
+
+def test_relocation_type_between_the_sources_read(check):
+    """ARM's R_ARM_REL32 came after 5.10 and by 6.1: a 5.12 kernel may refuse it."""
+    ko = era_probe("5.12", machine=40, bits=32, rela=False, relocations=[3])
+    image, options = era_kernel("5.12")
+    status, out, err = check(ko, image, *options)
+    assert (status, out) == (0, "probe.ko: loads\n")
+    assert "probe.ko: relocation type 3: accepted by 6.1, not by 5.10; this release may " \
+           "refuse it" in err
+
+
+@pytest.mark.parametrize("module,kernel_magic,said", [
+    ("6.1.0-50-armmp SMP mod_unload modversions ARMv7 p2v8 ",
+     "7.2.13+deb14-armmp SMP mod_unload modversions ARMv7 p2v8 ",
+     ["the release: module '6.1.0-50-armmp', kernel '7.2.13+deb14-armmp' (another version of "
+      "the kernel)"]),
+    ("6.1.0 SMP mod_unload ", "6.1.0+ SMP mod_unload ",
+     ["the release: module '6.1.0', kernel '6.1.0+' (the + a tree with uncommitted changes "
+      "adds (scripts/setlocalversion))"]),
+    ("6.1.0-1 SMP preempt_rt mod_unload ", "6.1.0-1 SMP preempt mod_unload ",
+     ["CONFIG_PREEMPT_RT: module 'preempt_rt', kernel ''",
+      "CONFIG_PREEMPT (or PREEMPT_DYNAMIC): module '', kernel 'preempt'"]),
+    ("5.4.0 mod_unload modversions ARMv6 p2v8 ", "5.4.0 SMP mod_unload ARMv7 p2v8 thumb2 ",
+     ["CONFIG_MODVERSIONS: module 'modversions', kernel ''",
+      "the ARM architecture level (CONFIG_CPU_V6, CONFIG_CPU_V7...): module 'ARMv6', "
+      "kernel 'ARMv7'", "CONFIG_SMP: module '', kernel 'SMP'",
+      "CONFIG_THUMB2_KERNEL: module '', kernel 'thumb2'"]),
+    ("4.9.0 SMP mod_unload MIPS32_R2 32BIT ", "4.9.0 SMP mod_unload MIPS32_R1 32BIT ",
+     ["the MIPS CPU (CONFIG_CPU_*): module 'MIPS32_R2', kernel 'MIPS32_R1'"]),
+    ("6.1.0 SMP mod_unload RANDSTRUCT_0a1b", "6.1.0 SMP mod_unload RANDSTRUCT_ffee",
+     ["CONFIG_RANDSTRUCT's per-build seed: module 'RANDSTRUCT_0a1b', kernel 'RANDSTRUCT_ffee'"]),
+    ("2.6.9 SMP 686 REGPARM gcc-3.4", "2.6.9 SMP 686 REGPARM gcc-4.1",
+     ["the compiler's version (2.6 kernels): module 'gcc-3.4', kernel 'gcc-4.1'"]),
+    ("6.1.0 SMP mod_unload 686 ", "6.1.0 SMP mod_unload K7 ",
+     ["the processor family or architecture (CONFIG_M686, aarch64...): module '686', "
+      "kernel 'K7'"]),
+])
+def test_vermagic_differences(module, kernel_magic, said):
+    """Each word of vermagic named with what sets it."""
+    from extract_symvers import vermagic_differences
+    assert vermagic_differences(module, kernel_magic) == said
