@@ -15,6 +15,7 @@ from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL
 SUFFIX = {PLAIN: "", GPL: "_gpl", GPL_FUTURE: "_gpl_future", UNUSED: "_unused",
           UNUSED_GPL: "_unused_gpl"}
 SHN_ABS = 0xFFF1
+SIGNATURE_MARK = b"~Module signature appended~\n"
 # absolute pointers: riscv, s390, arm, mips (x86 and arm64 use PREL32 from 4.19)
 EM = {(64, False): 243, (64, True): 22, (32, False): 40, (32, True): 8}
 
@@ -156,7 +157,7 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
     if this_module is not None:
         sections.add(".gnu.linkonce.this_module", 1, bytes(this_module), align=64)
     ko = elf_object(sections, bits, big, machine)
-    return ko + (b"\0" * 40 + b"~Module signature appended~\n" if signed else b"")
+    return ko + (b"\0" * 40 + SIGNATURE_MARK if signed else b"")
 
 
 def elf_object(sections, bits, big, machine):
@@ -216,3 +217,32 @@ def module_tree(root, files, release="6.1.0-test"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return str(top)
+
+
+def patched_module(ko, this_module_growth=0, relocation_type=None):
+    """A real 64-bit little-endian .ko (ELF64 section headers: name type flags addr offset
+    size link info addralign entsize) changed: its .gnu.linkonce.this_module section `growth`
+    bytes larger, or the first relocation of .rela.text of type `relocation_type`; its
+    signature, which no longer matches, taken off (struct module_signature: 12 bytes, the
+    big-endian sig_len last, after the signature and before the mark)."""
+    if ko.endswith(SIGNATURE_MARK):
+        sig_len, = struct.unpack_from(">I", ko, len(ko) - len(SIGNATURE_MARK) - 4)
+        ko = ko[:len(ko) - len(SIGNATURE_MARK) - 12 - sig_len]
+    ko = bytearray(ko)
+    shoff, = struct.unpack_from("<Q", ko, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ko, 0x3A)
+    headers = [shoff + i * shentsize for i in range(shnum)]
+    names = struct.unpack_from("<Q", ko, headers[shstrndx] + 24)[0]
+
+    def name(at):
+        start = names + struct.unpack_from("<I", ko, at)[0]
+        return bytes(ko[start:ko.index(b"\0", start)]).decode()
+
+    for at in headers:
+        if name(at) == ".gnu.linkonce.this_module" and this_module_growth:
+            size, = struct.unpack_from("<Q", ko, at + 32)
+            struct.pack_into("<Q", ko, at + 32, size + this_module_growth)
+        if name(at) == ".rela.text" and relocation_type is not None:
+            offset, = struct.unpack_from("<Q", ko, at + 24)
+            struct.pack_into("<I", ko, offset + 8, relocation_type)     # r_info's low half
+    return bytes(ko)

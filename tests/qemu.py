@@ -30,10 +30,10 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
 
 
 def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,
-                  options=()):
+                  options=(), dumps=DUMPS):
     """Boot the corpus kernel in `directory` (no root: it stops at its panic with the whole
     kernel in memory; or `initrd`, whose init prints `until` when it is done), then dump it
-    in each of DUMPS' forms: {dump name: path}."""
+    in each of `dumps`' forms: {dump name: path}."""
     qemu, machine, console_name = GUESTS[meta(directory)["arch"]]
     if not shutil.which(qemu):
         pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm)" % qemu)
@@ -62,16 +62,16 @@ def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None
                 return reply
 
             command("")
-            dumps = {}
-            for dump, flags in DUMPS:
-                dumps[dump] = work / (dump + ".elf")
-                command("dump-guest-memory %s%s" % (flags, dumps[dump]))
+            paths = {}
+            for dump, flags in dumps:
+                paths[dump] = work / (dump + ".elf")
+                command("dump-guest-memory %s%s" % (flags, paths[dump]))
             s.sendall(b"quit\n")
             vm.wait(timeout=60)
     finally:
         if vm.poll() is None:
             vm.kill()
-    return dumps
+    return paths
 
 
 LOADED = b"extract-symvers: modules loaded"
@@ -89,10 +89,16 @@ for m in %s; do /bin/busybox insmod /modules/$m.ko || echo "insmod $m failed"; d
 echo "%s: $(/bin/busybox cat /proc/modules | /bin/busybox wc -l)"
 while true; do /bin/busybox sleep 3600; done
 """
+INSMOD = """#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+for m in %s; do /bin/busybox insmod /modules/$m.ko; echo "insmod $m: $?"; done
+echo "%s"
+while true; do /bin/busybox sleep 3600; done
+"""
 MODINFO = re.compile(rb"(?:^|\0)(name|depends)=([^\0]*)")
 
 
-def _decompressed(path):
+def decompressed(path):
     with open(path, "rb") as f:
         data = f.read()
     if path.endswith(".xz"):
@@ -143,7 +149,7 @@ def module_initramfs(path, tree, names, arch):
     for directory, _, found in os.walk(tree):
         for name in found:
             if re.search(r"\.ko(\.xz|\.zst|\.gz)?$", name):
-                data = _decompressed(os.path.join(directory, name))
+                data = decompressed(os.path.join(directory, name))
                 info = dict((k.decode(), v.decode()) for k, v in MODINFO.findall(data))
                 files[info.get("name", name.split(".")[0]).replace("-", "_")] = (data, info)
     order = []
@@ -166,3 +172,15 @@ def module_initramfs(path, tree, names, arch):
         busybox_initramfs(path, INIT % (" ".join(order), LOADED.decode()),
                           [(os.path.join(staging, "modules"), "modules")], busybox(arch))
     return order
+
+
+def insmod_initramfs(path, files, arch):
+    """An initramfs whose /init insmods each of `files` ({name: decompressed .ko}) in turn,
+    saying `insmod NAME: STATUS` (the kernel says why on the console), then LOADED."""
+    with tempfile.TemporaryDirectory() as staging:
+        os.mkdir(os.path.join(staging, "modules"))
+        for name, data in files.items():
+            with open(os.path.join(staging, "modules", name + ".ko"), "wb") as f:
+                f.write(data)
+        busybox_initramfs(path, INSMOD % (" ".join(files), LOADED.decode()),
+                          [(os.path.join(staging, "modules"), "modules")], busybox(arch))

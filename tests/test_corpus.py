@@ -5,6 +5,7 @@ every kernel in it is run with the options of its meta.json (found by the script
 without this project's code) and with no options at all, on the image as Debian ships it and
 on the decompressed image.  The vmlinux lines must equal the official file's exactly."""
 
+import json
 import mmap
 import os
 import re
@@ -13,10 +14,12 @@ import subprocess
 
 import pytest
 
-from corpus import (CORPUS, corpus_kernels, meta, module_tree, module_vermagic,
-                    loaded_lines, modules_package, official_lines, official_vmlinux_lines,
-                    tool)
-from qemu import DUMPS, GUESTS, LOAD, LOADED, boot_and_dump, module_initramfs
+from corpus import (CORPUS, corpus_kernels, loaded_lines, meta, module_tree, module_vermagic,
+                    modules_package, official_changes, official_lines,
+                    official_vmlinux_lines, tool)
+from kobuild import patched_module
+from qemu import (DUMPS, GUESTS, LOAD, LOADED, boot_and_dump, decompressed, insmod_initramfs,
+                  module_initramfs)
 
 KERNELS = corpus_kernels()
 MODULE_KERNELS = [name for name in KERNELS if module_tree(os.path.join(CORPUS, name))]
@@ -208,3 +211,105 @@ def test_real_kernel_in_containers(name, tmp_path):
     for container in ("boot.img", "multi", "flash.bin"):
         ours, _ = tool(tmp_path / container)
         assert sorted(ours) == official, container
+
+
+def _named(prefix):
+    return next((name for name in MODULE_KERNELS if name.startswith(prefix)), None)
+
+
+# one series from two suites (bookworm-backports, trixie), and across series
+PAIRS = [pytest.param(_named(old), _named(new), id="%s..%s" % (old, new))
+         for old, new in (("amd64-6.12.95", "amd64-6.12.117"),
+                          ("arm64-6.12.95", "arm64-6.12.117"),
+                          ("amd64-6.1.", "amd64-6.12.117"))]
+
+
+def _image(name):
+    directory = os.path.join(CORPUS, name)
+    return os.path.join(directory, meta(directory)["image"])
+
+
+def _changes(*args):
+    lines, _ = tool("--diff", *args, "--json", status=None)
+    return {(change["kind"], change["symbol"]) for change in json.loads("".join(lines))["changes"]}
+
+
+@pytest.mark.parametrize("old,new", PAIRS)
+def test_real_kabi_report(old, new, tmp_path):
+    """--diff OLD NEW from the two images equals the changes between the vmlinux lines of
+    the official files, computed here; from the two complete files written with --modules,
+    the changes between the two official files."""
+    if not (old and new):
+        pytest.skip("the pair is not in the corpus")
+    official = [official_lines(os.path.join(CORPUS, name)) for name in (old, new)]
+    vmlinux = [[line for line in lines if line.split("\t")[2] == "vmlinux"]
+               for lines in official]
+    assert _changes(_image(old), _image(new)) == official_changes(*vmlinux)
+    complete = []
+    for name in (old, new):
+        complete.append(tmp_path / (name + ".symvers"))
+        tool("--modules", module_tree(os.path.join(CORPUS, name)), "-o", complete[-1],
+             _image(name))
+    assert _changes(*complete) == official_changes(*official)
+
+
+@pytest.mark.parametrize("old,new", PAIRS[:1])
+def test_real_kabi_check(old, new):
+    """--diff OLD NEW --check OLD-TREE: the modules built for OLD that NEW refuses are
+    those --check OLD-TREE against NEW refuses (6.12.95~bpo to 6.12.117: every one, as
+    module_layout's CRC changed)."""
+    if not (old and new):
+        pytest.skip("the pair is not in the corpus")
+    tree = module_tree(os.path.join(CORPUS, old))
+    lines, _ = tool("--diff", _image(old), _image(new), "--check", tree, "--json", status=None)
+    refused = {m["path"] for m in json.loads("".join(lines))["modules"] if not m["loads"]}
+    lines, _ = tool("--check", tree, _image(new), status=None)
+    assert refused == {line.split(": refused: ")[0] for line in lines if ": refused: " in line}
+    assert refused and ("changed CRC", "module_layout") in _changes(_image(old), _image(new))
+
+
+REFUSALS = [n for n in MODULE_KERNELS if n.startswith("amd64-7.")]
+
+
+@pytest.mark.parametrize("name", REFUSALS)
+def test_real_refusals_under_qemu(name, tmp_path):
+    """A real module of the tree, its struct module made 64 bytes larger, or its first
+    relocation of a type x86-64's loader does not apply (R_X86_64_GOT32): --check refuses
+    each in the kernel's words, the kernel booted under QEMU refuses each with them, and
+    loads the module as built."""
+    directory = os.path.join(CORPUS, name)
+    built = decompressed(os.path.join(module_tree(directory), "kernel", "drivers", "net",
+                                      "dummy.ko.xz"))
+    files = {"size": patched_module(built, this_module_growth=64),
+             "rela": patched_module(built, relocation_type=3), "dummy": built}
+    reasons = {"size": ".gnu.linkonce.this_module section size must match the kernel's "
+                       "built struct module size at run time",
+               "rela": "dummy: Unknown rela relocation: 3"}
+    for file, data in files.items():
+        (tmp_path / (file + ".ko")).write_bytes(data)
+    lines, _ = tool(*(arg for file in files for arg in ("--check", tmp_path / (file + ".ko"))),
+                    _image(name), status=7)
+    verdicts = {line.split(": ", 1)[0].rsplit("/", 1)[-1][:-3]: line.split(": ", 1)[1]
+                for line in lines}
+    assert verdicts["dummy"] == "loads"
+    for file, reason in reasons.items():
+        assert verdicts[file].startswith("refused: " + reason), verdicts[file]
+    insmod_initramfs(tmp_path / "initrd", files, meta(directory)["arch"])
+    boot_and_dump(directory, tmp_path, until=LOADED, initrd=tmp_path / "initrd", dumps=())
+    console = (tmp_path / "console").read_text(errors="replace")
+    assert "insmod dummy: 0" in console
+    for file, reason in reasons.items():
+        assert "insmod %s: 8" % file in console and reason in console, file    # ENOEXEC
+
+
+def test_real_vermagic_of_another_release():
+    """The real 6.1 armhf usbserial.ko against the 7.2 armhf kernel: refused, the release
+    named as what differs."""
+    old, new = _named("armhf-6.1."), _named("armhf-7.")
+    if not (old and new):
+        pytest.skip("armhf 6.1 and 7.2 are not both in the corpus")
+    module = os.path.join(module_tree(os.path.join(CORPUS, old)), "kernel", "drivers", "usb",
+                          "serial", "usbserial.ko")
+    lines, _ = tool("--check", module, _image(new), status=7)
+    assert "the release: module '6.1.0-50-armmp', kernel '7.2.13+deb14-armmp' (another " \
+           "version of the kernel)" in lines[0]
