@@ -65,18 +65,18 @@ from typing import NamedTuple, Optional
 
 __version__ = "0.3.0"
 __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FORMAT",
-           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED", "EXIT_SIGINT", "EXIT_SIGPIPE",
-           "EXIT_SIGTERM", "ExportType", "Layout", "LAYOUTS", "layout_for", "parse_version",
-           "release_option", "Options", "Image", "TableFormat", "TableRef", "Symbol",
-           "format_symvers", "banner_version", "ElfObject", "decompress_payload", "Memory",
-           "Input", "read_kernel", "Payload", "unpack", "Header", "image_header", "vermagic",
-           "embedded_config", "kernel_version", "relocate", "find_symsearch", "find_tables_direct",
-           "walk", "extract", "write_stdout", "write_file", "module_sources", "Module",
-           "ModuleFile", "read_module", "read_modules", "module_symvers", "modules_config",
-           "Struct", "btf_struct", "LoadedModule", "loaded_modules", "parse_symvers",
-           "parse_config", "Kernel", "Verdict", "same_magic", "RELOCATIONS",
-           "relocation_types", "vermagic_differences", "check_module", "check_modules",
-           "Change", "kabi_changes", "main"]
+           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED",
+           "EXIT_SIGINT", "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout", "LAYOUTS",
+           "layout_for", "parse_version", "release_option", "Options", "Image", "TableFormat",
+           "TableRef", "Symbol", "format_symvers", "banner_version", "ElfObject",
+           "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
+           "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
+           "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
+           "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
+           "module_symvers", "modules_config", "Struct", "btf_struct", "LoadedModule",
+           "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict", "same_magic",
+           "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
+           "check_modules", "Change", "kabi_changes", "main"]
 
 
 # --- Errors and exit status ----------------------------------------------------------------
@@ -4563,14 +4563,14 @@ class RelocationRow(NamedTuple):
 
 SOURCES_READ = ((5, 10), (6, 1), (6, 12), (7, 2))    # Debian's linux-source packages
 RELOCATIONS = (
-    RelocationRow(EM_X86_64, OLDEST, "0-2 10-11", False),  # NONE 64 PC32 32 32S
-    RelocationRow(EM_X86_64, (4, 16), "4", False),    # PLT32: commit b21ebf2fb4cd (backported)
-    RelocationRow(EM_X86_64, (5, 10), "24"),                         # PC64
-    RelocationRow(EM_386, OLDEST, "1-2", False),             # 32 PC32
-    RelocationRow(EM_386, (5, 10), "4"),                             # PLT32
+    RelocationRow(EM_X86_64, OLDEST, "0-2 10-11", False),       # NONE 64 PC32 32 32S
+    RelocationRow(EM_X86_64, (4, 16), "4", False),  # PLT32: b21ebf2fb4cd (and 4.4-4.15.y)
+    RelocationRow(EM_X86_64, (5, 10), "24"),                    # PC64
+    RelocationRow(EM_386, OLDEST, "1-2", False),                # 32 PC32
+    RelocationRow(EM_386, (5, 10), "4"),                        # PLT32
     RelocationRow(EM_AARCH64, OLDEST, "256-280 282-293 299"),
     RelocationRow(EM_ARM, OLDEST, "0-2 10 28-30 38 40 42-44 47-48"),
-    RelocationRow(EM_ARM, (6, 1), "3 45-46 49-50 57 59 63"),        # REL32, the PREL MOVW/T
+    RelocationRow(EM_ARM, (6, 1), "3 45-46 49-50 57 59 63"),   # REL32, the PREL MOVW/MOVT
     RelocationRow(EM_RISCV, OLDEST, "1-2 16-20 23-28 35-36 39-40 43-45 51"),
     RelocationRow(EM_RISCV, (6, 12), "33-34 37-38 52-57 59-61"),
     RelocationRow(EM_PPC, OLDEST, "1 4-6 10 26"),
@@ -4578,7 +4578,7 @@ RELOCATIONS = (
     RelocationRow(EM_PPC64, (6, 12), "116 132-133"),
     RelocationRow(EM_S390, OLDEST, "0-36 57-59"),
     RelocationRow(EM_MIPS, OLDEST, "0 2 4-6 10 18 28-29 60-61"),
-    RelocationRow(EM_LOONGARCH, (5, 19), "0-2 20-24 29 32-46 50-56 66 71-76"),
+    RelocationRow(EM_LOONGARCH, (5, 19), "0-2 20-24 29 32-46 50-56 66 71-76"),  # the port
     RelocationRow(EM_LOONGARCH, (6, 12), "99 109"),
     RelocationRow(EM_LOONGARCH, (7, 2), "128-131"),
 )
@@ -4619,7 +4619,8 @@ VERMAGIC_PARTS = (
     (re.compile(r"ARMv\d+$"), "the ARM architecture level (CONFIG_CPU_V6, CONFIG_CPU_V7...)"),
     (re.compile(r"p2v(8|16)$"), "CONFIG_ARM_PATCH_PHYS_VIRT"),
     (re.compile(r"thumb2$"), "CONFIG_THUMB2_KERNEL"),
-    (re.compile(r"MIPS(32|64)_R\d+$|[A-Z0-9]+MIPS$|OCTEON|LOONGSON"), "the MIPS CPU (CONFIG_CPU_*)"),
+    (re.compile(r"MIPS(32|64)_R\d+$|[A-Z0-9]+MIPS$|OCTEON|LOONGSON"),
+     "the MIPS CPU (CONFIG_CPU_*)"),
     (re.compile(r"(32|64)BIT$"), "CONFIG_32BIT / CONFIG_64BIT"),
     (re.compile(r"mprofile-kernel$|patchable-function-entry$"), "powerpc's ftrace "
                                                                  "(CONFIG_MPROFILE_KERNEL)"),
@@ -4659,12 +4660,14 @@ def vermagic_differences(module_magic, kernel_magic):
     return said
 
 
+RELEASE_NUMBER = re.compile(r"\d+\.\d+(\.\d+)?")
+
+
 def _release_difference(module_release, kernel_release):
     """What makes two releases differ, in the build's terms."""
-    version = re.compile(r"\d+\.\d+(\.\d+)?")
     if module_release.rstrip("+") == kernel_release.rstrip("+"):
         return "the + a tree with uncommitted changes adds (scripts/setlocalversion)"
-    mine, theirs = version.match(module_release), version.match(kernel_release)
+    mine, theirs = RELEASE_NUMBER.match(module_release), RELEASE_NUMBER.match(kernel_release)
     if mine and theirs and mine.group() != theirs.group():
         return "another version of the kernel"
     return "CONFIG_LOCALVERSION, LOCALVERSION_AUTO's -g<commit>, or make KERNELRELEASE="
@@ -4997,7 +5000,9 @@ exit status:
 examples: %%(prog)s vmlinuz > Module.symvers
           %%(prog)s --modules /lib/modules/6.1.0-50-amd64 vmlinuz > Module.symvers
           %%(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers
-          %%(prog)s --modules vendor-modules --check wlan.ko boot-kernel""" % "\n".join(
+          %%(prog)s --modules vendor-modules --check wlan.ko boot-kernel
+          %%(prog)s /var/crash/202612011200/dump.202612011200 > Module.symvers
+          %%(prog)s --diff boot-old.img boot-new.img --check my-modules/""" % "\n".join(
     textwrap.fill(meaning, 88, initial_indent="  %3d  " % status, subsequent_indent=" " * 7)
     for status, meaning in EXIT_STATUSES)
 

@@ -98,11 +98,11 @@ def main():
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(args.dumps[0]))) \
             as work:
         inputs = []
-        for path in args.dumps:
+        for number, path in enumerate(args.dumps):
             inputs.append((path, path))
             with open(path, "rb") as f:
                 if f.read(5) == b"\x7fELF\x02":
-                    grown = os.path.join(work, os.path.basename(path))
+                    grown = os.path.join(work, "%d.elf" % number)
                     if sparse_copy(path, grown, args.sparse << 30):
                         inputs.append((path + " in %d GiB, sparse" % args.sparse, grown))
         for label, path in inputs:

@@ -78,11 +78,11 @@ LOADED = b"extract-symvers: modules loaded"
 # modules a guest loads (with what they depend on; those its tree lacks are left out): USB
 # serial and storage, networking, filesystems, sound, input, with exports among them;
 # crc32c_generic first: libcrc32c asks the crypto API for crc32c when it loads (a softdep)
-LOAD = ("crc32c_generic", "usbserial", "ftdi_sio", "pl2303", "cp210x", "ch341", "option", "bridge", "8021q",
-        "fuse", "dm_mod", "sunrpc", "usb_storage", "uas", "qemu_fw_cfg", "loop", "tun", "veth",
-        "vxlan", "ext4", "nfsv4", "xfs", "nls_utf8", "nls_cp437", "vfat", "isofs", "udf",
-        "snd_pcm", "cdc_acm", "hid_generic", "usbhid", "e1000", "virtio_net", "dummy",
-        "bonding")
+LOAD = ("crc32c_generic", "usbserial", "ftdi_sio", "pl2303", "cp210x", "ch341", "option",
+        "bridge", "8021q", "fuse", "dm_mod", "sunrpc", "usb_storage", "uas", "qemu_fw_cfg",
+        "loop", "tun", "veth", "vxlan", "ext4", "nfsv4", "xfs", "nls_utf8", "nls_cp437", "vfat",
+        "isofs", "udf", "snd_pcm", "cdc_acm", "hid_generic", "usbhid", "e1000", "virtio_net",
+        "dummy", "bonding")
 INIT = """#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 for m in %s; do /bin/busybox insmod /modules/$m.ko || echo "insmod $m failed"; done

@@ -152,7 +152,8 @@ def test_check_against_a_dump(tmp_path, run):
                                                  "modversions "])
     (tmp_path / "probe.ko").write_bytes(probe)
     result = run("--check", tmp_path / "probe.ko", tmp_path / "dump.elf")
-    assert (result.status, result.out) == (0, "%s: loads after mod_1\n" % (tmp_path / "probe.ko"))
+    assert (result.status, result.out) == (0, "%s: loads after mod_1\n"
+                                           % (tmp_path / "probe.ko"))
 
 
 VERMAGIC_6_14 = ["license=GPL", "vermagic=6.14.0-test SMP mod_unload modversions "]
