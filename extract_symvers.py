@@ -1207,7 +1207,7 @@ class Memory:
 
     PAGE = 4096             # of virtual memory (page tables map 4 KiB at least)
 
-    def __init__(self, f, physical, virtual, notes, info, machine, window):
+    def __init__(self, f, physical, virtual, *, notes, info, machine, window):
         self.f, self.physical_memory, self.virtual_memory = f, physical, virtual
         self.notes, self.info, self.machine, self.window = notes, info, machine, window
         self.tables = None
@@ -1332,7 +1332,7 @@ def _core(f, head, max_size):
                            if s.vaddr in (0, s.paddr) or s.paddr])
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual]) if virtual else None,
-                    notes, info, elf.machine, window[1])
+                    notes=notes, info=info, machine=elf.machine, window=window[1])
     if virtual:     # the map the kernel is in (i386's, arm's: all of lowmem) holds no module
         banner = base + _banner_at(window[0])
         offset = next(s.vaddr - s.paddr for s in virtual
@@ -1470,8 +1470,8 @@ def _kdump(f, head, max_size):
     notes = list(_notes(notes, "<"))
     info = _vmcoreinfo(notes + [(b"VMCOREINFO", info)])
     window, start = _kdump_window(f, page, pages, max_size)
-    memory = Memory(f, _KdumpPages(f, page, pages), None, notes, info, machine,
-                    ("physical", start))
+    memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
+                    machine=machine, window=("physical", start))
     memory.physical_page = page
     return window, None, memory
 
@@ -4879,7 +4879,7 @@ def _load_order(direct, needs):
     return [name.rsplit("/", 1)[-1] for name in order]
 
 
-# --- Comparing kernels: a kABI report --------------------------------------------------------
+# --- Comparing kernels: a kABI report ------------------------------------------------------
 # Two sides' exports ({name: Symbol}) compared symbol by symbol, as check-kabi and Android's
 # ABI monitoring name the changes; the first four break a module built for the old side.
 
