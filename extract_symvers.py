@@ -2103,9 +2103,9 @@ def _boot_header(data):
 SEARCH_WINDOW = 4 << 20         # payload magics are searched for this much at a time
 
 
-def _payload_candidates(data, payload):
+def _payload_candidates(data, payload, stop):
     """(offset, kind) of the compressed streams to try: at `payload`, where a boot header
-    says the payload is, then at every magic in the file (a flash dump may hold the kernel
+    says the payload is, then at every magic before `stop` (a flash dump may hold the kernel
     anywhere), in file order, a window at a time, so that the search goes no further than
     the kernel: first the magics with a literal prefix (and arm64/riscv Image headers,
     "image"), then LZMA-alone headers, whose pattern the regex engine searches for."""
@@ -2113,8 +2113,8 @@ def _payload_candidates(data, payload):
              if payload is not None and codec.magic.match(data, payload)]
     yield from first
     for literal in (True, False):
-        for start in range(0, len(data), SEARCH_WINDOW):
-            end = start + SEARCH_WINDOW
+        for start in range(0, stop, SEARCH_WINDOW):
+            end = min(start + SEARCH_WINDOW, stop)
             found = []
             if literal:     # uncompressed arm64/riscv Images, by their header's magic
                 for magic, _ in IMAGE_MAGICS:
@@ -2158,7 +2158,10 @@ def _search_payloads(data, max_size):
     view = memoryview(data)
     fallback, errors = None, []
     payload, load = _boot_header(data)
-    for at, kind in _payload_candidates(data, payload):
+    # a payload holding the kernel starts before its banner: one that is compressed with
+    # LZ4 or LZO may keep it as literals; after a plain banner, the plain image is the kernel
+    plain = _banner_at(data)
+    for at, kind in _payload_candidates(data, payload, len(data) if plain < 0 else plain):
         if kind == "image":
             inside = _image_at(data, at)
             if inside:      # image_size counts the bss: the file part may be shorter
