@@ -334,3 +334,20 @@ def test_vermagic_differences(module, kernel_magic, said):
     """Each word of vermagic named with what sets it."""
     from extract_symvers import vermagic_differences
     assert vermagic_differences(module, kernel_magic) == said
+
+
+def test_load_order_as_modprobe(check, tmp_path):
+    """ftdi_sio needs usbserial, which needs usbcore: it loads after both, usbcore first."""
+    def module(name, exports, uses):
+        (tmp_path / (name + ".ko")).write_bytes(build_module(
+            "6.14", [Export(e, 0x1000 + i, GPL, "") for i, e in enumerate(exports)],
+            imports=uses, versions={}, modinfo=GOOD[:2] + ["name=" + name]))
+        return tmp_path / (name + ".ko")
+
+    given = [module("usbcore", ["usb_submit_urb"], []),
+             module("usbserial", ["usb_serial_register"], ["usb_submit_urb"])]
+    ko = probe(uses=USES + ["usb_serial_register"], versions=None)
+    status, out, _ = check(ko, kernel("CONFIG_MODULE_FORCE_LOAD=y\n"),
+                           *(arg for path in given for arg in ("--modules", path)))
+    assert (status, out) == (0, "probe.ko: loads after usbcore, usbserial, tainting: no "
+                                "versions for imported symbols: kernel tainted\n")

@@ -19,7 +19,7 @@ import pytest
 from archives import busybox_initramfs
 from kobuild import patched_module
 from qemu import apt_download
-from corpus import CORPUS, TOOL, corpus_kernels, meta
+from corpus import CORPUS, TOOL, corpus_kernels, meta, official_changes
 
 PROBE = os.path.join(os.path.dirname(__file__), "modpost")
 
@@ -61,15 +61,17 @@ def headers():
     return kernel, meta, tree
 
 
-def build(tree, symvers, directory):
-    """Build tests/modpost/probe.c in `directory` against `symvers`; (make output, versions)."""
-    shutil.copytree(PROBE, directory)
+def build(tree, symvers, directory, source=PROBE, kcflags=""):
+    """Build `source` (tests/modpost/probe.c) in `directory` against `symvers`, with
+    KCFLAGS (which genksyms' preprocessing sees too); (make output, versions)."""
+    shutil.copytree(source, directory, ignore=shutil.ignore_patterns("abi"))
     shutil.copy(symvers, os.path.join(tree, "Module.symvers"))
-    result = subprocess.run(["make", "-C", tree, "M=" + str(directory), "modules"],
-                            capture_output=True, text=True)
+    result = subprocess.run(["make", "-C", tree, "M=" + str(directory), "KCFLAGS=" + kcflags,
+                             "modules"], capture_output=True, text=True)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    return output, versions(os.path.join(directory, "probe.ko"))
+    built = [name for name in os.listdir(directory) if name.endswith(".ko")]
+    return output, versions(os.path.join(directory, built[0]))
 
 
 def versions(ko):
@@ -86,7 +88,9 @@ def versions(ko):
         start = names + section[0]
         return data[start:data.index(b"\0", start)].decode()
 
-    section = next(s for s in sections if name(s) == "__versions")
+    section = next((s for s in sections if name(s) == "__versions"), None)
+    if section is None:
+        return {}
     table = data[section[4]:section[4] + section[5]]
     return {entry[8:].rstrip(b"\0").decode(): struct.unpack_from("<Q", entry)[0]
             for entry in (table[i:i + 64] for i in range(0, len(table), 64))}
@@ -192,3 +196,26 @@ def test_insmod_agrees_with_check(probes, tmp_path):
     assert "probe: disagrees about version of symbol platform_bus_type" in console
     assert "insmod ours: loaded" in console, console[-3000:]
     assert "insmod padded: loaded" in console, console[-3000:]     # 6.1: not compared
+
+
+def test_diff_of_two_builds_of_one_source(headers, tmp_path):
+    """tests/modpost/abi/abi.c built by Debian's kbuild as it is and with one more member in
+    the structure its exports take: --diff of the two modules gives exactly the symbols
+    whose types reach it as changed CRCs, the changes between the two Module.symvers kbuild
+    wrote."""
+    kernel, _, tree = headers
+    official = os.path.join(kernel, "Module.symvers")
+    source = os.path.join(PROBE, "abi")
+    build(tree, official, tmp_path / "old", source)
+    build(tree, official, tmp_path / "new", source, "-DABI_CHANGED")
+    result = subprocess.run([sys.executable, TOOL, "--diff", str(tmp_path / "old" / "abi.ko"),
+                             str(tmp_path / "new" / "abi.ko")], capture_output=True, text=True)
+    assert result.returncode == 8, result.stderr
+    assert result.stdout.splitlines()[2] == "changed CRC: 3 (breaks modules built for the " \
+                                            "old side)"
+    assert [line.split("\t")[0].strip() for line in result.stdout.splitlines()[3:]] == \
+        ["abi_apply", "abi_configure", "abi_ops"]
+    kbuild = [(tmp_path / side / "Module.symvers").read_text().splitlines()
+              for side in ("old", "new")]
+    assert official_changes(*kbuild) == {("changed CRC", name) for name in
+                                         ("abi_apply", "abi_configure", "abi_ops")}
