@@ -5259,12 +5259,12 @@ class _Run:
             if e.status != EXIT_FORMAT:
                 raise
             try:
-                modules = self.side(None, [path])
+                archive = self.side(None, [path])
             except SymversError:
                 raise e from None
-            if not modules.modules:
+            if not archive.modules:
                 raise e from None
-            return modules
+            return archive
 
     def diff(self, old_path, new_path, checked):
         """--diff OLD NEW [--check MODULES]: (status, the report)."""
@@ -5296,10 +5296,10 @@ class _Run:
         """The Module.symvers lines of the modules loaded in a dump, but those that
         --modules gives too (whose column is their path): with the same exports, or an
         error naming both."""
-        given = {m.name.rsplit("/", 1)[-1].replace("-", "_"): m for m in modules}
+        given = {_module_key(m.name): m for m in modules}
         lines = []
         for module in loaded:
-            twin = given.get(module.name.replace("-", "_"))
+            twin = given.get(_module_key(module.name))
             if twin is None:
                 lines += format_symvers(module.exports, self.layout.columns)
             elif {s[:4] for s in module.exports} != {s[:4] for s in twin.module.exports}:
