@@ -1089,18 +1089,19 @@ def _window(size, max_size):
     return bytearray(size)
 
 
-def _file_banner(f, offset, size):
-    """File offset of the first kernel banner in [offset, offset + size), or None."""
+def _file_find(f, offset, size, find, overlap):
+    """File offset of the first match `find(chunk)` (an offset, or -1) gives in [offset,
+    offset + size), read FIND_CHUNK at a time, `overlap` bytes again, or None."""
     at, end = offset, offset + size
     while at < end:
         f.seek(at)
         chunk = f.read(min(FIND_CHUNK, end - at))
-        found = _banner_at(chunk)
+        found = find(chunk)
         if found >= 0:
             return at + found
         if len(chunk) < FIND_CHUNK:
             return None
-        at += len(chunk) - 64
+        at += len(chunk) - overlap
     return None
 
 
@@ -1130,6 +1131,8 @@ def _vmcoreinfo(notes):
 class _Ranges:
     """Memory in a file: sorted, non-overlapping (start, end, file offset) runs."""
 
+    page = 4096             # what Memory reads of it at a time
+
     def __init__(self, f, runs):
         self.f, self.runs = f, []
         for start, end, offset in sorted(runs):
@@ -1156,21 +1159,16 @@ class _Ranges:
     def find(self, needle):
         """The address of the first `needle` in the runs, or None."""
         for start, end, offset in self.runs:
-            at = start
-            while at < end:
-                self.f.seek(offset + at - start)
-                chunk = self.f.read(min(FIND_CHUNK, end - at))
-                found = chunk.find(needle)
-                if found >= 0:
-                    return at + found
-                if len(chunk) < FIND_CHUNK:
-                    break
-                at += len(chunk) - len(needle)
+            found = _file_find(self.f, offset, end - start, lambda chunk: chunk.find(needle),
+                               len(needle))
+            if found is not None:
+                return start + found - offset
         return None
 
 
 class _KdumpPages:
-    """The pages of a kdump-compressed file, decompressed when read."""
+    """The pages of a kdump-compressed file (`page`: its block size), decompressed when
+    read."""
 
     def __init__(self, f, page, descriptors):
         self.f, self.page, self.descriptors = f, page, descriptors
@@ -1212,7 +1210,6 @@ class Memory:
         self.notes, self.info, self.machine, self.window = notes, info, machine, window
         self.tables = None
         self.linear = []        # the virtual runs mapped as the kernel is (see _core())
-        self.physical_page = self.PAGE      # a kdump's: its block size
         self._cache = collections.OrderedDict()
 
     def close(self):
@@ -1251,7 +1248,7 @@ class Memory:
         return data[address % page_size:address % page_size + size]
 
     def _size(self, space):
-        return self.physical_page if space == "physical" else self.PAGE
+        return self.physical_memory.page if space == "physical" else self.PAGE
 
 
 def _core_headers(f, head):
@@ -1268,14 +1265,17 @@ def _core_headers(f, head):
     return elf, [phdr.read(table, i * elf.header.phentsize) for i in range(count)]
 
 
-def _core_window(f, elf, segments, info, max_size):
-    """((bytes, where they start), base) of the kernel in an ELF core: the memory around the
-    first kernel
-    banner of the segment holding VMCOREINFO's _stext, else of the smallest segment holding
-    one (kcore's KCORE_TEXT, before the direct map of all RAM), assembled from every PT_LOAD
-    in that address space (p_vaddr; p_paddr when p_vaddr is 0 or the same, whose base is then
-    unknown)."""
-    loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
+def _virtual(segment):
+    """Whether a PT_LOAD says a virtual address (QEMU's physical dumps: 0, or the same)."""
+    return segment.vaddr not in (0, segment.paddr)
+
+
+def _core_window(f, loads, info, max_size):
+    """(bytes, (space, where they start), the banner's address) of the kernel in an ELF
+    core: the memory around the first kernel banner of the segment holding VMCOREINFO's
+    _stext, else of the smallest segment holding one (kcore's KCORE_TEXT, before the direct
+    map of all RAM), assembled from every PT_LOAD in that address space (p_vaddr; p_paddr
+    for a segment without a virtual address, whose base is then unknown)."""
     try:        # the kernel says where its text is: that segment first
         text = int(info.get("SYMBOL(_stext)", ""), 16)
     except ValueError:
@@ -1285,13 +1285,13 @@ def _core_window(f, elf, segments, info, max_size):
         return (not (text is not None and s.vaddr <= text < s.vaddr + s.filesz), s.filesz)
 
     for segment in sorted(loads, key=order):
-        found = _file_banner(f, segment.offset, segment.filesz)
+        found = _file_find(f, segment.offset, segment.filesz, _banner_at, 64)
         if found is not None:
             break
     else:
         raise SymversError("ELF core dump with %d memory segments, none holding a kernel "
                            "banner" % len(loads), EXIT_FORMAT)
-    virtual = segment.vaddr not in (0, segment.paddr)     # QEMU's physical dumps: equal
+    virtual = _virtual(segment)
 
     def address(s):
         return s.vaddr if virtual else s.paddr
@@ -1301,7 +1301,7 @@ def _core_window(f, elf, segments, info, max_size):
     pieces = []
     for s in loads:
         low, high = max(start, address(s)), min(end, address(s) + s.filesz)
-        if low < high and (s.vaddr not in (0, s.paddr)) == virtual:
+        if low < high and _virtual(s) == virtual:
             pieces.append((low, high, s.offset + low - address(s)))
     low, high = min(p[0] for p in pieces), max(p[1] for p in pieces)
     window = _window(high - low, max_size)
@@ -1312,8 +1312,7 @@ def _core_window(f, elf, segments, info, max_size):
     _log.info("ELF core dump, %d memory segments: kernel banner at %s %#x; reading %#x-%#x "
               "(%d MiB)", len(loads), "virtual" if virtual else "physical", banner, low, high,
               (high - low) >> 20)
-    return (window, ("virtual" if virtual else "physical", low)), \
-        low if virtual else None
+    return window, ("virtual" if virtual else "physical", low), banner
 
 
 def _core(f, head, max_size):
@@ -1325,21 +1324,20 @@ def _core(f, head, max_size):
         f.seek(note.offset)
         notes += _notes(f.read(min(note.filesz, 1 << 20)), elf.e)
     info = _vmcoreinfo(notes)
-    window, base = _core_window(f, elf, segments, info, max_size)
     loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
-    virtual = [s for s in loads if s.vaddr not in (0, s.paddr)]
+    window, (space, start), banner = _core_window(f, loads, info, max_size)
+    virtual = [s for s in loads if _virtual(s)]
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
-                           if s.vaddr in (0, s.paddr) or s.paddr])
+                           if not _virtual(s) or s.paddr])
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual]) if virtual else None,
-                    notes=notes, info=info, machine=elf.machine, window=window[1])
-    if virtual:     # the map the kernel is in (i386's, arm's: all of lowmem) holds no module
-        banner = base + _banner_at(window[0])
+                    notes=notes, info=info, machine=elf.machine, window=(space, start))
+    if space == "virtual":  # the map the kernel is in (i386's, arm's: lowmem) holds no module
         offset = next(s.vaddr - s.paddr for s in virtual
                       if s.vaddr <= banner < s.vaddr + s.filesz)
         memory.linear = [(s.vaddr, s.vaddr + s.filesz) for s in virtual
                          if s.vaddr - s.paddr == offset]
-    return window[0], base, memory
+    return window, start if space == "virtual" else None, memory
 
 
 # makedumpfile's kdump-compressed format (diskdump_mod.h; what kdump-tools saves by default,
@@ -1472,7 +1470,6 @@ def _kdump(f, head, max_size):
     window, start = _kdump_window(f, page, pages, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
                     machine=machine, window=("physical", start))
-    memory.physical_page = page
     return window, None, memory
 
 
@@ -4045,9 +4042,11 @@ def _architecture(memory, kernel):
     """The e_machine the kernel runs as: the dump's, the kernel image's, its vermagic's,
     with the pointer size telling i386 from x86-64 (QEMU writes i386 dumps as EM_X86_64
     ELF)."""
-    words = vermagic(kernel.fmt.image.data) or ""
-    machine = memory.machine or kernel.machine or next(
-        (machine for pattern, machine in VERMAGIC_MACHINES if pattern.search(words)), None)
+    machine = memory.machine or kernel.machine
+    if machine is None:
+        words = vermagic(kernel.fmt.image.data) or ""
+        machine = next((machine for pattern, machine in VERMAGIC_MACHINES
+                        if pattern.search(words)), None)
     if machine == EM_X86_64 and kernel.fmt.image.ptr_size == 4:
         return EM_386
     return machine
@@ -4178,6 +4177,7 @@ class _ModuleMemory:
     def __init__(self, memory, pointer, endian):
         self.memory, self.pointer, self.endian = memory, pointer, endian
         self.word = struct.Struct(endian + ("Q" if pointer == 8 else "I"))
+        self.head_pattern = _head_pattern(pointer, endian)
 
     def read(self, address, size, fill=False):
         if address < 0 or address + size > 1 << 8 * self.pointer:
@@ -4194,9 +4194,8 @@ class _ModuleMemory:
 
     def head(self, address):
         """The name of the struct module at `address`, where its head is one, else None."""
-        pattern = _head_pattern(self.pointer, self.endian)
         raw = self.read(address, 3 * self.pointer + MODULE_NAME_LEN - self.pointer)
-        m = pattern.match(raw) if raw else None
+        m = self.head_pattern.match(raw) if raw else None
         if not m:
             return None
         name = raw[3 * self.pointer:]
@@ -4232,7 +4231,7 @@ def _module_runs(memory, areas, offset):
 
 def _head_candidates(mm, runs):
     """Addresses of what looks like a struct module head in the runs of module memory."""
-    pattern = _head_pattern(mm.pointer, mm.endian)
+    pattern = mm.head_pattern
     found = []
     top = 1 << 8 * mm.pointer
     for start, end in runs:
