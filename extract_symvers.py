@@ -1641,7 +1641,8 @@ def _arm_short_decode(entry, level, last):
 
 def _arm64_scheme(granule, va_bits, big_endian=False):
     """The translation scheme of an arm64 kernel: granule 12 (4 KiB), 14 or 16 bits, VA_BITS
-    39 to 52 (an Android kernel often 39): as many levels as the VA bits need."""
+    39 to 52 (an Android kernel often 39): as many levels as the VA bits need; a big-endian
+    kernel (SCTLR_EL1.EE) walks big-endian tables."""
     levels, shift = [], granule
     while shift < va_bits:
         levels.insert(0, (shift, min(granule - 3, va_bits - shift)))
@@ -4129,7 +4130,7 @@ def _root_candidates(memory, kernel, machine, offset):
             granule = {4096: 12, 16384: 14, 65536: 16}.get(int(info.get("PAGESIZE", 4096)), 12)
             t1sz = _numbers(info, "NUMBER(TCR_EL1_T1SZ)")
             va_bits = 64 - t1sz[0] if t1sz else int(info.get("NUMBER(VA_BITS)", 48))
-            yield _arm64_scheme(granule, va_bits), root, how
+            yield _arm64_scheme(granule, va_bits, kernel.fmt.image.endian == ">"), root, how
         elif machine == EM_386:
             yield SCHEMES["i386 pae" if "CONFIG_X86_PAE" in info else "i386"], root, how
         elif machine == EM_ARM:
