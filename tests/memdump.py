@@ -298,10 +298,11 @@ def virtual_dump(path, memory, btf=None, bits=64, machine=None):
     elf_core(path, loads, bits=bits, machine=machine)
 
 
-def physical_dump(path, memory, tables, btf=None, notes=(), machine=None):
+def physical_dump(path, memory, tables, btf=None, notes=(), machine=None, big=False):
     """An ELF core of physical memory only (dump-guest-memory without -p): every region in
-    physical pages, mapped by the page tables `tables(physical, mappings)` builds."""
-    physical = PhysicalMemory()
+    physical pages, mapped by the page tables `tables(physical, mappings)` builds (of the
+    kernel's byte order: `big`)."""
+    physical = PhysicalMemory(big=big)
     mappings = []
     for address, data in sorted(memory.regions.items()):
         if address == memory.kernel.base and btf:

@@ -117,6 +117,23 @@ def test_arm64_39_bit_va(tmp_path, run, assert_symvers):
         in result.err
 
 
+def test_arm64_big_endian(tmp_path, run, assert_symvers):
+    """A big-endian arm64 kernel (SCTLR_EL1.EE) walks big-endian tables."""
+    kernel_base, modules = 0xFFFFFFC010000000, 0xFFFFFFC008000000
+    memory = kernel_with_modules(era="6.14", big=True, kernel_base=kernel_base,
+                                 module_base=modules, head=0xFFFFFFC011000000)
+
+    def vmcoreinfo(root):
+        return ("SYMBOL(swapper_pg_dir)=ffffffc020000000\nNUMBER(kimage_voffset)=%#x\n"
+                "NUMBER(VA_BITS)=39\n" % (0xFFFFFFC020000000 - root)).encode()
+
+    physical_dump(tmp_path / "dump.elf", memory, arm64_tables,
+                  notes=[(b"VMCOREINFO", vmcoreinfo)], machine=183, big=True)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "page tables: arm64 4 KiB pages, 39-bit VA from VMCOREINFO" in result.err
+
+
 def test_no_module_list(tmp_path, run, assert_symvers):
     """A dump of the kernel alone (a memsave window): vmlinux's lines, and it says so."""
     memory = kernel_with_modules(count=0, stale=False)
