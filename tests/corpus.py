@@ -42,6 +42,11 @@ def shared_kernels(corpus):
                   if os.path.exists(os.path.join(top, name, "meta.json")))
 
 
+def kernel_image(directory):
+    """The image a fetched kernel's meta.json names, as shipped."""
+    return os.path.join(directory, meta(directory)["image"])
+
+
 def module_tree(directory):
     """lib/modules/RELEASE of a fetched kernel, or None."""
     tree = os.path.join(directory, "lib", "modules", meta(directory)["release"])

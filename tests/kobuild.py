@@ -219,30 +219,36 @@ def module_tree(root, files, release="6.1.0-test"):
     return str(top)
 
 
+SHDR64 = struct.Struct("<IIQQQQIIQQ")  # name type flags addr offset size link info align entsize
+
+
+def elf64_sections(ko):
+    """{name: where its section header is} of a real 64-bit little-endian ELF file."""
+    shoff, = struct.unpack_from("<Q", ko, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ko, 0x3A)
+    headers = [shoff + i * shentsize for i in range(shnum)]
+    names = SHDR64.unpack_from(ko, headers[shstrndx])[4]
+    found = {}
+    for at in headers:
+        start = names + SHDR64.unpack_from(ko, at)[0]
+        found[bytes(ko[start:ko.index(b"\0", start)]).decode()] = at
+    return found
+
+
 def patched_module(ko, this_module_growth=0, relocation_type=None):
-    """A real 64-bit little-endian .ko (ELF64 section headers: name type flags addr offset
-    size link info addralign entsize) changed: its .gnu.linkonce.this_module section `growth`
-    bytes larger, or the first relocation of .rela.text of type `relocation_type`; its
-    signature, which no longer matches, taken off (struct module_signature: 12 bytes, the
-    big-endian sig_len last, after the signature and before the mark)."""
+    """A real 64-bit little-endian .ko changed: its .gnu.linkonce.this_module section
+    `growth` bytes larger, or the first relocation of .rela.text of type `relocation_type`;
+    its signature, which no longer matches, taken off (struct module_signature: 12 bytes,
+    the big-endian sig_len last, after the signature and before the mark)."""
     if ko.endswith(SIGNATURE_MARK):
         sig_len, = struct.unpack_from(">I", ko, len(ko) - len(SIGNATURE_MARK) - 4)
         ko = ko[:len(ko) - len(SIGNATURE_MARK) - 12 - sig_len]
     ko = bytearray(ko)
-    shoff, = struct.unpack_from("<Q", ko, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ko, 0x3A)
-    headers = [shoff + i * shentsize for i in range(shnum)]
-    names = struct.unpack_from("<Q", ko, headers[shstrndx] + 24)[0]
-
-    def name(at):
-        start = names + struct.unpack_from("<I", ko, at)[0]
-        return bytes(ko[start:ko.index(b"\0", start)]).decode()
-
-    for at in headers:
-        if name(at) == ".gnu.linkonce.this_module" and this_module_growth:
-            size, = struct.unpack_from("<Q", ko, at + 32)
-            struct.pack_into("<Q", ko, at + 32, size + this_module_growth)
-        if name(at) == ".rela.text" and relocation_type is not None:
-            offset, = struct.unpack_from("<Q", ko, at + 24)
-            struct.pack_into("<I", ko, offset + 8, relocation_type)     # r_info's low half
+    sections = elf64_sections(ko)
+    if this_module_growth:
+        at = sections[".gnu.linkonce.this_module"] + 32       # sh_size
+        struct.pack_into("<Q", ko, at, struct.unpack_from("<Q", ko, at)[0] + this_module_growth)
+    if relocation_type is not None:
+        offset = SHDR64.unpack_from(ko, sections[".rela.text"])[4]
+        struct.pack_into("<I", ko, offset + 8, relocation_type)     # r_info's low half
     return bytes(ko)

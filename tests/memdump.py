@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass, field
 
 from archives import elf_core
-from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
+from kernelimage import ERAS, GPL, PLAIN, build, make_exports
 
 MODULE_NAME_LEN = 64
 
@@ -58,7 +58,6 @@ def _export_tables(module, base, bits, big, era, prel32):
     P = bits // 8
     info = ERAS[era]
     field_size = 4 if prel32 else P
-    fields = 3 if info.namespace else 2
     types = [PLAIN] if info.flagstab else [PLAIN, GPL]
     tables = {t: sorted((x for x in module.exports if info.flagstab or x.export == t),
                         key=lambda x: x.name.encode()) for t in types}

@@ -15,7 +15,7 @@ import pytest
 import zstandard
 
 from archives import busybox_initramfs
-from corpus import CORPUS, meta
+from corpus import CORPUS, kernel_image, meta
 
 # dump-guest-memory: ELF cores with paging (virtual addresses) and without (physical), and
 # makedumpfile's kdump-compressed format with zlib pages (QEMU writes it flattened)
@@ -40,7 +40,7 @@ def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None
     monitor, console = str(work / "monitor"), work / "console"
     vm = subprocess.Popen([qemu, *machine, *options, "-m", "512", "-display", "none",
                            "-no-reboot",
-                           "-kernel", os.path.join(directory, meta(directory)["image"]),
+                           "-kernel", kernel_image(directory),
                            *(["-initrd", str(initrd)] if initrd else []),
                            "-append", ("console=%s panic=0 " % console_name) + append,
                            "-serial", "file:%s" % console,

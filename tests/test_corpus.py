@@ -14,11 +14,11 @@ import subprocess
 
 import pytest
 
-from corpus import (CORPUS, corpus_kernels, loaded_lines, meta, module_tree, module_vermagic,
-                    modules_package, official_changes, official_lines,
+from corpus import (CORPUS, corpus_kernels, kernel_image, loaded_lines, meta, module_tree,
+                    module_vermagic, modules_package, official_changes, official_lines,
                     official_vmlinux_lines, tool)
 from kobuild import patched_module
-from qemu import (DUMPS, GUESTS, LOAD, LOADED, boot_and_dump, decompressed, insmod_initramfs,
+from qemu import (DUMPS, LOAD, LOADED, boot_and_dump, decompressed, insmod_initramfs,
                   module_initramfs)
 
 KERNELS = corpus_kernels()
@@ -49,7 +49,7 @@ def test_real_kernel(name, form, options):
 
 def complete_symvers(directory, modules):
     """Our complete Module.symvers with --modules `modules`, and the official one, sorted."""
-    ours, err = tool("--modules", modules, os.path.join(directory, meta(directory)["image"]))
+    ours, err = tool("--modules", modules, kernel_image(directory))
     assert len(ours) == len(set(ours)), "duplicate lines"
     return sorted(ours), sorted(official_lines(directory)), err
 
@@ -75,7 +75,7 @@ def test_real_module_tree_loads(name):
     count = sum(f.endswith((".ko", ".ko.xz", ".ko.zst", ".ko.gz"))
                 for _, _, files in os.walk(modules) for f in files)
     lines, err = tool("--modules", modules, "--check", modules,
-                      os.path.join(directory, meta(directory)["image"]))
+                      kernel_image(directory))
     assert len(lines) == count
     assert [line for line in lines if not re.search(r": loads( after |$)", line)] == []
     assert "%d modules checked: %d load, 0 refused" % (count, count) in err
@@ -189,7 +189,7 @@ def test_real_kernel_in_containers(name, tmp_path):
     if missing:
         pytest.skip("%s not installed (lz4, mkbootimg, u-boot-tools)" % ", ".join(missing))
     directory = os.path.join(CORPUS, name)
-    image = os.path.join(directory, meta(directory)["image"])
+    image = kernel_image(directory)
     subprocess.run(["lz4", "-l", "-q", "-f", os.path.join(directory, "vmlinux.raw"),
                     str(tmp_path / "Image.lz4")], check=True)
     (tmp_path / "ramdisk").write_bytes(b"\x1f\x8b" + bytes(100))
@@ -226,7 +226,7 @@ PAIRS = [pytest.param(_named(old), _named(new), id="%s..%s" % (old, new))
 
 def _image(name):
     directory = os.path.join(CORPUS, name)
-    return os.path.join(directory, meta(directory)["image"])
+    return kernel_image(directory)
 
 
 def _changes(*args):

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from archives import busybox_initramfs
-from kobuild import patched_module
+from kobuild import SHDR64, elf64_sections, patched_module
 from qemu import apt_download
 from corpus import CORPUS, TOOL, corpus_kernels, meta, official_changes
 
@@ -76,22 +76,14 @@ def build(tree, symvers, directory, source=PROBE, kcflags=""):
 
 def versions(ko):
     """{symbol: crc} of a module's __versions section (struct modversion_info: unsigned
-    long crc; char name[64 - sizeof(unsigned long)]), read from its ELF section headers."""
+    long crc; char name[64 - sizeof(unsigned long)])."""
     data = open(ko, "rb").read()
     assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1      # 64-bit LE here
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    names = sections[shstrndx][4]
-
-    def name(section):
-        start = names + section[0]
-        return data[start:data.index(b"\0", start)].decode()
-
-    section = next((s for s in sections if name(s) == "__versions"), None)
-    if section is None:
+    at = elf64_sections(data).get("__versions")
+    if at is None:
         return {}
-    table = data[section[4]:section[4] + section[5]]
+    offset, size = SHDR64.unpack_from(data, at)[4:6]
+    table = data[offset:offset + size]
     return {entry[8:].rstrip(b"\0").decode(): struct.unpack_from("<Q", entry)[0]
             for entry in (table[i:i + 64] for i in range(0, len(table), 64))}
 

@@ -17,8 +17,8 @@ import zlib
 import pytest
 
 import extract_symvers
-from corpus import (SHARED, meta, module_vermagic, official_lines, official_vmlinux_lines,
-                    shared_kernels, tool)
+from corpus import (SHARED, kernel_image, meta, module_vermagic, official_lines,
+                    official_vmlinux_lines, shared_kernels, tool)
 
 OLD, BUILT = shared_kernels("corpus-old"), shared_kernels("corpus-built")
 
@@ -33,7 +33,7 @@ def test_corpora_are_there():
 @pytest.mark.parametrize("name", OLD)
 def test_old_kernel(name):
     directory = os.path.join(SHARED, "corpus-old", name)
-    ours, _ = tool(os.path.join(directory, meta(directory)["image"]))
+    ours, _ = tool(kernel_image(directory))
     assert len(ours) == len(set(ours)) == meta(directory)["vmlinux_exports"]
     assert sorted(ours) == sorted(official_vmlinux_lines(directory))
     assert {line.count("\t") + 1 for line in ours} == {meta(directory)["symvers_columns"]}
@@ -43,7 +43,7 @@ def test_old_kernel(name):
 def test_built_kernel_with_modules(name):
     directory = os.path.join(SHARED, "corpus-built", name)
     ours, err = tool("--modules", os.path.join(directory, "modules"),
-                     os.path.join(directory, meta(directory)["image"]))
+                     kernel_image(directory))
     assert len(ours) == len(set(ours))
     assert sorted(ours) == sorted(official_lines(directory))
     assert len([line for line in ours if "\tvmlinux\t" in line]) == \
@@ -111,7 +111,7 @@ def test_old_kernel_config(name, tmp_path):
     shows: CONFIG_MODVERSIONS=y exactly when Module.symvers has CRCs, CONFIG_LOCALVERSION in
     the banner."""
     directory = os.path.join(SHARED, "corpus-old", name)
-    image = os.path.join(directory, meta(directory)["image"])
+    image = kernel_image(directory)
     target = tmp_path / "config"
     if not ikconfig_in(image):
         _, err = tool("--config", target, image, status=5)

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import extract_symvers
-from corpus import SHARED, meta, official_vmlinux_lines, shared_kernels
+from corpus import SHARED, kernel_image, official_vmlinux_lines, shared_kernels
 from kernelimage import ERAS, build, make_exports
 from kobuild import build_module, module_tree, symvers_lines
 
@@ -396,9 +396,9 @@ def test_an_old_kernel_read_with_another_version(tmp_path):
     if "rpi2-rt-3.18.11" not in shared_kernels("corpus-old"):
         pytest.skip("the old kernels are not in %s" % SHARED)
     directory = os.path.join(SHARED, "corpus-old", "rpi2-rt-3.18.11")
-    status, out, err = tool("-k", "2.6.12", os.path.join(directory, meta(directory)["image"]))
+    status, out, err = tool("-k", "2.6.12", kernel_image(directory))
     assert "warning: -k 2.6.12: the banner says Linux 3.18; used as given" in err
-    status, out, err = tool("-k", "3.18", os.path.join(directory, meta(directory)["image"]))
+    status, out, err = tool("-k", "3.18", kernel_image(directory))
     assert status == 0 and "warning" not in err
     assert sorted(out.splitlines()) == sorted(official_vmlinux_lines(directory))
 
