@@ -4710,6 +4710,8 @@ class _Loader:
                              for n, c in self.versions.items()}
         self.has_crcs = kernel.modversions and self.versions is not None
         self.licence = module.modinfo.get("license", ["unspecified"])[0]
+        # mod->name: .modinfo's name, else the file's
+        self.module_name = module.modinfo.get("name", [name.rsplit("/", 1)[-1]])[0]
         self.gplok = self.licence in GPL_COMPATIBLE or self.licence == "Dual MIT/GPL" and \
             kernel.version >= (2, 6, 18)
 
@@ -4769,7 +4771,6 @@ class _Loader:
         if known is None:
             return
         accepted, maybe = known
-        name = self.module.modinfo.get("name", [self.name.rsplit("/", 1)[-1]])[0]
         for kind in sorted(self.module.relocation_types - accepted):
             if kind in maybe:
                 since = min(row.since for row in RELOCATIONS
@@ -4779,7 +4780,7 @@ class _Loader:
                                      "may refuse it" % (kind, _dotted(since), "not by %s" % (
                                          _dotted(before)) if before else "the oldest read"))
             else:
-                self.refused.append(RELOCATION_REFUSALS[machine] % (name, kind))
+                self.refused.append(RELOCATION_REFUSALS[machine] % (self.module_name, kind))
 
     def check_version(self, symbol, crc):
         if not self.has_crcs or not crc or symbol not in self.versions:
@@ -4800,7 +4801,6 @@ class _Loader:
         """Each undefined symbol through resolve_symbol(): found (GPL-only ones only for a
         GPL-compatible licence), its CRC, its namespace imported."""
         imported = set(self.module.modinfo.get("import_ns", ()))
-        module_name = self.module.modinfo.get("name", [self.name.rsplit("/", 1)[-1]])[0]
         for symbol, weak in self.module.undefined:
             if self.dots and symbol.startswith("."):
                 symbol = symbol[1:]
@@ -4820,7 +4820,7 @@ class _Loader:
                 continue
             namespace = export.namespace
             if namespace and namespace not in imported and \
-                    not _namespace_allowed(namespace, module_name):
+                    not _namespace_allowed(namespace, self.module_name):
                 message = "module uses symbol (%s) from namespace %s, but does not import " \
                     "it" % (symbol, namespace)
                 (self.taints if self.enabled("MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS")
