@@ -21,13 +21,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOOL = os.path.join(HERE, "..", "extract_symvers.py")
 
 
-def measure(path, runs):
-    """(median wall seconds, peak RSS in bytes) of the tool on `path`, measured by
-    /usr/bin/time (a forked child's ru_maxrss starts at its parent's)."""
+def measure(command, runs):
+    """(median wall seconds, peak RSS in bytes) of `command`, measured by /usr/bin/time (a
+    forked child's ru_maxrss starts at its parent's)."""
     times, peak = [], 0
     for _ in range(runs):
         start = time.perf_counter()
-        result = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, TOOL, path],
+        result = subprocess.run(["/usr/bin/time", "-f", "%M", *command],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 check=True)
         times.append(time.perf_counter() - start)
@@ -59,7 +59,7 @@ def main():
                 del dump, image
             alone = None
             for label, path in inputs:
-                took, peak = measure(path, args.runs)
+                took, peak = measure([sys.executable, TOOL, path], args.runs)
                 alone = alone or took
                 size = os.path.getsize(path)
                 print("| %s | %s | %.1f MB | %.2f s | %.2f | %d MB | %d MB |"

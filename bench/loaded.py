@@ -13,12 +13,12 @@ its own: the memory bound must not grow with the file."""
 import argparse
 import os
 import shutil
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
-import time
+
+from dumps import measure       # bench/ is this script's directory: on sys.path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
@@ -33,19 +33,6 @@ image, _ = es.unpack(data)
 found = es.extract(image, es.Options(base=base))
 es.write_stdout("".join(line + "\\n" for line in found.lines).encode())
 """ % ROOT
-
-
-def measure(command, runs):
-    """(median wall seconds, peak RSS in bytes) of `command`, by /usr/bin/time."""
-    times, peak = [], 0
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = subprocess.run(["/usr/bin/time", "-f", "%M", *command],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                check=True)
-        times.append(time.perf_counter() - start)
-        peak = max(peak, int(result.stderr.split()[-1]) * 1024)
-    return statistics.median(times), peak
 
 
 def modules_found(path):
