@@ -2101,18 +2101,25 @@ def _boot_header(data):
 SEARCH_WINDOW = 4 << 20         # payload magics are searched for this much at a time
 
 
-def _payload_candidates(data, payload, stop):
+def _payload_candidates(data, payload):
     """(offset, kind) of the compressed streams to try: at `payload`, where a boot header
-    says the payload is, then at every magic before `stop` (a flash dump may hold the kernel
-    anywhere), in file order, a window at a time, so that the search goes no further than
-    the kernel: first the magics with a literal prefix (and arm64/riscv Image headers,
-    "image"), then LZMA-alone headers, whose pattern the regex engine searches for."""
+    says the payload is, then at every magic (a flash dump may hold the kernel anywhere)
+    before the first plain kernel banner (a payload holding the kernel starts before its
+    banner, which LZ4 and LZO may keep as literals; after it, the plain image is the
+    kernel), in file order, a window at a time, so that the search goes no further than the
+    kernel: first the magics with a literal prefix (and arm64/riscv Image headers, "image"),
+    then LZMA-alone headers, whose pattern the regex engine searches for."""
     first = [(payload, codec.kind) for codec in CODECS
              if payload is not None and codec.magic.match(data, payload)]
     yield from first
+    stop = len(data)
     for literal in (True, False):
         for start in range(0, stop, SEARCH_WINDOW):
             end = min(start + SEARCH_WINDOW, stop)
+            if literal:     # the banner found in the first pass bounds both
+                banner = _banner_at(data, start, min(end + 64, len(data)))
+                if banner >= 0:
+                    stop = end = banner
             found = []
             if literal:     # uncompressed arm64/riscv Images, by their header's magic
                 for magic, _ in IMAGE_MAGICS:
@@ -2156,10 +2163,7 @@ def _search_payloads(data, max_size):
     view = memoryview(data)
     fallback, errors = None, []
     payload, load = _boot_header(data)
-    # a payload holding the kernel starts before its banner: one that is compressed with
-    # LZ4 or LZO may keep it as literals; after a plain banner, the plain image is the kernel
-    plain = _banner_at(data)
-    for at, kind in _payload_candidates(data, payload, len(data) if plain < 0 else plain):
+    for at, kind in _payload_candidates(data, payload):
         if kind == "image":
             inside = _image_at(data, at)
             if inside:      # image_size counts the bss: the file part may be shorter
