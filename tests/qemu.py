@@ -85,14 +85,8 @@ LOAD = ("crc32c_generic", "usbserial", "ftdi_sio", "pl2303", "cp210x", "ch341", 
         "dummy", "bonding")
 INIT = """#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
-for m in %s; do /bin/busybox insmod /modules/$m.ko || echo "insmod $m failed"; done
-echo "%s: $(/bin/busybox cat /proc/modules | /bin/busybox wc -l)"
-while true; do /bin/busybox sleep 3600; done
-"""
-INSMOD = """#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
 for m in %s; do /bin/busybox insmod /modules/$m.ko; echo "insmod $m: $?"; done
-echo "%s"
+echo "%s: $(/bin/busybox cat /proc/modules | /bin/busybox wc -l)"
 while true; do /bin/busybox sleep 3600; done
 """
 MODINFO = re.compile(rb"(?:^|\0)(name|depends)=([^\0]*)")
@@ -141,10 +135,8 @@ def busybox(arch):
 
 
 def module_initramfs(path, tree, names, arch):
-    """An initramfs (busybox-static, packed by cpio) whose /init insmods the modules `names`
-    of the module tree, each after those its .modinfo says it depends on, decompressed (as
-    busybox's insmod reads them), then says LOADED and the count of /proc/modules, and waits
-    to be dumped.  The modules in load order."""
+    """insmod_initramfs() of the modules `names` of the module tree, each after those its
+    .modinfo says it depends on.  The modules in load order."""
     files = {}
     for directory, _, found in os.walk(tree):
         for name in found:
@@ -164,23 +156,19 @@ def module_initramfs(path, tree, names, arch):
 
     for name in names:
         load(name)
-    with tempfile.TemporaryDirectory() as staging:
-        os.mkdir(os.path.join(staging, "modules"))
-        for name in order:
-            with open(os.path.join(staging, "modules", name + ".ko"), "wb") as f:
-                f.write(files[name][0])
-        busybox_initramfs(path, INIT % (" ".join(order), LOADED.decode()),
-                          [(os.path.join(staging, "modules"), "modules")], busybox(arch))
+    insmod_initramfs(path, {name: files[name][0] for name in order}, arch)
     return order
 
 
 def insmod_initramfs(path, files, arch):
-    """An initramfs whose /init insmods each of `files` ({name: decompressed .ko}) in turn,
-    saying `insmod NAME: STATUS` (the kernel says why on the console), then LOADED."""
+    """An initramfs (busybox-static, packed by cpio) whose /init insmods each of `files`
+    ({name: decompressed .ko}, as busybox's insmod reads them) in turn, saying `insmod NAME:
+    STATUS` (the kernel says why on the console), then LOADED and the count of /proc/modules,
+    and waits to be dumped."""
     with tempfile.TemporaryDirectory() as staging:
         os.mkdir(os.path.join(staging, "modules"))
         for name, data in files.items():
             with open(os.path.join(staging, "modules", name + ".ko"), "wb") as f:
                 f.write(data)
-        busybox_initramfs(path, INSMOD % (" ".join(files), LOADED.decode()),
+        busybox_initramfs(path, INIT % (" ".join(files), LOADED.decode()),
                           [(os.path.join(staging, "modules"), "modules")], busybox(arch))
