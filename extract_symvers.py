@@ -5240,11 +5240,10 @@ class _Run:
             lines, version = found.lines, found.options.version
             _log.info("%d symbols", len(lines))
             build = _kernel_build(image, found)
-            self.layout = layout_for(version)
             if self.memory is not None:
                 loaded = loaded_modules(self.memory, image, found)
         modules = self.same_build(modules, build, image)
-        return _Side(image, lines + self.loaded_lines(loaded, modules), modules,
+        return _Side(image, lines + _loaded_lines(loaded, modules, version), modules,
                      version or max((m.module.version for m in modules if m.module.version),
                                     default=None))
 
@@ -5296,23 +5295,6 @@ class _Run:
             if self.memory is not None:
                 self.memory.close()
 
-    def loaded_lines(self, loaded, modules):
-        """The Module.symvers lines of the modules loaded in a dump, but those that
-        --modules gives too (whose column is their path): with the same exports, or an
-        error naming both."""
-        given = {_module_key(m.name): m for m in modules}
-        lines = []
-        for module in loaded:
-            twin = given.get(_module_key(module.name))
-            if twin is None:
-                lines += format_symvers(module.exports, self.layout.columns)
-            elif {s[:4] for s in module.exports} != {s[:4] for s in twin.module.exports}:
-                raise SymversError("%s and the module %s loaded in the dump export other "
-                                   "symbols or CRCs: of another build?" % (twin.path,
-                                                                          module.name),
-                                   EXIT_INCONSISTENT)
-        return lines
-
     def _main(self):
         args = self.args
         checked = self.modules(args.check)
@@ -5352,6 +5334,23 @@ class _Side(NamedTuple):
     @property
     def all_lines(self):
         return self.lines + (module_symvers(self.modules) if self.modules else [])
+
+
+def _loaded_lines(loaded, modules, version):
+    """The Module.symvers lines, in the columns of the kernel's `version`, of the modules
+    loaded in a dump (LoadedModules), but those that --modules gives too (whose column is
+    their path): with the same exports, or an error naming both."""
+    given = {_module_key(m.name): m for m in modules}
+    lines = []
+    for module in loaded:
+        twin = given.get(_module_key(module.name))
+        if twin is None:
+            lines += format_symvers(module.exports, layout_for(version).columns)
+        elif {s[:4] for s in module.exports} != {s[:4] for s in twin.module.exports}:
+            raise SymversError("%s and the module %s loaded in the dump export other symbols "
+                               "or CRCs: of another build?" % (twin.path, module.name),
+                               EXIT_INCONSISTENT)
+    return lines
 
 
 def _symvers_file(path):
