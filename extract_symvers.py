@@ -5195,7 +5195,7 @@ class _Run:
         module size (its BTF's, else the modules' of its build), every export of it and of
         the modules given and checked."""
         image, given = side.image, side.modules
-        config = (image is not None and embedded_config(image)) or next(
+        config = (image is not None and embedded_config(image, self.max_size)) or next(
             (m.module.config for m in given + checked if m.module.config), None)
         if config is None:
             _log.warning("no embedded .config: CONFIG_MODULE_SIG_FORCE and "
