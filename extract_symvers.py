@@ -1673,12 +1673,13 @@ class _PageTables:
 
     def __init__(self, memory, scheme, root, how):
         self.memory, self.scheme, self.root, self.how = memory, scheme, root, how
-        self.order = "big" if scheme.big_endian else "little"
         self.format = (">" if scheme.big_endian else "<") + ("Q" if scheme.entry == 8 else "I")
         self._cache = {}
 
-    def _entries(self, table, count):
-        raw = self.memory.read(table, count * self.scheme.entry, "physical")
+    def _entries(self, at, count):
+        """The `count` entries from physical address `at`, or None where they are not in
+        the dump."""
+        raw = self.memory.read(at, count * self.scheme.entry, "physical")
         return None if raw is None else struct.unpack(self.format[0] + "%d" % count
                                                       + self.format[1], raw)
 
@@ -1695,11 +1696,11 @@ class _PageTables:
     def _walk(self, address):
         table, last = self.root, len(self.scheme.levels) - 1
         for level, (shift, bits) in enumerate(self.scheme.levels):
-            raw = self.memory.read(table + (address >> shift & (1 << bits) - 1)
-                                   * self.scheme.entry, self.scheme.entry, "physical")
-            if raw is None:
+            entry = self._entries(table + (address >> shift & (1 << bits) - 1)
+                                  * self.scheme.entry, 1)
+            if entry is None:
                 return None
-            found = self.scheme.decode(int.from_bytes(raw, self.order), level, level == last)
+            found = self.scheme.decode(entry[0], level, level == last)
             if found is None:
                 return None
             if found[0] == PAGE_ENTRY:
