@@ -1143,8 +1143,12 @@ class _Ranges:
     def read(self, address, size):
         """The bytes at [address, address + size), zeros where no run covers them; None
         where none does."""
-        out, covered = bytearray(size), False
         i = max(0, bisect.bisect_right(self.starts, address) - 1)
+        if self.runs and self.runs[i][0] <= address and address + size <= self.runs[i][1]:
+            start, _, offset = self.runs[i]         # within one run, as most reads are
+            self.f.seek(offset + address - start)
+            return self.f.read(size).ljust(size, b"\0")
+        out, covered = bytearray(size), False
         while i < len(self.runs) and self.runs[i][0] < address + size:
             start, end, offset = self.runs[i]
             low, high = max(start, address), min(end, address + size)
@@ -1476,12 +1480,13 @@ def _kdump(f, head, max_size):
 class _Flattened:
     """makedumpfile -F's flattened format (QEMU's dump-guest-memory -z writes it unless given
     -R) as the file it stands for: after a 4096-byte header, big-endian (offset, size)
-    records, each followed by the bytes to be written at offset; offset -1 ends them."""
+    records, each followed by the bytes to be written at offset; offset -1 ends them.  What
+    no record writes reads as zeros."""
 
     RECORD = struct.Struct(">qq")
 
     def __init__(self, f):
-        self.f, self.pos, pieces, at = f, 0, [], 4096
+        self.f, self.pos, runs, at = f, 0, [], 4096
         while True:
             f.seek(at)
             header = f.read(self.RECORD.size)
@@ -1490,34 +1495,20 @@ class _Flattened:
             offset, size = self.RECORD.unpack(header)
             if offset < 0 or size < 0:
                 break
-            pieces.append((offset, size, at + self.RECORD.size))
+            runs.append((offset, offset + size, at + self.RECORD.size))
             at += self.RECORD.size + size
-        self.pieces = sorted(pieces)
-        self.starts = [piece[0] for piece in self.pieces]
-        self.size = max((offset + length for offset, length, _ in pieces), default=0)
+        self.records = len(runs)
+        self.written = _Ranges(f, runs)
+        self.size = max((end for _, end, _ in runs), default=0)
 
     def seek(self, pos):
         self.pos = pos
 
     def read(self, size):
-        out, pos, end = bytearray(), self.pos, min(self.pos + size, self.size)
-        i = max(0, bisect.bisect_right(self.starts, pos) - 1)
-        while pos < end and i < len(self.pieces):
-            offset, length, at = self.pieces[i]
-            if offset + length <= pos:
-                i += 1
-                continue
-            if offset > pos:                # a hole: never written
-                out += bytes(min(offset, end) - pos)
-                pos = min(offset, end)
-                continue
-            self.f.seek(at + pos - offset)
-            chunk = self.f.read(min(end, offset + length) - pos)
-            out += chunk
-            pos += len(chunk)
-            i += 1
-        self.pos = pos
-        return bytes(out)
+        size = max(0, min(size, self.size - self.pos))
+        data = self.written.read(self.pos, size) or bytes(size)
+        self.pos += size
+        return data
 
     def close(self):
         self.f.close()
@@ -1535,7 +1526,7 @@ def _dump(f, max_size):
         flat = _Flattened(f)
         head = flat.read(CORE_HEAD)
         if head[:len(KDUMP_MAGIC)] == KDUMP_MAGIC:
-            _log.info("makedumpfile flattened format: %d records", len(flat.pieces))
+            _log.info("makedumpfile flattened format: %d records", flat.records)
             return _kdump(flat, head, max_size)
         raise SymversError("makedumpfile flattened file without a kdump header", EXIT_FORMAT)
     return None
