@@ -11,6 +11,7 @@ import pytest
 
 from archives import uboot
 from formats import COMPRESSORS, STUB
+from kernelimage import randbytes
 
 # python extract_symvers.py OPTIONS vmlinux, for kernelimage's 6.14 kernels (PREL32, as on
 # x86 and arm64; absolute pointers, as everywhere else) and a 32-bit 4.10 one
@@ -62,9 +63,9 @@ CASES = [
     ("empty device", ["-B", "c0008000"], "/dev/null", 3, "input is empty"),
     ("endless device", ["--max-size", "1", "-B", "c0008000"], "/dev/zero", 3,
      "larger than 1 MiB"),
-    ("not a kernel", ["-b", "64", "-e", "le"], fixed(random.Random(5).randbytes(300000)), 4,
+    ("not a kernel", ["-b", "64", "-e", "le"], fixed(randbytes(random.Random(5), 300000)), 4,
      "not a kernel: found no kernel banner, no compressed kernel and no kernel image header"),
-    ("not a kernel, read raw as -k says", PREL32, fixed(random.Random(5).randbytes(300000)), 5,
+    ("not a kernel, read raw as -k says", PREL32, fixed(randbytes(random.Random(5), 300000)), 5,
      "no export tables found with -B ffffffff81000000 -b 64 -e le -k 6.14 -p y"),
     ("text file", [], fixed(b"This is not a kernel.\n" * 1000), 4, "not a kernel"),
     ("ext4 image", [], fixed(bytes(1080) + b"\x53\xef" + bytes(8000)), 4,
