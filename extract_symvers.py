@@ -4214,8 +4214,9 @@ def _module_runs(memory, areas, offset):
             runs += [(max(low, start), min(high, end)) for start, end, _ in
                      memory.virtual_memory.runs if start < high and end > low
                      and (start, end) not in memory.linear]
-        elif memory.tables is not None:
-            runs += [(va, va + 0x1000) for va, pa in memory.tables.small_pages(low, high)
+        elif memory.tables is not None:     # a page of the last level: 4, 16 or 64 KiB
+            page = 1 << memory.tables.scheme.levels[-1][0]
+            runs += [(va, va + page) for va, pa in memory.tables.small_pages(low, high)
                      if va - pa != offset]
     merged = []
     for start, end in sorted(runs):
