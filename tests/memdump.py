@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass, field
 
 from archives import elf_core
-from kernelimage import ERAS, GPL, PLAIN, build, make_exports
+from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL, build, make_exports
 
 MODULE_NAME_LEN = 64
 
@@ -20,6 +20,11 @@ STRUCT_MODULE = {
     ("7.2", 8): dict(size=0x400, tables={PLAIN: (0xd8, 0xe0, 0xf0)}, flagstab=0xe8),
     ("2.6.24", 8): dict(size=0x300, tables={PLAIN: (0x60, 0x70, 0x68), GPL: (0x78, 0x88, 0x80)}),
     ("6.1", 4): dict(size=0x200, tables={PLAIN: (0x68, 0x6c, 0x70), GPL: (0x84, 0x88, 0x80)}),
+    # 2.6.32 with CONFIG_UNUSED_SYMBOLS: {syms, crcs, num_syms}, kp, num_kp, {num_gpl_syms,
+    # gpl_syms, gpl_crcs}, the unused ones alike, then {gpl_future_syms, .._crcs, num_..}
+    ("2.6.32", 8): dict(size=0x300, tables={
+        PLAIN: (0xd0, 0xd8, 0xe0), GPL: (0xf8, 0x100, 0xf4), UNUSED: (0x108, 0x110, 0x118),
+        UNUSED_GPL: (0x120, 0x128, 0x11c), GPL_FUTURE: (0x130, 0x138, 0x140)}),
 }
 
 
@@ -59,7 +64,9 @@ def _export_tables(module, base, bits, big, era, prel32):
     P = bits // 8
     info = ERAS[era]
     field_size = 4 if prel32 else P
-    types = [PLAIN] if info.flagstab else [PLAIN, GPL]
+    types = [PLAIN] if info.flagstab else [t for t in (PLAIN, GPL, UNUSED, UNUSED_GPL, GPL_FUTURE)
+                                           if t in (PLAIN, GPL) or any(x.export == t for x in
+                                                                       module.exports)]
     tables = {t: sorted((x for x in module.exports if info.flagstab or x.export == t),
                         key=lambda x: x.name.encode()) for t in types}
     strings_at = 0x2000
@@ -126,13 +133,15 @@ def struct_module(name, state, next_, prev, shape, tables, bits, big):
 
 def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, seed=50,
                         kernel_base=0xFFFFFFFF81000000, module_base=0xFFFFFFFFC0000000,
-                        head=0xFFFFFFFF82000000, stale=True, module_bases=None, prel32=None):
+                        head=0xFFFFFFFF82000000, stale=True, module_bases=None, prel32=None,
+                        unused=False):
     """A kernel of `era` at `kernel_base` and `count` modules loaded in module memory from
     `module_base` (each a page-aligned region: its tables, then its struct module in the
     `layout` of STRUCT_MODULE), on a ring whose list head is at `head` (the kernel's
     `modules`); with `stale`, a copy of one struct module outside the ring.  `module_bases`:
     each module's region where it is given (64 KiB each), as far apart as module memory
-    allows."""
+    allows; with `unused`, the modules export EXPORT_UNUSED_SYMBOL(_GPL) and
+    EXPORT_SYMBOL_GPL_FUTURE symbols too (2.6.18-5.11)."""
     P = bits // 8
     word = "Q" if P == 8 else "I"
     e = ">" if big else "<"
@@ -144,8 +153,8 @@ def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, s
     modules = []
     bases = module_bases or [module_base + i * 0x10000 for i in range(count)]
     for i, base in enumerate(bases):
-        exports = [x for x in make_exports(ERAS[era], count=3 + i, seed=seed + i)
-                   if x.export in (PLAIN, GPL)] if i % 3 != 2 else []
+        exports = [x for x in make_exports(ERAS[era], count=3 + i, seed=seed + i, unused=unused)
+                   if unused or x.export in (PLAIN, GPL)] if i % 3 != 2 else []
         modules.append(LoadedModule("mod_%d" % i, exports, base + 0x8000, base))
     lists = [head] + [m.address + P for m in modules]
     for i, m in enumerate(modules):

@@ -75,6 +75,18 @@ def test_struct_module_eras(era, layout, with_btf, tmp_path, run, assert_symvers
     assert_symvers(run(tmp_path / "dump.elf"), memory.symvers(era))
 
 
+def test_unused_and_gpl_future_exports(tmp_path, run, assert_symvers):
+    """A 2.6.32 kernel with CONFIG_UNUSED_SYMBOLS: its modules' five export tables, each
+    shaped in struct module as that release has it, found by the vote."""
+    memory = kernel_with_modules(era="2.6.32", layout="2.6.32", unused=True)
+    virtual_dump(tmp_path / "dump.elf", memory)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("2.6.32"))
+    assert {line.split("\t")[3] for line in module_lines(result)} == {
+        "EXPORT_SYMBOL", "EXPORT_SYMBOL_GPL", "EXPORT_UNUSED_SYMBOL", "EXPORT_UNUSED_SYMBOL_GPL",
+        "EXPORT_SYMBOL_GPL_FUTURE"}
+
+
 def test_32_bit_virtual_dump(tmp_path, run, assert_symvers):
     """An i386-like kernel (absolute pointers, 32-bit), its dump as QEMU writes it: 64-bit
     ELF with the virtual segments of the module area."""
