@@ -172,18 +172,26 @@ def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, s
     return memory
 
 
-def stale_loop(memory, at, bits=64, big=False):
+def stale_loop(memory, at, bits=64, big=False, heads=1):
     """A stale copy of the first module's struct module at `at` (a module unloaded, its
-    memory not reused), whose list.next leads to a stale list head (16 bytes after it) whose
-    next leads back to it: a loop through next pointers alone, each prev elsewhere (the
-    stale head's prev: the real list head)."""
+    memory not reused), whose list leads through `heads` stale list heads (32 bytes apart,
+    after it) back to itself: with one, by next pointers alone (its prev the real list
+    head); with two, every next->prev right, but a ring with two nodes that are no module
+    (the module list has one: its head)."""
     P = bits // 8
     word = ("<>"[big]) + ("Q" if P == 8 else "I")
     copy = bytearray(memory.regions[memory.modules[0].address])
-    stale_head = at + len(copy) + 16
-    struct.pack_into(word + word[1], copy, P, stale_head, stale_head)
+    nodes = [at + P] + [at + len(copy) + 16 + 32 * k for k in range(heads)]
+    for i, node in enumerate(nodes):
+        following, before = nodes[(i + 1) % len(nodes)], nodes[i - 1]
+        if heads == 1 and i:
+            before = memory.head
+        links = struct.pack(word + word[1], following, before)
+        if i:
+            memory.regions[node] = links
+        else:
+            copy[P:3 * P] = links
     memory.regions[at] = bytes(copy)
-    memory.regions[stale_head] = struct.pack(word + word[1], at + P, memory.head)
 
 
 # --- BTF (Documentation/bpf/btf.rst) --------------------------------------------------

@@ -40,12 +40,14 @@ def test_a_stale_copy_is_not_listed(tmp_path, run, assert_symvers):
         len(memory.modules[0].exports)
 
 
-def test_a_stale_module_ahead_of_the_ring(tmp_path, run, assert_symvers):
-    """A stale copy of mod_0 below the modules, whose list leads through a stale list head
-    back to itself by next pointers alone (no node's prev is the node before it): not the
-    module list; the ring after it is."""
+@pytest.mark.parametrize("heads", [1, 2])
+def test_a_stale_module_ahead_of_the_ring(heads, tmp_path, run, assert_symvers):
+    """A stale copy of mod_0 below the modules, whose list leads back to itself through a
+    stale list head by next pointers alone (its prev elsewhere), or through two list heads
+    (a ring, but with two nodes that are no module): not the module list; the ring after
+    it is."""
     memory = kernel_with_modules(stale=False)
-    stale_loop(memory, 0xFFFFFFFFBFFF0000)
+    stale_loop(memory, 0xFFFFFFFFBFFF0000, heads=heads)
     virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8))
     result = run(tmp_path / "dump.elf")
     assert_symvers(result, memory.symvers("6.14"))
