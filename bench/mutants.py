@@ -47,6 +47,8 @@ MUTANTS = (
     ("kflagstab from 7.2", "((7, 1, 0), dict(symsearch=(), section_order=(PLAIN,), "
      "flagstab=True)),", "((7, 2, 0), dict(symsearch=(), section_order=(PLAIN,), "
      "flagstab=True)),", [LAYOUTS]),
+    ("CRCs self-relative after 5.19", "((5, 19, 0), dict(rel_crcs=False)),",
+     "((5, 19, 0), dict(rel_crcs=True)),", [LAYOUTS]),
     # MODULE_LAYOUTS: struct module's export tables by release
     ("struct module reordered from 2.6.28", "ModuleLayout((2, 6, 27), {PLAIN: SYMS_CRCS_COUNT, "
      "GPL: COUNT_SYMS_CRCS,", "ModuleLayout((2, 6, 28), {PLAIN: SYMS_CRCS_COUNT, "
@@ -91,6 +93,14 @@ MUTANTS = (
      "cr3 & 0xFFFFF000", [TABLES]),
     ("module memory: 4 KiB pages whatever the granule",
      "page = 1 << memory.tables.scheme.levels[-1][0]", "page = 0x1000", [TABLES]),
+    ("x86-64: 5 levels by another CR4 bit", "cr4 & 1 << 12 else", "cr4 & 1 << 11 else",
+     [TABLES]),
+    ("x86-64: the kernel's offset from phys_base", "return X86_64_KERNEL_MAP - found[0]",
+     "return X86_64_KERNEL_MAP + found[0]", [TABLES]),
+    ("arm64: 16 KiB pages as 4 KiB ones", "{4096: 12, 16384: 14, 65536: 16}",
+     "{4096: 12, 16384: 12, 65536: 16}", [TABLES]),
+    ("arm64: VA bits from T1SZ", "va_bits = 64 - t1sz[0] if t1sz", "va_bits = 63 - t1sz[0] if t1sz",
+     [TABLES]),
     # the module ring
     ("ring: next->prev not checked",
      "if following is None or mm.pointer_at(following + pointer) != node:",
@@ -101,11 +111,15 @@ MUTANTS = (
     ("kdump: pfn of an address in 4 KiB pages", "for pfn in range(address // self.page, "
      "_round_up(address + size, self.page) // self.page):", "for pfn in range(address // "
      "4096, _round_up(address + size, self.page) // self.page):", [DUMPS, TABLES]),
+    ("kdump: a page found at its pfn", "return pfn * self.page + found",
+     "return pfn + found", [DUMPS, TABLES]),
     # load checks
     ("same_magic: the release compared with CRCs", "    if has_crcs:\n        module_magic",
      "    if not has_crcs:\n        module_magic", [CHECK]),
     ("same_magic: the release compared even with CRCs", "    if has_crcs:\n        module_magic",
      "    if False:\n        module_magic", [CHECK]),
+    ("check: a CRC of 0 compared", "if not self.has_crcs or not crc or symbol not in",
+     "if not self.has_crcs or symbol not in", [CHECK]),
     ("vermagic: differences only of the kernel's words",
      "for what in dict.fromkeys(list(module_parts) + list(kernel_parts)):",
      "for what in dict.fromkeys(list(kernel_parts)):", [CHECK]),
@@ -125,6 +139,8 @@ MUTANTS = (
     ("kabi: one change a symbol", "                changes.append(Change(kind, name, was, "
      "now))\n", "                changes.append(Change(kind, name, was, now))\n"
      "                break\n", [KABI]),
+    ("kabi: GPL-only to GPL-only became GPL-only", "(\"became GPL-only\", gpl == (False, True)),",
+     "(\"became GPL-only\", gpl[1]),", [KABI]),
     ("kabi: GPL-only by the first type alone", "gpl = (was.export_type in GPL_ONLY, "
      "now.export_type in GPL_ONLY)", "gpl = (was.export_type == GPL.name, now.export_type == "
      "GPL.name)", [KABI]),
@@ -134,6 +150,10 @@ MUTANTS = (
      [SAFETY]),
     ("write_file: the symlink replaced", "os.replace(tmp, target)", "os.replace(tmp, path)",
      [SAFETY]),
+    ("write_file: the temporary file left on failure", "        os.unlink(tmp)\n",
+     "        pass\n", [SAFETY]),
+    ("write_file: a new file 0644 whatever the umask", "if st else 0o666 & ~_umask())",
+     "if st else 0o644)", [SAFETY]),
     ("write_file: mode not kept",
      "os.fchmod(fd, stat.S_IMODE(st.st_mode) if st else 0o666 & ~_umask())",
      "os.fchmod(fd, 0o666 & ~_umask())", [SAFETY]),

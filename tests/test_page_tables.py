@@ -30,12 +30,17 @@ def arm64(modules, **kwargs):
                               modules + 0x7FFE0000], **kwargs)
 
 
-def arm64_info(page, va_bits, modules):
+def arm64_info(page, va_bits, modules, t1sz=False):
+    """VMCOREINFO of an arm64 kernel; with `t1sz`, the VA bits as TCR_EL1.T1SZ (64 - VA
+    bits, 5.12+) beside a VA_BITS that is not the kernel's (52-bit user space, 48-bit
+    kernel)."""
     def info(root, offset):
         return ("OSRELEASE=6.14.0-test\nPAGESIZE=%d\nSYMBOL(swapper_pg_dir)=%x\n"
                 "NUMBER(kimage_voffset)=%#x\nNUMBER(VA_BITS)=%d\nNUMBER(MODULES_VADDR)=%#x\n"
-                "NUMBER(MODULES_END)=%#x\n" % (page, (root + offset) % (1 << 64), offset,
-                                               va_bits, modules, modules + (2 << 30))).encode()
+                "NUMBER(MODULES_END)=%#x\n%s" % (
+                    page, (root + offset) % (1 << 64), offset, 52 if t1sz else va_bits, modules,
+                    modules + (2 << 30), "NUMBER(TCR_EL1_T1SZ)=%d\n" % (64 - va_bits)
+                    if t1sz else "")).encode()
     return info
 
 
@@ -63,7 +68,8 @@ CASES = {
     "arm64 64k 42": (arm64(0xFFFFFE0000000000), dict(machine=EM_AARCH64, info=arm64_info(
         65536, 42, 0xFFFFFE0000000000)), "arm64 64 KiB pages, 42-bit VA from VMCOREINFO"),
     "arm64 64k 48": (arm64(0xFFFF800000000000), dict(machine=EM_AARCH64, info=arm64_info(
-        65536, 48, 0xFFFF800000000000)), "arm64 64 KiB pages, 48-bit VA from VMCOREINFO"),
+        65536, 48, 0xFFFF800000000000, t1sz=True)), "arm64 64 KiB pages, 48-bit VA from "
+                                                    "VMCOREINFO"),
 }
 
 
@@ -90,18 +96,26 @@ KDUMPS = {
 
 
 @pytest.mark.parametrize("machine", KDUMPS)
-def test_kdump_with_modules(machine, tmp_path, run, assert_symvers):
+@pytest.mark.parametrize("in_memory", [False, True], ids=["note", "in-memory"])
+def test_kdump_with_modules(machine, in_memory, tmp_path, run, assert_symvers):
     """makedumpfile -c of a kernel with modules loaded (kdump-tools' default): its pages
     looked up by address (blocks of the machine's page size) through the page tables
-    VMCOREINFO names."""
+    VMCOREINFO names; without a VMCOREINFO in the file (QEMU's -z without -device
+    vmcoreinfo), the kernel's own copy found in a page of its memory."""
     layout, page, uname, large, info = KDUMPS[machine]
     memory = kernel_with_modules(**layout)
     physical, root, offset = paged_memory(memory, MMUS[machine], large=large,
                                           start=16 << 20)
+    text = info(root, offset)
+    if in_memory:
+        physical.page(page, text)
     start, image = physical.image()
     (tmp_path / "dump").write_bytes(kdump(bytes(start) + image,
                                           lambda p: (zlib.compress(p), 1),
-                                          info(root, offset), page=page, machine=uname))
+                                          b"" if in_memory else text, page=page,
+                                          machine=uname))
     result = run(tmp_path / "dump")
     assert_symvers(result, memory.symvers("6.14"))
     assert "4 modules on the module list" in result.err
+    assert ("no VMCOREINFO note: the kernel's own copy found at physical %#x"
+            % (start + len(image) - page) in result.err) == in_memory
