@@ -158,6 +158,18 @@ def test_release_may_differ_with_modversions(check):
     assert check(probe(modinfo=modinfo))[:2] == (0, "probe.ko: loads\n")
 
 
+def test_an_export_without_a_crc(check, tmp_path):
+    """A module given with --modules built without CONFIG_MODVERSIONS has no CRCs: a module
+    using its exports loads whatever CRC its __versions holds ("exporting module didn't
+    supply crcs": check_version() accepts)."""
+    (tmp_path / "helper.ko").write_bytes(build_module(
+        "6.14", [Export("helper_probe", 0x77777777, GPL, "")], modinfo=GOOD[:2] + [
+            "name=helper"], modversions=False))
+    ko = probe(uses=USES + ["helper_probe"], versions=dict(CRC, helper_probe=0x12345678))
+    assert check(ko, None, "--modules", tmp_path / "helper.ko")[:2] == (
+        0, "probe.ko: loads after helper\n")
+
+
 def test_every_reason(check):
     modinfo = ["license=Proprietary", "vermagic=6.13.0 SMP mod_unload modversions "]
     versions = {"module_layout": 1, "printk": 2}

@@ -44,6 +44,15 @@ def test_the_release_a_row_starts_at(era, detected, run, assert_symvers, kernels
     assert_symvers(run(*options, kernel_file(kernel.data)), kernel)
 
 
+def test_crcs_that_read_as_offsets_from_5_19(run, assert_symvers, kernel_file):
+    """From 5.19 a CRC slot holds the CRC (CONFIG_MODULE_REL_CRCS is gone), even where
+    every value, taken as an offset from its slot, would land on a word of the image."""
+    exports = [dataclasses.replace(x, crc=4 * (i + 1))
+               for i, x in enumerate(make_exports(ERAS["5.19"], seed=3))]
+    kernel = build("5.19", exports=exports)
+    assert_symvers(run(*kernel.options, kernel_file(kernel.data)), kernel)
+
+
 def test_bookworm_like_kernel(run, assert_symvers, kernels, kernel_file):
     """python extract_symvers.py -b 64 -B ffffffff81000000 -k 6.1 vmlinux > Module.symvers"""
     kernel = kernels("5.19", bits=64)

@@ -105,7 +105,7 @@ def test_kdump_with_modules(machine, in_memory, tmp_path, run, assert_symvers):
     layout, page, uname, large, info = KDUMPS[machine]
     memory = kernel_with_modules(**layout)
     physical, root, offset = paged_memory(memory, MMUS[machine], large=large,
-                                          start=16 << 20)
+                                          start=50 << 20)       # x86-64: phys_base 32 MiB
     text = info(root, offset)
     if in_memory:
         physical.page(page, text)
