@@ -372,13 +372,15 @@ class Mmu:
         return 1 << self.levels[-1][0]
 
 
-X86, PRESENT_RW, PSE = 0x3, 0x3, 0x83
+PRESENT_RW, PSE = 0x3, 0x83      # x86: present | writable; with PS, a large page
 MMUS = {
-    "x86-64": Mmu(((39, 9), (30, 9), (21, 9), (12, 9)), 8, X86, PRESENT_RW, PSE),
-    "x86-64 la57": Mmu(((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)), 8, X86, PRESENT_RW, PSE),
+    "x86-64": Mmu(((39, 9), (30, 9), (21, 9), (12, 9)), 8, PRESENT_RW, PRESENT_RW, PSE),
+    "x86-64 la57": Mmu(((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)), 8, PRESENT_RW, PRESENT_RW,
+                       PSE),
+    # PAE's PDPTEs: present only (bits 1 and 2 are reserved)
     "i386 pae": Mmu(((30, 2), (21, 9), (12, 9)), 8, 0x1, PRESENT_RW, PSE, top_align=32,
                     top_at=0x20),
-    "i386": Mmu(((22, 10), (12, 10)), 4, X86, PRESENT_RW, PSE),
+    "i386": Mmu(((22, 10), (12, 10)), 4, PRESENT_RW, PRESENT_RW, PSE),
     # short descriptors: a first-level table (16 KiB) of 1 MiB sections or second-level
     # tables (0b01) of 256 small pages (0b10); Linux puts these at 0x800 and 0xc00 of a page
     "arm": Mmu(((20, 12), (12, 8)), 4, 0x1, 0x2, 0x2, top_align=16384, lower_at=0x800),
