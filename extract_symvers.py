@@ -4214,8 +4214,9 @@ def _module_runs(memory, areas, offset):
             runs += [(max(low, start), min(high, end)) for start, end, _ in
                      memory.virtual_memory.runs if start < high and end > low
                      and (start, end) not in memory.linear]
-        elif memory.tables is not None:
-            runs += [(va, va + 0x1000) for va, pa in memory.tables.small_pages(low, high)
+        elif memory.tables is not None:     # a page of the last level: 4, 16 or 64 KiB
+            page = 1 << memory.tables.scheme.levels[-1][0]
+            runs += [(va, va + page) for va, pa in memory.tables.small_pages(low, high)
                      if va - pa != offset]
     merged = []
     for start, end in sorted(runs):
@@ -4339,17 +4340,24 @@ def _voted_tables(mm, kernel, modules):
                                                                         pointer))[0]
                 if _table_ok(mm, fmt, syms, count):
                     votes[(at, shape)] += 1
-    found, after = [], 0
+    # the tables in section order at increasing offsets, each where modules vote for it, the
+    # most votes in all (a table with fewer votes than a later one of its shape keeps its
+    # place); ties to the lower offsets.  choices: the last table's offset -> (key, tables)
+    choices = {0: ((0, ()), [])}
     for export_type in layout.section_order:
         shape = row.shapes.get(export_type)
-        best = max(((n, -at) for (at, s), n in votes.items() if s == shape and at > after),
-                   default=None)
-        if best is None:
-            continue
-        at = -best[1]
-        found.append(_TableAt(export_type, at, *[_place(at, where, pointer) for where in shape]))
-        after = at
-    return found or None
+        update = {}
+        for (at, s), n in votes.items():
+            if s != shape:
+                continue
+            (total, offsets), found = max((c for after, c in choices.items() if after < at),
+                                          key=operator.itemgetter(0))
+            key = (total + n, offsets + (-at,))
+            if key > (update.get(at) or choices.get(at) or ((-1, ()),))[0]:
+                update[at] = (key, found + [_TableAt(export_type, at, *[
+                    _place(at, where, pointer) for where in shape])])
+        choices.update(update)
+    return max(choices.values(), key=operator.itemgetter(0))[1] or None
 
 
 def _module_exports_at(mm, fmt, address, tables):

@@ -216,10 +216,11 @@ def sparse(raw, block=4096):
     return header + b"".join(chunks)
 
 
-def kdump(memory, compress, info=b"", page=4096, flattened=False):
+def kdump(memory, compress, info=b"", page=4096, flattened=False, machine=b""):
     """makedumpfile's kdump-compressed file (diskdump_mod.h, header version 6, 64-bit) of
     `memory` (physical, from 0): zero pages left out, the others through `compress`
-    (returning (bytes, flags)); with `flattened`, in makedumpfile -F's record form."""
+    (returning (bytes, flags)); with `flattened`, in makedumpfile -F's record form;
+    `machine` its utsname's (uname -m)."""
     mapnr = len(memory) // page
     dumped = [pfn for pfn in range(mapnr) if memory[pfn * page:(pfn + 1) * page] != bytes(page)]
     bitmap = bytearray(-(-mapnr // 8))
@@ -227,7 +228,7 @@ def kdump(memory, compress, info=b"", page=4096, flattened=False):
         bitmap[pfn // 8] |= 1 << pfn % 8
     bitmap += bytes(-len(bitmap) % page)
     bitmap_blocks = 2 * len(bitmap) // page
-    header = b"KDUMP   " + struct.pack("<i", 6) + b"Linux".ljust(390, b"\0") + bytes(6) \
+    header = b"KDUMP   " + struct.pack("<i", 6) + b"Linux".ljust(260, b"\0") + machine.ljust(130, b"\0") + bytes(6) \
         + bytes(16) + struct.pack("<IiiIIIIIIi", 0, page, 1, bitmap_blocks, mapnr, mapnr, 0,
                                   len(dumped), 0, 1)
     info_at = page + 104

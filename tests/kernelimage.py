@@ -56,16 +56,23 @@ ERAS = _history(
     Era(kver="2.6.0", release="2.6.0", symsearch=(), unused_field=False, link_order=(PLAIN, GPL),
         crc_long=True, rel_crcs=False, prel32=False, namespace="", sorted=False, flagstab=False,
         columns=PLAIN_COLS, modpost_adds=("cleanup_module", "struct_module")),
-    ("2.6.12", dict(release="2.6.12", modpost_adds=("struct_module",))),
-    ("2.6.18", dict(release="2.6.18", link_order=OLD_LINK, columns=EXPORT_COLS, modpost_adds=())),
+    ("2.6.9", dict(release="2.6.9", modpost_adds=("struct_module",))),
+    ("2.6.12", dict(release="2.6.12")),
+    ("2.6.17", dict(release="2.6.17", link_order=OLD_TABLES, modpost_adds=())),
+    ("2.6.18", dict(release="2.6.18", link_order=OLD_LINK, columns=EXPORT_COLS)),
     ("2.6.25", dict(release="2.6.25.20")),
-    ("2.6.32", dict(kver="old", release="2.6.32", symsearch=OLD_TABLES, unused_field=True)),
+    ("2.6.27", dict(release="2.6.27", symsearch=OLD_TABLES, unused_field=True)),
+    ("2.6.32", dict(kver="old", release="2.6.32")),
     ("3.10", dict(release="3.10.0", sorted=True)),
     ("4.10", dict(release="4.10.0", crc_long=False, rel_crcs=True)),
     ("4.19", dict(release="4.19.0", prel32=True)),
     ("5.4.20", dict(release="5.4.20", namespace="null", columns=NS_MIDDLE)),
-    ("5.4", dict(release="5.4.100", columns=NS_LAST)),
-    ("5.10", dict(release="5.10.0", namespace="string")),
+    ("5.4.28", dict(release="5.4.28", columns=NS_LAST)),
+    ("5.4", dict(release="5.4.100")),
+    ("5.5.0", dict(release="5.5.0", namespace="string", columns=NS_MIDDLE)),
+    ("5.5.12", dict(release="5.5.12")),
+    ("5.5.13", dict(release="5.5.13", columns=NS_LAST)),
+    ("5.10", dict(release="5.10.0")),
     ("5.12", dict(release="5.12.0", symsearch=(PLAIN, GPL), unused_field=False,
                   link_order=(PLAIN, GPL))),
     ("5.19", dict(release="5.19.0", rel_crcs=False)),
@@ -73,6 +80,9 @@ ERAS = _history(
     ("7.1", dict(release="7.1.0", symsearch=(), link_order=(PLAIN,), flagstab=True)),
     ("7.2", dict(release="7.2.0")),
 )
+# the releases a row of the layout history starts at, where no era above shows it: the
+# image of each is read as its row says (tests/test_layouts.py, outside the full matrix)
+ROW_STARTS = ("2.6.9", "2.6.17", "2.6.27", "5.4.28", "5.5.0", "5.5.12", "5.5.13")
 
 
 @dataclass

@@ -31,13 +31,14 @@ class Sections:
 
 def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
                  machine=None, imports=(), versions=None, modinfo=None, signed=False,
-                 relocations=(), this_module=None):
+                 relocations=(), this_module=None, modversions=True):
     """The bytes of a .ko exporting `exports` (kernelimage.Export) in this era's layout,
     using the symbols `imports` (undefined, global; a (name, "weak") pair is a weak one),
     with `versions` ({name: CRC}: modpost's __versions) and `modinfo` (.modinfo's
     key=value entries; by default a GPL licence and the era's vermagic); `relocations`:
     types of relocations in .text besides; `this_module`: the size of its
-    .gnu.linkonce.this_module (modpost's struct module)."""
+    .gnu.linkonce.this_module (modpost's struct module); without `modversions`, no
+    __kcrctab sections (CONFIG_MODVERSIONS=n)."""
     era = ERAS[era_name]
     prel32 = era.prel32 if prel32 is None else prel32 and era.prel32
     e = ">" if big else "<"
@@ -92,12 +93,12 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
             if era.namespace == "string" or x.namespace:
                 relocs.append((at + 2 * field, 1, offsets[x.namespace]))
         pending.append((ksymtab, field, relocs))
-        if crc_by_relocation:
+        if modversions and crc_by_relocation:
             kcrctab = sections.add("__kcrctab" + suffix, 1, bytes(crc_width * len(syms)),
                                    align=4)
             pending.append((kcrctab, crc_width, [(i * crc_width, index["__crc_" + x.name], 0)
                                                  for i, x in enumerate(syms)]))
-        else:
+        elif modversions:
             sections.add("__kcrctab" + suffix, 1,
                          b"".join(struct.pack(e + "I", x.crc) for x in syms), align=4)
         if era.flagstab:

@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass, field
 
 from archives import elf_core
-from kernelimage import ERAS, GPL, PLAIN, build, make_exports
+from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL, build, make_exports
 
 MODULE_NAME_LEN = 64
 
@@ -20,6 +20,11 @@ STRUCT_MODULE = {
     ("7.2", 8): dict(size=0x400, tables={PLAIN: (0xd8, 0xe0, 0xf0)}, flagstab=0xe8),
     ("2.6.24", 8): dict(size=0x300, tables={PLAIN: (0x60, 0x70, 0x68), GPL: (0x78, 0x88, 0x80)}),
     ("6.1", 4): dict(size=0x200, tables={PLAIN: (0x68, 0x6c, 0x70), GPL: (0x84, 0x88, 0x80)}),
+    # 2.6.32 with CONFIG_UNUSED_SYMBOLS: {syms, crcs, num_syms}, kp, num_kp, {num_gpl_syms,
+    # gpl_syms, gpl_crcs}, the unused ones alike, then {gpl_future_syms, .._crcs, num_..}
+    ("2.6.32", 8): dict(size=0x300, tables={
+        PLAIN: (0xd0, 0xd8, 0xe0), GPL: (0xf8, 0x100, 0xf4), UNUSED: (0x108, 0x110, 0x118),
+        UNUSED_GPL: (0x120, 0x128, 0x11c), GPL_FUTURE: (0x130, 0x138, 0x140)}),
 }
 
 
@@ -39,6 +44,7 @@ class Memory:
     regions: dict = field(default_factory=dict)
     modules: list = field(default_factory=list)
     btf: bytes = b""
+    head: int = 0                   # of the list head (the kernel's `modules`)
 
     def symvers(self, era):
         columns = ERAS[era].columns
@@ -58,7 +64,9 @@ def _export_tables(module, base, bits, big, era, prel32):
     P = bits // 8
     info = ERAS[era]
     field_size = 4 if prel32 else P
-    types = [PLAIN] if info.flagstab else [PLAIN, GPL]
+    types = [PLAIN] if info.flagstab else [t for t in (PLAIN, GPL, UNUSED, UNUSED_GPL, GPL_FUTURE)
+                                           if t in (PLAIN, GPL) or any(x.export == t for x in
+                                                                       module.exports)]
     tables = {t: sorted((x for x in module.exports if info.flagstab or x.export == t),
                         key=lambda x: x.name.encode()) for t in types}
     strings_at = 0x2000
@@ -125,25 +133,29 @@ def struct_module(name, state, next_, prev, shape, tables, bits, big):
 
 def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, seed=50,
                         kernel_base=0xFFFFFFFF81000000, module_base=0xFFFFFFFFC0000000,
-                        head=0xFFFFFFFF82000000, stale=True):
+                        head=0xFFFFFFFF82000000, stale=True, module_bases=None, prel32=None,
+                        unused=False):
     """A kernel of `era` at `kernel_base` and `count` modules loaded in module memory from
     `module_base` (each a page-aligned region: its tables, then its struct module in the
     `layout` of STRUCT_MODULE), on a ring whose list head is at `head` (the kernel's
-    `modules`); with `stale`, a copy of one struct module outside the ring."""
+    `modules`); with `stale`, a copy of one struct module outside the ring.  `module_bases`:
+    each module's region where it is given (64 KiB each), as far apart as module memory
+    allows; with `unused`, the modules export EXPORT_UNUSED_SYMBOL(_GPL) and
+    EXPORT_SYMBOL_GPL_FUTURE symbols too (2.6.18-5.11)."""
     P = bits // 8
     word = "Q" if P == 8 else "I"
     e = ">" if big else "<"
-    kernel = build(era, bits=bits, big=big, base=kernel_base)
+    kernel = build(era, bits=bits, big=big, base=kernel_base, prel32=prel32)
     memory = Memory(kernel)
     memory.regions[kernel_base] = kernel.data
     prel32 = kernel.layout["prel32"]
     shape = STRUCT_MODULE[(layout, P)]
     modules = []
-    for i in range(count):
-        exports = [x for x in make_exports(ERAS[era], count=3 + i, seed=seed + i)
-                   if x.export in (PLAIN, GPL)] if i % 3 != 2 else []
-        modules.append(LoadedModule("mod_%d" % i, exports, module_base + i * 0x10000 + 0x8000,
-                                    module_base + i * 0x10000))
+    bases = module_bases or [module_base + i * 0x10000 for i in range(count)]
+    for i, base in enumerate(bases):
+        exports = [x for x in make_exports(ERAS[era], count=3 + i, seed=seed + i, unused=unused)
+                   if unused or x.export in (PLAIN, GPL)] if i % 3 != 2 else []
+        modules.append(LoadedModule("mod_%d" % i, exports, base + 0x8000, base))
     lists = [head] + [m.address + P for m in modules]
     for i, m in enumerate(modules):
         tables_bytes, tables = _export_tables(m, m.table, bits, big, era, prel32)
@@ -154,9 +166,32 @@ def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, s
     memory.regions[head] = struct.pack(e + word + word, lists[1 % len(lists)], lists[-1])
     if stale and modules:        # an unloaded copy: list pointers to where it once was
         copy = bytearray(memory.regions[modules[0].address])
-        memory.regions[module_base + count * 0x10000] = bytes(copy)
+        memory.regions[max(bases) + 0x10000] = bytes(copy)
     memory.modules = [m for m in modules]
+    memory.head = head
     return memory
+
+
+def stale_loop(memory, at, bits=64, big=False, heads=1):
+    """A stale copy of the first module's struct module at `at` (a module unloaded, its
+    memory not reused), whose list leads through `heads` stale list heads (32 bytes apart,
+    after it) back to itself: with one, by next pointers alone (its prev the real list
+    head); with two, every next->prev right, but a ring with two nodes that are no module
+    (the module list has one: its head)."""
+    P = bits // 8
+    word = ("<>"[big]) + ("Q" if P == 8 else "I")
+    copy = bytearray(memory.regions[memory.modules[0].address])
+    nodes = [at + P] + [at + len(copy) + 16 + 32 * k for k in range(heads)]
+    for i, node in enumerate(nodes):
+        following, before = nodes[(i + 1) % len(nodes)], nodes[i - 1]
+        if heads == 1 and i:
+            before = memory.head
+        links = struct.pack(word + word[1], following, before)
+        if i:
+            memory.regions[node] = links
+        else:
+            copy[P:3 * P] = links
+    memory.regions[at] = bytes(copy)
 
 
 # --- BTF (Documentation/bpf/btf.rst) --------------------------------------------------
@@ -201,8 +236,8 @@ class PhysicalMemory:
     def __init__(self, start=0x40000000, big=False):
         self.pages, self.next, self.e = {}, start, ">" if big else "<"
 
-    def page(self, size=4096, data=b""):
-        address = self.next
+    def page(self, size=4096, data=b"", align=1):
+        address = self.next = -(-self.next // align) * align
         self.next += size
         self.pages[address] = bytearray(data.ljust(size, b"\0"))
         return address
@@ -313,3 +348,108 @@ def physical_dump(path, memory, tables, btf=None, notes=(), machine=None, big=Fa
     start, image = physical.image()
     elf_core(path, [(start, start, len(image), image)],
              notes=[(name, 0, desc(root)) for name, desc in notes], machine=machine)
+
+
+# --- Every MMU's tables, over the whole module area --------------------------------------
+
+@dataclass(frozen=True)
+class Mmu:
+    """A translation-table format, from the architecture manuals: the (shift, index bits)
+    of each level from the top, bytes per entry, the bits a table entry, a page entry (last
+    level) and a large page or block (a level above) carry; the top table's alignment and
+    its place in the page it is in (i386 PAE's PDPT: 32 bytes anywhere 32-aligned), the
+    lower tables' place (ARM's hardware second-level tables: the upper half of a page)."""
+    levels: tuple
+    entry: int
+    table: int
+    page: int
+    large: int
+    top_align: int = 4096
+    top_at: int = 0
+    lower_at: int = 0
+
+    def page_size(self):
+        return 1 << self.levels[-1][0]
+
+
+PRESENT_RW, PSE = 0x3, 0x83      # x86: present | writable; with PS, a large page
+MMUS = {
+    "x86-64": Mmu(((39, 9), (30, 9), (21, 9), (12, 9)), 8, PRESENT_RW, PRESENT_RW, PSE),
+    "x86-64 la57": Mmu(((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)), 8, PRESENT_RW, PRESENT_RW,
+                       PSE),
+    # PAE's PDPTEs: present only (bits 1 and 2 are reserved)
+    "i386 pae": Mmu(((30, 2), (21, 9), (12, 9)), 8, 0x1, PRESENT_RW, PSE, top_align=32,
+                    top_at=0x20),
+    "i386": Mmu(((22, 10), (12, 10)), 4, PRESENT_RW, PRESENT_RW, PSE),
+    # short descriptors: a first-level table (16 KiB) of 1 MiB sections or second-level
+    # tables (0b01) of 256 small pages (0b10); Linux puts these at 0x800 and 0xc00 of a page
+    "arm": Mmu(((20, 12), (12, 8)), 4, 0x1, 0x2, 0x2, top_align=16384, lower_at=0x800),
+    # VMSAv8-64: table 0b11, page 0b11 (AF, inner shareable), block 0b01
+    "arm64 4k 48": Mmu(((39, 9), (30, 9), (21, 9), (12, 9)), 8, 0x3, 0x703, 0x701),
+    "arm64 16k 47": Mmu(((36, 11), (25, 11), (14, 11)), 8, 0x3, 0x703, 0x701, top_align=16384),
+    "arm64 64k 42": Mmu(((29, 13), (16, 13)), 8, 0x3, 0x703, 0x701, top_align=65536),
+    "arm64 64k 48": Mmu(((42, 6), (29, 13), (16, 13)), 8, 0x3, 0x703, 0x701, top_align=65536),
+}
+
+
+def translation_tables(physical, mmu, mappings):
+    """Tables in `physical` mapping each (virtual, physical, shift): a page of the last
+    level's size, or a large page or block where `shift` is a level's above; the root's
+    physical address."""
+    word = physical.e + ("Q" if mmu.entry == 8 else "I")
+
+    def table(level, align, at):
+        size = (1 << mmu.levels[level][1]) * mmu.entry
+        return physical.page(max(size + at, align), align=align) + at
+
+    root = table(0, mmu.top_align, mmu.top_at)
+    for va, pa, shift in mappings:
+        at = root
+        for level, (level_shift, bits) in enumerate(mmu.levels):
+            slot = at + mmu.entry * (va >> level_shift & (1 << bits) - 1)
+            if level_shift == shift:
+                flags = mmu.page if level == len(mmu.levels) - 1 else mmu.large
+                physical.put(slot, struct.pack(word, pa | flags))
+                break
+            entry = struct.unpack(word, _read(physical, slot, mmu.entry))[0]
+            if not entry:
+                entry = table(level + 1, max(mmu.page_size(), 4096), mmu.lower_at) | mmu.table
+                physical.put(slot, struct.pack(word, entry))
+            at = entry & 0xFFFFFFFFFC00
+    return root
+
+
+def paged_memory(memory, mmu, btf=None, large=None, big=False, start=0x40000000):
+    """(PhysicalMemory, root, offset) of `memory` in physical pages from `start`, mapped by
+    `mmu`'s tables: the kernel first (its image and list head in pages of 1 << `large` bytes
+    where given, as the kernel maps itself), then module memory in pages of the last level;
+    `offset` the kernel's virtual minus physical address; `big`: a big-endian kernel's."""
+    physical = PhysicalMemory(start, big=big)
+    kernel = (memory.kernel.base, memory.head)
+    pages = {}
+    for address, data in memory.regions.items():
+        if address == memory.kernel.base and btf:
+            data = data + bytes(-len(data) % 4096) + btf
+        size = 1 << large if large and address in kernel else mmu.page_size()
+        for at in range(address & -size, address + len(data), size):
+            page = pages.setdefault((at, size), bytearray(size))
+            low, high = max(at, address), min(at + size, address + len(data))
+            page[low - at:high - at] = data[low - address:high - address]
+    mappings = []
+    for (va, size), data in sorted(pages.items(), key=lambda p: (p[0][0] != memory.kernel.base
+                                                                  & -p[0][1], p[0][0])):
+        mappings.append((va, physical.page(size, bytes(data), align=size), size.bit_length() - 1))
+    return physical, translation_tables(physical, mmu, mappings), \
+        (mappings[0][0] - mappings[0][1]) & (1 << 64) - 1
+
+
+def paged_dump(path, memory, mmu, btf=None, large=None, notes=(), info=None, machine=None,
+               big=False):
+    """An ELF core of paged_memory(): `notes` (name, desc(root)), `info(root, offset)` the
+    VMCOREINFO text."""
+    physical, root, offset = paged_memory(memory, mmu, btf, large, big)
+    start, image = physical.image()
+    notes = [(name, 0, desc(root)) for name, desc in notes]
+    if info:
+        notes.append((b"VMCOREINFO", 0, info(root, offset)))
+    elf_core(path, [(start, start, len(image), image)], notes=notes, machine=machine)

@@ -14,7 +14,8 @@ EXPORTS = [Export("module_layout", 0x1234ABCD, PLAIN, ""),
            Export("printk", 0x11111111, PLAIN, ""),
            Export("usb_register_driver", 0x22222222, GPL, ""),
            Export("usb_stor_probe1", 0x33333333, GPL, "USB_STORAGE"),
-           Export("cxl_mem_probe", 0x44444444, GPL, "module:cxl_core,cxl_pmem*")]
+           Export("cxl_mem_probe", 0x44444444, GPL, "module:cxl_core,cxl_pmem*"),
+           Export("cxl_pmem_probe", 0x55555555, GPL, "module:cxl-pmem")]
 CRC = {x.name: x.crc for x in EXPORTS}
 USES = ["printk", "usb_register_driver", "usb_stor_probe1"]
 GOOD = ["license=GPL", "vermagic=6.14.0-test SMP preempt mod_unload modversions ",
@@ -131,6 +132,42 @@ def test_module_namespace(check):
     assert check(probe(uses=["cxl_mem_probe"]))[:2] == (
         7, "probe.ko: refused: module uses symbol (cxl_mem_probe) from namespace "
            "module:cxl_core,cxl_pmem*, but does not import it\n")
+
+
+@pytest.mark.parametrize("ko,uses,verdict", [
+    ("cxl-pmem-x.ko", "cxl_mem_probe", "loads"),        # its file's - as _: cxl_pmem*
+    ("cxl_pmem.ko", "cxl_pmem_probe", "loads"),         # module:cxl-pmem names it
+    ("cxl_core_x.ko", "cxl_mem_probe", "refused"),      # cxl_core is no prefix (no *)
+])
+def test_module_namespace_names(ko, uses, verdict, tmp_path, run, kernel_file):
+    """python extract_symvers.py --check cxl-pmem-x.ko vmlinux: a module without a name in
+    its .modinfo is named by its file, and - and _ are the same character in module names."""
+    (tmp_path / ko).write_bytes(probe(uses=[uses], modinfo=GOOD[:2]))
+    result = run("--check", tmp_path / ko, kernel_file(kernel()))
+    said = "loads" if verdict == "loads" else "refused: module uses symbol (%s) from " \
+        "namespace module:cxl_core,cxl_pmem*, but does not import it" % uses
+    assert (result.status, result.out) == (0 if verdict == "loads" else 7,
+                                           "%s: %s\n" % (tmp_path / ko, said))
+
+
+def test_release_may_differ_with_modversions(check):
+    """same_magic(): with CRCs on both sides only the words after the release are compared:
+    a module of 6.14.0-2 loads into 6.14.0-test when its CRCs agree."""
+    modinfo = ["license=GPL", "vermagic=6.14.0-2 SMP preempt mod_unload modversions ",
+               "import_ns=USB_STORAGE"]
+    assert check(probe(modinfo=modinfo))[:2] == (0, "probe.ko: loads\n")
+
+
+def test_an_export_without_a_crc(check, tmp_path):
+    """A module given with --modules built without CONFIG_MODVERSIONS has no CRCs: a module
+    using its exports loads whatever CRC its __versions holds ("exporting module didn't
+    supply crcs": check_version() accepts)."""
+    (tmp_path / "helper.ko").write_bytes(build_module(
+        "6.14", [Export("helper_probe", 0x77777777, GPL, "")], modinfo=GOOD[:2] + [
+            "name=helper"], modversions=False))
+    ko = probe(uses=USES + ["helper_probe"], versions=dict(CRC, helper_probe=0x12345678))
+    assert check(ko, None, "--modules", tmp_path / "helper.ko")[:2] == (
+        0, "probe.ko: loads after helper\n")
 
 
 def test_every_reason(check):

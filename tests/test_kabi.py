@@ -136,3 +136,38 @@ def test_eras_columns_compare(tmp_path, run):
     old, new = sides(tmp_path, old="0x11111111\tkept\tNS\tvmlinux\tEXPORT_SYMBOL\n",
                      new="0x11111111\tkept\tvmlinux\tEXPORT_SYMBOL\tNS\n")
     assert run("--diff", old, new).out.splitlines()[2:] == ["no change"]
+
+
+def test_a_dump_and_a_tree_name_a_module_alike(tmp_path, run):
+    """A dump names a loaded module as the kernel does (usb_storage), a tree by its path
+    (drivers/usb/storage/usb-storage): the same module, nothing moved."""
+    old, new = sides(tmp_path, old="0x55555555\tusb_stor_probe1\tdrivers/usb/storage/"
+                                   "usb-storage\tEXPORT_SYMBOL_GPL\tUSB_STORAGE\n",
+                     new="0x55555555\tusb_stor_probe1\tusb_storage\tEXPORT_SYMBOL_GPL\t"
+                         "USB_STORAGE\n")
+    assert run("--diff", old, new).out.splitlines()[2:] == ["no change"]
+
+
+def test_a_symbol_that_moves_and_changes_its_crc(tmp_path, run):
+    """Both said: its CRC changed (it breaks) and it moved to another module."""
+    old, new = sides(tmp_path, old="0x66666666\tmoving\tvmlinux\tEXPORT_SYMBOL_GPL\t\n",
+                     new="0x6666aaaa\tmoving\tdrivers/base/moved\tEXPORT_SYMBOL_GPL\t\n")
+    result = run("--diff", old, new)
+    assert (result.status, result.out.splitlines()[2:]) == (8, [
+        "changed CRC: 1 (breaks modules built for the old side)",
+        "  moving\t0x66666666 -> 0x6666aaaa\tdrivers/base/moved",
+        "moved: 1",
+        "  moving\tvmlinux -> drivers/base/moved"])
+
+
+def test_unused_gpl_exports_are_gpl_only(tmp_path, run):
+    """EXPORT_UNUSED_SYMBOL_GPL is GPL-only as EXPORT_SYMBOL_GPL is: from one to the other
+    nothing changes for a module; to EXPORT_UNUSED_SYMBOL it is no longer GPL-only."""
+    old, new = sides(tmp_path, old="0x11111111\tstill\tvmlinux\tEXPORT_UNUSED_SYMBOL_GPL\n"
+                                   "0x22222222\tfreed\tvmlinux\tEXPORT_UNUSED_SYMBOL_GPL\n",
+                     new="0x11111111\tstill\tvmlinux\tEXPORT_SYMBOL_GPL\n"
+                         "0x22222222\tfreed\tvmlinux\tEXPORT_UNUSED_SYMBOL\n")
+    result = run("--diff", old, new)
+    assert (result.status, result.out.splitlines()[2:]) == (0, [
+        "no longer GPL-only: 1",
+        "  freed\tEXPORT_UNUSED_SYMBOL_GPL -> EXPORT_UNUSED_SYMBOL\tvmlinux"])

@@ -5,10 +5,10 @@ import dataclasses
 
 import pytest
 
-from kernelimage import ERAS, GPL, GPL_FUTURE, Export, build, make_exports
+from kernelimage import ERAS, GPL, GPL_FUTURE, ROW_STARTS, Export, build, make_exports
 
 MATRIX = [(era, bits, big, prel32)
-          for era in ERAS for bits in (32, 64) for big in (False, True)
+          for era in ERAS if era not in ROW_STARTS for bits in (32, 64) for big in (False, True)
           for prel32 in ((False, True) if ERAS[era].prel32 else (False,))]
 
 
@@ -31,6 +31,26 @@ def test_layout_detected(case, run, assert_symvers, kernels, kernel_file):
     era, bits, big, prel32 = case
     kernel = kernels(era, bits=bits, big=big, prel32=prel32)
     assert_symvers(run(kernel_file(kernel.data)), kernel)
+
+
+@pytest.mark.parametrize("era", ROW_STARTS)
+@pytest.mark.parametrize("detected", [False, True], ids=["given", "detected"])
+def test_the_release_a_row_starts_at(era, detected, run, assert_symvers, kernels, kernel_file):
+    """A kernel of the first (or last) release of a row of the layout history, its release
+    given with -k 5.5.12 or read from its banner: the columns, the lines modpost adds and the
+    tables of that release (5.5.0-5.5.12 namespace in the middle, from 5.5.13 last)."""
+    kernel = kernels(era, bits=64)
+    options = kernel.options if not detected else []
+    assert_symvers(run(*options, kernel_file(kernel.data)), kernel)
+
+
+def test_crcs_that_read_as_offsets_from_5_19(run, assert_symvers, kernel_file):
+    """From 5.19 a CRC slot holds the CRC (CONFIG_MODULE_REL_CRCS is gone), even where
+    every value, taken as an offset from its slot, would land on a word of the image."""
+    exports = [dataclasses.replace(x, crc=4 * (i + 1))
+               for i, x in enumerate(make_exports(ERAS["5.19"], seed=3))]
+    kernel = build("5.19", exports=exports)
+    assert_symvers(run(*kernel.options, kernel_file(kernel.data)), kernel)
 
 
 def test_bookworm_like_kernel(run, assert_symvers, kernels, kernel_file):

@@ -11,7 +11,7 @@ import pytest
 from kernelimage import ERAS, make_exports
 from kobuild import build_module
 from memdump import (arm64_tables, kernel_with_modules, module_btf, physical_dump,
-                     qemu_cpu_state, virtual_dump, x86_64_tables)
+                     qemu_cpu_state, stale_loop, virtual_dump, x86_64_tables)
 
 
 def module_lines(result):
@@ -40,6 +40,20 @@ def test_a_stale_copy_is_not_listed(tmp_path, run, assert_symvers):
         len(memory.modules[0].exports)
 
 
+@pytest.mark.parametrize("heads", [1, 2])
+def test_a_stale_module_ahead_of_the_ring(heads, tmp_path, run, assert_symvers):
+    """A stale copy of mod_0 below the modules, whose list leads back to itself through a
+    stale list head by next pointers alone (its prev elsewhere), or through two list heads
+    (a ring, but with two nodes that are no module): not the module list; the ring after
+    it is."""
+    memory = kernel_with_modules(stale=False)
+    stale_loop(memory, 0xFFFFFFFFBFFF0000, heads=heads)
+    virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8))
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "5 modules on the module list" in result.err
+
+
 def test_a_corrupt_btf_copy_first(tmp_path, run, assert_symvers):
     """7.2 with KASLR leaves a second, corrupt copy of the BTF in memory: the valid one."""
     good = module_btf("6.1", 8)
@@ -52,15 +66,27 @@ def test_a_corrupt_btf_copy_first(tmp_path, run, assert_symvers):
     assert "export tables from BTF" in result.err
 
 
-@pytest.mark.parametrize("era,layout", [("7.2", "7.2"), ("2.6.25", "2.6.24"), ("5.10", "6.1"),
-                                        ("4.10", "6.1")])
+@pytest.mark.parametrize("era,layout", [("7.2", "7.2"), ("2.6.25", "2.6.24"), ("2.6.27", "6.1"),
+                                        ("5.10", "6.1"), ("4.10", "6.1")])
 @pytest.mark.parametrize("with_btf", [True, False], ids=["btf", "vote"])
 def test_struct_module_eras(era, layout, with_btf, tmp_path, run, assert_symvers):
-    """7.1+ (one table, GPL-only a flag), 2.6.24 ({syms, num_syms, crcs}), 2.6.27-7.0
+    """7.1+ (one table, GPL-only a flag), 2.6.24 ({syms, num_syms, crcs}), from 2.6.27 to 7.0
     ({syms, crcs, num_syms}, {num_gpl_syms, gpl_syms, gpl_crcs})."""
     memory = kernel_with_modules(era=era, layout=layout)
     virtual_dump(tmp_path / "dump.elf", memory, module_btf(layout, 8) if with_btf else None)
     assert_symvers(run(tmp_path / "dump.elf"), memory.symvers(era))
+
+
+def test_unused_and_gpl_future_exports(tmp_path, run, assert_symvers):
+    """A 2.6.32 kernel with CONFIG_UNUSED_SYMBOLS: its modules' five export tables, each
+    shaped in struct module as that release has it, found by the vote."""
+    memory = kernel_with_modules(era="2.6.32", layout="2.6.32", unused=True)
+    virtual_dump(tmp_path / "dump.elf", memory)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("2.6.32"))
+    assert {line.split("\t")[3] for line in module_lines(result)} == {
+        "EXPORT_SYMBOL", "EXPORT_SYMBOL_GPL", "EXPORT_UNUSED_SYMBOL", "EXPORT_UNUSED_SYMBOL_GPL",
+        "EXPORT_SYMBOL_GPL_FUTURE"}
 
 
 def test_32_bit_virtual_dump(tmp_path, run, assert_symvers):

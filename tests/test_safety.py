@@ -62,6 +62,19 @@ def test_output_through_a_symlink(kernel, image, tmp_path, run):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.symvers", "real.txt", "vmlinuz"]
 
 
+def test_output_replaces_the_file(kernel, image, tmp_path, run):
+    """-o Module.symvers replaces the file by a new one (renamed over it, its mode kept): a
+    hard link to the old one (a backup made with ln) keeps the old lines."""
+    target = tmp_path / "Module.symvers"
+    target.write_text("old\n")
+    target.chmod(0o604)
+    os.link(target, tmp_path / "Module.symvers.orig")
+    assert run("-o", target, image)[:2] == (0, "")
+    assert sorted(target.read_text().splitlines()) == expected(kernel)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o604
+    assert (tmp_path / "Module.symvers.orig").read_text() == "old\n"
+
+
 def test_output_through_a_dangling_symlink(kernel, image, tmp_path, run):
     (tmp_path / "link.symvers").symlink_to("made.txt")
     assert run("-o", tmp_path / "link.symvers", image).status == 0

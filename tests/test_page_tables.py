@@ -1,0 +1,121 @@
+"""The loaded modules of a dump of physical memory, through each MMU's translation tables
+(x86-64 4- and 5-level, i386 with and without PAE, arm64 4/16/64 KiB granules, ARMv7 short
+descriptors): modules spread over the whole module area, so that every index bit of every
+level is used, and the kernel mapped as it maps itself (large pages, sections, blocks);
+and a kdump-compressed dump (makedumpfile) with modules."""
+
+import zlib
+
+import pytest
+
+from archives import kdump
+from memdump import MMUS, kernel_with_modules, paged_dump, paged_memory, qemu_cpu_state
+
+EM_ARM, EM_AARCH64 = 40, 183
+LA57, PAE = 1 << 12, 1 << 5
+
+# module regions of 64 KiB at the bottom, the top and in between of each module area, the
+# struct module 32 KiB in: every index of every level has its high bits set somewhere
+X86_64 = dict(module_bases=[0xFFFFFFFFA0000000, 0xFFFFFFFFA5A50000, 0xFFFFFFFFBFFE0000,
+                            0xFFFFFFFFF7FE0000])
+I386 = dict(era="5.10", bits=32, kernel_base=0xC1000000, head=0xC2000000,
+            module_bases=[0xF8000000, 0xFBFE0000, 0xFFBE0000])
+
+
+def arm64(modules, **kwargs):
+    """A 6.5+ arm64 layout: 2 GiB of modules at the end of the linear map, the kernel
+    after them."""
+    return dict(kernel_base=modules + (0x81 << 24), head=modules + (0x82 << 24),
+                module_bases=[modules, modules + 0x3FFE0000, modules + 0x55550000,
+                              modules + 0x7FFE0000], **kwargs)
+
+
+def arm64_info(page, va_bits, modules, t1sz=False):
+    """VMCOREINFO of an arm64 kernel; with `t1sz`, the VA bits as TCR_EL1.T1SZ (64 - VA
+    bits, 5.12+) beside a VA_BITS that is not the kernel's (52-bit user space, 48-bit
+    kernel)."""
+    def info(root, offset):
+        return ("OSRELEASE=6.14.0-test\nPAGESIZE=%d\nSYMBOL(swapper_pg_dir)=%x\n"
+                "NUMBER(kimage_voffset)=%#x\nNUMBER(VA_BITS)=%d\nNUMBER(MODULES_VADDR)=%#x\n"
+                "NUMBER(MODULES_END)=%#x\n%s" % (
+                    page, (root + offset) % (1 << 64), offset, 52 if t1sz else va_bits, modules,
+                    modules + (2 << 30), "NUMBER(TCR_EL1_T1SZ)=%d\n" % (64 - va_bits)
+                    if t1sz else "")).encode()
+    return info
+
+
+def arm_info(root, offset):
+    return b"OSRELEASE=5.10.0-test\nSYMBOL(swapper_pg_dir)=%x\n" % ((root + offset) % (1 << 32))
+
+
+CASES = {
+    "x86-64": (X86_64, dict(large=21, notes=[(b"QEMU", qemu_cpu_state)]),
+               "x86-64 4-level from CR3 of QEMU's CPU state"),
+    "x86-64 la57": (X86_64, dict(large=21, notes=[(b"QEMU", lambda root: qemu_cpu_state(
+        root, LA57))]), "x86-64 5-level from CR3 of QEMU's CPU state"),
+    "i386 pae": (I386, dict(large=21, notes=[(b"QEMU", lambda root: qemu_cpu_state(
+        root, PAE))]), "i386 PAE from CR3 of QEMU's CPU state"),
+    "i386": (I386, dict(large=22, notes=[(b"QEMU", qemu_cpu_state)]),
+             "i386 2-level from CR3 of QEMU's CPU state"),
+    "arm": (dict(era="5.10", bits=32, prel32=False, kernel_base=0xC0008000, head=0xC0A00000,
+                 module_bases=[0x7F000000, 0xBF000000, 0xBFEF0000, 0xF0FF0000]),
+            dict(large=20, info=arm_info, machine=EM_ARM),
+            "ARMv7 short descriptors from VMCOREINFO SYMBOL(swapper_pg_dir)"),
+    "arm64 4k 48": (arm64(0xFFFF800000000000), dict(large=21, machine=EM_AARCH64, info=arm64_info(
+        4096, 48, 0xFFFF800000000000)), "arm64 4 KiB pages, 48-bit VA from VMCOREINFO"),
+    "arm64 16k 47": (arm64(0xFFFFC00000000000), dict(machine=EM_AARCH64, info=arm64_info(
+        16384, 47, 0xFFFFC00000000000)), "arm64 16 KiB pages, 47-bit VA from VMCOREINFO"),
+    "arm64 64k 42": (arm64(0xFFFFFE0000000000), dict(machine=EM_AARCH64, info=arm64_info(
+        65536, 42, 0xFFFFFE0000000000)), "arm64 64 KiB pages, 42-bit VA from VMCOREINFO"),
+    "arm64 64k 48": (arm64(0xFFFF800000000000), dict(machine=EM_AARCH64, info=arm64_info(
+        65536, 48, 0xFFFF800000000000, t1sz=True)), "arm64 64 KiB pages, 48-bit VA from "
+                                                    "VMCOREINFO"),
+}
+
+
+@pytest.mark.parametrize("mmu", CASES)
+def test_modules_over_the_whole_module_area(mmu, tmp_path, run, assert_symvers):
+    """python extract_symvers.py dump.elf (dump-guest-memory without -p): vmlinux's lines,
+    then every loaded module's, through the MMU's tables from the dump's root."""
+    layout, dump, said = CASES[mmu]
+    memory = kernel_with_modules(**layout)
+    paged_dump(tmp_path / "dump.elf", memory, MMUS[mmu], **dump)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers(layout.get("era", "6.14")))
+    assert "4 modules" in result.err or "3 modules" in result.err
+    assert "page tables: %s" % said in result.err
+
+
+KDUMPS = {
+    "x86-64": (X86_64, 4096, b"x86_64", 21, lambda root, offset: (
+        "OSRELEASE=6.14.0-test\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=%x\nNUMBER(phys_base)=%#x\n"
+        % ((root + offset) % (1 << 64), (0xFFFFFFFF80000000 - offset) % (1 << 64))).encode()),
+    "arm64 16k 47": (arm64(0xFFFFC00000000000), 16384, b"aarch64", None,
+                     arm64_info(16384, 47, 0xFFFFC00000000000)),
+}
+
+
+@pytest.mark.parametrize("machine", KDUMPS)
+@pytest.mark.parametrize("in_memory", [False, True], ids=["note", "in-memory"])
+def test_kdump_with_modules(machine, in_memory, tmp_path, run, assert_symvers):
+    """makedumpfile -c of a kernel with modules loaded (kdump-tools' default): its pages
+    looked up by address (blocks of the machine's page size) through the page tables
+    VMCOREINFO names; without a VMCOREINFO in the file (QEMU's -z without -device
+    vmcoreinfo), the kernel's own copy found in a page of its memory."""
+    layout, page, uname, large, info = KDUMPS[machine]
+    memory = kernel_with_modules(**layout)
+    physical, root, offset = paged_memory(memory, MMUS[machine], large=large,
+                                          start=50 << 20)       # x86-64: phys_base 32 MiB
+    text = info(root, offset)
+    if in_memory:
+        physical.page(page, text)
+    start, image = physical.image()
+    (tmp_path / "dump").write_bytes(kdump(bytes(start) + image,
+                                          lambda p: (zlib.compress(p), 1),
+                                          b"" if in_memory else text, page=page,
+                                          machine=uname))
+    result = run(tmp_path / "dump")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "4 modules on the module list" in result.err
+    assert ("no VMCOREINFO note: the kernel's own copy found at physical %#x"
+            % (start + len(image) - page) in result.err) == in_memory
