@@ -5427,11 +5427,41 @@ class _Diagnostics:
         _log.propagate = self.saved[1]
 
 
+def _written_onto(output, source):
+    """Whether writing the file `output` writes onto the input `source`: the same file (by
+    its path, through symlinks, or a hard link: the same device and inode), or a module file
+    in the tree of a directory given as an input."""
+    try:
+        written, read = os.stat(output), os.stat(source)
+        if (written.st_dev, written.st_ino) == (read.st_dev, read.st_ino):
+            return True
+    except OSError:             # a new file; an input that cannot be read is said later
+        pass
+    output, source = os.path.realpath(output), os.path.realpath(source)
+    return output == source or (_module_suffix(output) is not None and os.path.isdir(source)
+                                and output.startswith(os.path.join(source, "")))
+
+
+def _onto_an_input(args):
+    """The first (option, output, input) of an -o, -d or --config FILE that would be written
+    onto an input (the kernel, --modules, --check, --diff), or None."""
+    sources = [path for path in [args.kernel] + (args.modules or []) + (args.check or [])
+               + list(args.diff or ()) if path not in (None, "-")]
+    return next(((option, output, source)
+                 for option, output in (("-o", args.output), ("-d", args.decompress),
+                                        ("--config", args.config))
+                 if output not in (None, "-") for source in sources
+                 if _written_onto(output, source)), None)
+
+
 def main(argv=None):
     """The command line: (exit status), with the Module.symvers lines (or the --check
     verdicts) on stdout and everything else on stderr; nothing on stdout on a failure."""
     parser = _parser()
     args = parser.parse_args(argv)
+    onto = _onto_an_input(args)
+    if onto:
+        parser.error("%s %s would write onto the input %s: give another FILE" % onto)
     if args.diff:
         if args.kernel is not None or args.modules or args.output or args.decompress \
                 or args.config:

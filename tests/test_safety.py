@@ -136,6 +136,61 @@ def test_decompress_through_a_symlink(kernel, image, tmp_path, run):
     assert (tmp_path / "real.raw").read_bytes() == kernel.data
 
 
+# --- Never onto an input: -o, -d and --config FILE refuse a FILE that is an input ----------
+
+def onto(option, output, source):
+    return ("extract_symvers: error: %s %s would write onto the input %s: give another FILE"
+            % (option, output, source))
+
+
+@pytest.mark.parametrize("how", ["the same path", "a symlink", "a hard link"])
+@pytest.mark.parametrize("option", ["-o", "-d", "--config"])
+def test_never_onto_the_kernel(option, how, image, tmp_path, run):
+    """extract_symvers.py -o vmlinuz vmlinuz (a slip): refused, the kernel as it was."""
+    before = image.read_bytes()
+    target = {"the same path": image, "a symlink": tmp_path / "link",
+              "a hard link": tmp_path / "hard"}[how]
+    if how == "a symlink":
+        target.symlink_to("vmlinuz")
+    elif how == "a hard link":
+        os.link(image, target)
+    result = run(option, target, image)
+    assert result.status == 2
+    assert result.err.splitlines()[-1] == onto(option, target, image)
+    assert image.read_bytes() == before
+
+
+def test_never_onto_the_kernel_as_typed(image):
+    """The command as a user types it, in a process of its own."""
+    before = image.read_bytes()
+    status, out, err = tool("-o", image, image)
+    assert (status, out, err.splitlines()[-1]) == (2, "", onto("-o", image, image))
+    assert image.read_bytes() == before
+
+
+def test_never_onto_a_module(image, tmp_path, run):
+    """A module of a --modules or --check tree, a --modules archive, a --check module, a
+    --diff side: each refused; a new file in the tree (not a module) is written."""
+    ko = build_module("6.14", make_exports(ERAS["6.14"], count=3, seed=1))
+    top = module_tree(tmp_path / "tree", {"drivers/m.ko": ko})
+    module = os.path.join(top, "kernel", "drivers", "m.ko")
+    (tmp_path / "m.ko").write_bytes(ko)
+    (tmp_path / "old.symvers").write_text("0x12345678\tf\tvmlinux\tEXPORT_SYMBOL\t\n")
+    for args, output, source in [
+            (["--modules", top, image], module, top),
+            (["--config", module, "--modules", top, image], module, top),
+            (["--check", top, image], module, top),
+            (["--check", tmp_path / "m.ko", image], tmp_path / "m.ko", tmp_path / "m.ko"),
+            (["--diff", tmp_path / "old.symvers", image], tmp_path / "old.symvers",
+             tmp_path / "old.symvers")]:
+        option = args[0] if args[0] == "--config" else "-o"
+        result = run(*(["-o", output] if option == "-o" else []) + args)
+        assert (result.status, result.err.splitlines()[-1]) == (2, onto(option, output, source))
+        assert open(module, "rb").read() == ko and (tmp_path / "m.ko").read_bytes() == ko
+    assert run("-o", os.path.join(top, "Module.symvers"), "--modules", top, image).status == 0
+    assert os.path.getsize(os.path.join(top, "Module.symvers")) > 0
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 100 KiB tmpfs (mount -t tmpfs, as root), unmounted after the test."""
