@@ -4993,17 +4993,47 @@ def _version(text):
     return version
 
 
+# Options that cannot be combined: (one, the other, why), each pair refused as a usage error.
+# -d and --config save a file and exit (given together, both are saved); -o writes wherever
+# the run's result would go (Module.symvers, --check's verdicts, --diff's report, --json).
+CANNOT_COMBINE = (
+    ("-d", "-o", "-d saves the kernel and exits"),
+    ("-d", "--check", "-d saves the kernel and exits"),
+    ("-d", "--diff", "-d saves the kernel and exits"),
+    ("-d", "--json", "-d saves the kernel and exits"),
+    ("-d", "--modules", "-d saves the kernel alone"),
+    ("--config", "-o", "--config saves the .config and exits"),
+    ("--config", "--check", "--config saves the .config and exits"),
+    ("--config", "--diff", "--config saves the .config and exits"),
+    ("--config", "--json", "--config saves the .config and exits"),
+    ("--diff", "KERNEL", "--diff OLD NEW reads both kernels itself"),
+    ("--diff", "--modules", "--diff OLD NEW reads both sides' modules itself"))
+OPTION_DESTS = {"KERNEL": "kernel", "-o": "output", "-d": "decompress", "--config": "config",
+                "--check": "check", "--diff": "diff", "--json": "json", "--modules": "modules"}
+
+
+def _combined(args):
+    """The first row of CANNOT_COMBINE whose two options `args` both give, or None."""
+    return next((row for row in CANNOT_COMBINE
+                 if all(getattr(args, OPTION_DESTS[option]) not in (None, False)
+                        for option in row[:2])), None)
+
+
 EPILOG = """\
 exit status:
+%s
+options that cannot be combined:
 %s
 examples: %%(prog)s vmlinuz > Module.symvers
           %%(prog)s --modules /lib/modules/6.1.0-50-amd64 vmlinuz > Module.symvers
           %%(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers
           %%(prog)s --modules vendor-modules --check wlan.ko boot-kernel
           %%(prog)s /var/crash/202612011200/dump.202612011200 > Module.symvers
-          %%(prog)s --diff boot-old.img boot-new.img --check my-modules/""" % "\n".join(
-    textwrap.fill(meaning, 88, initial_indent="  %3d  " % status, subsequent_indent=" " * 7)
-    for status, meaning in EXIT_STATUSES)
+          %%(prog)s --diff boot-old.img boot-new.img --check my-modules/""" % (
+    "\n".join(textwrap.fill(meaning, 88, initial_indent="  %3d  " % status,
+                            subsequent_indent=" " * 7) for status, meaning in EXIT_STATUSES),
+    "\n".join("  %-22s %s" % ("%s and %s" % (one, other), why)
+              for one, other, why in CANNOT_COMBINE))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -5043,16 +5073,18 @@ def _parser():
     parser.add_argument("-p", "--prel32", choices=["y", "n"],
                         help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write Module.symvers to FILE instead of stdout: a regular file "
+                        help="write Module.symvers (or --check's verdicts, --diff's report, "
+                             "--json's document) to FILE instead of stdout: a regular file "
                              "(through a symlink: its target) is replaced whole or not at all, "
                              "keeping its mode; a device or FIFO is written through; - is "
                              "stdout")
     parser.add_argument("-d", "--decompress", metavar="FILE",
                         help="save the decompressed kernel (with -r: relocated) to FILE, as -o "
-                             "writes, and exit")
+                             "writes, and exit (with --config: both)")
     parser.add_argument("--config", metavar="FILE",
-                        help="save the .config embedded with CONFIG_IKCONFIG to FILE, as -o "
-                             "writes, and exit")
+                        help="save the .config embedded with CONFIG_IKCONFIG (or that "
+                             "--modules' configs.ko holds) to FILE, as -o writes, and exit "
+                             "(with -d: both)")
     parser.add_argument("-r", "--relocate", action="store_true",
                         help="apply the image's relative relocations (arm64 Image: pointers "
                              "left zero for the boot code) before anything else; done anyway "
@@ -5076,7 +5108,7 @@ def _parser():
                              "with --check, only the symbols those modules use, and whether "
                              "NEW loads each")
     parser.add_argument("--json", action="store_true",
-                        help="--check and --diff: one JSON document on stdout")
+                        help="--check and --diff: one JSON document on stdout (or -o FILE)")
     parser.add_argument("--max-size", metavar="MIB", type=_mebibytes, default=MAX_SIZE >> 20,
                         help="refuse an input, or a compressed payload expanding to, more "
                              "than MIB mebibytes; defaults to %(default)s")
@@ -5144,8 +5176,8 @@ class _Run:
         _log.info("vermagic: %s", vermagic(image) or "not found")
         return image, tuple(b for b in (payload.load, core_base) if b is not None)
 
-    def save_config(self, image):
-        """--config FILE."""
+    def config(self, image):
+        """--config FILE: the .config to save."""
         args = self.args
         config = (image and embedded_config(image, self.max_size)) or \
             modules_config(args.modules or [], self.max_size)
@@ -5156,7 +5188,7 @@ class _Run:
                                                       "kernel/configs.ko"),
                                EXIT_NOT_FOUND)
         _log.info("saving the embedded .config (%d bytes) to %s", len(config), args.config)
-        write_file(args.config, config)
+        return config
 
     def same_build(self, modules, build, image):
         """The modules of the kernel's build (without a kernel: of the build most of them
@@ -5294,12 +5326,12 @@ class _Run:
             return self.diff(*args.diff, checked)
         if args.config or args.decompress:
             image, _ = self.image(args.kernel)
-            if args.config:
-                self.save_config(image)
-                return 0, ""
-            image, _ = self.relocated(image)
-            _log.info("saving unpacked kernel to %s", args.decompress)
-            write_file(args.decompress, image)
+            saved = [(args.config, self.config(image))] if args.config else []
+            if args.decompress:
+                _log.info("saving unpacked kernel to %s", args.decompress)
+                saved.append((args.decompress, self.relocated(image)[0]))
+            for path, data in saved:        # each found before either is written
+                write_file(path, data)
             return 0, ""
         side = self.side(args.kernel, args.modules or ())
         if args.check:
@@ -5307,12 +5339,7 @@ class _Run:
             return status, _json({"modules": [_verdict_json(v) for v in verdicts]}) \
                 if args.json else "".join(v.line() + "\n" for v in verdicts)
         _exported_twice(side.lines, side.modules)
-        text = "".join(line + "\n" for line in side.all_lines)
-        if args.output:
-            write_file(args.output, text.encode())
-            _log.info("written to %s", args.output)
-            return 0, ""
-        return 0, text
+        return 0, "".join(line + "\n" for line in side.all_lines)
 
 
 class _Side(NamedTuple):
@@ -5459,23 +5486,25 @@ def main(argv=None):
     verdicts) on stdout and everything else on stderr; nothing on stdout on a failure."""
     parser = _parser()
     args = parser.parse_args(argv)
+    combined = _combined(args)
+    if combined:
+        parser.error("%s and %s cannot be combined: %s" % combined)
     onto = _onto_an_input(args)
     if onto:
         parser.error("%s %s would write onto the input %s: give another FILE" % onto)
-    if args.diff:
-        if args.kernel is not None or args.modules or args.output or args.decompress \
-                or args.config:
-            parser.error("--diff OLD NEW reads both sides itself: give no KERNEL, --modules, "
-                         "-o, -d or --config")
-    elif args.kernel is None and (args.check or args.decompress or args.relocate
-                                  or not args.modules):
+    if args.kernel is None and not args.diff and (args.check or args.decompress or args.relocate
+                                                  or not args.modules):
         parser.error("KERNEL is needed, except to list the exports of --modules alone")
-    elif args.json and not args.check:
+    elif args.json and not (args.check or args.diff):
         parser.error("--json is for --check and --diff")
     with _Diagnostics(args.verbosity):
         try:
             status, text = _Run(args).main()
-            write_stdout(text)
+            if args.output:
+                write_file(args.output, text.encode())
+                _log.info("written to %s", args.output)
+            else:
+                write_stdout(text)
             return status
         except SymversError as e:
             _log.error("%s", e)

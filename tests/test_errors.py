@@ -3,6 +3,7 @@
 import functools
 import gzip
 import io
+import os
 import random
 import struct
 import zlib
@@ -181,6 +182,44 @@ def test_usage_errors_say_error_as_every_other(run):
     assert result.status == 2
     assert result.err.splitlines()[-1] == ("extract_symvers: error: argument -b/--bits: "
                                            "invalid choice: 16 (choose from 32, 64)")
+
+
+# Options that cannot be combined (the README's list): -d and --config save a file and exit
+COMBINATIONS = [("-d", "-o", "-d saves the kernel and exits"),
+                ("-d", "--check", "-d saves the kernel and exits"),
+                ("-d", "--diff", "-d saves the kernel and exits"),
+                ("-d", "--json", "-d saves the kernel and exits"),
+                ("-d", "--modules", "-d saves the kernel alone"),
+                ("--config", "-o", "--config saves the .config and exits"),
+                ("--config", "--check", "--config saves the .config and exits"),
+                ("--config", "--diff", "--config saves the .config and exits"),
+                ("--config", "--json", "--config saves the .config and exits"),
+                ("--diff", "KERNEL", "--diff OLD NEW reads both kernels itself"),
+                ("--diff", "--modules", "--diff OLD NEW reads both sides' modules itself")]
+
+
+@pytest.mark.parametrize("one,other,why", COMBINATIONS,
+                         ids=["%s %s" % c[:2] for c in COMBINATIONS])
+def test_options_that_cannot_be_combined(one, other, why, tmp_path, run, kernels, kernel_file):
+    """Each pair: exit 2 naming both, nothing written."""
+    image = kernel_file(prel32(kernels))
+    (tmp_path / "old.symvers").write_text("0x12345678\tf\tvmlinux\tEXPORT_SYMBOL\t\n")
+    given = {"-o": ["-o", tmp_path / "out"], "-d": ["-d", tmp_path / "raw"],
+             "--config": ["--config", tmp_path / "config"], "--check": ["--check", image],
+             "--diff": ["--diff", tmp_path / "old.symvers", tmp_path / "old.symvers"],
+             "--json": ["--json"], "--modules": ["--modules", tmp_path], "KERNEL": [image]}
+    args = given[one] + given[other] + ([] if "--diff" in (one, other) else [image])
+    result = run(*args)
+    assert result.status == 2
+    assert result.err.splitlines()[-1] == "extract_symvers: error: %s and %s cannot be " \
+                                          "combined: %s" % (one, other, why)
+    assert sorted(os.listdir(tmp_path)) == ["old.symvers", "vmlinux"]
+
+
+def test_help_lists_the_options_that_cannot_be_combined(run):
+    text = run("-h").out.split("options that cannot be combined:\n")[1].split("examples:")[0]
+    assert [line.split(None, 3) for line in text.splitlines()] == [
+        [one, "and", other, why] for one, other, why in COMBINATIONS]
 
 
 def test_help_lists_every_exit_status(run):

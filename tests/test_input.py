@@ -95,6 +95,25 @@ def test_decompress_to_file(kernel, tmp_path, run, kernel_file):
     assert sorted(os.listdir(tmp_path)) == ["vmlinux.raw", "vmlinuz"]
 
 
+def test_decompress_and_config_both_saved(kernel, tmp_path, run, kernel_file):
+    """-d vmlinux.raw --config config vmlinuz: each saved."""
+    config = b"CONFIG_IKCONFIG=y\n" * 50
+    image = kernel.data + b"IKCFG_ST" + gzip.compress(config, mtime=0) + b"IKCFG_ED" + bytes(64)
+    path = kernel_file(vmlinuz(COMPRESSORS["xz"](image)), "vmlinuz")
+    result = run("-d", tmp_path / "vmlinux.raw", "--config", tmp_path / "config", path)
+    assert result[:2] == (0, "")
+    assert (tmp_path / "vmlinux.raw").read_bytes() == image
+    assert (tmp_path / "config").read_bytes() == config
+
+
+def test_neither_saved_when_one_fails(kernel, tmp_path, run, kernel_file):
+    """-d with --config of a kernel without one: the error, and no file."""
+    result = run("-d", tmp_path / "vmlinux.raw", "--config", tmp_path / "config",
+                 kernel_file(kernel.data))
+    assert result.status == 5 and "no embedded .config" in result.errors[0]
+    assert sorted(os.listdir(tmp_path)) == ["vmlinux"]
+
+
 def test_stdin(kernel, monkeypatch, run, assert_symvers):
     """zcat vmlinuz.gz | python extract_symvers.py -"""
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(kernel.data))))
