@@ -41,6 +41,35 @@ Diagnostics go to the ``extract_symvers`` logger, silent unless the caller confi
 main() prints them on stderr.
 """
 
+# Ctrl-C, run as a script, from this line to the last: SIGINT is taken first of all, before
+# the imports, the classes and the tables are built.  Until main() runs, it stops the program
+# at once with main()'s line and status (nothing is written yet); while main() runs, it is a
+# KeyboardInterrupt, raised once (what is half done is undone on the way out); once main()
+# has decided its status, it is ignored, and the script ends by os._exit(), without the
+# interpreter's shutdown (whose threading._shutdown a Ctrl-C could interrupt).  A Ctrl-C in
+# the interpreter's own start, before this line (importing site, compiling this file: some
+# 0.1 s), is Python's KeyboardInterrupt traceback: nothing in this file can prevent that.
+import _signal     # signal's builtin core: the signal module imports enum, a slow import
+import os
+import sys
+
+
+def _sigint(signum, frame):
+    """The script's SIGINT handler, by _sigint.phase: starting, running, stopping, decided."""
+    if _sigint.phase == "running":
+        _sigint.phase = "stopping"
+        raise KeyboardInterrupt
+    if _sigint.phase == "starting":
+        try:
+            os.write(2, b"extract_symvers: error: interrupted (SIGINT): nothing written\n")
+        finally:
+            os._exit(130)       # EXIT_SIGINT, not defined yet
+
+
+_sigint.phase = "starting"
+if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _sigint)     # not where the shell ignores it (a & job)
+
 import argparse
 import array
 import bisect
@@ -52,12 +81,10 @@ import json
 import logging
 import lzma
 import operator
-import os
 import re
 import signal
 import stat
 import struct
-import sys
 import tempfile
 import textwrap
 import zlib
@@ -3812,11 +3839,16 @@ def _bad_modules(errors, total, what, skip_bad):
         _log.warning("left out: %s", error)
 
 
+POOL_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 def _pool_worker():
     """A worker ignores Ctrl-C (the parent stops it, and says so once) and dies of SIGTERM,
-    which the parent may handle otherwise (main() does) and sends to stop it."""
+    which the parent may handle otherwise (main() does) and sends to stop it: both held
+    from its fork (see _load_all) until it takes them so."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, POOL_HELD)
 
 
 def _load_all(jobs):
@@ -3825,21 +3857,29 @@ def _load_all(jobs):
     Termux, a read-only /dev/shm) in this process.  Closing it stops the workers."""
     chunks = [jobs[i:i + MODULE_CHUNK] for i in range(0, len(jobs), MODULE_CHUNK)]
     pool = None
-    if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
-        try:
-            import multiprocessing
-            pool = multiprocessing.Pool(initializer=_pool_worker)
-        except (ImportError, OSError, NotImplementedError) as e:
-            _log.info("reading the modules in one process (%s)", e)
-    if pool is None:
-        yield from map(_load_module, jobs)
-        return
     try:
+        if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
+            import multiprocessing
+            # Ctrl-C and SIGTERM held while the pool starts: a worker forked before its
+            # initializer has run does not take them as this process would (a traceback), and
+            # the pool is assigned (so stopped below) before they stop anything; the pool's
+            # threads keep them held, and so the workers they fork later
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, POOL_HELD)
+            try:
+                pool = multiprocessing.Pool(initializer=_pool_worker)
+            except (ImportError, OSError, NotImplementedError) as e:
+                _log.info("reading the modules in one process (%s)", e)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if pool is None:
+            yield from map(_load_module, jobs)
+            return
         for results in pool.imap(_load_modules, chunks):
             yield from results
     finally:
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
 
 def module_symvers(modules):
@@ -5499,30 +5539,54 @@ def main(argv=None):
         parser.error("--json is for --check and --diff")
     with _Diagnostics(args.verbosity):
         try:
-            status, text = _Run(args).main()
-            if args.output:
-                write_file(args.output, text.encode())
-                _log.info("written to %s", args.output)
-            else:
-                write_stdout(text)
-            return status
-        except SymversError as e:
-            _log.error("%s", e)
-            return e.status
-        except KeyboardInterrupt:
+            _sigint.phase = "running"
+            status = _command(args)
+            _sigint.phase = "decided"
+        except KeyboardInterrupt:   # as a script raised once, wherever: in an error's line too
             _log.error("interrupted (SIGINT): nothing written")
-            return EXIT_SIGINT
-        except _Terminated:
-            _log.error("terminated (SIGTERM): nothing written")
-            return EXIT_SIGTERM
-        except MemoryError:
-            _log.error("out of memory")
-            return EXIT_INPUT
-        except Exception as e:      # a bug: still one line, and a status of its own
-            _log.error("internal error (please report): %s: %s", type(e).__name__, e,
-                       exc_info=_log.isEnabledFor(logging.DEBUG))     # -vv: where
-            return EXIT_INTERNAL
+            status = EXIT_SIGINT
+        return status
+
+
+def _command(args):
+    """main()'s run, its result written and its failure said: the exit status."""
+    try:
+        status, text = _Run(args).main()
+        if args.output:
+            write_file(args.output, text.encode())
+            _log.info("written to %s", args.output)
+        else:
+            write_stdout(text)
+        return status
+    except SymversError as e:
+        _log.error("%s", e)
+        return e.status
+    except _Terminated:
+        _log.error("terminated (SIGTERM): nothing written")
+        return EXIT_SIGTERM
+    except MemoryError:
+        _log.error("out of memory")
+        return EXIT_INPUT
+    except Exception as e:      # a bug: still one line, and a status of its own
+        _log.error("internal error (please report): %s: %s", type(e).__name__, e,
+                   exc_info=_log.isEnabledFor(logging.DEBUG))     # -vv: where
+        return EXIT_INTERNAL
+
+
+def _script():
+    """The script's end: main()'s status, the streams flushed, and os._exit() (see _sigint)."""
+    try:
+        status = main()
+    except SystemExit as e:         # argparse: --help, --version, a usage error
+        status = e.code
+    _sigint.phase = "decided"
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):   # closed (>&-), or its reader gone
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _script()

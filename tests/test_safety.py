@@ -6,6 +6,7 @@ unshare, lz4 -BD."""
 
 import gzip
 import os
+import re
 import shutil
 import signal
 import stat
@@ -308,6 +309,44 @@ def test_ctrl_c_stops_the_module_workers(kernel, tmp_path):
         "/proc/%s/cmdline" % pid) and str(tmp_path).encode() in open(
         "/proc/%s/cmdline" % pid, "rb").read()]
     assert left == []
+
+
+STARTUP_FRAME = re.compile(r'extract_symvers\.py", line (\d+)')
+
+
+def test_ctrl_c_at_any_moment(kernel, tmp_path):
+    """SIGINT at 20 moments from 0.01 s to past the end of a run with the module worker pool:
+    exit 130 with the line, or (sent too late) the run's own result; never a traceback but
+    Python's own, from before the file's first line (importing site, compiling the file:
+    line 0 of its frame), or a silent death before Python takes SIGINT at all."""
+    files = {"drivers/m%03d.ko" % i: build_module(
+        "6.14", make_exports(ERAS["6.14"], count=3, seed=1000 + i)) for i in range(150)}
+    argv = ["--modules", module_tree(tmp_path, files), tmp_path / "vmlinux"]
+    (tmp_path / "vmlinux").write_bytes(kernel.data)
+    start = time.monotonic()
+    status, whole, _ = tool(*argv)
+    took = time.monotonic() - start
+    assert status == 0 and len(whole.splitlines()) == 40 + 450
+    stopped = 0
+    for i in range(20):
+        status, out, err = interrupt(argv, signal.SIGINT, 0.01 + took * 1.2 * i / 19)
+        if "Traceback" in err:
+            assert {int(line) for line in STARTUP_FRAME.findall(err)} <= {0}, err
+            continue
+        if (status, err) == (-signal.SIGINT, ""):     # before Python took SIGINT at all
+            continue
+        assert (status, out) in ((130, ""), (0, whole)), err
+        if status == 130:
+            assert err.endswith("extract_symvers: error: interrupted (SIGINT): nothing "
+                                "written\n")
+            stopped += 1
+    assert stopped
+
+
+def test_the_library_leaves_ctrl_c_alone(image, run):
+    """Imported (main() called in-process), the module takes no SIGINT of its caller's."""
+    assert run(image).status == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_ctrl_c_leaves_no_temporary_file(tmp_path):
