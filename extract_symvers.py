@@ -2009,6 +2009,10 @@ FILESYSTEMS = (
      "mount -o loop,ro IMAGE DIR, or debugfs -R 'rdump / DIR' IMAGE"),
     (1024, b"\xe2\xe1\xf5\xe0", "an EROFS image", "fsck.erofs --extract=DIR IMAGE"),
     (0, b"hsqs", "a squashfs image", "unsquashfs -d DIR IMAGE"),
+    (0, b"sqsh", "a squashfs image", "unsquashfs -d DIR IMAGE"),
+    (0, b"\x45\x3d\xcd\x28", "a cramfs image", "cramfsck -x DIR IMAGE"),
+    (512, b"\x45\x3d\xcd\x28", "a cramfs image", "cramfsck -x DIR IMAGE"),
+    (0, b"\x28\xcd\x3d\x45", "a cramfs image", "cramfsck -x DIR IMAGE"),
     (0, SPARSE_MAGIC, "an Android sparse image", "simg2img IMAGE RAW, then mount or extract RAW"))
 
 
@@ -2016,6 +2020,54 @@ def _filesystem(data):
     """(what, how to get the files out) of a filesystem image, or None."""
     return next(((what, how) for offset, magic, what, how in FILESYSTEMS
                  if data[offset:offset + len(magic)] == magic), None)
+
+
+# Archives of files, a kernel's modules in them (the Module archives section reads those).
+# cpio(5): magic -> (header size, alignment of name and data, base of the numbers, (offset,
+# width) of c_mode, c_namesize, c_filesize): newc and its crc variant, then odc
+CPIO_FORMATS = {b"070701": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
+                b"070702": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
+                b"070707": (76, 1, 8, ((18, 6), (59, 6), (65, 11)))}
+USTAR, USTAR_AT = b"ustar", 257
+AR_MAGIC, ZIP_MAGIC = b"!<arch>\n", b"PK\x03\x04"
+
+
+class _Archive(NamedTuple):
+    name: str
+    offset: int             # of the magic
+    magics: tuple
+    what: str               # said of a KERNEL that is one
+
+
+FILE_ARCHIVES = (
+    _Archive("cpio", 0, tuple(CPIO_FORMATS), "a cpio archive (an initramfs?)"),
+    _Archive("tar", USTAR_AT, (USTAR,), "a tar archive"),
+    _Archive("Debian package", 0, (AR_MAGIC,), "a Debian package"),
+    _Archive("zip", 0, (ZIP_MAGIC,), "a zip archive"),
+    _Archive("Android boot image", 0, (ANDROID_BOOT, VENDOR_BOOT), "an Android boot image"),
+)
+
+
+def _archive(data):
+    """The _Archive of files `data` is, or None."""
+    return next((archive for archive in FILE_ARCHIVES
+                 if any(data[archive.offset:archive.offset + len(magic)] == magic
+                        for magic in archive.magics)), None)
+
+
+def _not_a_kernel(data, compressed=None):
+    """Raise the error saying what `data` (the input, or what it decompressed to,
+    `compressed` by that) is, when it is a filesystem image or an archive of files."""
+    how = ", %s-compressed" % compressed if compressed else ""
+    filesystem = _filesystem(data)
+    if filesystem:
+        raise SymversError("this is %s%s, not a kernel: get the kernel and the modules out of "
+                           "it (%s), then give the kernel, and the modules to --modules DIR"
+                           % (filesystem[0], how, filesystem[1]), EXIT_FORMAT)
+    archive = _archive(data)
+    if archive:
+        raise SymversError("this is %s%s, not a kernel: give it to --modules for the modules "
+                           "it holds" % (archive.what, how), EXIT_FORMAT)
 
 
 # arm64 (Documentation/arch/arm64/booting.rst) and riscv Image headers: the same fields up to
@@ -2207,7 +2259,7 @@ def _search_payloads(data, max_size):
             if kind == "lz4" and _lz4_blocks() is _lz4_block:
                 _log.info("lz4 decoded in Python: pip install lz4 makes it faster")
             return (image, Payload(kind, at, load)), None, errors
-        if fallback is None and len(image) >= 1 << 16:
+        if fallback is None and (len(image) >= 1 << 16 or not at):    # or the whole file
             fallback = (image, Payload(kind, at))
     return None, fallback, errors
 
@@ -2243,15 +2295,15 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
     if _has_banner(data):    # searched for only now: the whole of a dump
         _log.info("image is not compressed (%d bytes)", len(data))
         return _whole(data), Payload("none", None)
+    if not header:
+        _not_a_kernel(data)
     if fallback is not None:
         image, payload = fallback
+        if not payload.offset:      # the whole file compressed
+            _not_a_kernel(image, payload.kind)
         _log.info("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it",
                   payload.kind, payload.offset, payload.offset, len(image))
         return fallback
-    filesystem = _filesystem(data) if not header else None
-    if filesystem:
-        raise SymversError("this is %s, not a kernel: get the kernel out of it (%s)"
-                           % filesystem, EXIT_FORMAT)
     said = "; ".join(error for error, _ in errors[:3])
     if raw and not any(payload for _, payload in errors):
         _log.warning("no kernel banner, no compressed kernel%s: reading the file as a raw "
@@ -3360,8 +3412,6 @@ MODULE_SUFFIXES = ((".ko", None), (".ko.xz", "xz"), (".ko.zst", "zstd"), (".ko.g
 MODULE_NAME = re.compile(r"[!-~]+")
 ARCHIVE_DEPTH = 4       # archives inside archives (a .deb's data.tar.xz, a boot image's ramdisk)
 TAR_STREAMS = {"gzip": "gz", "xz": "xz", "bzip2": "bz2"}     # what tarfile decompresses itself
-USTAR, USTAR_AT = b"ustar", 257
-AR_MAGIC, ZIP_MAGIC = b"!<arch>\n", b"PK\x03\x04"
 
 
 def _module_suffix(path):
@@ -3383,11 +3433,6 @@ def _module_name(path, suffix):
     return name[7:] if name.startswith("kernel/") else name
 
 
-# cpio(5): magic -> (header size, alignment of name and data, base of the numbers, (offset,
-# width) of c_mode, c_namesize, c_filesize): newc and its crc variant, then odc
-CPIO_FORMATS = {b"070701": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
-                b"070702": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
-                b"070707": (76, 1, 8, ((18, 6), (59, 6), (65, 11)))}
 S_IFMT, S_IFREG = 0o170000, 0o100000
 NONZERO = re.compile(b"[^\0]")
 
@@ -3513,21 +3558,14 @@ def _tar_in(codec, data, label):
     return start[USTAR_AT:USTAR_AT + len(USTAR)] == USTAR
 
 
-class _Archive(NamedTuple):
-    name: str
-    offset: int
-    magics: tuple
-    modules: object     # (data, label, max_size, depth) -> [(path inside, bytes)]
-
-
-ARCHIVES = (
-    _Archive("cpio", 0, tuple(CPIO_FORMATS), _cpio_modules),
-    _Archive("tar", USTAR_AT, (USTAR,),
-            lambda data, label, max_size, depth: _tar_modules(data, "r|", label, max_size)),
-    _Archive("Debian package", 0, (AR_MAGIC,), _deb_modules),
-    _Archive("zip", 0, (ZIP_MAGIC,), _zip_modules),
-    _Archive("Android boot image", 0, (ANDROID_BOOT, VENDOR_BOOT), _ramdisk_modules),
-)
+# The modules of each of FILE_ARCHIVES: (data, label, max_size, depth) -> [(path, bytes)]
+ARCHIVES = {
+    "cpio": _cpio_modules,
+    "tar": lambda data, label, max_size, depth: _tar_modules(data, "r|", label, max_size),
+    "Debian package": _deb_modules,
+    "zip": _zip_modules,
+    "Android boot image": _ramdisk_modules,
+}
 
 
 def _archive_modules(data, label, max_size, depth=0, whole=True):
@@ -3545,10 +3583,9 @@ def _archive_modules(data, label, max_size, depth=0, whole=True):
                                 label, max_size, depth + 1, whole)
     if whole and data[:len(ELF_MAGIC)] == ELF_MAGIC:
         return [("", data)]
-    for archive in ARCHIVES:
-        if any(data[archive.offset:archive.offset + len(magic)] == magic
-               for magic in archive.magics):
-            return archive.modules(data, label, max_size, depth)
+    archive = _archive(data)
+    if archive:
+        return ARCHIVES[archive.name](data, label, max_size, depth)
     filesystem = _filesystem(data)
     if filesystem:
         raise SymversError("%s is %s, whose files this tool does not read: get them out (%s) "
@@ -5213,6 +5250,11 @@ class _Run:
             return None, ()
         data, core_base, self.memory = read_kernel(path, self.max_size)
         image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
+        if payload.kind != "none" and self.args.version is None and not _has_banner(image) \
+                and not image_header(image).how:
+            raise SymversError("%s payload at %#x decompresses to %d bytes with no Linux banner: "
+                               "not a kernel (give -k to read it as a raw image)"
+                               % (payload.kind, payload.offset, len(image)), EXIT_FORMAT)
         _log.info("vermagic: %s", vermagic(image) or "not found")
         return image, tuple(b for b in (payload.load, core_base) if b is not None)
 

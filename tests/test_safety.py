@@ -519,6 +519,24 @@ def test_a_file_without_a_banner_is_read_raw_with_k(run, assert_symvers, kernel_
     assert "reading the file as a raw image, as -k says" in result.err
 
 
+
+@pytest.mark.parametrize("container", ["vmlinuz", "u-boot"])
+def test_a_compressed_kernel_without_a_banner_is_read_with_k(container, run, assert_symvers,
+                                                              kernel_file):
+    """A vmlinuz (or u-boot image) whose kernel's banner is altered: without -k, exit 4 (the
+    payload holds no banner: not a kernel, or give -k); with -k, read."""
+    from archives import uboot
+    from formats import STUB
+    kernel = build("5.19", bits=64)
+    image = kernel.data.replace(b"Linux version", b"Linux VERSION") + bytes(1 << 16)
+    payload = gzip.compress(image, mtime=0)
+    path = kernel_file(STUB + payload if container == "vmlinuz" else uboot(payload, "gzip"))
+    result = run(path)
+    assert result.status == 4
+    assert result.errors[0].endswith("decompresses to %d bytes with no Linux banner: not a "
+                                     "kernel (give -k to read it as a raw image)" % len(image))
+    assert_symvers(run("-k", "5.19", path), kernel)
+
 # --- LZ4 frames with linked blocks ---------------------------------------------------------
 
 @pytest.mark.parametrize("with_package", [True, False])
