@@ -2230,7 +2230,8 @@ def _search_payloads(data, max_size):
     """(found, fallback, errors): (image, Payload) of the first compressed payload (or Image
     header further in) that holds a kernel, or None; of the first that decompressed to
     something else, or None; the payloads that failed, as (error, whether it was a payload
-    for sure: one whose first 64 KiB decoded, not a magic met by chance)."""
+    for sure: one whose first 64 KiB decoded, not a magic met by chance, whether a package
+    is missing to read it)."""
     view = memoryview(data)
     fallback, errors = None, []
     payload, load = _boot_header(data)
@@ -2245,14 +2246,13 @@ def _search_payloads(data, max_size):
         codec = _compression_of(data, at)
         error = _probe_error(codec, view[at:])
         if error:
-            errors.append(("%s at %#x: %s" % (kind, at, error[0]), error[1]))
+            errors.append(("%s at %#x: %s" % (kind, at, error[0]), error[1], False))
             continue
         try:
             image = decompress_payload(kind, view[at:], max_size)
         except SymversError as e:
-            if isinstance(e, _MissingPackage):   # said now: a plain image may be tried next
-                _log.warning("%s at %#x: %s", kind, at, e)
-            errors.append(("%s at %#x: %s" % (kind, at, e), codec.probe is not None))
+            errors.append(("%s at %#x: %s" % (kind, at, e), codec.probe is not None,
+                           isinstance(e, _MissingPackage)))
             continue
         if _has_banner(image):
             _log.info("%s compressed at pos %d (%#x): %d bytes", kind, at, at, len(image))
@@ -2262,6 +2262,14 @@ def _search_payloads(data, max_size):
         if fallback is None and (len(image) >= 1 << 16 or not at):    # or the whole file
             fallback = (image, Payload(kind, at))
     return None, fallback, errors
+
+
+def _unread(errors):
+    """Warn of the payloads a missing package leaves unread, as the file is read otherwise
+    (a failure says them in its error)."""
+    for error, _, missing in errors:
+        if missing:
+            _log.warning("%s", error)
 
 
 def _whole(data):
@@ -2293,6 +2301,7 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
     if found is not None:
         return found
     if _has_banner(data):    # searched for only now: the whole of a dump
+        _unread(errors)
         _log.info("image is not compressed (%d bytes)", len(data))
         return _whole(data), Payload("none", None)
     if not header:
@@ -2301,11 +2310,12 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
         image, payload = fallback
         if not payload.offset:      # the whole file compressed
             _not_a_kernel(image, payload.kind)
+        _unread(errors)
         _log.info("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it",
                   payload.kind, payload.offset, payload.offset, len(image))
         return fallback
-    said = "; ".join(error for error, _ in errors[:3])
-    if raw and not any(payload for _, payload in errors):
+    said = "; ".join(error for error, _, _ in errors[:3])
+    if raw and not any(payload for _, payload, _ in errors):
         _log.warning("no kernel banner, no compressed kernel%s: reading the file as a raw "
                      "image, as -k says", " (%s)" % said if said else "")
         return _whole(data), Payload("none", None)
@@ -2315,6 +2325,7 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
         raise SymversError("not a kernel: found no kernel banner, no compressed kernel and no "
                            "kernel image header in %d bytes (give -k to read it as a raw image)"
                            % len(data), EXIT_FORMAT)
+    _unread(errors)
     _log.info("no kernel banner: reading the %s as it is", header)
     return _whole(data), Payload("none", None)
 
@@ -2481,13 +2492,13 @@ def _bases(data, blocks, options, header, bases_to_try):
     for b, how in [(b, header.how) for b in header.bases] + [(b, "loader header")
                                                              for b in bases_to_try]:
         if not b >> bits:
-            _log.info("trying base %x from the %s", b, how)
+            _log.debug("trying base %x from the %s", b, how)
             yield b
     if options.prel32:
         yield None
         return
     for b in _vote_bases(data, blocks, options):
-        _log.info("trying base %x from the name pointers", b)
+        _log.debug("trying base %x from the name pointers", b)
         yield b
 
 
@@ -3141,7 +3152,7 @@ def _read_tables(data, options, blocks):
         _log.info("symsearch found at offset %#x: %s", at, _describe(refs))
         return _vmlinux_lines(symbols, layout), True
     if layout.symsearch and options.base is not None:
-        _log.info("symsearch not found%s; locating the tables directly",
+        _log.debug("symsearch not found%s; locating the tables directly",
                   " (%d candidates rejected)" % len(candidates) if candidates else "")
     for refs in find_tables_direct(fmt, blocks):
         try:
@@ -3201,25 +3212,58 @@ CULPRITS = (("big_endian", "-e"), ("bits", "-b"), ("version", "-k"), ("prel32", 
 
 
 def _culprit(data, given, options, bases_to_try):
-    """When the options `given` find no tables: a sentence naming the one that, detected
-    instead, finds them, and what the image says; or None.  `options` are the given ones
-    with the version known."""
+    """When the options `given` find no tables: a sentence naming those the image
+    contradicts, and what it says: the one that, detected alone (the others as given),
+    finds them, else every one that differs where all detected together find them; or
+    None.  `options` are the given ones with the version known."""
     banner = banner_version(data)
-    for field, flag in CULPRITS:
-        if getattr(given, field) is None or field == "version" and banner is None:
-            continue
+    detectable = [(field, flag) for field, flag in CULPRITS if getattr(given, field) is not None
+                  and not (field == "version" and banner is None)]
+
+    def detected(fields):
         try:
             with _Quiet():
-                found = _search_options(data, options._replace(
-                    **{field: banner[0] if field == "version" else None}), bases_to_try)
+                return _search_options(data, options._replace(
+                    **{field: banner[0] if field == "version" else None for field in fields}),
+                    bases_to_try)
         except SymversError:
-            continue
-        says = Options(**{field: getattr(found.mattered, field)}).spell()
-        return ("%s finds no export tables; the image says %s (%d symbols found with it): "
-                "give that, or leave %s out" % (Options(**{field: getattr(given, field)}).spell(),
-                                                says or "it does not matter",
-                                                len(found.lines), flag))
-    return None
+            return None
+
+    for field, flag in detectable:
+        found = detected([field])
+        if found is not None:
+            says = Options(**{field: getattr(found.mattered, field)}).spell()
+            return ("%s finds no export tables; the image says %s (%d symbols found with it): "
+                    "give that, or leave %s out" % (
+                        Options(**{field: getattr(given, field)}).spell(),
+                        says or "it does not matter", len(found.lines), flag))
+    found = detected([field for field, _ in detectable]) if len(detectable) > 1 else None
+    if found is None:
+        return None
+    wrong = sorted(((field, flag) for field, flag in detectable
+                    if _contradicts(field, getattr(given, field), getattr(found.mattered, field))),
+                   key=lambda culprit: Options._fields.index(culprit[0]))   # as spell() does
+    if not wrong:
+        return None
+    return ("%s find no export tables; the image says %s (%d symbols found with them): give "
+            "those, or leave %s out" % (
+                _and([Options(**{field: getattr(given, field)}).spell() for field, _ in wrong]),
+                Options(**{field: getattr(found.mattered, field) for field, _ in wrong}).spell(),
+                len(found.lines), _and([flag for _, flag in wrong])))
+
+
+def _contradicts(field, given, found):
+    """Whether an option given differs from what the image says where it matters (a kernel
+    version: by its layout; PREL32 only where the version has it)."""
+    if found is None:           # did not matter
+        return False
+    if field == "version":
+        return layout_for(given) != layout_for(found)
+    return given != found
+
+
+def _and(words):
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _search_options(data, options, bases_to_try=()):
@@ -3235,7 +3279,7 @@ def _search_options(data, options, bases_to_try=()):
             lines, placed = _read_tables(data, attempt, blocks)
         except SymversError as e:
             _log.debug("not with %s: %s", attempt.spell(), e)
-            failures.append(e)
+            failures.append((attempt, e))
             continue
         found = Extraction(lines, attempt, placed)
         if None in options:
@@ -3245,19 +3289,25 @@ def _search_options(data, options, bases_to_try=()):
         return found
     advice = ["%s: try %s" % (says, fix) for _, says, fix in _image_says(data, options)]
     if len(failures) == 1:
-        raise SymversError("; ".join([str(failures[0])] + advice), failures[0].status)
+        raise SymversError("; ".join([str(failures[0][1])] + advice), failures[0][1].status)
     header = image_header(data)
     unknown = [option for option, value in (
         ("-B", options.base if options.base is not None else (header.bases or None)),
         ("-b", options.bits or header.bits),
         ("-e", options.big_endian if options.big_endian is not None else header.big_endian),
         ("-p", options.prel32)) if value is None]
-    inconsistent = [e for e in failures if e.status == EXIT_INCONSISTENT]
-    tried = "; ".join(str(e) for e in (inconsistent or failures)[:2])
-    raise SymversError("; ".join(["no export tables found with %d detected option sets%s: "
-                                  "give %s" % (len(failures), " (%s)" % tried if tried else "",
-                                               " ".join(unknown) or "other options")] + advice),
-                       inconsistent[0].status if inconsistent else EXIT_NOT_FOUND)
+    inconsistent = [(attempt, e) for attempt, e in failures if e.status == EXIT_INCONSISTENT]
+    if inconsistent:
+        said = "%s (%s, of %d option sets tried)" % (inconsistent[0][1], inconsistent[0][0].spell(),
+                                                   len(failures))
+    elif failures:
+        said = "no export tables found with any of the %d option sets tried from what the " \
+               "image says (-v lists them)" % len(failures)
+    else:
+        said = "no export tables found with %s: no base address to try (none in a header, " \
+               "none the name pointers point from)" % options.spell()
+    raise SymversError("; ".join(["%s: give %s" % (said, " ".join(unknown) or "other options")]
+                                 + advice), EXIT_INCONSISTENT if inconsistent else EXIT_NOT_FOUND)
 
 
 class Extraction(NamedTuple):
@@ -3269,6 +3319,9 @@ class Extraction(NamedTuple):
     def mattered(self):
         """The options as they mattered: -B and -b None where they did not."""
         return self.options if self.placed else self.options._replace(base=None, bits=None)
+
+
+PREL32_SINCE = next(layout.since for layout in LAYOUTS if layout.prel32)
 
 
 def extract(data, options=Options(), bases_to_try=(), raw=False):
@@ -3290,6 +3343,9 @@ def extract(data, options=Options(), bases_to_try=(), raw=False):
     given = options
     if options.version is None:
         options = options._replace(version=kernel_version(data))
+    if options.prel32 and not layout_for(options.version).prel32:
+        _log.warning("-p y: Linux %s has no PREL32 export tables (they came in %d.%d); not used",
+                     release_option(options.version), *PREL32_SINCE[:2])
     if options.base is None and layout_for(options.version).symsearch and \
             image_header(data).unrelocated:
         relocated = relocate(data)
@@ -5291,8 +5347,9 @@ class _Run:
             return image, self.args.base
         relocated = relocate(image, self.args.base)
         if relocated is None:
-            raise SymversError("no relocations to apply: none found, or their slots are "
-                               "filled already", EXIT_NOT_FOUND)
+            _log.warning("-r: no relocations to apply (none found, or their slots are filled "
+                         "already): the image is read as it is")
+            return image, self.args.base
         link = relocated[1] if self.args.base is None else self.args.base
         return relocated[0], link
 

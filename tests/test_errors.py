@@ -58,6 +58,9 @@ def fixed(data):
     return lambda kernels: data
 
 
+# a banner, then noise: no header, no identifiers, no name pointers
+NOISE = b"Linux version 6.14.0-x (a@b) #1\0" + random.Random(5).getrandbits(8 * 300000).to_bytes(
+    300000, "little")
 INITRAMFS = cpio({"init": b"#!/bin/sh\n", "lib/modules/6.1.0/kernel/m.ko": bytes(100000)})
 
 
@@ -125,9 +128,17 @@ CASES = [
      "-k 4.10 finds no export tables; the image says -k 6.14 (40 symbols found with it): "
      "give that, or leave -k out"),
     ("wrong base address, PREL32 wrong", ABSOLUTE[:3] + ["ffffffff82000000"] + ABSOLUTE[4:-1]
-     + ["y"], absolute, 5, "no export tables found with -B ffffffff82000000 -b 64 -e le -k 6.14 "
-     "-p y (nor in front of any of the 2 blocks of identifiers): check the base address, "
-     "pointer size, endianness, kernel version and PREL32 setting"),
+     + ["y"], absolute, 5, "-B ffffffff82000000 and -p y find no export tables; the image says "
+     "-B ffffffff81000000 -p n (40 symbols found with them): give those, or leave -B and -p "
+     "out"),
+    ("four options wrong", ["-b", "64", "-e", "be", "-k", "9.9", "-B", "0"], old32, 5,
+     "-B 0, -b 64, -e be and -k 9.9 find no export tables; the image says -B c0008000 -b 32 "
+     "-e le -k 4.10 (40 symbols found with them): give those, or leave -B, -b, -e and -k out"),
+    ("no base address to try", ["-p", "n"], fixed(NOISE), 5, "no export tables found with -k "
+     "6.14 -p n: no base address to try (none in a header, none the name pointers point "
+     "from): give -B -b -e"),
+    ("every option set tried", [], fixed(NOISE), 5, "no export tables found with any of the 4 "
+     "option sets tried from what the image says (-v lists them): give -B -b -e -p"),
     ("base too wide for 32 bits", ["-b", "32", "-B", "ffffffff81000000", "-k", "6.14"], prel32,
      2, "does not fit in 32 bits"),
     ("image at the top of the address space", ["-b", "32", "-B", "fffff000", "-k", "4.10"],

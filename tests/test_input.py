@@ -167,7 +167,7 @@ def test_broadcom_cfe_vmlinux_lz(run, assert_symvers, kernel_file):
     result = run(kernel_file(lz, "vmlinux.lz"))
     assert_symvers(result, cfe)
     assert "Broadcom CFE header: load address 0x80020000, entry point 0x80344220" in result.err
-    assert "trying base 80020000 from the loader header" in result.err
+    assert "detected options: -B 80020000 -b 32 -e be -k 2.6.18 -p n" in result.err
 
 
 def test_output_file(kernel, tmp_path, run, assert_symvers, kernel_file):
@@ -256,3 +256,17 @@ def test_zstd_without_zstandard(kernel, monkeypatch, run, assert_symvers, kernel
     assert result.status == 5
     assert "warning: zstd at %#x: zstd payload needs the zstandard package (pip install " \
            "zstandard) or Python 3.14+" % len(STUB) in result.err
+
+
+def test_a_missing_package_is_said_once(kernel, monkeypatch, run, kernel_file):
+    """A zstd kernel (its banner not a literal in the frame) without any zstd decoder: the
+    error says the package is missing, and nothing says it before."""
+    payload = zstandard.compress(kernel.data.replace(b"Linux version", b"Linux VERSION"))
+    path = kernel_file(vmlinuz(payload))
+    for name in ("zstandard", "compression", "compression.zstd"):
+        monkeypatch.setitem(sys.modules, name, None)
+    result = run("-k", "6.14", path)
+    assert result.status == 4
+    assert result.err == ("extract_symvers: error: no payload decompressed to a kernel (zstd at "
+                          "%#x: zstd payload needs the zstandard package (pip install zstandard) "
+                          "or Python 3.14+)\n" % len(STUB))

@@ -485,6 +485,28 @@ def test_options_the_image_contradicts_are_warned_about(run, assert_symvers, ker
     assert "warning: -k 5.4.20: the banner says Linux 5.4; used as given" in result.err
 
 
+def test_prel32_before_4_19_is_warned_about(run, assert_symvers, kernel_file):
+    """-p y on a 4.10 kernel: PREL32 kernel_symbols came in 4.19; said, and not used."""
+    kernel = build("4.10", bits=64)
+    result = run("-p", "y", kernel_file(kernel.data))
+    assert_symvers(result, kernel)
+    assert "warning: -p y: Linux 4.10 has no PREL32 export tables (they came in 4.19); not " \
+           "used" in result.err.splitlines()
+    assert "warning" not in run("-p", "n", kernel_file(kernel.data)).err
+
+
+def test_only_what_was_found_is_said(run, kernel_file):
+    """Without -v, no base or table candidate tried is said; with -v, each."""
+    from formats import vmlinuz
+    cfe = build("2.6.18", bits=32, big=True, base=0x80020000)
+    path = kernel_file(vmlinuz(gzip.compress(cfe.data)), "vmlinuz")
+    quiet, verbose = run(path).err.splitlines(), run("-v", path).err.splitlines()
+    assert [line for line in quiet if "trying" in line or "symsearch not" in line] == []
+    assert any(line.startswith("trying base ") for line in verbose)
+    assert quiet[-2:] == ["detected options: -B 80020000 -b 32 -e be -k 2.6.18 -p n",
+                          "40 symbols"]
+
+
 def test_an_old_kernel_read_with_another_version(tmp_path):
     """-k 2.6.12 on a 3.18 zImage: still the options win, and the warning says so."""
     if "rpi2-rt-3.18.11" not in shared_kernels("corpus-old"):
