@@ -48,7 +48,8 @@ main() prints them on stderr.
 # has decided its status, it is ignored, and the script ends by os._exit(), without the
 # interpreter's shutdown (whose threading._shutdown a Ctrl-C could interrupt).  A Ctrl-C in
 # the interpreter's own start, before this line (importing site, compiling this file: some
-# 0.1 s), is Python's KeyboardInterrupt traceback: nothing in this file can prevent that.
+# 0.1 s, more on a loaded machine), is Python's KeyboardInterrupt traceback (its frame of this
+# file at line 0, or under 3.8 at the docstring): nothing in this file can prevent that.
 import _signal     # signal's builtin core: the signal module imports enum, a slow import
 import os
 import sys
@@ -5631,6 +5632,9 @@ def main(argv=None):
     onto = _onto_an_input(args)
     if onto:
         parser.error("%s %s would write onto the input %s: give another FILE" % onto)
+    if args.decompress and args.config and _written_onto(args.config, args.decompress):
+        parser.error("-d %s and --config %s are the same file: give two" % (args.decompress,
+                                                                           args.config))
     if args.kernel is None and not args.diff and (args.check or args.decompress or args.relocate
                                                   or not args.modules):
         parser.error("KERNEL is needed, except to list the exports of --modules alone")

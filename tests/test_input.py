@@ -106,6 +106,13 @@ def test_decompress_and_config_both_saved(kernel, tmp_path, run, kernel_file):
     assert (tmp_path / "config").read_bytes() == config
 
 
+def test_decompress_and_config_to_one_file(kernel, tmp_path, run, kernel_file):
+    result = run("-d", tmp_path / "out", "--config", tmp_path / "out", kernel_file(kernel.data))
+    assert result.status == 2
+    assert result.errors == ["extract_symvers: error: -d {0} and --config {0} are the same file: "
+                             "give two".format(tmp_path / "out")]
+
+
 def test_neither_saved_when_one_fails(kernel, tmp_path, run, kernel_file):
     """-d with --config of a kernel without one: the error, and no file."""
     result = run("-d", tmp_path / "vmlinux.raw", "--config", tmp_path / "config",
