@@ -291,6 +291,22 @@ def test_signal_while_reading_a_slow_pipe(signum, status, said):
     assert got == (status, "", "extract_symvers: error: %s\n" % said)
 
 
+def test_ctrl_c_at_a_terminal_while_reading_a_slow_pipe():
+    """{ head -c 8M /dev/zero; sleep 20; } | extract_symvers.py - and Ctrl-C: SIGINT to the
+    whole pipeline (its process group), the feeder dies too: still 130, not the 8 MiB read
+    as the input ('not a kernel')."""
+    script = "{ head -c 8M /dev/zero; sleep 20; } | %s %s -; echo status=$? >&2" % (
+        sys.executable, TOOL)
+    pipeline = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(2)
+    os.killpg(pipeline.pid, signal.SIGINT)
+    _, err = pipeline.communicate(timeout=60)
+    assert err.decode().splitlines()[-2:] == [
+        "extract_symvers: error: interrupted (SIGINT): nothing written", "status=130"]
+
+
 def test_ctrl_c_stops_the_module_workers(kernel, tmp_path):
     """A worker blocked on a FIFO among the modules: Ctrl-C ends the run at once, with exit
     130, and no worker is left behind."""
