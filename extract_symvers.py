@@ -50,13 +50,18 @@ main() prints them on stderr.
 # the interpreter's own start, before this line (importing site, compiling this file: some
 # 0.1 s, more on a loaded machine), is Python's KeyboardInterrupt traceback (its frame of this
 # file at line 0, or under 3.8 at the docstring): nothing in this file can prevent that.
-import _signal     # signal's builtin core: the signal module imports enum, a slow import
 import os
 import sys
+try:
+    import _signal      # CPython's builtin core of signal, which imports enum: a slow import
+except ImportError:
+    import signal as _signal
 
 
 def _sigint(signum, frame):
-    """The script's SIGINT handler, by _sigint.phase: starting, running, stopping, decided."""
+    """The script's SIGINT handler, by _sigint.phase (main() sets it): "starting" stops at
+    once, "running" raises KeyboardInterrupt and is "stopping" then, which ignores it, as
+    "decided" does."""
     if _sigint.phase == "running":
         _sigint.phase = "stopping"
         raise KeyboardInterrupt
@@ -3242,7 +3247,7 @@ def _culprit(data, given, options, bases_to_try):
     if found is None:
         return None
     wrong = sorted(((field, flag) for field, flag in detectable
-                    if _contradicts(field, getattr(given, field), getattr(found.mattered, field))),
+                    if _contradicts(field, getattr(given, field), found.mattered)),
                    key=lambda culprit: Options._fields.index(culprit[0]))   # as spell() does
     if not wrong:
         return None
@@ -3254,13 +3259,15 @@ def _culprit(data, given, options, bases_to_try):
 
 
 def _contradicts(field, given, found):
-    """Whether an option given differs from what the image says where it matters (a kernel
-    version: by its layout; PREL32 only where the version has it)."""
-    if found is None:           # did not matter
+    """Whether an option given differs from what the image says (the Options `found` with)
+    where it matters: a kernel version by its layout; PREL32 only where the version has it
+    (extract() warns of -p y before)."""
+    says = getattr(found, field)
+    if says is None or field == "prel32" and not layout_for(found.version).prel32:
         return False
     if field == "version":
-        return layout_for(given) != layout_for(found)
-    return given != found
+        return layout_for(given) != layout_for(says)
+    return given != says
 
 
 def _and(words):
