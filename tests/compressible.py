@@ -4,10 +4,12 @@ match their formats have."""
 
 import random
 
+from kernelimage import randbytes
+
 
 def compressible(size=400_000, seed=9):
     rng = random.Random(seed)
-    words = [rng.randbytes(rng.randint(1, 12)) for _ in range(300)]
+    words = [randbytes(rng, rng.randint(1, 12)) for _ in range(300)]
     out = bytearray()
     while len(out) < size:
         kind = rng.randrange(10)
@@ -16,7 +18,7 @@ def compressible(size=400_000, seed=9):
         elif kind == 7:
             out += bytes(rng.randint(1, 70000))
         elif kind == 8:
-            out += rng.randbytes(rng.randint(1, 4)) * rng.randint(1, 3000)
+            out += randbytes(rng, rng.randint(1, 4)) * rng.randint(1, 3000)
         else:
-            out += rng.randbytes(rng.randint(1, 300))
+            out += randbytes(rng, rng.randint(1, 300))
     return bytes(out[:size])

@@ -13,10 +13,36 @@ import re
 import subprocess
 import sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "extract_symvers.py")
 CORPUS = os.environ.get("EXTRACT_SYMVERS_CORPUS")
-SHARED = os.environ.get("EXTRACT_SYMVERS_SHARED", os.path.join(ROOT, "..", "shared"))
+SHARED = os.environ.get("EXTRACT_SYMVERS_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+FETCH = "../shared/corpus/fetch-debian-kernels.sh --modules"
+NO_CORPUS = "no corpus: set EXTRACT_SYMVERS_CORPUS to a directory fetched by " + FETCH
+
+
+def not_in_corpus(what):
+    """Why a test of `what` (kernels of the corpus) is skipped: no corpus given, or one
+    without them."""
+    return "%s not in %s (fetch with %s)" % (what, CORPUS, FETCH) if CORPUS else NO_CORPUS
+
+
+def not_shared(corpus, *names):
+    """Why a test of the kernels `names` of SHARED/`corpus` is skipped."""
+    top = os.path.join(SHARED, corpus)
+    if not os.path.isdir(top):
+        return "no %s: set EXTRACT_SYMVERS_SHARED to the directory holding corpus-old and " \
+               "corpus-built (%s is not one)" % (corpus, SHARED)
+    return "%s not in %s" % (" and ".join(names), top)
+
+
+def each(values, reason, width=1):
+    """pytest.mark.parametrize's values (of `width` names), or where there are none, one
+    case skipped for `reason` (pytest would skip it as "got empty parameter set")."""
+    return values or [pytest.param(*(None,) * width, marks=pytest.mark.skip(reason=reason),
+                                   id="none")]
 
 
 def meta(directory):

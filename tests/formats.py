@@ -12,8 +12,10 @@ import struct
 
 import zstandard
 
+from kernelimage import randbytes
+
 # a decompressor stub without magic numbers, and what may follow a payload in a vmlinuz
-STUB = random.Random(3).randbytes(0x2345).replace(b"\x1f\x8b", b"\x1f\x00") \
+STUB = randbytes(random.Random(3), 0x2345).replace(b"\x1f\x8b", b"\x1f\x00") \
     .replace(b"\x5d\x00\x00", b"\x5d\x01\x00")
 TRAILER = b"\xff" * 100 + b"trailing data after the payload"
 

@@ -112,6 +112,11 @@ class Kernel:
         return self.layout.get("modversions", True)
 
 
+def randbytes(rng, size):
+    """rng.randbytes(size), the same bytes, on Python 3.8 (Random.randbytes is 3.9+)."""
+    return rng.getrandbits(8 * size).to_bytes(size, "little") if size else b""
+
+
 def make_exports(era, count=40, unused=False, seed=1):
     """Exports with distinct identifier names, spread over the era's export types."""
     rng = random.Random(seed)
@@ -158,7 +163,7 @@ class Writer:
         return offset
 
     def noise(self, size):
-        return self.put(self.rng.randbytes(size))
+        return self.put(randbytes(self.rng, size))
 
     def ptr(self, value):
         return struct.pack(self.e + ("I" if self.ptr_size == 4 else "Q"), value)

@@ -22,7 +22,7 @@ import zstandard
 import extract_symvers
 from archives import (boot_img, cpio, deb, elf_core, fdt, kdump, lz4_legacy, sparse, tar,
                       vendor_boot_img, zip_of)
-from kernelimage import ERAS, build, make_exports
+from kernelimage import ERAS, build, make_exports, randbytes
 from kobuild import build_module
 from memdump import (arm64_tables, kernel_with_modules, module_btf, physical_dump,
                      qemu_cpu_state, x86_64_tables)
@@ -106,7 +106,7 @@ def mutate(data, rng):
     elif kind == 4:                                 # a random table
         size = rng.randint(4, 512)
         at = rng.randrange(n)
-        data[at:at + size] = rng.randbytes(len(data[at:at + size]))
+        data[at:at + size] = randbytes(rng, len(data[at:at + size]))
     else:                                           # words set to small values
         for _ in range(rng.randint(1, 16)):
             at = rng.randrange(n // 4) * 4

@@ -122,8 +122,10 @@ def busybox(arch):
     target = os.path.join(CORPUS, ".busybox", arch)
     binary = os.path.join(target, "usr", "bin", "busybox")     # /bin in bookworm's
     if not os.path.exists(binary):
-        if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
-            pytest.skip("apt-get and dpkg-deb are needed for the %s guest's busybox" % arch)
+        missing = [t for t in ("apt-get", "dpkg-deb") if not shutil.which(t)]
+        if missing:
+            pytest.skip("%s not installed: no busybox for the %s guest"
+                        % (" and ".join(missing), arch))
         os.makedirs(target, exist_ok=True)
         apt_download(["busybox-static:%s" % arch], arch, target)
         deb = next(f for f in os.listdir(target) if f.endswith(".deb"))

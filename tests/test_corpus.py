@@ -5,6 +5,7 @@ every kernel in it is run with the options of its meta.json (found by the script
 without this project's code) and with no options at all, on the image as Debian ships it and
 on the decompressed image.  The vmlinux lines must equal the official file's exactly."""
 
+import itertools
 import json
 import mmap
 import os
@@ -14,27 +15,27 @@ import subprocess
 
 import pytest
 
-from corpus import (CORPUS, corpus_kernels, kernel_image, loaded_lines, meta, module_tree,
-                    module_vermagic, modules_package, official_changes, official_lines,
-                    official_vmlinux_lines, tool)
+from corpus import (CORPUS, NO_CORPUS, corpus_kernels, each, kernel_image, loaded_lines, meta,
+                    module_tree, module_vermagic, modules_package, not_in_corpus,
+                    official_changes, official_lines, official_vmlinux_lines, tool)
 from kobuild import patched_module
 from qemu import (DUMPS, LOAD, LOADED, boot_and_dump, decompressed, insmod_initramfs,
                   module_initramfs)
 
 KERNELS = corpus_kernels()
 MODULE_KERNELS = [name for name in KERNELS if module_tree(os.path.join(CORPUS, name))]
+WITH_MODULES = each(MODULE_KERNELS, not_in_corpus("kernels with their module trees"))
 
 
 def test_corpus_is_there():
     if not CORPUS:
-        pytest.skip("EXTRACT_SYMVERS_CORPUS is not set: no real kernels to compare with "
-                    "(fetch them with ../shared/corpus/fetch-debian-kernels.sh DIR)")
+        pytest.skip(NO_CORPUS)
     assert KERNELS, "EXTRACT_SYMVERS_CORPUS=%s holds no fetched kernel" % CORPUS
 
 
-@pytest.mark.parametrize("options", ["given", "detected"])
-@pytest.mark.parametrize("form", ["image", "raw"])
-@pytest.mark.parametrize("name", KERNELS)
+@pytest.mark.parametrize("name,form,options", each(
+    list(itertools.product(KERNELS, ["image", "raw"], ["given", "detected"])),
+    not_in_corpus("kernels"), width=3))
 def test_real_kernel(name, form, options):
     """python extract_symvers.py [OPTIONS] vmlinuz: with the oracle's options, and with none
     (every option detected from the image)."""
@@ -54,7 +55,7 @@ def complete_symvers(directory, modules):
     return sorted(ours), sorted(official_lines(directory)), err
 
 
-@pytest.mark.parametrize("name", MODULE_KERNELS)
+@pytest.mark.parametrize("name", WITH_MODULES)
 def test_real_kernel_with_modules(name):
     """python extract_symvers.py --modules /lib/modules/RELEASE vmlinuz: the complete
     Module.symvers, vmlinux and every module, with no options, equal to the official file as
@@ -65,7 +66,7 @@ def test_real_kernel_with_modules(name):
     assert "vermagic: %s\n" % module_vermagic(module_tree(directory)) in err
 
 
-@pytest.mark.parametrize("name", MODULE_KERNELS)
+@pytest.mark.parametrize("name", WITH_MODULES)
 def test_real_module_tree_loads(name):
     """Every module Debian built with the kernel, --check'ed against its image and tree,
     loads, with no warning: each __versions CRC it recorded equals the export recovered
@@ -82,7 +83,7 @@ def test_real_module_tree_loads(name):
     assert [line for line in err.splitlines() if line.startswith("warning: /")] == []
 
 
-@pytest.mark.parametrize("name", MODULE_KERNELS)
+@pytest.mark.parametrize("name", WITH_MODULES)
 def test_real_modules_from_the_package(name):
     """--modules THE.deb: the package as Debian ships it, read in memory, gives the same
     complete file as the unpacked tree."""
@@ -99,9 +100,11 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
     lz4 legacy (lz4 -l), vendor_boot.img v3 and "v4" by Debian's mkbootimg (29.0.6 writes
     the v3 layout under version 4, without a ramdisk table; a real v4 table is a fixture's,
     tests/test_archives.py)."""
-    tools = ("cpio", "lz4", "mkbootimg")
-    if not MODULE_KERNELS or not all(shutil.which(t) for t in tools):
-        pytest.skip("needs a corpus with modules and %s" % ", ".join(tools))
+    if not MODULE_KERNELS:
+        pytest.skip(not_in_corpus("kernels with their module trees"))
+    missing = [t for t in ("cpio", "lz4", "mkbootimg") if not shutil.which(t)]
+    if missing:
+        pytest.skip("%s not installed (cpio, lz4, mkbootimg)" % ", ".join(missing))
 
     def size(name):
         top = os.path.join(CORPUS, name, "lib")
@@ -138,7 +141,9 @@ DUMPED = [pytest.param(name, kaslr, note, id="%s-%s%s" % (name, "kaslr" if kaslr
 BTF_HEADER = b"\x9f\xeb\x01\x00\x18\x00\x00\x00"     # magic, version 1, flags 0, hdr_len 24
 
 
-@pytest.mark.parametrize("name,kaslr,note", DUMPED)
+@pytest.mark.parametrize("name,kaslr,note", each(DUMPED, not_in_corpus(
+    "the kernels booted here (%s) with their module trees"
+    % ", ".join(prefix + "*" for prefix in GUESTS_DUMPED)), width=3))
 def test_real_qemu_memory_dumps(name, kaslr, note, tmp_path):
     """The kernel booted under QEMU (TCG) with an initramfs that insmods modules of its own
     tree, dumped by the monitor in each of dump-guest-memory's formats: each dump gives, with
@@ -181,7 +186,7 @@ def test_real_qemu_memory_dumps(name, kaslr, note, tmp_path):
 CONTAINED = [n for n in KERNELS if n.startswith(("armhf-", "arm64-"))]
 
 
-@pytest.mark.parametrize("name", CONTAINED)
+@pytest.mark.parametrize("name", each(CONTAINED, not_in_corpus("armhf and arm64 kernels")))
 def test_real_kernel_in_containers(name, tmp_path):
     """The decompressed image with lz4 -l in a page-2048 boot.img v2 (mkbootimg), the image
     as shipped in a multi-file uImage (mkimage -T multi) and at 16 MiB in a 128 MiB flash
@@ -218,11 +223,17 @@ def _named(prefix):
     return next((name for name in MODULE_KERNELS if name.startswith(prefix)), None)
 
 
+def _pair(old, new):
+    """The kernels named `old*` and `new*`, or a case skipped for their absence."""
+    found = _named(old), _named(new)
+    missing = pytest.mark.skip(reason=not_in_corpus("%s* and %s* with their module trees"
+                                                    % (old, new)))
+    return pytest.param(*found, id="%s..%s" % (old, new), marks=() if all(found) else missing)
+
+
 # one series from two suites (bookworm-backports, trixie), and across series
-PAIRS = [pytest.param(_named(old), _named(new), id="%s..%s" % (old, new))
-         for old, new in (("amd64-6.12.95", "amd64-6.12.117"),
-                          ("arm64-6.12.95", "arm64-6.12.117"),
-                          ("amd64-6.1.", "amd64-6.12.117"))]
+PAIRS = [_pair("amd64-6.12.95", "amd64-6.12.117"), _pair("arm64-6.12.95", "arm64-6.12.117"),
+         _pair("amd64-6.1.", "amd64-6.12.117")]
 
 
 def _image(name):
@@ -240,8 +251,6 @@ def test_real_kabi_report(old, new, tmp_path):
     """--diff OLD NEW from the two images equals the changes between the vmlinux lines of
     the official files, computed here; from the two complete files written with --modules,
     the changes between the two official files."""
-    if not (old and new):
-        pytest.skip("the pair is not in the corpus")
     official = [official_lines(os.path.join(CORPUS, name)) for name in (old, new)]
     vmlinux = [[line for line in lines if line.split("\t")[2] == "vmlinux"]
                for lines in official]
@@ -259,8 +268,6 @@ def test_real_kabi_check(old, new):
     """--diff OLD NEW --check OLD-TREE: the modules built for OLD that NEW refuses are
     those --check OLD-TREE against NEW refuses (6.12.95~bpo to 6.12.117: every one, as
     module_layout's CRC changed)."""
-    if not (old and new):
-        pytest.skip("the pair is not in the corpus")
     tree = module_tree(os.path.join(CORPUS, old))
     lines, _ = tool("--diff", _image(old), _image(new), "--check", tree, "--json", status=None)
     refused = {m["path"] for m in json.loads("".join(lines))["modules"] if not m["loads"]}
@@ -272,7 +279,7 @@ def test_real_kabi_check(old, new):
 REFUSALS = [n for n in MODULE_KERNELS if n.startswith("amd64-7.")]
 
 
-@pytest.mark.parametrize("name", REFUSALS)
+@pytest.mark.parametrize("name", each(REFUSALS, not_in_corpus("amd64 7.x with its module tree")))
 def test_real_refusals_under_qemu(name, tmp_path):
     """A real module of the tree, its struct module made 64 bytes larger, or its first
     relocation of a type x86-64's loader does not apply (R_X86_64_GOT32): --check refuses
@@ -308,7 +315,7 @@ def test_real_vermagic_of_another_release():
     named as what differs."""
     old, new = _named("armhf-6.1."), _named("armhf-7.")
     if not (old and new):
-        pytest.skip("armhf 6.1 and 7.2 are not both in the corpus")
+        pytest.skip(not_in_corpus("armhf 6.1 and 7.x with their module trees"))
     module = os.path.join(module_tree(os.path.join(CORPUS, old)), "kernel", "drivers", "usb",
                           "serial", "usbserial.ko")
     lines, _ = tool("--check", module, _image(new), status=7)

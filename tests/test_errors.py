@@ -14,7 +14,7 @@ import pytest
 
 from archives import cpio, deb, lz4_legacy, tar, uboot, zip_of
 from formats import COMPRESSORS, STUB
-from kernelimage import ERAS, make_exports
+from kernelimage import ERAS, make_exports, randbytes
 from kobuild import build_module
 
 # python extract_symvers.py OPTIONS vmlinux, for kernelimage's 6.14 kernels (PREL32, as on
@@ -59,8 +59,7 @@ def fixed(data):
 
 
 # a banner, then noise: no header, no identifiers, no name pointers
-NOISE = b"Linux version 6.14.0-x (a@b) #1\0" + random.Random(5).getrandbits(8 * 300000).to_bytes(
-    300000, "little")
+NOISE = b"Linux version 6.14.0-x (a@b) #1\0" + randbytes(random.Random(5), 300000)
 INITRAMFS = cpio({"init": b"#!/bin/sh\n", "lib/modules/6.1.0/kernel/m.ko": bytes(100000)})
 
 
@@ -73,9 +72,9 @@ CASES = [
     ("empty device", ["-B", "c0008000"], "/dev/null", 3, "input is empty"),
     ("endless device", ["--max-size", "1", "-B", "c0008000"], "/dev/zero", 3,
      "larger than 1 MiB"),
-    ("not a kernel", ["-b", "64", "-e", "le"], fixed(random.Random(5).randbytes(300000)), 4,
+    ("not a kernel", ["-b", "64", "-e", "le"], fixed(randbytes(random.Random(5), 300000)), 4,
      "not a kernel: found no kernel banner, no compressed kernel and no kernel image header"),
-    ("not a kernel, read raw as -k says", PREL32, fixed(random.Random(5).randbytes(300000)), 5,
+    ("not a kernel, read raw as -k says", PREL32, fixed(randbytes(random.Random(5), 300000)), 5,
      "no export tables found with -B ffffffff81000000 -b 64 -e le -k 6.14 -p y"),
     ("text file", [], fixed(b"This is not a kernel.\n" * 1000), 4, "not a kernel"),
     ("ext4 image", [], fixed(bytes(1080) + b"\x53\xef" + bytes(8000)), 4,

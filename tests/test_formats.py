@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from corpus import SHARED
+from corpus import SHARED, not_shared
 from formats import arm64_image, bzimage, elf, riscv_image, zimage
 from kernelimage import build
 
@@ -69,8 +69,10 @@ def test_vmlinux_with_debug_info(tmp_path, run, assert_symvers):
     blocks of identifiers in non-allocated sections (as .debug_str holds; objcopy
     --add-section): the tables are looked for where the kernel is."""
     directory = os.path.join(SHARED, "corpus-built", "x86_64-7.2.13")
-    if not os.path.isdir(directory) or not shutil.which("objcopy"):
-        pytest.skip("needs %s and objcopy (binutils)" % directory)
+    if not os.path.isdir(directory):
+        pytest.skip(not_shared("corpus-built", "x86_64-7.2.13"))
+    if not shutil.which("objcopy"):
+        pytest.skip("objcopy not installed (binutils)")
     with open(os.path.join(directory, "bzImage"), "rb") as f:
         bzimage = f.read()
     setup = (bzimage[0x1F1] + 1) * 512          # boot protocol 2.08+: payload_offset at 0x248

@@ -19,7 +19,7 @@ import pytest
 from archives import busybox_initramfs
 from kobuild import SHDR64, elf64_sections, patched_module
 from qemu import apt_download
-from corpus import CORPUS, TOOL, corpus_kernels, meta, official_changes
+from corpus import CORPUS, NO_CORPUS, TOOL, corpus_kernels, meta, official_changes
 
 PROBE = os.path.join(os.path.dirname(__file__), "modpost")
 
@@ -36,9 +36,11 @@ def bookworm_amd64():
 def headers():
     """The unpacked headers tree of the bookworm amd64 kernel, made once per corpus."""
     if not CORPUS:
-        pytest.skip("EXTRACT_SYMVERS_CORPUS is not set: no kernel to build a module for")
-    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
-        pytest.skip("apt-get/dpkg-deb are not available: cannot fetch Debian's kernel headers")
+        pytest.skip(NO_CORPUS)
+    missing = [t for t in ("apt-get", "dpkg-deb") if not shutil.which(t)]
+    if missing:
+        pytest.skip("%s not installed: Debian's kernel headers cannot be fetched"
+                    % " and ".join(missing))
     kernel, meta = bookworm_amd64()
     release, version = meta["release"], meta["version"]
     flavour = meta["flavor"]
@@ -172,9 +174,11 @@ def test_insmod_agrees_with_check(probes, tmp_path):
     """The Debian kernel itself, booted under QEMU with the probes in an initramfs: insmod
     refuses the altered one for the same symbol and loads ours, and (6.1) the padded one,
     as --check says."""
-    qemu, busybox = shutil.which("qemu-system-x86_64"), shutil.which("busybox")
-    if not qemu or not busybox or not shutil.which("cpio"):
-        pytest.skip("qemu-system-x86, busybox-static and cpio are needed to boot the kernel")
+    qemu = shutil.which("qemu-system-x86_64")
+    missing = [t for t in ("qemu-system-x86_64", "busybox", "cpio") if not shutil.which(t)]
+    if missing:
+        pytest.skip("%s not installed (qemu-system-x86, busybox-static, cpio): the kernel "
+                    "cannot be booted" % ", ".join(missing))
     image, built, crc = probes
     busybox_initramfs(tmp_path / "initrd", INIT, [(directory / "probe.ko", name + ".ko")
                                                   for name, directory in built.items()])

@@ -17,16 +17,16 @@ import zlib
 import pytest
 
 import extract_symvers
-from corpus import (CORPUS, SHARED, corpus_kernels, kernel_image, meta, module_vermagic,
-                    official_lines, official_vmlinux_lines, shared_kernels, tool)
+from corpus import (CORPUS, SHARED, corpus_kernels, each, kernel_image, meta, module_vermagic,
+                    not_in_corpus, not_shared, official_lines, official_vmlinux_lines,
+                    shared_kernels, tool)
 
 OLD, BUILT = shared_kernels("corpus-old"), shared_kernels("corpus-built")
 
 
 def test_corpora_are_there():
     if not os.path.isdir(SHARED):
-        pytest.skip("no shared directory at %s (set EXTRACT_SYMVERS_SHARED): the old and "
-                    "built kernels are not here to compare with" % SHARED)
+        pytest.skip(not_shared("corpus-old"))
     assert len(OLD) >= 9 and len(BUILT) >= 3, (OLD, BUILT)
 
 
@@ -40,12 +40,11 @@ def test_what_is_said_fits_a_screen(corpus):
     if corpus == "debian":
         top, names = CORPUS, corpus_kernels()
         if not names:
-            pytest.skip("no Debian kernels: EXTRACT_SYMVERS_CORPUS is not set or holds none "
-                        "(fetch them with ../shared/corpus/fetch-debian-kernels.sh DIR)")
+            pytest.skip(not_in_corpus("the Debian kernels"))
     else:
         top, names = os.path.join(SHARED, corpus), shared_kernels(corpus)
         if not names:
-            pytest.skip("no %s kernels in %s (set EXTRACT_SYMVERS_SHARED)" % (corpus, SHARED))
+            pytest.skip(not_shared(corpus, "the %s kernels" % corpus))
     said = {}
     for name in names:
         _, err = tool(kernel_image(os.path.join(top, name)))
@@ -55,7 +54,7 @@ def test_what_is_said_fits_a_screen(corpus):
     assert max(said.values()) <= STDERR_LINES, said
 
 
-@pytest.mark.parametrize("name", OLD)
+@pytest.mark.parametrize("name", each(OLD, not_shared("corpus-old", "the old kernels")))
 def test_old_kernel(name):
     directory = os.path.join(SHARED, "corpus-old", name)
     ours, _ = tool(kernel_image(directory))
@@ -64,7 +63,7 @@ def test_old_kernel(name):
     assert {line.count("\t") + 1 for line in ours} == {meta(directory)["symvers_columns"]}
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", each(BUILT, not_shared("corpus-built", "the built kernels")))
 def test_built_kernel_with_modules(name):
     directory = os.path.join(SHARED, "corpus-built", name)
     ours, err = tool("--modules", os.path.join(directory, "modules"),
@@ -89,7 +88,7 @@ PLAIN_2_6_12 = ["printk", "__kmalloc", "register_netdev", "schedule", "init_task
 def test_old_kernel_split_by_its_literal_pool():
     name = "novanta-2.6.12.1"
     if name not in OLD:
-        pytest.skip("%s is not in %s" % (name, SHARED))
+        pytest.skip(not_shared("corpus-old", name))
     with open(os.path.join(SHARED, "corpus-old", name, "zImage"), "rb") as f:
         data, _ = extract_symvers.unpack(f.read())
     image = extract_symvers.Image(data, 0xC0008000, 4, "<")
@@ -129,7 +128,7 @@ def ikconfig_in(path):
     raise AssertionError("no kernel found in %s" % path)
 
 
-@pytest.mark.parametrize("name", OLD)
+@pytest.mark.parametrize("name", each(OLD, not_shared("corpus-old", "the old kernels")))
 def test_old_kernel_config(name, tmp_path):
     """--config on the old kernels: exit 5 and no file when the kernel embeds none (found as
     extract-ikconfig finds it); otherwise the .config, checked against what the same build
@@ -153,7 +152,7 @@ def test_old_kernel_config(name, tmp_path):
 def test_four_old_kernels_embed_their_config():
     """The count the closing notes give, so that the test above cannot pass by skipping."""
     if len(OLD) < 9:
-        pytest.skip("the old kernels are not in %s" % SHARED)
+        pytest.skip(not_shared("corpus-old", "the old kernels"))
     assert sum(ikconfig_in(os.path.join(SHARED, "corpus-old", name,
                                         meta(os.path.join(SHARED, "corpus-old", name))["image"]))
                for name in OLD) == 4

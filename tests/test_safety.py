@@ -18,7 +18,7 @@ import time
 import pytest
 
 import extract_symvers
-from corpus import SHARED, kernel_image, official_vmlinux_lines, shared_kernels
+from corpus import SHARED, kernel_image, not_shared, official_vmlinux_lines, shared_kernels
 from kernelimage import ERAS, build, make_exports
 from kobuild import build_module, module_tree, symvers_lines
 
@@ -481,9 +481,10 @@ def test_modules_only_that_disagree(tmp_path, run, assert_symvers):
 def test_a_built_module_next_to_an_old_kernel(tmp_path):
     """ppc64 5.4's usbserial.ko (../shared/corpus-built) with the ARM 3.18 kernel of the
     Raspberry Pi 2 (../shared/corpus-old): exit 6, nothing on stdout."""
-    if "ppc64-5.4.286" not in shared_kernels("corpus-built") or \
-            "rpi2-rt-3.18.11" not in shared_kernels("corpus-old"):
-        pytest.skip("the built and old kernels are not in %s" % SHARED)
+    if "ppc64-5.4.286" not in shared_kernels("corpus-built"):
+        pytest.skip(not_shared("corpus-built", "ppc64-5.4.286"))
+    if "rpi2-rt-3.18.11" not in shared_kernels("corpus-old"):
+        pytest.skip(not_shared("corpus-old", "rpi2-rt-3.18.11"))
     found = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(
         SHARED, "corpus-built", "ppc64-5.4.286", "modules")) for f in fs if f == "usbserial.ko"]
     shutil.copy(found[0], tmp_path / "usbserial.ko")
@@ -529,7 +530,7 @@ def test_only_what_was_found_is_said(run, kernel_file):
 def test_an_old_kernel_read_with_another_version(tmp_path):
     """-k 2.6.12 on a 3.18 zImage: still the options win, and the warning says so."""
     if "rpi2-rt-3.18.11" not in shared_kernels("corpus-old"):
-        pytest.skip("the old kernels are not in %s" % SHARED)
+        pytest.skip(not_shared("corpus-old", "rpi2-rt-3.18.11"))
     directory = os.path.join(SHARED, "corpus-old", "rpi2-rt-3.18.11")
     status, out, err = tool("-k", "2.6.12", kernel_image(directory))
     assert "warning: -k 2.6.12: the banner says Linux 3.18; used as given" in err
@@ -596,8 +597,10 @@ def test_lz4_linked_blocks(with_package, monkeypatch, run, assert_symvers, kerne
 
 def test_lz4_command_with_linked_blocks(tmp_path):
     """The lz4 command itself: lz4 -BD on a real kernel (../shared/corpus-old's x86 4.8)."""
-    if not shutil.which("lz4") or "mc504-x86-4.8.6" not in shared_kernels("corpus-old"):
-        pytest.skip("needs lz4 (apt-get install lz4) and %s/corpus-old" % SHARED)
+    if "mc504-x86-4.8.6" not in shared_kernels("corpus-old"):
+        pytest.skip(not_shared("corpus-old", "mc504-x86-4.8.6"))
+    if not shutil.which("lz4"):
+        pytest.skip("lz4 not installed (apt-get install lz4)")
     directory = os.path.join(SHARED, "corpus-old", "mc504-x86-4.8.6")
     status, _, err = tool("-d", tmp_path / "vmlinux", os.path.join(directory, "bzImage"))
     assert status == 0, err
