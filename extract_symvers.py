@@ -41,6 +41,41 @@ Diagnostics go to the ``extract_symvers`` logger, silent unless the caller confi
 main() prints them on stderr.
 """
 
+# Ctrl-C, run as a script, from this line to the last: SIGINT is taken first of all, before
+# the imports, the classes and the tables are built.  Until main() runs, it stops the program
+# at once with main()'s line and status (nothing is written yet); while main() runs, it is a
+# KeyboardInterrupt, raised once (what is half done is undone on the way out); once main()
+# has decided its status, it is ignored, and the script ends by os._exit(), without the
+# interpreter's shutdown (whose threading._shutdown a Ctrl-C could interrupt).  A Ctrl-C in
+# the interpreter's own start, before this line (importing site, compiling this file: some
+# 0.1 s, more on a loaded machine), is Python's KeyboardInterrupt traceback (its frame of this
+# file at line 0, or under 3.8 at the docstring): nothing in this file can prevent that.
+import os
+import sys
+try:
+    import _signal      # CPython's builtin core of signal, which imports enum: a slow import
+except ImportError:
+    import signal as _signal
+
+
+def _sigint(signum, frame):
+    """The script's SIGINT handler, by _sigint.phase (main() sets it): "starting" stops at
+    once, "running" raises KeyboardInterrupt and is "stopping" then, which ignores it, as
+    "decided" does."""
+    if _sigint.phase == "running":
+        _sigint.phase = "stopping"
+        raise KeyboardInterrupt
+    if _sigint.phase == "starting":
+        try:
+            os.write(2, b"extract_symvers: error: interrupted (SIGINT): nothing written\n")
+        finally:
+            os._exit(130)       # EXIT_SIGINT, not defined yet
+
+
+_sigint.phase = "starting"
+if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _sigint)     # not where the shell ignores it (a & job)
+
 import argparse
 import array
 import bisect
@@ -52,12 +87,10 @@ import json
 import logging
 import lzma
 import operator
-import os
 import re
 import signal
 import stat
 import struct
-import sys
 import tempfile
 import textwrap
 import zlib
@@ -1982,6 +2015,10 @@ FILESYSTEMS = (
      "mount -o loop,ro IMAGE DIR, or debugfs -R 'rdump / DIR' IMAGE"),
     (1024, b"\xe2\xe1\xf5\xe0", "an EROFS image", "fsck.erofs --extract=DIR IMAGE"),
     (0, b"hsqs", "a squashfs image", "unsquashfs -d DIR IMAGE"),
+    (0, b"sqsh", "a squashfs image", "unsquashfs -d DIR IMAGE"),
+    (0, b"\x45\x3d\xcd\x28", "a cramfs image", "cramfsck -x DIR IMAGE"),
+    (512, b"\x45\x3d\xcd\x28", "a cramfs image", "cramfsck -x DIR IMAGE"),
+    (0, b"\x28\xcd\x3d\x45", "a cramfs image", "cramfsck -x DIR IMAGE"),
     (0, SPARSE_MAGIC, "an Android sparse image", "simg2img IMAGE RAW, then mount or extract RAW"))
 
 
@@ -1989,6 +2026,54 @@ def _filesystem(data):
     """(what, how to get the files out) of a filesystem image, or None."""
     return next(((what, how) for offset, magic, what, how in FILESYSTEMS
                  if data[offset:offset + len(magic)] == magic), None)
+
+
+# Archives of files, a kernel's modules in them (the Module archives section reads those).
+# cpio(5): magic -> (header size, alignment of name and data, base of the numbers, (offset,
+# width) of c_mode, c_namesize, c_filesize): newc and its crc variant, then odc
+CPIO_FORMATS = {b"070701": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
+                b"070702": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
+                b"070707": (76, 1, 8, ((18, 6), (59, 6), (65, 11)))}
+USTAR, USTAR_AT = b"ustar", 257
+AR_MAGIC, ZIP_MAGIC = b"!<arch>\n", b"PK\x03\x04"
+
+
+class _Archive(NamedTuple):
+    name: str
+    offset: int             # of the magic
+    magics: tuple
+    what: str               # said of a KERNEL that is one
+
+
+FILE_ARCHIVES = (
+    _Archive("cpio", 0, tuple(CPIO_FORMATS), "a cpio archive (an initramfs?)"),
+    _Archive("tar", USTAR_AT, (USTAR,), "a tar archive"),
+    _Archive("Debian package", 0, (AR_MAGIC,), "a Debian package"),
+    _Archive("zip", 0, (ZIP_MAGIC,), "a zip archive"),
+    _Archive("Android boot image", 0, (ANDROID_BOOT, VENDOR_BOOT), "an Android boot image"),
+)
+
+
+def _archive(data):
+    """The _Archive of files `data` is, or None."""
+    return next((archive for archive in FILE_ARCHIVES
+                 if any(data[archive.offset:archive.offset + len(magic)] == magic
+                        for magic in archive.magics)), None)
+
+
+def _not_a_kernel(data, compressed=None):
+    """Raise the error saying what `data` (the input, or what it decompressed to,
+    `compressed` by that) is, when it is a filesystem image or an archive of files."""
+    how = ", %s-compressed" % compressed if compressed else ""
+    filesystem = _filesystem(data)
+    if filesystem:
+        raise SymversError("this is %s%s, not a kernel: get the kernel and the modules out of "
+                           "it (%s), then give the kernel, and the modules to --modules DIR"
+                           % (filesystem[0], how, filesystem[1]), EXIT_FORMAT)
+    archive = _archive(data)
+    if archive:
+        raise SymversError("this is %s%s, not a kernel: give it to --modules for the modules "
+                           "it holds" % (archive.what, how), EXIT_FORMAT)
 
 
 # arm64 (Documentation/arch/arm64/booting.rst) and riscv Image headers: the same fields up to
@@ -2151,7 +2236,8 @@ def _search_payloads(data, max_size):
     """(found, fallback, errors): (image, Payload) of the first compressed payload (or Image
     header further in) that holds a kernel, or None; of the first that decompressed to
     something else, or None; the payloads that failed, as (error, whether it was a payload
-    for sure: one whose first 64 KiB decoded, not a magic met by chance)."""
+    for sure: one whose first 64 KiB decoded, not a magic met by chance, whether a package
+    is missing to read it)."""
     view = memoryview(data)
     fallback, errors = None, []
     payload, load = _boot_header(data)
@@ -2166,23 +2252,30 @@ def _search_payloads(data, max_size):
         codec = _compression_of(data, at)
         error = _probe_error(codec, view[at:])
         if error:
-            errors.append(("%s at %#x: %s" % (kind, at, error[0]), error[1]))
+            errors.append(("%s at %#x: %s" % (kind, at, error[0]), error[1], False))
             continue
         try:
             image = decompress_payload(kind, view[at:], max_size)
         except SymversError as e:
-            if isinstance(e, _MissingPackage):   # said now: a plain image may be tried next
-                _log.warning("%s at %#x: %s", kind, at, e)
-            errors.append(("%s at %#x: %s" % (kind, at, e), codec.probe is not None))
+            errors.append(("%s at %#x: %s" % (kind, at, e), codec.probe is not None,
+                           isinstance(e, _MissingPackage)))
             continue
         if _has_banner(image):
             _log.info("%s compressed at pos %d (%#x): %d bytes", kind, at, at, len(image))
             if kind == "lz4" and _lz4_blocks() is _lz4_block:
                 _log.info("lz4 decoded in Python: pip install lz4 makes it faster")
             return (image, Payload(kind, at, load)), None, errors
-        if fallback is None and len(image) >= 1 << 16:
+        if fallback is None and (len(image) >= 1 << 16 or not at):    # or the whole file
             fallback = (image, Payload(kind, at))
     return None, fallback, errors
+
+
+def _unread(errors):
+    """Warn of the payloads a missing package leaves unread, as the file is read otherwise
+    (a failure says them in its error)."""
+    for error, _, missing in errors:
+        if missing:
+            _log.warning("%s", error)
 
 
 def _whole(data):
@@ -2214,19 +2307,21 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
     if found is not None:
         return found
     if _has_banner(data):    # searched for only now: the whole of a dump
+        _unread(errors)
         _log.info("image is not compressed (%d bytes)", len(data))
         return _whole(data), Payload("none", None)
+    if not header:
+        _not_a_kernel(data)
     if fallback is not None:
         image, payload = fallback
+        if not payload.offset:      # the whole file compressed
+            _not_a_kernel(image, payload.kind)
+        _unread(errors)
         _log.info("%s compressed at pos %d (%#x): %d bytes, no kernel banner in it",
                   payload.kind, payload.offset, payload.offset, len(image))
         return fallback
-    filesystem = _filesystem(data) if not header else None
-    if filesystem:
-        raise SymversError("this is %s, not a kernel: get the kernel out of it (%s)"
-                           % filesystem, EXIT_FORMAT)
-    said = "; ".join(error for error, _ in errors[:3])
-    if raw and not any(payload for _, payload in errors):
+    said = "; ".join(error for error, _, _ in errors[:3])
+    if raw and not any(payload for _, payload, _ in errors):
         _log.warning("no kernel banner, no compressed kernel%s: reading the file as a raw "
                      "image, as -k says", " (%s)" % said if said else "")
         return _whole(data), Payload("none", None)
@@ -2236,6 +2331,7 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
         raise SymversError("not a kernel: found no kernel banner, no compressed kernel and no "
                            "kernel image header in %d bytes (give -k to read it as a raw image)"
                            % len(data), EXIT_FORMAT)
+    _unread(errors)
     _log.info("no kernel banner: reading the %s as it is", header)
     return _whole(data), Payload("none", None)
 
@@ -2402,13 +2498,13 @@ def _bases(data, blocks, options, header, bases_to_try):
     for b, how in [(b, header.how) for b in header.bases] + [(b, "loader header")
                                                              for b in bases_to_try]:
         if not b >> bits:
-            _log.info("trying base %x from the %s", b, how)
+            _log.debug("trying base %x from the %s", b, how)
             yield b
     if options.prel32:
         yield None
         return
     for b in _vote_bases(data, blocks, options):
-        _log.info("trying base %x from the name pointers", b)
+        _log.debug("trying base %x from the name pointers", b)
         yield b
 
 
@@ -3062,7 +3158,7 @@ def _read_tables(data, options, blocks):
         _log.info("symsearch found at offset %#x: %s", at, _describe(refs))
         return _vmlinux_lines(symbols, layout), True
     if layout.symsearch and options.base is not None:
-        _log.info("symsearch not found%s; locating the tables directly",
+        _log.debug("symsearch not found%s; locating the tables directly",
                   " (%d candidates rejected)" % len(candidates) if candidates else "")
     for refs in find_tables_direct(fmt, blocks):
         try:
@@ -3122,25 +3218,60 @@ CULPRITS = (("big_endian", "-e"), ("bits", "-b"), ("version", "-k"), ("prel32", 
 
 
 def _culprit(data, given, options, bases_to_try):
-    """When the options `given` find no tables: a sentence naming the one that, detected
-    instead, finds them, and what the image says; or None.  `options` are the given ones
-    with the version known."""
+    """When the options `given` find no tables: a sentence naming those the image
+    contradicts, and what it says: the one that, detected alone (the others as given),
+    finds them, else every one that differs where all detected together find them; or
+    None.  `options` are the given ones with the version known."""
     banner = banner_version(data)
-    for field, flag in CULPRITS:
-        if getattr(given, field) is None or field == "version" and banner is None:
-            continue
+    detectable = [(field, flag) for field, flag in CULPRITS if getattr(given, field) is not None
+                  and not (field == "version" and banner is None)]
+
+    def detected(fields):
         try:
             with _Quiet():
-                found = _search_options(data, options._replace(
-                    **{field: banner[0] if field == "version" else None}), bases_to_try)
+                return _search_options(data, options._replace(
+                    **{field: banner[0] if field == "version" else None for field in fields}),
+                    bases_to_try)
         except SymversError:
-            continue
-        says = Options(**{field: getattr(found.mattered, field)}).spell()
-        return ("%s finds no export tables; the image says %s (%d symbols found with it): "
-                "give that, or leave %s out" % (Options(**{field: getattr(given, field)}).spell(),
-                                                says or "it does not matter",
-                                                len(found.lines), flag))
-    return None
+            return None
+
+    for field, flag in detectable:
+        found = detected([field])
+        if found is not None:
+            says = Options(**{field: getattr(found.mattered, field)}).spell()
+            return ("%s finds no export tables; the image says %s (%d symbols found with it): "
+                    "give that, or leave %s out" % (
+                        Options(**{field: getattr(given, field)}).spell(),
+                        says or "it does not matter", len(found.lines), flag))
+    found = detected([field for field, _ in detectable]) if len(detectable) > 1 else None
+    if found is None:
+        return None
+    wrong = sorted(((field, flag) for field, flag in detectable
+                    if _contradicts(field, getattr(given, field), found.mattered)),
+                   key=lambda culprit: Options._fields.index(culprit[0]))   # as spell() does
+    if not wrong:
+        return None
+    return ("%s find no export tables; the image says %s (%d symbols found with them): give "
+            "those, or leave %s out" % (
+                _and([Options(**{field: getattr(given, field)}).spell() for field, _ in wrong]),
+                Options(**{field: getattr(found.mattered, field) for field, _ in wrong}).spell(),
+                len(found.lines), _and([flag for _, flag in wrong])))
+
+
+def _contradicts(field, given, found):
+    """Whether an option given differs from what the image says (the Options `found` with)
+    where it matters: a kernel version by its layout; PREL32 only where the version has it
+    (extract() warns of -p y before)."""
+    says = getattr(found, field)
+    if says is None or field == "prel32" and not layout_for(found.version).prel32:
+        return False
+    if field == "version":
+        return layout_for(given) != layout_for(says)
+    return given != says
+
+
+def _and(words):
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _search_options(data, options, bases_to_try=()):
@@ -3156,7 +3287,7 @@ def _search_options(data, options, bases_to_try=()):
             lines, placed = _read_tables(data, attempt, blocks)
         except SymversError as e:
             _log.debug("not with %s: %s", attempt.spell(), e)
-            failures.append(e)
+            failures.append((attempt, e))
             continue
         found = Extraction(lines, attempt, placed)
         if None in options:
@@ -3166,19 +3297,25 @@ def _search_options(data, options, bases_to_try=()):
         return found
     advice = ["%s: try %s" % (says, fix) for _, says, fix in _image_says(data, options)]
     if len(failures) == 1:
-        raise SymversError("; ".join([str(failures[0])] + advice), failures[0].status)
+        raise SymversError("; ".join([str(failures[0][1])] + advice), failures[0][1].status)
     header = image_header(data)
     unknown = [option for option, value in (
         ("-B", options.base if options.base is not None else (header.bases or None)),
         ("-b", options.bits or header.bits),
         ("-e", options.big_endian if options.big_endian is not None else header.big_endian),
         ("-p", options.prel32)) if value is None]
-    inconsistent = [e for e in failures if e.status == EXIT_INCONSISTENT]
-    tried = "; ".join(str(e) for e in (inconsistent or failures)[:2])
-    raise SymversError("; ".join(["no export tables found with %d detected option sets%s: "
-                                  "give %s" % (len(failures), " (%s)" % tried if tried else "",
-                                               " ".join(unknown) or "other options")] + advice),
-                       inconsistent[0].status if inconsistent else EXIT_NOT_FOUND)
+    inconsistent = [(attempt, e) for attempt, e in failures if e.status == EXIT_INCONSISTENT]
+    if inconsistent:
+        said = "%s (%s, of %d option sets tried)" % (inconsistent[0][1], inconsistent[0][0].spell(),
+                                                   len(failures))
+    elif failures:
+        said = "no export tables found with any of the %d option sets tried from what the " \
+               "image says (-v lists them)" % len(failures)
+    else:
+        said = "no export tables found with %s: no base address to try (none in a header, " \
+               "none the name pointers point from)" % options.spell()
+    raise SymversError("; ".join(["%s: give %s" % (said, " ".join(unknown) or "other options")]
+                                 + advice), EXIT_INCONSISTENT if inconsistent else EXIT_NOT_FOUND)
 
 
 class Extraction(NamedTuple):
@@ -3190,6 +3327,9 @@ class Extraction(NamedTuple):
     def mattered(self):
         """The options as they mattered: -B and -b None where they did not."""
         return self.options if self.placed else self.options._replace(base=None, bits=None)
+
+
+PREL32_SINCE = next(layout.since for layout in LAYOUTS if layout.prel32)
 
 
 def extract(data, options=Options(), bases_to_try=(), raw=False):
@@ -3211,6 +3351,9 @@ def extract(data, options=Options(), bases_to_try=(), raw=False):
     given = options
     if options.version is None:
         options = options._replace(version=kernel_version(data))
+    if options.prel32 and not layout_for(options.version).prel32:
+        _log.warning("-p y: Linux %s has no PREL32 export tables (they came in %d.%d); not used",
+                     release_option(options.version), *PREL32_SINCE[:2])
     if options.base is None and layout_for(options.version).symsearch and \
             image_header(data).unrelocated:
         relocated = relocate(data)
@@ -3333,8 +3476,6 @@ MODULE_SUFFIXES = ((".ko", None), (".ko.xz", "xz"), (".ko.zst", "zstd"), (".ko.g
 MODULE_NAME = re.compile(r"[!-~]+")
 ARCHIVE_DEPTH = 4       # archives inside archives (a .deb's data.tar.xz, a boot image's ramdisk)
 TAR_STREAMS = {"gzip": "gz", "xz": "xz", "bzip2": "bz2"}     # what tarfile decompresses itself
-USTAR, USTAR_AT = b"ustar", 257
-AR_MAGIC, ZIP_MAGIC = b"!<arch>\n", b"PK\x03\x04"
 
 
 def _module_suffix(path):
@@ -3356,11 +3497,6 @@ def _module_name(path, suffix):
     return name[7:] if name.startswith("kernel/") else name
 
 
-# cpio(5): magic -> (header size, alignment of name and data, base of the numbers, (offset,
-# width) of c_mode, c_namesize, c_filesize): newc and its crc variant, then odc
-CPIO_FORMATS = {b"070701": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
-                b"070702": (110, 4, 16, ((14, 8), (94, 8), (54, 8))),
-                b"070707": (76, 1, 8, ((18, 6), (59, 6), (65, 11)))}
 S_IFMT, S_IFREG = 0o170000, 0o100000
 NONZERO = re.compile(b"[^\0]")
 
@@ -3486,21 +3622,14 @@ def _tar_in(codec, data, label):
     return start[USTAR_AT:USTAR_AT + len(USTAR)] == USTAR
 
 
-class _Archive(NamedTuple):
-    name: str
-    offset: int
-    magics: tuple
-    modules: object     # (data, label, max_size, depth) -> [(path inside, bytes)]
-
-
-ARCHIVES = (
-    _Archive("cpio", 0, tuple(CPIO_FORMATS), _cpio_modules),
-    _Archive("tar", USTAR_AT, (USTAR,),
-            lambda data, label, max_size, depth: _tar_modules(data, "r|", label, max_size)),
-    _Archive("Debian package", 0, (AR_MAGIC,), _deb_modules),
-    _Archive("zip", 0, (ZIP_MAGIC,), _zip_modules),
-    _Archive("Android boot image", 0, (ANDROID_BOOT, VENDOR_BOOT), _ramdisk_modules),
-)
+# The modules of each of FILE_ARCHIVES: (data, label, max_size, depth) -> [(path, bytes)]
+ARCHIVES = {
+    "cpio": _cpio_modules,
+    "tar": lambda data, label, max_size, depth: _tar_modules(data, "r|", label, max_size),
+    "Debian package": _deb_modules,
+    "zip": _zip_modules,
+    "Android boot image": _ramdisk_modules,
+}
 
 
 def _archive_modules(data, label, max_size, depth=0, whole=True):
@@ -3518,10 +3647,9 @@ def _archive_modules(data, label, max_size, depth=0, whole=True):
                                 label, max_size, depth + 1, whole)
     if whole and data[:len(ELF_MAGIC)] == ELF_MAGIC:
         return [("", data)]
-    for archive in ARCHIVES:
-        if any(data[archive.offset:archive.offset + len(magic)] == magic
-               for magic in archive.magics):
-            return archive.modules(data, label, max_size, depth)
+    archive = _archive(data)
+    if archive:
+        return ARCHIVES[archive.name](data, label, max_size, depth)
     filesystem = _filesystem(data)
     if filesystem:
         raise SymversError("%s is %s, whose files this tool does not read: get them out (%s) "
@@ -3812,11 +3940,16 @@ def _bad_modules(errors, total, what, skip_bad):
         _log.warning("left out: %s", error)
 
 
+POOL_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 def _pool_worker():
     """A worker ignores Ctrl-C (the parent stops it, and says so once) and dies of SIGTERM,
-    which the parent may handle otherwise (main() does) and sends to stop it."""
+    which the parent may handle otherwise (main() does) and sends to stop it: both held
+    from its fork (see _load_all) until it takes them so."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, POOL_HELD)
 
 
 def _load_all(jobs):
@@ -3825,21 +3958,29 @@ def _load_all(jobs):
     Termux, a read-only /dev/shm) in this process.  Closing it stops the workers."""
     chunks = [jobs[i:i + MODULE_CHUNK] for i in range(0, len(jobs), MODULE_CHUNK)]
     pool = None
-    if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
-        try:
-            import multiprocessing
-            pool = multiprocessing.Pool(initializer=_pool_worker)
-        except (ImportError, OSError, NotImplementedError) as e:
-            _log.info("reading the modules in one process (%s)", e)
-    if pool is None:
-        yield from map(_load_module, jobs)
-        return
     try:
+        if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
+            import multiprocessing
+            # Ctrl-C and SIGTERM held while the pool starts: a worker forked before its
+            # initializer has run does not take them as this process would (a traceback), and
+            # the pool is assigned (so stopped below) before they stop anything; the pool's
+            # threads keep them held, and so the workers they fork later
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, POOL_HELD)
+            try:
+                pool = multiprocessing.Pool(initializer=_pool_worker)
+            except (ImportError, OSError, NotImplementedError) as e:
+                _log.info("reading the modules in one process (%s)", e)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if pool is None:
+            yield from map(_load_module, jobs)
+            return
         for results in pool.imap(_load_modules, chunks):
             yield from results
     finally:
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
 
 def module_symvers(modules):
@@ -5001,17 +5142,47 @@ def _version(text):
     return version
 
 
+# Options that cannot be combined: (one, the other, why), each pair refused as a usage error.
+# -d and --config save a file and exit (given together, both are saved); -o writes wherever
+# the run's result would go (Module.symvers, --check's verdicts, --diff's report, --json).
+CANNOT_COMBINE = (
+    ("-d", "-o", "-d saves the kernel and exits"),
+    ("-d", "--check", "-d saves the kernel and exits"),
+    ("-d", "--diff", "-d saves the kernel and exits"),
+    ("-d", "--json", "-d saves the kernel and exits"),
+    ("-d", "--modules", "-d saves the kernel alone"),
+    ("--config", "-o", "--config saves the .config and exits"),
+    ("--config", "--check", "--config saves the .config and exits"),
+    ("--config", "--diff", "--config saves the .config and exits"),
+    ("--config", "--json", "--config saves the .config and exits"),
+    ("--diff", "KERNEL", "--diff OLD NEW reads both kernels itself"),
+    ("--diff", "--modules", "--diff OLD NEW reads both sides' modules itself"))
+OPTION_DESTS = {"KERNEL": "kernel", "-o": "output", "-d": "decompress", "--config": "config",
+                "--check": "check", "--diff": "diff", "--json": "json", "--modules": "modules"}
+
+
+def _combined(args):
+    """The first row of CANNOT_COMBINE whose two options `args` both give, or None."""
+    return next((row for row in CANNOT_COMBINE
+                 if all(getattr(args, OPTION_DESTS[option]) not in (None, False)
+                        for option in row[:2])), None)
+
+
 EPILOG = """\
 exit status:
+%s
+options that cannot be combined:
 %s
 examples: %%(prog)s vmlinuz > Module.symvers
           %%(prog)s --modules /lib/modules/6.1.0-50-amd64 vmlinuz > Module.symvers
           %%(prog)s -b 64 -B ffffffff80e00000 -k 6.1 vmlinuz > Module.symvers
           %%(prog)s --modules vendor-modules --check wlan.ko boot-kernel
           %%(prog)s /var/crash/202612011200/dump.202612011200 > Module.symvers
-          %%(prog)s --diff boot-old.img boot-new.img --check my-modules/""" % "\n".join(
-    textwrap.fill(meaning, 88, initial_indent="  %3d  " % status, subsequent_indent=" " * 7)
-    for status, meaning in EXIT_STATUSES)
+          %%(prog)s --diff boot-old.img boot-new.img --check my-modules/""" % (
+    "\n".join(textwrap.fill(meaning, 88, initial_indent="  %3d  " % status,
+                            subsequent_indent=" " * 7) for status, meaning in EXIT_STATUSES),
+    "\n".join("  %-22s %s" % ("%s and %s" % (one, other), why)
+              for one, other, why in CANNOT_COMBINE))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -5051,16 +5222,18 @@ def _parser():
     parser.add_argument("-p", "--prel32", choices=["y", "n"],
                         help="for kernels 4.19+: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write Module.symvers to FILE instead of stdout: a regular file "
+                        help="write Module.symvers (or --check's verdicts, --diff's report, "
+                             "--json's document) to FILE instead of stdout: a regular file "
                              "(through a symlink: its target) is replaced whole or not at all, "
                              "keeping its mode; a device or FIFO is written through; - is "
                              "stdout")
     parser.add_argument("-d", "--decompress", metavar="FILE",
                         help="save the decompressed kernel (with -r: relocated) to FILE, as -o "
-                             "writes, and exit")
+                             "writes, and exit (with --config: both)")
     parser.add_argument("--config", metavar="FILE",
-                        help="save the .config embedded with CONFIG_IKCONFIG to FILE, as -o "
-                             "writes, and exit")
+                        help="save the .config embedded with CONFIG_IKCONFIG (or that "
+                             "--modules' configs.ko holds) to FILE, as -o writes, and exit "
+                             "(with -d: both)")
     parser.add_argument("-r", "--relocate", action="store_true",
                         help="apply the image's relative relocations (arm64 Image: pointers "
                              "left zero for the boot code) before anything else; done anyway "
@@ -5084,7 +5257,7 @@ def _parser():
                              "with --check, only the symbols those modules use, and whether "
                              "NEW loads each")
     parser.add_argument("--json", action="store_true",
-                        help="--check and --diff: one JSON document on stdout")
+                        help="--check and --diff: one JSON document on stdout (or -o FILE)")
     parser.add_argument("--max-size", metavar="MIB", type=_mebibytes, default=MAX_SIZE >> 20,
                         help="refuse an input, or a compressed payload expanding to, more "
                              "than MIB mebibytes; defaults to %(default)s")
@@ -5149,11 +5322,16 @@ class _Run:
             return None, ()
         data, core_base, self.memory = read_kernel(path, self.max_size)
         image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
+        if payload.kind != "none" and self.args.version is None and not _has_banner(image) \
+                and not image_header(image).how:
+            raise SymversError("%s payload at %#x decompresses to %d bytes with no Linux banner: "
+                               "not a kernel (give -k to read it as a raw image)"
+                               % (payload.kind, payload.offset, len(image)), EXIT_FORMAT)
         _log.info("vermagic: %s", vermagic(image) or "not found")
         return image, tuple(b for b in (payload.load, core_base) if b is not None)
 
-    def save_config(self, image):
-        """--config FILE."""
+    def config(self, image):
+        """--config FILE: the .config to save."""
         args = self.args
         config = (image and embedded_config(image, self.max_size)) or \
             modules_config(args.modules or [], self.max_size)
@@ -5164,7 +5342,7 @@ class _Run:
                                                       "kernel/configs.ko"),
                                EXIT_NOT_FOUND)
         _log.info("saving the embedded .config (%d bytes) to %s", len(config), args.config)
-        write_file(args.config, config)
+        return config
 
     def same_build(self, modules, build, image):
         """The modules of the kernel's build (without a kernel: of the build most of them
@@ -5185,8 +5363,9 @@ class _Run:
             return image, self.args.base
         relocated = relocate(image, self.args.base)
         if relocated is None:
-            raise SymversError("no relocations to apply: none found, or their slots are "
-                               "filled already", EXIT_NOT_FOUND)
+            _log.warning("-r: no relocations to apply (none found, or their slots are filled "
+                         "already): the image is read as it is")
+            return image, self.args.base
         link = relocated[1] if self.args.base is None else self.args.base
         return relocated[0], link
 
@@ -5302,12 +5481,12 @@ class _Run:
             return self.diff(*args.diff, checked)
         if args.config or args.decompress:
             image, _ = self.image(args.kernel)
-            if args.config:
-                self.save_config(image)
-                return 0, ""
-            image, _ = self.relocated(image)
-            _log.info("saving unpacked kernel to %s", args.decompress)
-            write_file(args.decompress, image)
+            saved = [(args.config, self.config(image))] if args.config else []
+            if args.decompress:
+                _log.info("saving unpacked kernel to %s", args.decompress)
+                saved.append((args.decompress, self.relocated(image)[0]))
+            for path, data in saved:        # each found before either is written
+                write_file(path, data)
             return 0, ""
         side = self.side(args.kernel, args.modules or ())
         if args.check:
@@ -5315,12 +5494,7 @@ class _Run:
             return status, _json({"modules": [_verdict_json(v) for v in verdicts]}) \
                 if args.json else "".join(v.line() + "\n" for v in verdicts)
         _exported_twice(side.lines, side.modules)
-        text = "".join(line + "\n" for line in side.all_lines)
-        if args.output:
-            write_file(args.output, text.encode())
-            _log.info("written to %s", args.output)
-            return 0, ""
-        return 0, text
+        return 0, "".join(line + "\n" for line in side.all_lines)
 
 
 class _Side(NamedTuple):
@@ -5435,43 +5609,102 @@ class _Diagnostics:
         _log.propagate = self.saved[1]
 
 
+def _written_onto(output, source):
+    """Whether writing the file `output` writes onto the input `source`: the same file (by
+    its path, through symlinks, or a hard link: the same device and inode), or a module file
+    in the tree of a directory given as an input."""
+    try:
+        written, read = os.stat(output), os.stat(source)
+        if (written.st_dev, written.st_ino) == (read.st_dev, read.st_ino):
+            return True
+    except OSError:             # a new file; an input that cannot be read is said later
+        pass
+    output, source = os.path.realpath(output), os.path.realpath(source)
+    return output == source or (_module_suffix(output) is not None and os.path.isdir(source)
+                                and output.startswith(os.path.join(source, "")))
+
+
+def _onto_an_input(args):
+    """The first (option, output, input) of an -o, -d or --config FILE that would be written
+    onto an input (the kernel, --modules, --check, --diff), or None."""
+    sources = [path for path in [args.kernel] + (args.modules or []) + (args.check or [])
+               + list(args.diff or ()) if path not in (None, "-")]
+    return next(((option, output, source)
+                 for option, output in (("-o", args.output), ("-d", args.decompress),
+                                        ("--config", args.config))
+                 if output not in (None, "-") for source in sources
+                 if _written_onto(output, source)), None)
+
+
 def main(argv=None):
     """The command line: (exit status), with the Module.symvers lines (or the --check
     verdicts) on stdout and everything else on stderr; nothing on stdout on a failure."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.diff:
-        if args.kernel is not None or args.modules or args.output or args.decompress \
-                or args.config:
-            parser.error("--diff OLD NEW reads both sides itself: give no KERNEL, --modules, "
-                         "-o, -d or --config")
-    elif args.kernel is None and (args.check or args.decompress or args.relocate
-                                  or not args.modules):
+    combined = _combined(args)
+    if combined:
+        parser.error("%s and %s cannot be combined: %s" % combined)
+    onto = _onto_an_input(args)
+    if onto:
+        parser.error("%s %s would write onto the input %s: give another FILE" % onto)
+    if args.decompress and args.config and _written_onto(args.config, args.decompress):
+        parser.error("-d %s and --config %s are the same file: give two" % (args.decompress,
+                                                                           args.config))
+    if args.kernel is None and not args.diff and (args.check or args.decompress or args.relocate
+                                                  or not args.modules):
         parser.error("KERNEL is needed, except to list the exports of --modules alone")
-    elif args.json and not args.check:
+    elif args.json and not (args.check or args.diff):
         parser.error("--json is for --check and --diff")
     with _Diagnostics(args.verbosity):
         try:
-            status, text = _Run(args).main()
-            write_stdout(text)
-            return status
-        except SymversError as e:
-            _log.error("%s", e)
-            return e.status
-        except KeyboardInterrupt:
+            _sigint.phase = "running"
+            status = _command(args)
+            _sigint.phase = "decided"
+        except KeyboardInterrupt:   # as a script raised once, wherever: in an error's line too
             _log.error("interrupted (SIGINT): nothing written")
-            return EXIT_SIGINT
-        except _Terminated:
-            _log.error("terminated (SIGTERM): nothing written")
-            return EXIT_SIGTERM
-        except MemoryError:
-            _log.error("out of memory")
-            return EXIT_INPUT
-        except Exception as e:      # a bug: still one line, and a status of its own
-            _log.error("internal error (please report): %s: %s", type(e).__name__, e,
-                       exc_info=_log.isEnabledFor(logging.DEBUG))     # -vv: where
-            return EXIT_INTERNAL
+            status = EXIT_SIGINT
+        return status
+
+
+def _command(args):
+    """main()'s run, its result written and its failure said: the exit status."""
+    try:
+        status, text = _Run(args).main()
+        if args.output:
+            write_file(args.output, text.encode())
+            _log.info("written to %s", args.output)
+        else:
+            write_stdout(text)
+        return status
+    except SymversError as e:
+        _log.error("%s", e)
+        return e.status
+    except _Terminated:
+        _log.error("terminated (SIGTERM): nothing written")
+        return EXIT_SIGTERM
+    except MemoryError:
+        _log.error("out of memory")
+        return EXIT_INPUT
+    except Exception as e:      # a bug: still one line, and a status of its own
+        _log.error("internal error (please report): %s: %s", type(e).__name__, e,
+                   exc_info=_log.isEnabledFor(logging.DEBUG))     # -vv: where
+        return EXIT_INTERNAL
+
+
+def _script():
+    """The script's end: main()'s status, the streams flushed, and os._exit() (see _sigint)."""
+    try:
+        status = main()
+    except SystemExit as e:         # argparse: --help, --version, a usage error
+        status = e.code
+    _sigint.phase = "decided"
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):   # closed (>&-), or its reader gone
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _script()

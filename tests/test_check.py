@@ -2,6 +2,7 @@
 kernel whose exports, CRCs and vermagic the tests choose: each loader check, in its words."""
 
 import gzip
+import json
 
 import pytest
 
@@ -237,6 +238,29 @@ def test_configs_ko(tmp_path, run, kernel_file, check):
     assert check(probe(), None, "--modules", tree)[:2] == (
         7, "probe.ko: refused: Loading of unsigned module is rejected "
            "(CONFIG_MODULE_SIG_FORCE=y)\n")
+
+
+def test_verdicts_to_a_file(tmp_path, run, kernel_file):
+    """-o FILE --check: the verdicts (or --json's document) in FILE, nothing on stdout."""
+    (tmp_path / "probe.ko").write_bytes(probe())
+    image = kernel_file(kernel())
+    result = run("-o", tmp_path / "verdicts", "--check", tmp_path / "probe.ko", image)
+    assert (result.status, result.out) == (0, "")
+    assert (tmp_path / "verdicts").read_text() == "%s: loads\n" % (tmp_path / "probe.ko")
+    result = run("-o", tmp_path / "verdicts.json", "--json", "--check", tmp_path / "probe.ko",
+                 image)
+    assert (result.status, result.out) == (0, "")
+    assert json.loads((tmp_path / "verdicts.json").read_text())["modules"][0]["loads"] is True
+
+
+def test_refusals_to_a_file(tmp_path, run, kernel_file):
+    """A refusal is the run's result too: in FILE, with exit 7."""
+    (tmp_path / "probe.ko").write_bytes(probe(uses=["nowhere_exported"], versions={}))
+    result = run("-o", tmp_path / "verdicts", "--check", tmp_path / "probe.ko",
+                 kernel_file(kernel()))
+    assert (result.status, result.out) == (7, "")
+    assert (tmp_path / "verdicts").read_text().startswith(
+        "%s: refused: " % (tmp_path / "probe.ko"))
 
 
 def test_check_errors(tmp_path, run, kernel_file):

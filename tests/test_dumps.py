@@ -31,7 +31,7 @@ def test_kcore(tmp_path, run, assert_symvers):
                     (0xFFFFFFFFC0000000, 0, 1 << 30, b"")],
              notes=[(b"CORE", 1, bytes(336)), (b"VMCOREINFO", 0, VMCOREINFO)])
     assert os.path.getsize(path) > 48 << 30
-    result = run(path)
+    result = run("-v", path)      # -v: the bases tried too
     assert_symvers(result, kernel)
     assert "VMCOREINFO: OSRELEASE=6.14.0-test, KERNELOFFSET=19200000, " \
            "SYMBOL(_stext)=ffffffff9a200000, PAGESIZE=4096\n" in result.err

@@ -95,6 +95,32 @@ def test_decompress_to_file(kernel, tmp_path, run, kernel_file):
     assert sorted(os.listdir(tmp_path)) == ["vmlinux.raw", "vmlinuz"]
 
 
+def test_decompress_and_config_both_saved(kernel, tmp_path, run, kernel_file):
+    """-d vmlinux.raw --config config vmlinuz: each saved."""
+    config = b"CONFIG_IKCONFIG=y\n" * 50
+    image = kernel.data + b"IKCFG_ST" + gzip.compress(config, mtime=0) + b"IKCFG_ED" + bytes(64)
+    path = kernel_file(vmlinuz(COMPRESSORS["xz"](image)), "vmlinuz")
+    result = run("-d", tmp_path / "vmlinux.raw", "--config", tmp_path / "config", path)
+    assert result[:2] == (0, "")
+    assert (tmp_path / "vmlinux.raw").read_bytes() == image
+    assert (tmp_path / "config").read_bytes() == config
+
+
+def test_decompress_and_config_to_one_file(kernel, tmp_path, run, kernel_file):
+    result = run("-d", tmp_path / "out", "--config", tmp_path / "out", kernel_file(kernel.data))
+    assert result.status == 2
+    assert result.errors == ["extract_symvers: error: -d {0} and --config {0} are the same file: "
+                             "give two".format(tmp_path / "out")]
+
+
+def test_neither_saved_when_one_fails(kernel, tmp_path, run, kernel_file):
+    """-d with --config of a kernel without one: the error, and no file."""
+    result = run("-d", tmp_path / "vmlinux.raw", "--config", tmp_path / "config",
+                 kernel_file(kernel.data))
+    assert result.status == 5 and "no embedded .config" in result.errors[0]
+    assert sorted(os.listdir(tmp_path)) == ["vmlinux"]
+
+
 def test_stdin(kernel, monkeypatch, run, assert_symvers):
     """zcat vmlinuz.gz | python extract_symvers.py -"""
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(kernel.data))))
@@ -148,7 +174,7 @@ def test_broadcom_cfe_vmlinux_lz(run, assert_symvers, kernel_file):
     result = run(kernel_file(lz, "vmlinux.lz"))
     assert_symvers(result, cfe)
     assert "Broadcom CFE header: load address 0x80020000, entry point 0x80344220" in result.err
-    assert "trying base 80020000 from the loader header" in result.err
+    assert "detected options: -B 80020000 -b 32 -e be -k 2.6.18 -p n" in result.err
 
 
 def test_output_file(kernel, tmp_path, run, assert_symvers, kernel_file):
@@ -237,3 +263,17 @@ def test_zstd_without_zstandard(kernel, monkeypatch, run, assert_symvers, kernel
     assert result.status == 5
     assert "warning: zstd at %#x: zstd payload needs the zstandard package (pip install " \
            "zstandard) or Python 3.14+" % len(STUB) in result.err
+
+
+def test_a_missing_package_is_said_once(kernel, monkeypatch, run, kernel_file):
+    """A zstd kernel (its banner not a literal in the frame) without any zstd decoder: the
+    error says the package is missing, and nothing says it before."""
+    payload = zstandard.compress(kernel.data.replace(b"Linux version", b"Linux VERSION"))
+    path = kernel_file(vmlinuz(payload))
+    for name in ("zstandard", "compression", "compression.zstd"):
+        monkeypatch.setitem(sys.modules, name, None)
+    result = run("-k", "6.14", path)
+    assert result.status == 4
+    assert result.err == ("extract_symvers: error: no payload decompressed to a kernel (zstd at "
+                          "%#x: zstd payload needs the zstandard package (pip install zstandard) "
+                          "or Python 3.14+)\n" % len(STUB))

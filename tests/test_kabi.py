@@ -127,7 +127,18 @@ def test_diff_takes_no_kernel(tmp_path, run):
     old, new = sides(tmp_path)
     result = run("--diff", old, new, "--modules", tmp_path)
     assert result.status == 2
-    assert "--diff OLD NEW reads both sides itself" in result.err
+    assert result.errors == ["extract_symvers: error: --diff and --modules cannot be combined: "
+                             "--diff OLD NEW reads both sides' modules itself"]
+
+
+def test_report_to_a_file(tmp_path, run):
+    """--diff OLD NEW -o report: the report in the file, nothing on stdout, the status."""
+    old, new = sides(tmp_path)
+    result = run("--diff", old, new, "-o", tmp_path / "report")
+    assert (result.status, result.out) == (8, "")
+    assert (tmp_path / "report").read_text() == REPORT.format(old=old, new=new)
+    assert run("--diff", old, new, "--json", "-o", tmp_path / "report.json")[:2] == (8, "")
+    assert json.loads((tmp_path / "report.json").read_text())["new"] == str(new)
 
 
 def test_eras_columns_compare(tmp_path, run):

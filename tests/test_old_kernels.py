@@ -17,8 +17,9 @@ import zlib
 import pytest
 
 import extract_symvers
-from corpus import (SHARED, each, kernel_image, meta, module_vermagic, not_shared,
-                    official_lines, official_vmlinux_lines, shared_kernels, tool)
+from corpus import (CORPUS, SHARED, corpus_kernels, each, kernel_image, meta, module_vermagic,
+                    not_in_corpus, not_shared, official_lines, official_vmlinux_lines,
+                    shared_kernels, tool)
 
 OLD, BUILT = shared_kernels("corpus-old"), shared_kernels("corpus-built")
 
@@ -27,6 +28,30 @@ def test_corpora_are_there():
     if not os.path.isdir(SHARED):
         pytest.skip(not_shared("corpus-old"))
     assert len(OLD) >= 9 and len(BUILT) >= 3, (OLD, BUILT)
+
+
+STDERR_LINES = 12
+
+
+@pytest.mark.parametrize("corpus", ["corpus-old", "corpus-built", "debian"])
+def test_what_is_said_fits_a_screen(corpus):
+    """python extract_symvers.py IMAGE on every kernel of a corpus: at most a dozen lines on
+    stderr, what was found (no candidate tried, no sentence twice)."""
+    if corpus == "debian":
+        top, names = CORPUS, corpus_kernels()
+        if not names:
+            pytest.skip(not_in_corpus("the Debian kernels"))
+    else:
+        top, names = os.path.join(SHARED, corpus), shared_kernels(corpus)
+        if not names:
+            pytest.skip(not_shared(corpus, "the %s kernels" % corpus))
+    said = {}
+    for name in names:
+        _, err = tool(kernel_image(os.path.join(top, name)))
+        lines = err.splitlines()
+        assert len(lines) == len(set(lines)), (name, err)
+        said[name] = len(lines)
+    assert max(said.values()) <= STDERR_LINES, said
 
 
 @pytest.mark.parametrize("name", each(OLD, not_shared("corpus-old", "the old kernels")))

@@ -57,12 +57,17 @@ def test_input_file_is_not_modified(run, assert_symvers, kernel_file):
         assert f.read() == image
 
 
-def test_relocate_without_relocations(tmp_path, run, kernel_file):
+def test_relocate_without_relocations(tmp_path, run, assert_symvers, kernel_file):
+    """-r on an image with nothing to relocate: said, and the image read (saved) as it is."""
     kernel = build("4.10", bits=64, prel32=False)
-    result = run("-r", "-d", tmp_path / "nothing", kernel_file(kernel.data))
-    assert result.status == 5
-    assert "no relocations to apply" in result.errors[0]
-    assert not (tmp_path / "nothing").exists()
+    warning = ("warning: -r: no relocations to apply (none found, or their slots are filled "
+               "already): the image is read as it is")
+    result = run("-r", "-d", tmp_path / "same", kernel_file(kernel.data))
+    assert result.status == 0 and warning in result.err.splitlines()
+    assert (tmp_path / "same").read_bytes() == kernel.data
+    result = run("-r", kernel_file(kernel.data))
+    assert_symvers(result, kernel)
+    assert warning in result.err.splitlines()
 
 
 KASLR_BASE = 0xFFFF800008000000 + 0x1E3A0000     # link address + a random KASLR offset

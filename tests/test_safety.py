@@ -6,6 +6,7 @@ unshare, lz4 -BD."""
 
 import gzip
 import os
+import re
 import shutil
 import signal
 import stat
@@ -149,6 +150,61 @@ def test_decompress_through_a_symlink(kernel, image, tmp_path, run):
     assert (tmp_path / "real.raw").read_bytes() == kernel.data
 
 
+# --- Never onto an input: -o, -d and --config FILE refuse a FILE that is an input ----------
+
+def onto(option, output, source):
+    return ("extract_symvers: error: %s %s would write onto the input %s: give another FILE"
+            % (option, output, source))
+
+
+@pytest.mark.parametrize("how", ["the same path", "a symlink", "a hard link"])
+@pytest.mark.parametrize("option", ["-o", "-d", "--config"])
+def test_never_onto_the_kernel(option, how, image, tmp_path, run):
+    """extract_symvers.py -o vmlinuz vmlinuz (a slip): refused, the kernel as it was."""
+    before = image.read_bytes()
+    target = {"the same path": image, "a symlink": tmp_path / "link",
+              "a hard link": tmp_path / "hard"}[how]
+    if how == "a symlink":
+        target.symlink_to("vmlinuz")
+    elif how == "a hard link":
+        os.link(image, target)
+    result = run(option, target, image)
+    assert result.status == 2
+    assert result.err.splitlines()[-1] == onto(option, target, image)
+    assert image.read_bytes() == before
+
+
+def test_never_onto_the_kernel_as_typed(image):
+    """The command as a user types it, in a process of its own."""
+    before = image.read_bytes()
+    status, out, err = tool("-o", image, image)
+    assert (status, out, err.splitlines()[-1]) == (2, "", onto("-o", image, image))
+    assert image.read_bytes() == before
+
+
+def test_never_onto_a_module(image, tmp_path, run):
+    """A module of a --modules or --check tree, a --modules archive, a --check module, a
+    --diff side: each refused; a new file in the tree (not a module) is written."""
+    ko = build_module("6.14", make_exports(ERAS["6.14"], count=3, seed=1))
+    top = module_tree(tmp_path / "tree", {"drivers/m.ko": ko})
+    module = os.path.join(top, "kernel", "drivers", "m.ko")
+    (tmp_path / "m.ko").write_bytes(ko)
+    (tmp_path / "old.symvers").write_text("0x12345678\tf\tvmlinux\tEXPORT_SYMBOL\t\n")
+    for args, output, source in [
+            (["--modules", top, image], module, top),
+            (["--config", module, "--modules", top, image], module, top),
+            (["--check", top, image], module, top),
+            (["--check", tmp_path / "m.ko", image], tmp_path / "m.ko", tmp_path / "m.ko"),
+            (["--diff", tmp_path / "old.symvers", image], tmp_path / "old.symvers",
+             tmp_path / "old.symvers")]:
+        option = args[0] if args[0] == "--config" else "-o"
+        result = run(*(["-o", output] if option == "-o" else []) + args)
+        assert (result.status, result.err.splitlines()[-1]) == (2, onto(option, output, source))
+        assert open(module, "rb").read() == ko and (tmp_path / "m.ko").read_bytes() == ko
+    assert run("-o", os.path.join(top, "Module.symvers"), "--modules", top, image).status == 0
+    assert os.path.getsize(os.path.join(top, "Module.symvers")) > 0
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 100 KiB tmpfs (mount -t tmpfs, as root), unmounted after the test."""
@@ -248,6 +304,22 @@ def test_signal_while_reading_a_slow_pipe(signum, status, said):
     assert got == (status, "", "extract_symvers: error: %s\n" % said)
 
 
+def test_ctrl_c_at_a_terminal_while_reading_a_slow_pipe():
+    """{ head -c 8M /dev/zero; sleep 20; } | extract_symvers.py - and Ctrl-C: SIGINT to the
+    whole pipeline (its process group), the feeder dies too: still 130, not the 8 MiB read
+    as the input ('not a kernel')."""
+    script = "{ head -c 8M /dev/zero; sleep 20; } | %s %s -; echo status=$? >&2" % (
+        sys.executable, TOOL)
+    pipeline = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(2)
+    os.killpg(pipeline.pid, signal.SIGINT)
+    _, err = pipeline.communicate(timeout=60)
+    assert err.decode().splitlines()[-2:] == [
+        "extract_symvers: error: interrupted (SIGINT): nothing written", "status=130"]
+
+
 def test_ctrl_c_stops_the_module_workers(kernel, tmp_path):
     """A worker blocked on a FIFO among the modules: Ctrl-C ends the run at once, with exit
     130, and no worker is left behind."""
@@ -266,6 +338,47 @@ def test_ctrl_c_stops_the_module_workers(kernel, tmp_path):
         "/proc/%s/cmdline" % pid) and str(tmp_path).encode() in open(
         "/proc/%s/cmdline" % pid, "rb").read()]
     assert left == []
+
+
+STARTUP_FRAME = re.compile(r'extract_symvers\.py", line (\d+)')
+
+
+def test_ctrl_c_at_any_moment(kernel, tmp_path):
+    """SIGINT at 20 moments from 0.01 s to past the end of a run with the module worker pool:
+    exit 130 with the line, or (sent too late) the run's own result; never a traceback but
+    Python's own, from before the file's first line (importing site, compiling the file: a
+    frame of the file at line 0, or at its docstring under 3.8, before the line that takes
+    SIGINT), or a silent death before Python takes SIGINT at all."""
+    with open(TOOL) as f:
+        first = next(number for number, line in enumerate(f, 1) if line.startswith("import "))
+    files = {"drivers/m%03d.ko" % i: build_module(
+        "6.14", make_exports(ERAS["6.14"], count=3, seed=1000 + i)) for i in range(150)}
+    argv = ["--modules", module_tree(tmp_path, files), tmp_path / "vmlinux"]
+    (tmp_path / "vmlinux").write_bytes(kernel.data)
+    start = time.monotonic()
+    status, whole, _ = tool(*argv)
+    took = time.monotonic() - start
+    assert status == 0 and len(whole.splitlines()) == 40 + 450
+    stopped = 0
+    for i in range(20):
+        status, out, err = interrupt(argv, signal.SIGINT, 0.01 + took * 1.2 * i / 19)
+        if "Traceback" in err:
+            assert all(int(line) < first for line in STARTUP_FRAME.findall(err)), err
+            continue
+        if (status, err) == (-signal.SIGINT, ""):     # before Python took SIGINT at all
+            continue
+        assert (status, out) in ((130, ""), (0, whole)), err
+        if status == 130:
+            assert err.endswith("extract_symvers: error: interrupted (SIGINT): nothing "
+                                "written\n")
+            stopped += 1
+    assert stopped
+
+
+def test_the_library_leaves_ctrl_c_alone(image, run):
+    """Imported (main() called in-process), the module takes no SIGINT of its caller's."""
+    assert run(image).status == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_ctrl_c_leaves_no_temporary_file(tmp_path):
@@ -405,6 +518,28 @@ def test_options_the_image_contradicts_are_warned_about(run, assert_symvers, ker
     assert "warning: -k 5.4.20: the banner says Linux 5.4; used as given" in result.err
 
 
+def test_prel32_before_4_19_is_warned_about(run, assert_symvers, kernel_file):
+    """-p y on a 4.10 kernel: PREL32 kernel_symbols came in 4.19; said, and not used."""
+    kernel = build("4.10", bits=64)
+    result = run("-p", "y", kernel_file(kernel.data))
+    assert_symvers(result, kernel)
+    assert "warning: -p y: Linux 4.10 has no PREL32 export tables (they came in 4.19); not " \
+           "used" in result.err.splitlines()
+    assert "warning" not in run("-p", "n", kernel_file(kernel.data)).err
+
+
+def test_only_what_was_found_is_said(run, kernel_file):
+    """Without -v, no base or table candidate tried is said; with -v, each."""
+    from formats import vmlinuz
+    cfe = build("2.6.18", bits=32, big=True, base=0x80020000)
+    path = kernel_file(vmlinuz(gzip.compress(cfe.data)), "vmlinuz")
+    quiet, verbose = run(path).err.splitlines(), run("-v", path).err.splitlines()
+    assert [line for line in quiet if "trying" in line or "symsearch not" in line] == []
+    assert any(line.startswith("trying base ") for line in verbose)
+    assert quiet[-2:] == ["detected options: -B 80020000 -b 32 -e be -k 2.6.18 -p n",
+                          "40 symbols"]
+
+
 def test_an_old_kernel_read_with_another_version(tmp_path):
     """-k 2.6.12 on a 3.18 zImage: still the options win, and the warning says so."""
     if "rpi2-rt-3.18.11" not in shared_kernels("corpus-old"):
@@ -438,6 +573,24 @@ def test_a_file_without_a_banner_is_read_raw_with_k(run, assert_symvers, kernel_
     assert_symvers(result, kernel)
     assert "reading the file as a raw image, as -k says" in result.err
 
+
+
+@pytest.mark.parametrize("container", ["vmlinuz", "u-boot"])
+def test_a_compressed_kernel_without_a_banner_is_read_with_k(container, run, assert_symvers,
+                                                              kernel_file):
+    """A vmlinuz (or u-boot image) whose kernel's banner is altered: without -k, exit 4 (the
+    payload holds no banner: not a kernel, or give -k); with -k, read."""
+    from archives import uboot
+    from formats import STUB
+    kernel = build("5.19", bits=64)
+    image = kernel.data.replace(b"Linux version", b"Linux VERSION") + bytes(1 << 16)
+    payload = gzip.compress(image, mtime=0)
+    path = kernel_file(STUB + payload if container == "vmlinuz" else uboot(payload, "gzip"))
+    result = run(path)
+    assert result.status == 4
+    assert result.errors[0].endswith("decompresses to %d bytes with no Linux banner: not a "
+                                     "kernel (give -k to read it as a raw image)" % len(image))
+    assert_symvers(run("-k", "5.19", path), kernel)
 
 # --- LZ4 frames with linked blocks ---------------------------------------------------------
 
