@@ -73,7 +73,10 @@ def _sigint(signum, frame):
 
 
 _sigint.phase = "starting"
-if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+# run as the file, or as the installed command (whose entry point, _script, imports this first)
+if (__name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "")
+        == "extract-symvers") \
+        and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
     _signal.signal(_signal.SIGINT, _sigint)     # not where the shell ignores it (a & job)
 
 import argparse
