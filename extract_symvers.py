@@ -31,7 +31,8 @@ command line uses them all):
     Output                      write_stdout(), write_file(): whole or not at all
     Module archives             ARCHIVES: cpio, tar, .deb, zip, boot.img; module_sources()
     Module files                read_module(), read_modules(), module_symvers()
-    BTF                         btf_struct(): the kernel's own description of a structure
+    BTF                         btf_struct(): the kernel's own description of a structure;
+                                btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it
     Loaded modules              loaded_modules(): the modules of a dump, by struct module
     Load checks                 check_module(): would the kernel load it?
     Comparing kernels           kabi_changes(): a kABI report between two kernels
@@ -109,8 +110,8 @@ __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FO
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
            "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
-           "module_symvers", "modules_config", "Struct", "btf_struct", "LoadedModule",
-           "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict", "same_magic",
+           "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob",
+           "LoadedModule", "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict", "same_magic",
            "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
            "check_modules", "Change", "kabi_changes", "main"]
 
@@ -3713,6 +3714,7 @@ class Module(NamedTuple):
     config: Optional[bytes]     # kernel/configs.ko (CONFIG_IKCONFIG=m): the .config
     this_module: Optional[int]  # the size of .gnu.linkonce.this_module: its struct module
     relocation_types: frozenset     # of the relocations the loader applies
+    split_btf: bool         # a .BTF section: its own types, split on the kernel's BTF
 
     @property
     def columns(self):
@@ -3786,7 +3788,8 @@ def read_module(data, version=None):
         return Module(_module_exports(elf, version), version, modinfo, elf.undefined(),
                       _versions(elf), data.endswith(SIGNATURE_MARK),
                       Build(magic, elf.bits, elf.e == ">", elf.machine), embedded_config(data),
-                      this_module and this_module[1], elf.relocation_types())
+                      this_module and this_module[1], elf.relocation_types(),
+                      elf.section(".BTF") is not None)
     except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
 
@@ -4048,18 +4051,27 @@ class Struct(NamedTuple):
     members: dict       # name -> byte offset
 
 
-def _btf_struct_at(data, at, name):
-    """The Struct `name` of the BTF blob at `at`, None when it has none; a blob that does not
-    parse from end to end (a corrupt copy left in memory) raises ValueError."""
+def _btf_header(data, at):
+    """(byte order, header, bytes in all) of the BTF blob at `at`: the header, then its type
+    and string sections, as pahole writes .BTF and /sys/kernel/btf/vmlinux holds it."""
     e = "<" if data[at] == 0x9f else ">"
     header = _Record("BtfHeader", BTF_HEADER_FIELDS, e + "HBBIIIII").read(data, at)
+    return e, header, header.hdr_len + max(header.type_off + header.type_len,
+                                           header.str_off + header.str_len)
+
+
+def _btf_struct_at(data, at, name):
+    """The Struct `name` of the BTF blob at `at`, None when it has none (or `name` is None);
+    a blob that does not parse from end to end (a corrupt copy left in memory) raises
+    ValueError."""
+    e, header, _ = _btf_header(data, at)
     types = at + header.hdr_len + header.type_off
     strings = at + header.hdr_len + header.str_off
     end = types + header.type_len
     if end > len(data) or strings + header.str_len > len(data) or not header.type_len:
         raise ValueError("BTF blob outside the data")
     record, member = struct.Struct(e + "III"), struct.Struct(e + "III")
-    wanted, found = name.encode() + b"\0", None
+    wanted, found = None if name is None else name.encode() + b"\0", None
     while types < end:
         name_off, info, size = record.unpack_from(data, types)
         kind, vlen = info >> 24 & 0x1F, info & 0xFFFF
@@ -4067,7 +4079,7 @@ def _btf_struct_at(data, at, name):
             raise ValueError("BTF type of kind %d" % kind)
         fixed, each = BTF_KINDS[kind]
         body = types + record.size + fixed
-        if kind == BTF_KIND_STRUCT and found is None and \
+        if kind == BTF_KIND_STRUCT and found is None and wanted and \
                 data[strings + name_off:strings + name_off + len(wanted)] == wanted:
             members = {}
             for i in range(vlen):
@@ -4081,15 +4093,26 @@ def _btf_struct_at(data, at, name):
     return found
 
 
-def btf_struct(data, name):
-    """The Struct `name` as the first BTF blob in `data` that parses describes it, or None."""
+def _btf_blobs(data, name=None):
+    """(offset, Struct `name` or None) of each BTF blob in `data` that parses from end to
+    end."""
     for m in BTF_MAGICS.finditer(data):
         try:
-            found = _btf_struct_at(data, m.start(), name)
+            yield m.start(), _btf_struct_at(data, m.start(), name)
         except (ValueError, struct.error, IndexError):
             continue
-        if found is not None:
-            return found
+
+
+def btf_struct(data, name):
+    """The Struct `name` as the first BTF blob in `data` that parses describes it, or None."""
+    return next((found for _, found in _btf_blobs(data, name) if found is not None), None)
+
+
+def btf_blob(data):
+    """The kernel's BTF, byte for byte (what /sys/kernel/btf/vmlinux holds): the first blob
+    in `data` that parses from end to end, or None."""
+    for at, _ in _btf_blobs(data):
+        return bytes(data[at:at + _btf_header(data, at)[2]])
     return None
 
 
@@ -5145,23 +5168,19 @@ def _version(text):
     return version
 
 
+# The options that save a file of the kernel and exit: (option, what it saves).  Given
+# together, each is saved; -o writes wherever the run's result would go (Module.symvers,
+# --check's verdicts, --diff's report, --json), so none of them combines with it.
+SAVING = (("-d", "the kernel"), ("--config", "the .config"), ("--btf", "the kernel's BTF"))
 # Options that cannot be combined: (one, the other, why), each pair refused as a usage error.
-# -d and --config save a file and exit (given together, both are saved); -o writes wherever
-# the run's result would go (Module.symvers, --check's verdicts, --diff's report, --json).
-CANNOT_COMBINE = (
-    ("-d", "-o", "-d saves the kernel and exits"),
-    ("-d", "--check", "-d saves the kernel and exits"),
-    ("-d", "--diff", "-d saves the kernel and exits"),
-    ("-d", "--json", "-d saves the kernel and exits"),
+CANNOT_COMBINE = tuple(
+    (option, other, "%s saves %s and exits" % (option, what))
+    for option, what in SAVING for other in ("-o", "--check", "--diff", "--json")) + (
     ("-d", "--modules", "-d saves the kernel alone"),
-    ("--config", "-o", "--config saves the .config and exits"),
-    ("--config", "--check", "--config saves the .config and exits"),
-    ("--config", "--diff", "--config saves the .config and exits"),
-    ("--config", "--json", "--config saves the .config and exits"),
     ("--diff", "KERNEL", "--diff OLD NEW reads both kernels itself"),
     ("--diff", "--modules", "--diff OLD NEW reads both sides' modules itself"))
 OPTION_DESTS = {"KERNEL": "kernel", "-o": "output", "-d": "decompress", "--config": "config",
-                "--check": "check", "--diff": "diff", "--json": "json", "--modules": "modules"}
+                "--btf": "btf", "--check": "check", "--diff": "diff", "--json": "json", "--modules": "modules"}
 
 
 def _combined(args):
@@ -5232,11 +5251,16 @@ def _parser():
                              "stdout")
     parser.add_argument("-d", "--decompress", metavar="FILE",
                         help="save the decompressed kernel (with -r: relocated) to FILE, as -o "
-                             "writes, and exit (with --config: both)")
+                             "writes, and exit (with --config, --btf: each)")
     parser.add_argument("--config", metavar="FILE",
                         help="save the .config embedded with CONFIG_IKCONFIG (or that "
                              "--modules' configs.ko holds) to FILE, as -o writes, and exit "
-                             "(with -d: both)")
+                             "(with -d, --btf: each)")
+    parser.add_argument("--btf", metavar="FILE",
+                        help="save the kernel's BTF (CONFIG_DEBUG_INFO_BTF: what "
+                             "/sys/kernel/btf/vmlinux holds) to FILE, as -o writes, and exit "
+                             "(with -d, --config: each); with --modules, say which carry their "
+                             "own")
     parser.add_argument("-r", "--relocate", action="store_true",
                         help="apply the image's relative relocations (arm64 Image: pointers "
                              "left zero for the boot code) before anything else; done anyway "
@@ -5346,6 +5370,22 @@ class _Run:
                                EXIT_NOT_FOUND)
         _log.info("saving the embedded .config (%d bytes) to %s", len(config), args.config)
         return config
+
+    def btf(self, image):
+        """--btf FILE: the kernel's BTF to save; with --modules, which of them carry their
+        own (split BTF on the kernel's, in their .BTF section) said."""
+        btf = image and btf_blob(image)
+        if btf is None:
+            raise SymversError("no BTF in the kernel: it was built without "
+                               "CONFIG_DEBUG_INFO_BTF", EXIT_NOT_FOUND)
+        _log.info("saving the kernel's BTF (%d bytes) to %s", len(btf), self.args.btf)
+        modules = self.modules(self.args.modules)
+        if modules:
+            split = sum(m.module.split_btf for m in modules)
+            _log.info("%d of the %d modules carry their own BTF, split on the kernel's: the "
+                      ".BTF section of each .ko (bpftool btf dump file MODULE.ko base %s)",
+                      split, len(modules), self.args.btf)
+        return btf
 
     def same_build(self, modules, build, image):
         """The modules of the kernel's build (without a kernel: of the build most of them
@@ -5482,13 +5522,15 @@ class _Run:
         checked = self.modules(args.check)
         if args.diff:
             return self.diff(*args.diff, checked)
-        if args.config or args.decompress:
+        if args.config or args.decompress or args.btf:
             image, _ = self.image(args.kernel)
             saved = [(args.config, self.config(image))] if args.config else []
+            if args.btf:
+                saved.append((args.btf, self.btf(image)))
             if args.decompress:
                 _log.info("saving unpacked kernel to %s", args.decompress)
                 saved.append((args.decompress, self.relocated(image)[0]))
-            for path, data in saved:        # each found before either is written
+            for path, data in saved:        # each found before any is written
                 write_file(path, data)
             return 0, ""
         side = self.side(args.kernel, args.modules or ())
@@ -5627,14 +5669,19 @@ def _written_onto(output, source):
                                 and output.startswith(os.path.join(source, "")))
 
 
+def _outputs(args):
+    """(option, FILE) of each output given: -o, -d, --config, --btf."""
+    return [(option, getattr(args, OPTION_DESTS[option])) for option in ("-o", "-d", "--config",
+                                                                         "--btf")]
+
+
 def _onto_an_input(args):
-    """The first (option, output, input) of an -o, -d or --config FILE that would be written
-    onto an input (the kernel, --modules, --check, --diff), or None."""
+    """The first (option, output, input) of an -o, -d, --config or --btf FILE that would be
+    written onto an input (the kernel, --modules, --check, --diff), or None."""
     sources = [path for path in [args.kernel] + (args.modules or []) + (args.check or [])
                + list(args.diff or ()) if path not in (None, "-")]
     return next(((option, output, source)
-                 for option, output in (("-o", args.output), ("-d", args.decompress),
-                                        ("--config", args.config))
+                 for option, output in _outputs(args)
                  if output not in (None, "-") for source in sources
                  if _written_onto(output, source)), None)
 
@@ -5650,11 +5697,13 @@ def main(argv=None):
     onto = _onto_an_input(args)
     if onto:
         parser.error("%s %s would write onto the input %s: give another FILE" % onto)
-    if args.decompress and args.config and _written_onto(args.config, args.decompress):
-        parser.error("-d %s and --config %s are the same file: give two" % (args.decompress,
-                                                                           args.config))
-    if args.kernel is None and not args.diff and (args.check or args.decompress or args.relocate
-                                                  or not args.modules):
+    saved = [(option, path) for option, path in _outputs(args)[1:] if path is not None]
+    twice = next(((one, other) for i, one in enumerate(saved) for other in saved[i + 1:]
+                  if _written_onto(other[1], one[1])), None)
+    if twice:
+        parser.error("%s %s and %s %s are the same file: give two" % (*twice[0], *twice[1]))
+    if args.kernel is None and not args.diff and (args.check or args.decompress or args.btf
+                                                  or args.relocate or not args.modules):
         parser.error("KERNEL is needed, except to list the exports of --modules alone")
     elif args.json and not (args.check or args.diff):
         parser.error("--json is for --check and --diff")

@@ -31,14 +31,14 @@ class Sections:
 
 def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
                  machine=None, imports=(), versions=None, modinfo=None, signed=False,
-                 relocations=(), this_module=None, modversions=True):
+                 relocations=(), this_module=None, modversions=True, btf=None):
     """The bytes of a .ko exporting `exports` (kernelimage.Export) in this era's layout,
     using the symbols `imports` (undefined, global; a (name, "weak") pair is a weak one),
     with `versions` ({name: CRC}: modpost's __versions) and `modinfo` (.modinfo's
     key=value entries; by default a GPL licence and the era's vermagic); `relocations`:
     types of relocations in .text besides; `this_module`: the size of its
     .gnu.linkonce.this_module (modpost's struct module); without `modversions`, no
-    __kcrctab sections (CONFIG_MODVERSIONS=n)."""
+    __kcrctab sections (CONFIG_MODVERSIONS=n); `btf`: its .BTF section (split BTF)."""
     era = ERAS[era_name]
     prel32 = era.prel32 if prel32 is None else prel32 and era.prel32
     e = ">" if big else "<"
@@ -106,6 +106,8 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
     if modinfo is None:
         modinfo = ["license=GPL", "vermagic=%s-test SMP mod_unload modversions " % era.release]
     sections.add(".modinfo", 1, b"".join(entry.encode() + b"\0" for entry in modinfo))
+    if btf is not None:
+        sections.add(".BTF", 1, btf, align=4)
     if versions is not None:
         # struct modversion_info: unsigned long crc, char name[64 - sizeof(unsigned long)]
         sections.add("__versions", 1, b"".join(

@@ -85,6 +85,8 @@ LOAD = ("crc32c_generic", "usbserial", "ftdi_sio", "pl2303", "cp210x", "ch341", 
         "dummy", "bonding")
 INIT = """#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
+/bin/busybox mkdir -p /sys && /bin/busybox mount -t sysfs sysfs /sys
+[ -e /sys/kernel/btf/vmlinux ] && echo "btf: $(/bin/busybox sha256sum /sys/kernel/btf/vmlinux)"
 for m in %s; do /bin/busybox insmod /modules/$m.ko; echo "insmod $m: $?"; done
 echo "%s: $(/bin/busybox cat /proc/modules | /bin/busybox wc -l)"
 while true; do /bin/busybox sleep 3600; done

@@ -5,6 +5,7 @@ every kernel in it is run with the options of its meta.json (found by the script
 without this project's code) and with no options at all, on the image as Debian ships it and
 on the decompressed image.  The vmlinux lines must equal the official file's exactly."""
 
+import hashlib
 import itertools
 import json
 import mmap
@@ -168,6 +169,15 @@ def test_real_qemu_memory_dumps(name, kaslr, note, tmp_path):
         assert "%d modules on the module list" % len(loaded) in err, dump
     ours, _ = tool("--modules", module_tree(directory), dumps["kdump-zlib"])
     assert sorted(ours) == sorted(official_lines(directory))     # each loaded one agreed
+    # --btf: what the booted kernel's /sys/kernel/btf/vmlinux holds (its sha256 said by the
+    # guest), out of the image as Debian ships it and out of each dump
+    guest_btf = re.search(rb"btf: ([0-9a-f]{64}) ", console)
+    assert bool(guest_btf) == has_btf(directory)
+    for source in [kernel_image(directory)] + [dumps[dump] for dump, _ in DUMPS] \
+            if guest_btf else ():
+        tool("--btf", tmp_path / "vmlinux.btf", source)
+        with open(tmp_path / "vmlinux.btf", "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest().encode() == guest_btf.group(1), source
     if note:
         assert ("KERNELOFFSET=0," in err) != kaslr
     elif name.startswith("arm64-"):
@@ -181,6 +191,29 @@ def test_real_qemu_memory_dumps(name, kaslr, note, tmp_path):
         ours, err = tool(dumps["paging"])
         assert sorted(ours) == expected
         assert "export tables from a vote of the %d modules" % len(loaded) in err
+
+
+def has_btf(directory):
+    """Whether the kernel's .config says CONFIG_DEBUG_INFO_BTF=y."""
+    with open(os.path.join(directory, "config")) as f:
+        return "CONFIG_DEBUG_INFO_BTF=y\n" in f.read()
+
+
+@pytest.mark.parametrize("name", each(KERNELS, not_in_corpus("the Debian kernels")))
+def test_btf(name, tmp_path):
+    """--btf out of the image as Debian ships it: a blob bpftool reads back as C (where it is
+    installed) exactly where the .config says CONFIG_DEBUG_INFO_BTF=y, else exit 5."""
+    directory = os.path.join(CORPUS, name)
+    target = tmp_path / "vmlinux.btf"
+    if not has_btf(directory):
+        _, err = tool("--btf", target, kernel_image(directory), status=5)
+        assert "built without CONFIG_DEBUG_INFO_BTF" in err and not target.exists()
+        return
+    tool("--btf", target, kernel_image(directory))
+    if shutil.which("bpftool"):
+        header = subprocess.run(["bpftool", "btf", "dump", "file", str(target), "format", "c"],
+                                check=True, capture_output=True, text=True).stdout
+        assert re.search(r"^struct module \{$", header, re.M)
 
 
 CONTAINED = [n for n in KERNELS if n.startswith(("armhf-", "arm64-"))]

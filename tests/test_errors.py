@@ -267,11 +267,15 @@ COMBINATIONS = [("-d", "-o", "-d saves the kernel and exits"),
                 ("-d", "--check", "-d saves the kernel and exits"),
                 ("-d", "--diff", "-d saves the kernel and exits"),
                 ("-d", "--json", "-d saves the kernel and exits"),
-                ("-d", "--modules", "-d saves the kernel alone"),
                 ("--config", "-o", "--config saves the .config and exits"),
                 ("--config", "--check", "--config saves the .config and exits"),
                 ("--config", "--diff", "--config saves the .config and exits"),
                 ("--config", "--json", "--config saves the .config and exits"),
+                ("--btf", "-o", "--btf saves the kernel's BTF and exits"),
+                ("--btf", "--check", "--btf saves the kernel's BTF and exits"),
+                ("--btf", "--diff", "--btf saves the kernel's BTF and exits"),
+                ("--btf", "--json", "--btf saves the kernel's BTF and exits"),
+                ("-d", "--modules", "-d saves the kernel alone"),
                 ("--diff", "KERNEL", "--diff OLD NEW reads both kernels itself"),
                 ("--diff", "--modules", "--diff OLD NEW reads both sides' modules itself")]
 
@@ -283,7 +287,8 @@ def test_options_that_cannot_be_combined(one, other, why, tmp_path, run, kernels
     image = kernel_file(prel32(kernels))
     (tmp_path / "old.symvers").write_text("0x12345678\tf\tvmlinux\tEXPORT_SYMBOL\t\n")
     given = {"-o": ["-o", tmp_path / "out"], "-d": ["-d", tmp_path / "raw"],
-             "--config": ["--config", tmp_path / "config"], "--check": ["--check", image],
+             "--config": ["--config", tmp_path / "config"], "--btf": ["--btf", tmp_path / "btf"],
+             "--check": ["--check", image],
              "--diff": ["--diff", tmp_path / "old.symvers", tmp_path / "old.symvers"],
              "--json": ["--json"], "--modules": ["--modules", tmp_path], "KERNEL": [image]}
     args = given[one] + given[other] + ([] if "--diff" in (one, other) else [image])
