@@ -113,6 +113,7 @@ __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FO
            "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob",
            "LoadedModule", "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict", "same_magic",
            "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
+           "build_refusals", "elf_header_refusal", "Build", "GkiRelease", "gki_release",
            "check_modules", "Change", "kabi_changes", "main"]
 
 
@@ -3715,6 +3716,7 @@ class Module(NamedTuple):
     this_module: Optional[int]  # the size of .gnu.linkonce.this_module: its struct module
     relocation_types: frozenset     # of the relocations the loader applies
     split_btf: bool         # a .BTF section: its own types, split on the kernel's BTF
+    header: bytes           # its first 64 bytes: the ELF header, as the loader reads it
 
     @property
     def columns(self):
@@ -3739,25 +3741,14 @@ class Build(NamedTuple):
     big_endian: Optional[bool]
     machine: Optional[int]
 
-    def differences(self, other):
-        """What of `other` is not this build's (unknown parts are not compared): words."""
-        return [said(theirs) for mine, theirs, said in (
-            (self.release, other.release, lambda v: "release %s" % v),
-            (self.bits, other.bits, lambda v: "%d-bit" % v),
-            (self.big_endian, other.big_endian, lambda v: "big-endian" if v else
-             "little-endian"),
-            (self.machine, other.machine, lambda v: MACHINES.get(v, "machine %d" % v)))
-            if mine is not None and theirs is not None and mine != theirs]
-
-
-def foreign_modules(modules, build=None):
-    """[(ModuleFile, its differences)] of the modules not of `build` (the kernel's; None:
-    the build most of the modules are of), in the order given."""
-    if build is None:
-        counts = collections.Counter(m.module.build for m in modules)
-        build = counts.most_common(1)[0][0] if counts else None
-    return [(m, build.differences(m.module.build)) for m in modules
-            if build and build.differences(m.module.build)]
+    def words(self):
+        """Its ELF class, byte order and machine, as far as known: '64-bit big-endian ppc64'."""
+        return " ".join(word for word in (
+            self.bits and "%d-bit" % self.bits,
+            None if self.big_endian is None else "big-endian" if self.big_endian else
+            "little-endian",
+            None if self.machine is None else MACHINES.get(self.machine,
+                                                           "machine %d" % self.machine)) if word)
 
 
 class ModuleFile(NamedTuple):
@@ -3789,7 +3780,7 @@ def read_module(data, version=None):
                       _versions(elf), data.endswith(SIGNATURE_MARK),
                       Build(magic, elf.bits, elf.e == ">", elf.machine), embedded_config(data),
                       this_module and this_module[1], elf.relocation_types(),
-                      elf.section(".BTF") is not None)
+                      elf.section(".BTF") is not None, bytes(data[:64]))
     except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
 
@@ -4007,10 +3998,15 @@ def module_symvers(modules):
         read[name] = (label, own)
         lines += own
         for symbol in module.exports:
-            owner = owners.setdefault(symbol.name, name)
-            if owner != name:
+            owner, crc = owners.setdefault(symbol.name, (name, symbol.crc))
+            if owner == name:
+                continue
+            if crc == symbol.crc:
                 _log.info("%s is exported by %s and by %s: both lines kept", symbol.name,
                           owner, name)
+            else:       # a module built against one is refused beside the other
+                _log.warning("%s is exported by %s with CRC 0x%08x and by %s with CRC 0x%08x: "
+                             "both lines kept", symbol.name, owner, crc, name, symbol.crc)
     _log.info("%d modules read, %d export %d symbols", len(modules),
               sum(bool(m.module.exports) for m in modules), len(lines))
     return lines
@@ -4674,13 +4670,15 @@ def parse_config(text):
 class Kernel(NamedTuple):
     """What the loader compares a module with: the image's vermagic (None: not found),
     every export it can resolve ({name: Symbol}: vmlinux and the modules given), its
-    .config (None: unknown), release, and sizeof(struct module) (from its BTF or a module
-    of its build; None: unknown)."""
+    .config (None: unknown), release, sizeof(struct module) (from its BTF or a module of
+    its build; None: unknown), and its Build (the ELF header it reads modules as; None:
+    unknown)."""
     vermagic: Optional[str]
     exports: dict
     config: Optional[dict]
     version: tuple
     module_size: Optional[int] = None
+    build: Optional[Build] = None
 
     @property
     def modversions(self):
@@ -4717,6 +4715,72 @@ MODULE_STRUCT_SYMBOLS = ("module_layout", "struct_module")   # 2.6.28 renamed th
 THIS_MODULE_CHECKED = (6, 4)
 THIS_MODULE_SIZE = ".gnu.linkonce.this_module section size must match the kernel's built " \
     "struct module size at run time"
+
+
+# The ELF header, the first thing load_module() reads of a module (after its signature), in
+# the kernel's own class and byte order: elf_header_check() (kernel/module.c), in 4.x renamed
+# elf_validity_check(), from 6.13 its elf_validity_ehdr() (90f8f312db72, kernel/module/main.c
+# since 5.19).  Each refusal is -ENOEXEC, which insmod says as "Invalid module format"; the
+# kernel logs its reason from 5.16 (7fd982f394c4, "module: change to print useful messages
+# from elf_validity_check()"), in these words, in this order; before, nothing.
+ELF_REASONS_LOGGED = (5, 16)
+ET_REL = 1
+ELF_HEADER_REFUSALS = {      # what fails: the kernel's message (ET_REL is 1)
+    "len": "Invalid ELF header len %d", "type": "Invalid ELF header type: %d != 1",
+    "machine": "Invalid architecture in ELF header: %d",
+    "shentsize": "Invalid ELF section header size"}
+
+
+class ArchCheck(NamedTuple):
+    """An architecture's elf_check_arch() (its asm/elf.h): the e_machine values it accepts,
+    and whether it wants the kernel's ELF class too (EI_CLASS)."""
+    machine: int            # the kernel's
+    accepted: tuple
+    checks_class: bool
+
+
+ARCH_CHECKS = {row.machine: row for row in (
+    ArchCheck(EM_X86_64, (EM_X86_64,), False),
+    ArchCheck(EM_386, (EM_386, 6), False),          # elf_check_arch_ia32(): EM_386, EM_486
+    ArchCheck(EM_AARCH64, (EM_AARCH64,), False),
+    ArchCheck(EM_ARM, (EM_ARM,), False),            # arch/arm/kernel/elf.c (and its flags)
+    ArchCheck(EM_PPC, (EM_PPC,), False),            # ELF_ARCH
+    ArchCheck(EM_PPC64, (EM_PPC64,), False),
+    ArchCheck(EM_S390, (EM_S390, 0xA390), True),    # EM_S390_OLD; && EI_CLASS == ELF_CLASS
+    ArchCheck(EM_RISCV, (EM_RISCV,), True),
+    ArchCheck(EM_MIPS, (EM_MIPS,), True),           # and the ABI flags of e_flags
+    ArchCheck(EM_LOONGARCH, (EM_LOONGARCH,), False),
+)}
+
+
+def elf_header_refusal(module, build, version):
+    """The loader's refusal of a module's ELF header by a kernel of `build` (its class, byte
+    order and machine: the header is read as that kernel reads it) and release `version`,
+    in its words; None when it passes or the kernel's class or byte order is unknown."""
+    if build.bits is None or build.big_endian is None:
+        return None
+    ehdr = ELF_RECORDS[(build.bits, ">" if build.big_endian else "<")][0]
+    header = module.header
+    arch = ARCH_CHECKS.get(build.machine)
+    if len(header) < ehdr.size:
+        failed, value = "len", len(header)
+    else:
+        fields = ehdr.read(header)
+        failed, value = next(((what, value) for what, fails, value in (
+            ("type", fields.type != ET_REL, fields.type),
+            ("machine", arch and (fields.machine not in arch.accepted or arch.checks_class
+                                  and header[4] * 32 != build.bits), fields.machine),
+            ("shentsize", fields.shentsize != ELF_RECORDS[(build.bits, "<")][2].size, None))
+            if fails), (None, None))
+        if failed is None:
+            return None
+    words = ELF_HEADER_REFUSALS[failed]
+    words = words % value if value is not None else words
+    builds = "a %s module; the kernel is %s" % (module.build.words(), build.words())
+    if tuple(version) >= ELF_REASONS_LOGGED:
+        return "%s (%s)" % (words, builds)
+    return 'Invalid module format (ENOEXEC: %s logs no reason, %s on say "%s"; %s)' % (
+        _dotted(version[:2]), _dotted(ELF_REASONS_LOGGED), words, builds)
 
 
 class RelocationRow(NamedTuple):
@@ -4835,10 +4899,45 @@ def vermagic_differences(module_magic, kernel_magic):
 
 
 RELEASE_NUMBER = re.compile(r"\d+\.\d+(\.\d+)?")
+# An Android GKI kernel's release, as its build (build/kernel's BRANCH and KMI_GENERATION)
+# makes it: 5.15.94-android13-8-00001-gabcdef-ab1234567 is sublevel 94 of the KMI
+# android13-5.15, generation 8, then the build (commits, -g<commit>, -ab<build number>)
+GKI_RELEASE = re.compile(r"(\d+\.\d+)\.(\d+)-(android\d+)-(\d+)(?:-(.+))?$")
+
+
+class GkiRelease(NamedTuple):
+    kmi: str            # android13-5.15: the branch whose modules share one KMI
+    generation: int     # the KMI generation: modules of another one are not vendor-compatible
+    sublevel: int
+    build: str          # what follows the generation ("" if nothing)
+
+
+def gki_release(release):
+    """The GkiRelease of an Android GKI release string, or None."""
+    m = GKI_RELEASE.match(release)
+    return m and GkiRelease("%s-%s" % (m.group(3), m.group(1)), int(m.group(4)),
+                            int(m.group(2)), m.group(5) or "")
+
+
+def _gki_difference(mine, theirs):
+    """What makes two GKI releases differ: KMI, generation, sublevel, or the build."""
+    if mine.kmi != theirs.kmi:
+        return "another KMI: %s, the kernel's %s" % (mine.kmi, theirs.kmi)
+    if mine.generation != theirs.generation:
+        return "KMI %s, generation %d, the kernel's %d" % (mine.kmi, mine.generation,
+                                                         theirs.generation)
+    kmi = "KMI %s generation %d" % (mine.kmi, mine.generation)
+    if mine.sublevel != theirs.sublevel:
+        return "%s, sublevel %d, the kernel's %d" % (kmi, mine.sublevel, theirs.sublevel)
+    return "%s, sublevel %d, another build: '%s', the kernel's '%s'" % (
+        kmi, mine.sublevel, mine.build, theirs.build)
 
 
 def _release_difference(module_release, kernel_release):
     """What makes two releases differ, in the build's terms."""
+    mine, theirs = gki_release(module_release), gki_release(kernel_release)
+    if mine and theirs:
+        return _gki_difference(mine, theirs)
     if module_release.rstrip("+") == kernel_release.rstrip("+"):
         return "the + a tree with uncommitted changes adds (scripts/setlocalversion)"
     mine, theirs = RELEASE_NUMBER.match(module_release), RELEASE_NUMBER.match(kernel_release)
@@ -4901,23 +5000,36 @@ class _Loader:
             self.refused.append("Loading of unsigned module is rejected "
                                 "(CONFIG_MODULE_SIG_FORCE=y)")
 
-    def check_modinfo(self):
-        """vermagic as same_magic() compares it; no __versions on a modversions kernel; the
-        licence's taint."""
+    def check_vermagic(self):
+        """vermagic as same_magic() compares it (with CRCs on both sides, not the release)."""
         magic = self.module.vermagic
-        if magic is None:
-            self.try_to_force_load("bad vermagic")
-        elif self.kernel.vermagic is not None and \
+        if magic is not None and self.kernel.vermagic is not None and \
                 not same_magic(magic, self.kernel.vermagic, self.has_crcs):
             differences = vermagic_differences(magic, self.kernel.vermagic)
             if self.has_crcs:       # the release may differ
                 differences = [d for d in differences if not d.startswith("the release")]
             self.refused.append("version magic '%s' should be '%s' (%s)"
                                 % (magic, self.kernel.vermagic, "; ".join(differences)))
+
+    def check_modinfo(self):
+        """vermagic (none at all: forced or refused); no __versions on a modversions kernel;
+        the licence's taint."""
+        if self.module.vermagic is None:
+            self.try_to_force_load("bad vermagic")
+        self.check_vermagic()
         if self.kernel.modversions and self.versions is None:
             self.try_to_force_load("no versions for imported symbols")
         if not self.gplok:
             self.taints.append("module license '%s' taints kernel" % self.licence)
+
+    def elf_header(self):
+        """The ELF header as the kernel reads it: False when refused (nothing more of the
+        module is read then)."""
+        refusal = self.kernel.build and elf_header_refusal(self.module, self.kernel.build,
+                                                           self.kernel.version)
+        if refusal:
+            self.refused.append(refusal)
+        return not refusal
 
     def elf_validity_check(self):
         """.gnu.linkonce.this_module the size of the kernel's struct module: refused from
@@ -4968,16 +5080,28 @@ class _Loader:
                 self.check_version(symbol, self.kernel.exports[symbol].crc)
                 break
 
-    def simplify_symbols(self):
-        """Each undefined symbol through resolve_symbol(): found (GPL-only ones only for a
-        GPL-compatible licence), its CRC, its namespace imported."""
-        imported = set(self.module.modinfo.get("import_ns", ()))
+    def resolved(self):
+        """(name, weak, the kernel's Symbol or None) of each undefined symbol the loader
+        resolves."""
         for symbol, weak in self.module.undefined:
             if self.dots and symbol.startswith("."):
                 symbol = symbol[1:]
                 if symbol == "TOC.":
                     continue
-            export = self.kernel.exports.get(symbol)
+            yield symbol, weak, self.kernel.exports.get(symbol)
+
+    def check_crcs(self):
+        """The CRC of each symbol found: what decides whether a module of another release
+        is of the kernel's build."""
+        for symbol, _, export in self.resolved():
+            if export is not None:
+                self.check_version(symbol, export.crc)
+
+    def simplify_symbols(self):
+        """Each undefined symbol through resolve_symbol(): found (GPL-only ones only for a
+        GPL-compatible licence), its CRC, its namespace imported."""
+        imported = set(self.module.modinfo.get("import_ns", ()))
+        for symbol, weak, export in self.resolved():
             if export is None or export.export_type in GPL_ONLY and not self.gplok:
                 if not weak and not (self.module.build.machine in EM_X86 and
                                      symbol == "_GLOBAL_OFFSET_TABLE_"):
@@ -5011,13 +5135,27 @@ def check_module(module, kernel, name):
     of `kernel`'s release; `name` is the module column of its Module.symvers lines."""
     loader = _Loader(module, kernel, name)
     loader.module_sig_check()
-    loader.elf_validity_check()
-    loader.check_modinfo()
-    loader.check_modstruct_version()
-    loader.simplify_symbols()
-    loader.apply_relocations()
-    loader.verify_exported_symbols()
+    if loader.elf_header():
+        loader.elf_validity_check()
+        loader.check_modinfo()
+        loader.check_modstruct_version()
+        loader.simplify_symbols()
+        loader.apply_relocations()
+        loader.verify_exported_symbols()
     return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings))
+
+
+def build_refusals(module, kernel, name):
+    """What makes a module (its Module.symvers column `name`) of another build than
+    `kernel`, as the loader judges builds, in its words: its ELF header, its vermagic as
+    same_magic() compares it (with CRCs on both sides the release may differ), the CRCs of
+    what it uses that `kernel` exports.  Empty: of the kernel's build."""
+    loader = _Loader(module, kernel, name)
+    if loader.elf_header():
+        loader.check_vermagic()
+        loader.check_modstruct_version()
+        loader.check_crcs()
+    return loader.refused
 
 
 def _needs(module, kernel):
@@ -5387,18 +5525,41 @@ class _Run:
                       split, len(modules), self.args.btf)
         return btf
 
-    def same_build(self, modules, build, image):
-        """The modules of the kernel's build (without a kernel: of the build most of them
-        are of); the others are an error, or with --skip-bad-modules left out."""
-        foreign = foreign_modules(modules, build)
-        reference = "the kernel's '%s'" % (vermagic(image) or build.release) if build else \
-            "the other modules'"
-        _bad_modules(["%s: vermagic '%s' (%s), not %s" % (m.path, m.module.vermagic,
-                                                          ", ".join(differences), reference)
-                      for m, differences in foreign], len(modules), "are of another build",
-                     self.args.skip_bad_modules)
-        left_out = {id(m) for m, _ in foreign}
-        return [m for m in modules if id(m) not in left_out]
+    def same_build(self, modules, build, image, lines, version):
+        """The modules of the kernel's build as its loader judges builds (build_refusals()
+        against vmlinux's `lines` and the modules' exports; without a kernel, among the
+        modules: the ELF header and vermagic most of them have); the others are an error, or
+        with --skip-bad-modules left out.  Those of another release are said, by release."""
+        if not modules:
+            return modules
+        magic = vermagic(image) if image is not None else None
+        if build is None:
+            build = collections.Counter(m.module.build._replace(release=None)
+                                        for m in modules).most_common(1)[0][0]
+            magic = next(iter(collections.Counter(m.module.vermagic for m in modules
+                                                  if m.module.vermagic).most_common(1)),
+                         (None,))[0]
+            build = build._replace(release=magic and magic.split(" ")[0])
+            reference, what = "most modules are", "are of another build than most"
+        else:
+            reference, what = "the kernel is", "are of another build"
+        if magic is None and image is not None:
+            _log.warning("the kernel's vermagic is not found: the modules' is not compared")
+        kernel = Kernel(magic, _exports(lines, modules), None, version or max(
+            (m.module.version for m in modules if m.module.version), default=LAYOUTS[-1].since),
+            build=build)
+        refused = [(m, build_refusals(m.module, kernel, m.name)) for m in modules]
+        _bad_modules(["%s: %s" % (m.path, "; ".join(reasons)) for m, reasons in refused
+                      if reasons], len(modules), what, self.args.skip_bad_modules)
+        kept = [m for m, reasons in refused if not reasons]
+        releases = collections.Counter(m.module.build.release for m in kept)
+        for release, count in releases.items():
+            if magic and release and release != build.release:
+                _log.info("%d modules built against %s, %s %s (%s): accepted by MODVERSIONS "
+                          "(same_magic() skips the release; their CRCs agree)", count, release,
+                          reference, build.release, _release_difference(release,
+                                                                        build.release))
+        return kept
 
     def relocated(self, image):
         """(image, base): with -r, the image relocated and its link base."""
@@ -5412,11 +5573,12 @@ class _Run:
         link = relocated[1] if self.args.base is None else self.args.base
         return relocated[0], link
 
-    def kernel(self, side, checked):
+    def kernel(self, side, checked, given):
         """The Kernel a side is for the loader: the image's vermagic, .config and struct
         module size (its BTF's, else the modules' of its build), every export of it and of
-        the modules given and checked."""
-        image, given = side.image, side.modules
+        the modules `given` and checked; a module loaded in a dump that a checked one stands
+        in for (by name) left out."""
+        image = side.image
         config = (image is not None and embedded_config(image, self.max_size)) or next(
             (m.module.config for m in given + checked if m.module.config), None)
         if config is None:
@@ -5434,13 +5596,22 @@ class _Run:
                           default=LAYOUTS[-1].since)
             _log.warning("the kernel's release is unknown (no image): its checks are %s's "
                          "(give -k)", _dotted(version))
-        return Kernel(vermagic(image) if image is not None else None,
-                      parse_symvers(side.lines + module_symvers(given + checked)),
-                      config and parse_config(config.decode("latin-1")), version, size)
+        names = {_module_key(m.name) for m in checked}
+        exports = {name: symbol for name, symbol in parse_symvers(side.lines).items()
+                   if symbol.module == "vmlinux" or _module_key(symbol.module) not in names}
+        for name, symbol in parse_symvers(module_symvers(given + checked)).items():
+            exports.setdefault(name, symbol)
+        return Kernel(vermagic(image) if image is not None else None, exports,
+                      config and parse_config(config.decode("latin-1")), version, size,
+                      side.build)
 
     def check(self, side, checked):
-        """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts)."""
-        verdicts = check_modules(checked, self.kernel(side, checked), side.modules)
+        """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts).
+        A checked module stands in for the module of its name given with --modules (or
+        loaded in a dump): its exports are the ones the others resolve."""
+        names = {_module_key(m.name) for m in checked}
+        given = [m for m in side.modules if _module_key(m.name) not in names]
+        verdicts = check_modules(checked, self.kernel(side, checked, given), given + checked)
         for verdict in verdicts:
             for warning in verdict.warnings:
                 _log.warning("%s: %s", verdict.path, warning)
@@ -5464,10 +5635,10 @@ class _Run:
             build = _kernel_build(image, found)
             if self.memory is not None:
                 loaded = loaded_modules(self.memory, image, found)
-        modules = self.same_build(modules, build, image)
+        modules = self.same_build(modules, build, image, lines, version)
         return _Side(image, lines + _loaded_lines(loaded, modules, version), modules,
                      version or max((m.module.version for m in modules if m.module.version),
-                                    default=None))
+                                    default=None), build)
 
     def diff_side(self, path):
         """One side of --diff, read on its own: a Module.symvers file, a module tree or
@@ -5544,11 +5715,13 @@ class _Run:
 
 class _Side(NamedTuple):
     """A kernel as the command line reads it: its image (None: not given), the lines of
-    vmlinux and of the modules loaded in it (a dump), the modules of its build, its release."""
+    vmlinux and of the modules loaded in it (a dump), the modules of its build, its release
+    and Build."""
     image: Optional[bytes]
     lines: list
     modules: list
     version: Optional[tuple]
+    build: Optional[Build] = None       # the kernel's (None: no image)
 
     @property
     def all_lines(self):
@@ -5602,6 +5775,16 @@ def _kernel_build(image, found):
     release = _banner_release(image)
     return Build(release.decode("latin-1") if release else None,
                  found.mattered.bits or header.bits, found.options.big_endian, header.machine)
+
+
+def _exports(lines, modules):
+    """{name: Symbol} of Module.symvers `lines` and of ModuleFiles, the first of a name kept
+    (as the loader finds vmlinux's first)."""
+    exports = parse_symvers(lines)
+    for _, name, module in modules:
+        for symbol in module.exports:
+            exports.setdefault(symbol.name, symbol._replace(module=name))
+    return exports
 
 
 def _exported_twice(vmlinux_lines, modules):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
+from formats import elf
 from kobuild import build_module
 from memdump import module_btf
 
@@ -275,12 +276,18 @@ def test_check_errors(tmp_path, run, kernel_file):
 
 # --- struct module's size, relocations, vermagic word by word -------------------------
 
-def era_kernel(era, btf=b""):
+def era_kernel(era, btf=b"", bits=64, big=False, machine=None):
     """(image, its options) of a kernel of `era` without namespaced exports, its vermagic
-    `<release>-test SMP mod_unload modversions `, and `btf` (the kernel's BTF) after it."""
-    kernel = build(era, exports=make_exports(ERAS[era], count=30, seed=5))
-    return kernel.data + btf + b"\0%s-test SMP mod_unload modversions \0" % \
-        ERAS[era].release.encode() + bytes(64), kernel.options
+    `<release>-test SMP mod_unload modversions `, and `btf` (the kernel's BTF) after it;
+    with `machine`, a vmlinux (ELF) of that e_machine, class and byte order."""
+    kernel = build(era, bits=bits, big=big, exports=make_exports(ERAS[era], count=30, seed=5))
+    data = kernel.data + btf + b"\0%s-test SMP mod_unload modversions \0" % \
+        ERAS[era].release.encode() + bytes(64)
+    if machine is None:
+        return data, kernel.options
+    options = kernel.options[:kernel.options.index("-B")] + \
+        kernel.options[kernel.options.index("-B") + 2:]
+    return elf(data, kernel.base, bits, big, machine), options
 
 
 def era_probe(era, **kwargs):
@@ -349,7 +356,7 @@ def test_relocation_types(era, machine, bits, big, rela, kind, refusal, check):
     """A relocation type the architecture's loader of that release does not apply: refused
     in its words."""
     ko = era_probe(era, machine=machine, bits=bits, big=big, rela=rela, relocations=[kind])
-    image, options = era_kernel(era)
+    image, options = era_kernel(era, bits=bits, big=big, machine=machine)
     status, out, _ = check(ko, image, *options)
     assert (status, out) == ((7, "probe.ko: refused: %s\n" % refusal) if refusal else
                              (0, "probe.ko: loads\n"))
@@ -358,7 +365,7 @@ def test_relocation_types(era, machine, bits, big, rela, kind, refusal, check):
 def test_relocation_type_between_the_sources_read(check):
     """ARM's R_ARM_REL32 came after 5.10 and by 6.1: a 5.12 kernel may refuse it."""
     ko = era_probe("5.12", machine=40, bits=32, rela=False, relocations=[3])
-    image, options = era_kernel("5.12")
+    image, options = era_kernel("5.12", bits=32, machine=40)
     status, out, err = check(ko, image, *options)
     assert (status, out) == (0, "probe.ko: loads\n")
     assert "probe.ko: relocation type 3: accepted by 6.1, not by 5.10; this release may " \
