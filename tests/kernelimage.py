@@ -191,10 +191,11 @@ class Writer:
 
 
 def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=True,
-          rel_crcs=False, unused=False, base=None, seed=7):
+          rel_crcs=False, unused=False, base=None, seed=7, release=None):
     """A kernel image of this era holding `exports`, laid out as vmlinux.lds.h lays it out:
-    text, banner, .rodata with the symsearch array, then __ksymtab*, __kcrctab*,
-    [__kflagstab], __ksymtab_strings, with decoys around them."""
+    text, banner (of `release`; by default the era's, -test), .rodata with the symsearch
+    array, then __ksymtab*, __kcrctab*, [__kflagstab], __ksymtab_strings, with decoys
+    around them."""
     era = ERAS[era_name]
     prel32 = era.prel32 if prel32 is None else prel32 and era.prel32
     rel_crcs = rel_crcs and era.rel_crcs and modversions
@@ -207,7 +208,8 @@ def build(era_name, bits=64, big=False, prel32=None, exports=None, modversions=T
 
     # .text: what the exported values point at
     text = w.noise(0x1800)
-    w.put(b"Linux version %s-test (fixture@build) (gcc 12) #1 SMP\n\0" % era.release.encode())
+    w.put(b"Linux version %s (fixture@build) (gcc 12) #1 SMP\n\0"
+          % (release or era.release + "-test").encode())
     w.noise(0x300)
     _decoy_symsearch(w, era, P)
     w.noise(0x200)
