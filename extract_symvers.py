@@ -5596,7 +5596,7 @@ class _Run:
                           default=LAYOUTS[-1].since)
             _log.warning("the kernel's release is unknown (no image): its checks are %s's "
                          "(give -k)", _dotted(version))
-        names = {_module_key(m.name) for m in checked}
+        names = {_loaded_name(m) for m in checked}
         exports = {name: symbol for name, symbol in parse_symvers(side.lines).items()
                    if symbol.module == "vmlinux" or _module_key(symbol.module) not in names}
         for name, symbol in parse_symvers(module_symvers(given + checked)).items():
@@ -5609,8 +5609,8 @@ class _Run:
         """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts).
         A checked module stands in for the module of its name given with --modules (or
         loaded in a dump): its exports are the ones the others resolve."""
-        names = {_module_key(m.name) for m in checked}
-        given = [m for m in side.modules if _module_key(m.name) not in names]
+        names = {_loaded_name(m) for m in checked}
+        given = [m for m in side.modules if _loaded_name(m) not in names]
         verdicts = check_modules(checked, self.kernel(side, checked, given), given + checked)
         for verdict in verdicts:
             for warning in verdict.warnings:
@@ -5775,6 +5775,12 @@ def _kernel_build(image, found):
     release = _banner_release(image)
     return Build(release.decode("latin-1") if release else None,
                  found.mattered.bits or header.bits, found.options.big_endian, header.machine)
+
+
+def _loaded_name(module_file):
+    """The name the loader knows a ModuleFile by (.modinfo's, else its file's), as
+    _module_key() gives a module column."""
+    return _module_key(module_file.module.modinfo.get("name", [module_file.name])[0])
 
 
 def _exports(lines, modules):

@@ -238,11 +238,14 @@ def elf64_sections(ko):
     return found
 
 
-def patched_module(ko, this_module_growth=0, relocation_type=None):
+def patched_module(ko, this_module_growth=0, relocation_type=None, vermagic=None,
+                   versions=None):
     """A real 64-bit little-endian .ko changed: its .gnu.linkonce.this_module section
-    `growth` bytes larger, or the first relocation of .rela.text of type `relocation_type`;
-    its signature, which no longer matches, taken off (struct module_signature: 12 bytes,
-    the big-endian sig_len last, after the signature and before the mark)."""
+    `growth` bytes larger, or the first relocation of .rela.text of type `relocation_type`,
+    or its .modinfo's vermagic made `vermagic` (no longer than it was: NULs fill the rest),
+    or the CRCs of __versions entries ({name: CRC}); its signature, which no longer matches,
+    taken off (struct module_signature: 12 bytes, the big-endian sig_len last, after the
+    signature and before the mark)."""
     if ko.endswith(SIGNATURE_MARK):
         sig_len, = struct.unpack_from(">I", ko, len(ko) - len(SIGNATURE_MARK) - 4)
         ko = ko[:len(ko) - len(SIGNATURE_MARK) - 12 - sig_len]
@@ -254,4 +257,15 @@ def patched_module(ko, this_module_growth=0, relocation_type=None):
     if relocation_type is not None:
         offset = SHDR64.unpack_from(ko, sections[".rela.text"])[4]
         struct.pack_into("<I", ko, offset + 8, relocation_type)     # r_info's low half
+    if vermagic is not None:
+        offset, size = SHDR64.unpack_from(ko, sections[".modinfo"])[4:6]
+        start = ko.index(b"vermagic=", offset, offset + size) + len(b"vermagic=")
+        end = ko.index(b"\0", start)
+        assert len(vermagic) <= end - start
+        ko[start:end] = vermagic.encode().ljust(end - start, b"\0")
+    for name, crc in (versions or {}).items():  # struct modversion_info: crc, then name
+        offset, size = SHDR64.unpack_from(ko, sections["__versions"])[4:6]
+        at = next(at for at in range(offset, offset + size, 64)
+                  if ko[at + 8:at + 64].rstrip(b"\0") == name.encode())
+        struct.pack_into("<Q", ko, at, crc)
     return bytes(ko)

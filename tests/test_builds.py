@@ -204,25 +204,26 @@ def serial_tree(tmp_path):
 
 
 def test_rebuilt_module_beside_its_tree(tmp_path, run):
-    """The user's rebuild of usbserial.ko checked beside the tree that holds the stock one:
-    it loads (no duplicate symbol with itself); rebuilt with another CRC, what depends on it
-    (checked too) is judged against it."""
+    """The user's rebuild of usbserial.ko (its file named otherwise: the loader knows it by
+    its .modinfo name) checked beside the tree that holds the stock one: it loads (no
+    duplicate symbol with itself); rebuilt with another CRC, what depends on it (checked
+    too) is judged against it."""
     image, options = era_kernel("6.14", machine=62)
     (tmp_path / "vmlinux").write_bytes(image)
     top = serial_tree(tmp_path)
-    (tmp_path / "usbserial.ko").write_bytes(build_module("6.14", SERIAL, versions={},
-                                                         modinfo=MAGIC))
-    result = run(*options, "--modules", top, "--check", tmp_path / "usbserial.ko",
-                 tmp_path / "vmlinux")
-    assert (result.status, result.out) == (0, "%s/usbserial.ko: loads\n" % tmp_path)
+    mine = tmp_path / "usbserial-rebuilt.ko"
+    mine.write_bytes(build_module("6.14", SERIAL, versions={}, modinfo=MAGIC + [
+        "name=usbserial"]))
+    result = run(*options, "--modules", top, "--check", mine, tmp_path / "vmlinux")
+    assert (result.status, result.out) == (0, "%s: loads\n" % mine)
     changed = [Export("usb_serial_resume", 0x66660000, GPL, ""), SERIAL[1]]
-    (tmp_path / "usbserial.ko").write_bytes(build_module("6.14", changed, versions={},
-                                                         modinfo=MAGIC))
+    mine.write_bytes(build_module("6.14", changed, versions={}, modinfo=MAGIC + [
+        "name=usbserial"]))
     ftdi = top + "/kernel/drivers/usb/serial/ftdi_sio.ko"
-    result = run(*options, "--modules", top, "--check", tmp_path / "usbserial.ko",
-                 "--check", ftdi, tmp_path / "vmlinux")
+    result = run(*options, "--modules", top, "--check", mine, "--check", ftdi,
+                 tmp_path / "vmlinux")
     assert result.status == 7
-    assert result.lines == ["%s/usbserial.ko: loads" % tmp_path,
+    assert result.lines == ["%s: loads" % mine,
                             "%s: refused: disagrees about version of symbol usb_serial_resume "
                             "(module 0x66666666, kernel 0x66660000)" % ftdi]
 

@@ -215,3 +215,92 @@ def test_diff_of_two_builds_of_one_source(headers, tmp_path):
               for side in ("old", "new")]
     assert official_changes(*kbuild) == {("changed CRC", name) for name in
                                          ("abi_apply", "abi_configure", "abi_ops")}
+
+
+# --- A phone's vendor modules, and a rebuilt module beside its tree ------------------------
+
+PHONE_INIT = """#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox insmod /usb-common.ko && /bin/busybox insmod /usbcore.ko
+for m in usbserial-altered usbserial; do
+    if /bin/busybox insmod /$m.ko; then echo "insmod $m: loaded"; /bin/busybox rmmod usbserial
+    else echo "insmod $m: failed"; fi
+done
+for m in older-release other-vermagic; do
+    if /bin/busybox insmod /$m.ko; then echo "insmod $m: loaded"; /bin/busybox rmmod crc_itu_t
+    else echo "insmod $m: failed"; fi
+done
+/bin/busybox dmesg | /bin/busybox grep -E "usbserial:|crc_itu_t:"
+/bin/busybox poweroff -f
+"""
+
+
+def test_builds_as_the_loader_judges_them(tmp_path):
+    """Debian's amd64 6.1: its crc-itu-t.ko with the vermagic of the release before
+    (6.1.0-49: the phone's vendor modules of an older sublevel), read by --modules (exit 0)
+    and loaded by the real kernel; with vermagic past the release changed (no preempt),
+    refused by both, in the same words.  Its usbserial.ko, as the user's rebuild, checked
+    beside its tree: loads; with one CRC of __versions changed, refused by both naming the
+    symbol.  The kernel booted under QEMU with them in an initramfs."""
+    if not CORPUS:
+        pytest.skip(NO_CORPUS)
+    missing = [t for t in ("qemu-system-x86_64", "busybox", "cpio") if not shutil.which(t)]
+    if missing:
+        pytest.skip("%s not installed (qemu-system-x86, busybox-static, cpio): the kernel "
+                    "cannot be booted" % ", ".join(missing))
+    kernel, meta = bookworm_amd64()
+    image = os.path.join(kernel, meta["image"])
+    release = meta["release"]
+    tree = os.path.join(kernel, "lib", "modules", release)
+    stock = {name: open(os.path.join(tree, "kernel", path), "rb").read() for name, path in (
+        ("usb-common", "drivers/usb/common/usb-common.ko"),
+        ("usbcore", "drivers/usb/core/usbcore.ko"),
+        ("usbserial", "drivers/usb/serial/usbserial.ko"), ("crc", "lib/crc-itu-t.ko"))}
+    magic = "%s SMP preempt mod_unload modversions " % release
+    older = "%s-%d-%s" % (release.split("-")[0], int(release.split("-")[1]) - 1,
+                          release.split("-", 2)[2])
+    crc = versions(os.path.join(tree, "kernel", "drivers/usb/serial/usbserial.ko"))
+    files = {"usb-common": stock["usb-common"], "usbcore": stock["usbcore"],
+             "usbserial": patched_module(stock["usbserial"]),
+             "usbserial-altered": patched_module(stock["usbserial"], versions={
+                 "usb_register_driver": crc["usb_register_driver"] ^ 0x10}),
+             "older-release": patched_module(stock["crc"], vermagic=magic.replace(
+                 release, older)),
+             "other-vermagic": patched_module(stock["crc"], vermagic=magic.replace(
+                 " preempt", ""))}
+    for name, data in files.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / (name + ".ko")).write_bytes(data)
+
+    def run(*args):
+        result = subprocess.run([sys.executable, TOOL, "-q"] + [str(a) for a in args],
+                                capture_output=True, text=True)
+        return result.returncode, result.stdout.replace(str(tmp_path) + "/", "")
+
+    assert run("--modules", tmp_path / "older-release", image)[0] == 0
+    assert run("--modules", tmp_path / "other-vermagic", image)[0] == 6
+    refusal = "version magic '%s' should be '%s'" % (magic.replace(" preempt", ""), magic)
+    assert run("--check", tmp_path / "older-release", image) == (
+        0, "older-release/older-release.ko: loads\n")
+    assert run("--check", tmp_path / "other-vermagic", image) == (
+        7, "other-vermagic/other-vermagic.ko: refused: %s (CONFIG_PREEMPT (or "
+           "PREEMPT_DYNAMIC): module '', kernel 'preempt')\n" % refusal)
+    assert run("--modules", tree, "--check", tmp_path / "usbserial", image) == (
+        0, "usbserial/usbserial.ko: loads after usb-common, usbcore\n")
+    assert run("--modules", tree, "--check", tmp_path / "usbserial-altered", image) == (
+        7, "usbserial-altered/usbserial-altered.ko: refused: disagrees about version of symbol "
+           "usb_register_driver (module 0x%08x, kernel 0x%08x)\n" % (
+               crc["usb_register_driver"] ^ 0x10, crc["usb_register_driver"]))
+
+    busybox_initramfs(tmp_path / "initrd", PHONE_INIT, [
+        (tmp_path / name / (name + ".ko"), name + ".ko") for name in files])
+    result = subprocess.run([shutil.which("qemu-system-x86_64"), "-m", "512", "-nographic",
+                             "-no-reboot", "-kernel", image, "-initrd", str(tmp_path / "initrd"),
+                             "-append", "console=ttyS0 rdinit=/init panic=-1 quiet"],
+                            capture_output=True, text=True, timeout=300)
+    console = result.stdout.replace("\r", "")
+    for said in ("insmod usbserial-altered: failed", "insmod usbserial: loaded",
+                 "insmod older-release: loaded", "insmod other-vermagic: failed",
+                 "usbserial: disagrees about version of symbol usb_register_driver",
+                 "crc_itu_t: " + refusal):
+        assert said in console, console[-3000:]
