@@ -19,7 +19,8 @@ import pytest
 from archives import busybox_initramfs
 from kobuild import SHDR64, elf64_sections, patched_module
 from qemu import apt_download
-from corpus import CORPUS, NO_CORPUS, TOOL, corpus_kernels, meta, official_changes
+from corpus import CORPUS, NO_CORPUS, TOOL, corpus_kernels, meta, not_in_corpus, \
+    official_changes
 
 PROBE = os.path.join(os.path.dirname(__file__), "modpost")
 
@@ -226,20 +227,25 @@ for m in usbserial-altered usbserial; do
     if /bin/busybox insmod /$m.ko; then echo "insmod $m: loaded"; /bin/busybox rmmod usbserial
     else echo "insmod $m: failed"; fi
 done
-for m in older-release other-vermagic; do
+for m in older-release other-vermagic arm64; do
     if /bin/busybox insmod /$m.ko; then echo "insmod $m: loaded"; /bin/busybox rmmod crc_itu_t
     else echo "insmod $m: failed"; fi
 done
-/bin/busybox dmesg | /bin/busybox grep -E "usbserial:|crc_itu_t:"
+/bin/busybox dmesg | /bin/busybox grep -E "usbserial:|crc_itu_t:|ELF header"
 /bin/busybox poweroff -f
 """
+
+
+def meta_of(name):
+    return meta(os.path.join(CORPUS, name))
 
 
 def test_builds_as_the_loader_judges_them(tmp_path):
     """Debian's amd64 6.1: its crc-itu-t.ko with the vermagic of the release before
     (6.1.0-49: the phone's vendor modules of an older sublevel), read by --modules (exit 0)
     and loaded by the real kernel; with vermagic past the release changed (no preempt),
-    refused by both, in the same words.  Its usbserial.ko, as the user's rebuild, checked
+    refused by both, in the same words; arm64's crc-itu-t.ko refused by both for its ELF
+    header.  Its usbserial.ko, as the user's rebuild, checked
     beside its tree: loads; with one CRC of __versions changed, refused by both naming the
     symbol.  The kernel booted under QEMU with them in an initramfs."""
     if not CORPUS:
@@ -260,6 +266,12 @@ def test_builds_as_the_loader_judges_them(tmp_path):
     older = "%s-%d-%s" % (release.split("-")[0], int(release.split("-")[1]) - 1,
                           release.split("-", 2)[2])
     crc = versions(os.path.join(tree, "kernel", "drivers/usb/serial/usbserial.ko"))
+    arm64 = [name for name in corpus_kernels() if meta_of(name)["arch"] == "arm64"
+             and meta_of(name)["suite"] == "bookworm"]
+    if not arm64:
+        pytest.skip(not_in_corpus("bookworm's arm64 kernel"))
+    arm64_crc = open(os.path.join(CORPUS, arm64[0], "lib", "modules", meta_of(arm64[0])[
+        "release"], "kernel", "lib", "crc-itu-t.ko"), "rb").read()
     files = {"usb-common": stock["usb-common"], "usbcore": stock["usbcore"],
              "usbserial": patched_module(stock["usbserial"]),
              "usbserial-altered": patched_module(stock["usbserial"], versions={
@@ -267,7 +279,8 @@ def test_builds_as_the_loader_judges_them(tmp_path):
              "older-release": patched_module(stock["crc"], vermagic=magic.replace(
                  release, older)),
              "other-vermagic": patched_module(stock["crc"], vermagic=magic.replace(
-                 " preempt", ""))}
+                 " preempt", "")),
+             "arm64": patched_module(arm64_crc)}
     for name, data in files.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / (name + ".ko")).write_bytes(data)
@@ -285,6 +298,9 @@ def test_builds_as_the_loader_judges_them(tmp_path):
     assert run("--check", tmp_path / "other-vermagic", image) == (
         7, "other-vermagic/other-vermagic.ko: refused: %s (CONFIG_PREEMPT (or "
            "PREEMPT_DYNAMIC): module '', kernel 'preempt')\n" % refusal)
+    assert run("--check", tmp_path / "arm64", image) == (
+        7, "arm64/arm64.ko: refused: Invalid architecture in ELF header: 183 (a 64-bit "
+           "little-endian arm64 module; the kernel is 64-bit little-endian x86-64)\n")
     assert run("--modules", tree, "--check", tmp_path / "usbserial", image) == (
         0, "usbserial/usbserial.ko: loads after usb-common, usbcore\n")
     assert run("--modules", tree, "--check", tmp_path / "usbserial-altered", image) == (
@@ -301,6 +317,7 @@ def test_builds_as_the_loader_judges_them(tmp_path):
     console = result.stdout.replace("\r", "")
     for said in ("insmod usbserial-altered: failed", "insmod usbserial: loaded",
                  "insmod older-release: loaded", "insmod other-vermagic: failed",
+                 "insmod arm64: failed", "Invalid architecture in ELF header: 183",
                  "usbserial: disagrees about version of symbol usb_register_driver",
                  "crc_itu_t: " + refusal):
         assert said in console, console[-3000:]
