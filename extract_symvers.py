@@ -34,7 +34,8 @@ command line uses them all):
     BTF                         btf_struct(): the kernel's own description of a structure;
                                 btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it
     Loaded modules              loaded_modules(): the modules of a dump, by struct module
-    Load checks                 check_module(): would the kernel load it?
+    Load checks                 check_module(): would the kernel load it? build_refusals():
+                                is it of the kernel's build, as the loader judges builds?
     Comparing kernels           kabi_changes(): a kABI report between two kernels
     Command line                main()
 
