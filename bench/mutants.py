@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYOUTS, LOADED, DUMPS = "tests/test_layouts.py", "tests/test_loaded.py", "tests/test_dumps.py"
 CHECK, KABI, SAFETY = "tests/test_check.py", "tests/test_kabi.py", "tests/test_safety.py"
 TABLES = "tests/test_page_tables.py"
+BUILDS = "tests/test_builds.py"
 
 MUTANTS = (
     # LAYOUTS: each row's change, and the releases it starts at
@@ -131,6 +132,42 @@ MUTANTS = (
     ("namespace module: a prefix without *",
      "if name == pattern or pattern.endswith(\"*\") and name.startswith(pattern[:-1]):",
      "if name == pattern or name.startswith(pattern.rstrip(\"*\")):", [CHECK]),
+    # builds as the loader judges them
+    ("build: vermagic not compared", "        loader.check_vermagic()\n        loader."
+     "check_modstruct_version()\n        loader.check_crcs()", "        loader.check_"
+     "modstruct_version()\n        loader.check_crcs()", [BUILDS]),
+    ("build: CRCs not compared", "        loader.check_modstruct_version()\n        loader."
+     "check_crcs()", "        loader.check_modstruct_version()", [BUILDS]),
+    ("build: exports of the modules not resolved",
+     "exports.setdefault(symbol.name, symbol._replace(module=name))", "pass", [BUILDS]),
+    ("build: other releases not said", "            if magic and release and release != "
+     "build.release:", "            if False:", [BUILDS]),
+    ("build: modules alone compared with no vermagic", "            magic = next(iter(",
+     "            magic = None and next(iter(", [BUILDS]),
+    ("elf: header read in the module's byte order", "ehdr = ELF_RECORDS[(build.bits, \">\" if "
+     "build.big_endian else \"<\")][0]", "ehdr = ELF_RECORDS[(build.bits, \">\" if "
+     "module.build.big_endian else \"<\")][0]", [BUILDS]),
+    ("elf: class not checked where the arch does", "arch.checks_class\n", "False\n",
+     [BUILDS]),
+    ("elf: EM_486 refused on i386", "ArchCheck(EM_386, (EM_386, 6), False)",
+     "ArchCheck(EM_386, (EM_386,), False)", [BUILDS]),
+    ("elf: ET_REL not checked", "(\"type\", fields.type != ET_REL, fields.type)",
+     "(\"type\", False, fields.type)", [BUILDS]),
+    ("elf: reasons logged from 5.15", "ELF_REASONS_LOGGED = (5, 16)",
+     "ELF_REASONS_LOGGED = (5, 10)", [BUILDS]),
+    ("elf: more judged after the header", "    if loader.elf_header():\n        loader.elf_"
+     "validity_check()", "    if loader.elf_header() or True:\n        loader.elf_"
+     "validity_check()", [BUILDS]),
+    ("stand-in: namesake kept", "given = [m for m in side.modules if _loaded_name(m) not in "
+     "names]", "given = side.modules", [BUILDS]),
+    ("stand-in: by the file's name", "return _module_key(module_file.module.modinfo.get("
+     "\"name\", [module_file.name])[0])", "return _module_key(module_file.name)", [BUILDS]),
+    ("gki: sublevel not compared", "    if mine.sublevel != theirs.sublevel:",
+     "    if False:", [BUILDS]),
+    ("gki: generation not compared", "    if mine.generation != theirs.generation:",
+     "    if False:", [BUILDS]),
+    ("duplicate export: CRCs not compared", "            if crc == symbol.crc:",
+     "            if True:", [BUILDS]),
     # --diff
     ("kabi: module names with -", "return column.rsplit(\"/\", 1)[-1].replace(\"-\", \"_\")",
      "return column.rsplit(\"/\", 1)[-1]", [KABI]),
