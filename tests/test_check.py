@@ -290,10 +290,10 @@ def era_kernel(era, btf=b"", bits=64, big=False, machine=None):
     return elf(data, kernel.base, bits, big, machine), options
 
 
-def era_probe(era, **kwargs):
-    """A module of `era`'s build using nothing, with an empty __versions."""
+def era_probe(era, name="probe", **kwargs):
+    """A module `name` of `era`'s build using nothing, with an empty __versions."""
     modinfo = ["license=GPL", "vermagic=%s-test SMP mod_unload modversions " %
-               ERAS[era].release, "name=probe"]
+               ERAS[era].release, "name=" + name]
     return build_module(era, [], versions={}, modinfo=modinfo, **kwargs)
 
 
@@ -322,7 +322,7 @@ def test_struct_module_size_before_6_4(check):
 
 def test_struct_module_size_from_a_module_of_the_build(check, tmp_path):
     """Without BTF, the size of a module of the same build given with --modules."""
-    (tmp_path / "other.ko").write_bytes(era_probe("6.14", this_module=0x3c0))
+    (tmp_path / "other.ko").write_bytes(era_probe("6.14", "other", this_module=0x3c0))
     image, options = era_kernel("6.14")
     status, out, _ = check(era_probe("6.14", this_module=0x400), image, *options,
                            "--modules", tmp_path / "other.ko")
