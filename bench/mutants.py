@@ -158,6 +158,8 @@ MUTANTS = (
     ("elf: more judged after the header", "    if loader.elf_header():\n        loader.elf_"
      "validity_check()", "    if loader.elf_header() or True:\n        loader.elf_"
      "validity_check()", [BUILDS]),
+    ("stand-in: loaded namesake kept", "if symbol.module == \"vmlinux\" or _module_key("
+     "symbol.module) not in names}", "if True}", [BUILDS]),
     ("stand-in: namesake kept", "given = [m for m in side.modules if _loaded_name(m) not in "
      "names]", "given = side.modules", [BUILDS]),
     ("stand-in: by the file's name", "return _module_key(module_file.module.modinfo.get("

@@ -257,3 +257,23 @@ def test_gki_releases(module, said):
     from extract_symvers import vermagic_differences
     assert vermagic_differences(module + WORDS, GKI + WORDS) == [
         "the release: module '%s', kernel '%s' (%s)" % (module, GKI, said)]
+
+
+def test_rebuilt_module_loaded_in_a_dump(tmp_path, run):
+    """A rebuild of mod_1, which the dump has loaded, checked with a module built against it:
+    the rebuild's exports are the ones resolved, not the loaded mod_1's."""
+    from memdump import kernel_with_modules, module_btf, virtual_dump
+    memory = kernel_with_modules()
+    virtual_dump(tmp_path / "dump.elf", memory, module_btf("6.1", 8))
+    loaded = memory.modules[1].exports
+    rebuilt = [Export(loaded[0].name, loaded[0].crc ^ 1, loaded[0].export, loaded[0].namespace)]
+    rebuilt += [Export(x.name, x.crc, x.export, x.namespace) for x in loaded[1:]]
+    (tmp_path / "mod_1.ko").write_bytes(build_module("6.14", rebuilt, versions={},
+                                                     modinfo=MAGIC))
+    (tmp_path / "probe.ko").write_bytes(build_module(
+        "6.14", [], imports=[rebuilt[0].name], versions={rebuilt[0].name: rebuilt[0].crc},
+        modinfo=MAGIC))
+    result = run("--check", tmp_path / "mod_1.ko", "--check", tmp_path / "probe.ko",
+                 tmp_path / "dump.elf")
+    assert (result.status, result.lines) == (0, [
+        "%s: loads" % (tmp_path / "mod_1.ko"), "%s: loads after mod_1" % (tmp_path / "probe.ko")])
