@@ -4248,13 +4248,12 @@ class Btf:
 
 
 def _declared(member):
-    """A member as its struct declares it ("u32 len @0x70", ":bits" for a bitfield), or an
-    enum's value ("NAME = 3")."""
+    """A member as its struct declares it ("u32 len", "int flags:3"), or an enum's value
+    ("NAME = 3")."""
     if len(member) == 2:
         return "%s = %d" % member
-    name, text, offset, bits = member
-    return "%s%s @%#x%s" % (text, " " + name if name else "", offset, ":%d" % bits if bits
-                            else "")
+    name, text, _, bits = member
+    return "%s%s%s" % (text, " " + name if name else "", ":%d" % bits if bits else "")
 
 
 def btf_blob(data):
@@ -5297,20 +5296,30 @@ class Causes(NamedTuple):
     """Why CRCs changed: each differing type's differences in words, each symbol's nearest
     causes (empty: no type it reaches differs in BTF; None: BTF has no type for it), and how
     many of the symbols reach each type at all."""
-    types: dict         # "struct sk_buff" -> ["member `len` moved: 0x70 -> 0x78", ...]
+    types: dict         # "struct sk_buff" -> ["member `foo` added at offset 0x90", ...]
     symbols: dict       # name -> [type names] or None
     reached: collections.Counter
 
 
 def _definition(btf, tid):
-    """What a named type is, comparable across kernels: (size, members or values) of a
-    struct, union or enum, the type a typedef names, an int's or float's size."""
+    """What a named type is: (size, members or values) of a struct, union or enum, (None,
+    the type a typedef names), an int's or float's (size, ())."""
     kind = btf.kinds[tid]
     if kind == BTF_TYPEDEF:
         return (None, btf.text(btf.refs[tid]))
     if kind in (BTF_STRUCT, BTF_UNION, BTF_ENUM, BTF_ENUM64):
         return (btf.refs[tid], tuple(btf.members(tid)))
     return (btf.refs[tid], ())
+
+
+def _as_declared(definition):
+    """A definition as its source declares it, which is what genksyms reads: a struct's
+    members by name, type and bitfield bits, in order, without the offsets and size that
+    follow from them (and from the types they embed)."""
+    size, body = definition
+    if body and len(body[0]) == 4:
+        return tuple(member[:2] + member[3:] for member in body)
+    return definition
 
 
 def _definitions(btf):
@@ -5325,34 +5334,35 @@ def _definitions(btf):
 
 
 def _differences(old, new):
-    """How a type's definition changed, in words: members added, removed, retyped, resized,
-    the size, enum values added, removed or changed, a typedef's type; then the members
-    moved (most often by what was added before them)."""
+    """How a type's definition changed, in words: members added (at their offset),
+    removed, retyped, resized (bitfields) or reordered, and the size then; enum values
+    added, removed or changed; a typedef's type; an int's size."""
     (old_size, old_body), (new_size, new_body) = old, new
     if old_size is None:
         return ["now `%s` (was `%s`)" % (new_body, old_body)]
+    if not old_body and not new_body:
+        return ["size %d -> %d bytes" % (old_size, new_size)]
     said = []
-    if old_size != new_size:
-        said.append("size %d -> %d bytes" % (old_size, new_size))
     was, now = ({member[0]: member for member in body if member[0]}
                 for body in (old_body, new_body))
-    what = "value" if any(len(member) == 2 for member in old_body + new_body) else "member"
-    for name in now.keys() - was.keys():
+    what = "value" if len((old_body or new_body)[0]) == 2 else "member"
+    for name in sorted(now.keys() - was.keys()):
         said.append("%s `%s` added" % (what, name) + (
             " at offset %#x" % now[name][2] if what == "member" else " (= %d)" % now[name][1]))
-    for name in was.keys() - now.keys():
+    for name in sorted(was.keys() - now.keys()):
         said.append("%s `%s` removed" % (what, name))
-    for name in was.keys() & now.keys():
+    for name in sorted(was.keys() & now.keys()):
         if what == "value" and was[name] != now[name]:
             said.append("value `%s`: %d -> %d" % (name, was[name][1], now[name][1]))
         elif what == "member":
-            for i, change in ((1, "retyped: `%s` -> `%s`"), (2, "moved: %#x -> %#x"),
-                              (3, "resized: %d -> %d bits")):
+            for i, change in ((1, "retyped: `%s` -> `%s`"), (3, "resized: %d -> %d bits")):
                 if was[name][i] != now[name][i]:
                     said.append(("member `%s` " % name) + change % (was[name][i], now[name][i]))
-    if not said and old_body != new_body:       # the same names: the order, or a padding
-        said.append("members reordered" if what == "member" else "values reordered")
-    return sorted(said, key=lambda words: (" moved: " in words, words))   # moves follow
+    if not said:                # the same names, types and values: their order
+        said.append("%ss reordered" % what)
+    if what == "member" and old_size != new_size:
+        said.append("size %d -> %d bytes" % (old_size, new_size))
+    return said
 
 
 def _reached(edges, marks):
@@ -5436,7 +5446,8 @@ def crc_causes(old, new, symbols):
     """The Causes of the changed CRCs of `symbols` between two kernels' Btf."""
     definitions = [_definitions(old), _definitions(new)]
     differing = sorted(key for key in definitions[0].keys() & definitions[1].keys()
-                       if definitions[0][key] != definitions[1][key])
+                       if _as_declared(definitions[0][key]) !=
+                       _as_declared(definitions[1][key]))
     index = {key: 1 << i for i, key in enumerate(differing)}
     nearest, reaches = {}, {}
     for btf in (old, new):

@@ -266,8 +266,9 @@ def causes_of(old_types, new_types, symbols):
 
 
 def test_each_kind_of_difference():
-    """Members removed, retyped, moved and resized (bitfields), enum values added, removed
-    and changed, a typedef's type, a prototype's parameters: each said."""
+    """Members removed, retyped and reordered, enum values added, removed and changed, a
+    typedef's type, a prototype's parameters: each said; a member only moved (by a type it
+    embeds, which is reached itself) is no difference."""
     def kernel(new):
         types = BtfTypes()
         int_, long_ = types.int("int", 4), types.int("long", 8)
@@ -277,19 +278,31 @@ def test_each_kind_of_difference():
         members = [("a", long_ if new else int_, 0), ("b", int_, 8 if new else 4),
                    ("m", mode, 12)] + ([] if new else [("gone", int_, 16)])
         state = types.struct("state", 24, members)
+        moved = types.struct("moved", 16 if new else 12, [("a", long_ if new else int_, 0),
+                                                          ("b", int_, 8 if new else 4)])
+        holder = types.struct("holder", 24 if new else 16, [("inner", moved, 0),
+                                                            ("after", int_, 16 if new else 12)])
+        order = types.struct("order", 8, [("y", int_, 0), ("x", int_, 4)] if new else
+                             [("x", int_, 0), ("y", int_, 4)])
         types.func("use", types.func_proto(int_, [("s", types.ptr(state)), ("n", size_t)]))
+        types.func("hold", types.func_proto(int_, [("h", types.ptr(holder))]))
+        types.func("sort", types.func_proto(int_, [("o", types.ptr(order))]))
         types.func("own", types.func_proto(int_, [("x", long_ if new else int_)]))
         return types
 
-    causes = causes_of(kernel(False), kernel(True), ["use", "own"])
-    assert causes.types["struct state"] == [
-        "member `a` retyped: `int` -> `long`", "member `gone` removed",
-        "member `b` moved: 0x4 -> 0x8"]
-    assert causes.types["enum mode"] == ["value `AUTO` added (= 3)", "value `OFF`: 2 -> 0",
-                                         "value `SLEEP` removed"]
+    causes = causes_of(kernel(False), kernel(True), ["use", "own", "hold", "sort"])
+    assert causes.types["struct state"] == ["member `gone` removed",
+                                            "member `a` retyped: `int` -> `long`"]
+    assert causes.types["struct moved"] == ["member `a` retyped: `int` -> `long`",
+                                            "size 12 -> 16 bytes"]
+    assert causes.types["struct order"] == ["members reordered"]
+    assert "struct holder" not in causes.types
+    assert causes.types["enum mode"] == ["value `AUTO` added (= 3)", "value `SLEEP` removed",
+                                         "value `OFF`: 2 -> 0"]
     assert causes.types["size_t"] == ["now `long` (was `int`)"]
     assert causes.symbols == {"use": ["size_t", "struct state"],
-                              "own": [extract_symvers.OWN_PROTOTYPE]}
+                              "own": [extract_symvers.OWN_PROTOTYPE],
+                              "hold": ["struct moved"], "sort": ["struct order"]}
 
 
 def test_the_nearest_cause_and_cycles():
@@ -298,8 +311,8 @@ def test_the_nearest_cause_and_cycles():
     def kernel(new):
         types = BtfTypes()
         int_ = types.int("int", 4)
-        far = types.struct("far", 8 if new else 4, [("x", int_, 0)])
-        near = types.struct("near", 8 if new else 4, [("y", int_, 0)])
+        far = types.struct("far", 8 if new else 4, [("x", int_, 0)] + [("z", int_, 4)] * new)
+        near = types.struct("near", 8 if new else 4, [("y", int_, 0)] + [("z", int_, 4)] * new)
         middle = types.struct("middle", 16, [("f", types.ptr(far), 0)])
         near_ptr, middle_ptr = types.ptr(near), types.ptr(middle)
         node_ptr = types.ptr(types.next_id + 1)
