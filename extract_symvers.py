@@ -4059,7 +4059,7 @@ class Struct(NamedTuple):
 def _btf_header(data, at):
     """(byte order, header, bytes in all) of the BTF blob at `at`: the header, then its type
     and string sections, as pahole writes .BTF and /sys/kernel/btf/vmlinux holds it."""
-    e = "<" if data[at] == 0x9f else ">"
+    e = "<" if data[at:at + 1] == b"\x9f" else ">"
     header = _Record("BtfHeader", BTF_HEADER_FIELDS, e + "HBBIIIII").read(data, at)
     return e, header, header.hdr_len + max(header.type_off + header.type_len,
                                            header.str_off + header.str_len)
@@ -5338,8 +5338,9 @@ def _differences(old, new):
     removed, retyped, resized (bitfields) or reordered, and the size then; enum values
     added, removed or changed; a typedef's type; an int's size."""
     (old_size, old_body), (new_size, new_body) = old, new
-    if old_size is None:
-        return ["now `%s` (was `%s`)" % (new_body, old_body)]
+    if old_size is None or new_size is None:        # a typedef's type (or a name now typedef)
+        return ["now %s (was %s)" % tuple("`%s`" % body if size is None else "a type of %d "
+                                          "bytes" % size for size, body in (new, old))]
     if not old_body and not new_body:
         return ["size %d -> %d bytes" % (old_size, new_size)]
     said = []
