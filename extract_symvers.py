@@ -5423,24 +5423,46 @@ def _symbol_types(btf):
             if btf.kinds[tid] in (BTF_FUNC, BTF_VAR) and btf.names[tid]}
 
 
-def _nearest(edges, named, start, bit):
-    """The mask of the differing types (`bit` of a type id) nearest `start`: a breadth-first
-    walk where only a named type counts as a step (pointers, qualifiers, prototypes and
-    anonymous types are on the way to one), stopped at the first step that finds any."""
-    frontier, seen = [start], {start}
-    while frontier:
-        found, step = 0, []
-        while frontier:         # this step's named types, and what is reached without one
-            node = frontier.pop()
-            found |= bit[node]
-            for child in edges[node]:
-                if child not in seen:
-                    seen.add(child)
-                    (step if named[child] else frontier).append(child)
-        if found:
-            return found
-        frontier = step
-    return 0
+def _nearest(edges, named, bit):
+    """For each type id, the mask of the differing types (`bit` of an id) nearest it, counted
+    in named types entered on the way (pointers, qualifiers, prototypes and anonymous types
+    are on the way to one), 0 where it reaches none: the distances by a 0-1 breadth-first
+    walk back from every differing type at once, then each type's mask from its children
+    one step nearer (those as near, through an anonymous type, until the masks settle)."""
+    count = len(edges)
+    parents = [[] for _ in range(count)]
+    for tid, children in enumerate(edges):
+        for child in children:
+            parents[child].append(tid)
+    far = count + 1
+    distance = [0 if bit[tid] else far for tid in range(count)]
+    queue = collections.deque(tid for tid in range(count) if bit[tid])
+    while queue:
+        child = queue.popleft()
+        step = named[child]
+        through = distance[child] + step
+        for parent in parents[child]:
+            if through < distance[parent]:
+                distance[parent] = through
+                (queue.append if step else queue.appendleft)(parent)
+    layers = collections.defaultdict(list)
+    for tid in range(count):
+        if 0 < distance[tid] < far:
+            layers[distance[tid]].append(tid)
+    mask = list(bit)
+    for at in sorted(layers):
+        for _ in range(32):     # an anonymous chain is a few types; a corrupt cycle stops
+            settled = True
+            for tid in layers[at]:
+                found = 0
+                for child in edges[tid]:
+                    if distance[child] + named[child] == at:
+                        found |= mask[child]
+                if found != mask[tid]:
+                    mask[tid], settled = found, False
+            if settled:
+                break
+    return mask
 
 
 def crc_causes(old, new, symbols):
@@ -5456,14 +5478,13 @@ def crc_causes(old, new, symbols):
         bit = [index.get(key, 0) for key in keys]
         named = [key is not None for key in keys]
         edges = [btf.referenced(tid) for tid in range(len(btf))]
-        reached = _reached(edges, bit)
+        reached, near = _reached(edges, bit), _nearest(edges, named, bit)
         described = _symbol_types(btf)
         for name in symbols:
             if name in described:
                 tid = described[name]
                 reaches[name] = reaches.get(name, 0) | reached[tid]
-                nearest[name] = nearest.get(name, 0) | (
-                    _nearest(edges, named, tid, bit) if reached[tid] else 0)
+                nearest[name] = nearest.get(name, 0) | near[tid]
     olds, news = _symbol_types(old), _symbol_types(new)
     own = {name for name in symbols if name in olds and name in news and
            old.text(old.refs[olds[name]]) != new.text(new.refs[news[name]])}
