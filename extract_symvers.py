@@ -32,11 +32,13 @@ command line uses them all):
     Module archives             ARCHIVES: cpio, tar, .deb, zip, boot.img; module_sources()
     Module files                read_module(), read_modules(), module_symvers()
     BTF                         btf_struct(): the kernel's own description of a structure;
-                                btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it
+                                btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it;
+                                Btf: every type of it
     Loaded modules              loaded_modules(): the modules of a dump, by struct module
     Load checks                 check_module(): would the kernel load it? build_refusals():
                                 is it of the kernel's build, as the loader judges builds?
-    Comparing kernels           kabi_changes(): a kABI report between two kernels
+    Comparing kernels           kabi_changes(): a kABI report between two kernels;
+                                crc_causes(): why each CRC changed, from both kernels' BTF
     Command line                main()
 
 Diagnostics go to the ``extract_symvers`` logger, silent unless the caller configures logging;
@@ -111,11 +113,11 @@ __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FO
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
            "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
-           "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob",
+           "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob", "Btf",
            "LoadedModule", "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict", "same_magic",
            "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
            "build_refusals", "elf_header_refusal", "Build", "GkiRelease", "gki_release",
-           "check_modules", "Change", "kabi_changes", "main"]
+           "check_modules", "Change", "kabi_changes", "Causes", "crc_causes", "main"]
 
 
 # --- Errors and exit status ----------------------------------------------------------------
@@ -4032,7 +4034,10 @@ def modules_config(paths, max_size=MAX_SIZE):
 
 BTF_MAGICS = re.compile(rb"\x9f\xeb\x01\x00\x18\x00\x00\x00|\xeb\x9f\x01\x00\x00\x00\x00\x18")
 BTF_HEADER_FIELDS = "magic version flags hdr_len type_off type_len str_off str_len"
-BTF_KIND_STRUCT = 4
+(BTF_INT, BTF_PTR, BTF_ARRAY, BTF_STRUCT, BTF_UNION, BTF_ENUM, BTF_FWD, BTF_TYPEDEF,
+ BTF_VOLATILE, BTF_CONST, BTF_RESTRICT, BTF_FUNC, BTF_FUNC_PROTO, BTF_VAR, BTF_DATASEC,
+ BTF_FLOAT, BTF_DECL_TAG, BTF_TYPE_TAG, BTF_ENUM64) = range(1, 20)
+BTF_KIND_STRUCT = BTF_STRUCT
 # kind -> (bytes after the btf_type, bytes per vlen item): int, ptr, array, struct, union,
 # enum, fwd, typedef, volatile, const, restrict, func, func_proto, var, datasec, float,
 # decl_tag, type_tag, enum64
@@ -4051,7 +4056,7 @@ class Struct(NamedTuple):
 def _btf_header(data, at):
     """(byte order, header, bytes in all) of the BTF blob at `at`: the header, then its type
     and string sections, as pahole writes .BTF and /sys/kernel/btf/vmlinux holds it."""
-    e = "<" if data[at] == 0x9f else ">"
+    e = "<" if data[at:at + 1] == b"\x9f" else ">"
     header = _Record("BtfHeader", BTF_HEADER_FIELDS, e + "HBBIIIII").read(data, at)
     return e, header, header.hdr_len + max(header.type_off + header.type_len,
                                            header.str_off + header.str_len)
@@ -4103,6 +4108,149 @@ def _btf_blobs(data, name=None):
 def btf_struct(data, name):
     """The Struct `name` as the first BTF blob in `data` that parses describes it, or None."""
     return next((found for _, found in _btf_blobs(data, name) if found is not None), None)
+
+
+class Btf:
+    """Every type of a BTF blob, by id (0 is void): its kind, name, size or the type it
+    refers to, and what its kind lists: a struct's or union's members (name, type, bit
+    offset, bitfield bits), a prototype's parameters (name, type), an enum's values (name,
+    value), an array's (element type, count).  Parsing is bounded by the blob: each type
+    takes 12 bytes at least, each item its own; a reference outside the blob is void."""
+
+    # kind -> struct format of its vlen items, read at C speed
+    ITEMS = {BTF_STRUCT: "III", BTF_UNION: "III", BTF_ENUM: "Ii", BTF_ENUM64: "IIi",
+             BTF_FUNC_PROTO: "II"}
+    REFERS = (BTF_PTR, BTF_TYPEDEF, BTF_VOLATILE, BTF_CONST, BTF_RESTRICT, BTF_FUNC, BTF_VAR,
+              BTF_TYPE_TAG)
+    QUALIFIERS = {BTF_CONST: "const ", BTF_VOLATILE: "volatile ", BTF_RESTRICT: "restrict ",
+                  BTF_TYPE_TAG: ""}
+
+    def __init__(self, blob):
+        e, header, _ = _btf_header(blob, 0)
+        strings = blob[header.hdr_len + header.str_off:
+                       header.hdr_len + header.str_off + header.str_len]
+        names, at = {}, 0
+        for name in bytes(strings).split(b"\0"):
+            names[at] = name.decode("latin-1")
+            at += len(name) + 1
+        record = struct.Struct(e + "III")
+        items = {kind: struct.Struct(e + fmt) for kind, fmt in self.ITEMS.items()}
+        self.kinds, self.names, self.refs, self.items, self.kind_flags = [0], [""], [0], [()], [0]
+        at = header.hdr_len + header.type_off
+        end = min(at + header.type_len, len(blob))
+        while at + record.size <= end:
+            name_off, info, ref = record.unpack_from(blob, at)
+            kind, vlen = info >> 24 & 0x1F, info & 0xFFFF
+            if kind not in BTF_KINDS:
+                raise ValueError("BTF type %d of kind %d" % (len(self.kinds), kind))
+            fixed, each = BTF_KINDS[kind]
+            body = at + record.size + fixed
+            at = body + each * vlen
+            if at > end:
+                raise ValueError("BTF type %d overruns its section" % len(self.kinds))
+            if kind in items:
+                listed = tuple(items[kind].iter_unpack(blob[body:at]))
+            elif kind == BTF_ARRAY:
+                element, _, count = struct.unpack_from(e + "III", blob, body - fixed)
+                listed = (element, count)
+            else:
+                listed = ()
+            self.kinds.append(kind)
+            self.names.append(names.get(name_off, ""))
+            self.refs.append(ref)
+            self.items.append(listed)
+            self.kind_flags.append(info >> 31)
+        self.names_of = names
+
+    def __len__(self):
+        return len(self.kinds)
+
+    def referenced(self, tid):
+        """The ids type `tid` refers to: what a pointer, typedef or qualifier names, an
+        array's element, a struct's member types, a prototype's return and parameters."""
+        kind, items = self.kinds[tid], self.items[tid]
+        if kind in self.REFERS:
+            found = (self.refs[tid],)
+        elif kind == BTF_ARRAY:
+            found = (items[0],)
+        elif kind in (BTF_STRUCT, BTF_UNION):
+            found = tuple(member[1] for member in items)
+        elif kind == BTF_FUNC_PROTO:
+            found = (self.refs[tid],) + tuple(param[1] for param in items)
+        else:
+            found = ()
+        return tuple(t for t in found if 0 < t < len(self.kinds))
+
+    def key(self, tid):
+        """How a named type is known on both sides ("struct sk_buff", "u32"), or None."""
+        kind, name = self.kinds[tid], self.names[tid]
+        if not name:
+            return None
+        if kind in (BTF_STRUCT, BTF_UNION, BTF_ENUM, BTF_ENUM64):
+            return "%s %s" % ({BTF_UNION: "union", BTF_STRUCT: "struct"}.get(kind, "enum"),
+                              name)
+        return name if kind in (BTF_INT, BTF_FLOAT, BTF_TYPEDEF) else None
+
+    def text(self, tid, depth=0):
+        """A type as C writes it where it is used: named types by their name, anonymous
+        ones spelled out (to a depth of 8)."""
+        if not 0 < tid < len(self.kinds):
+            return "void"
+        kind, name, ref = self.kinds[tid], self.names[tid], self.refs[tid]
+        key = self.key(tid)
+        if key is not None:
+            return key
+        if depth > 8:
+            return "..."
+        if kind == BTF_FWD:
+            return "%s %s" % ("union" if self.kind_flags[tid] else "struct", name)
+        if kind == BTF_PTR and 0 < ref < len(self.kinds) and \
+                self.kinds[ref] == BTF_FUNC_PROTO:
+            return self.text(ref, depth + 1).replace(" (", " (*)(", 1)
+        if kind == BTF_PTR:
+            return self.text(ref, depth + 1) + " *"
+        if kind in self.QUALIFIERS:
+            return self.QUALIFIERS[kind] + self.text(ref, depth + 1)
+        if kind == BTF_ARRAY:
+            return "%s[%d]" % (self.text(self.items[tid][0], depth + 1), self.items[tid][1])
+        if kind == BTF_FUNC_PROTO:
+            return "%s (%s)" % (self.text(ref, depth + 1), ", ".join(
+                ("%s %s" % (self.text(t, depth + 1), self.names_of.get(n, "")) if t else
+                 "...").strip() for n, t in self.items[tid]))
+        if kind in (BTF_STRUCT, BTF_UNION, BTF_ENUM, BTF_ENUM64):
+            return "%s {%s}" % ({BTF_UNION: "union", BTF_STRUCT: "struct"}.get(kind, "enum"),
+                                "; ".join(_declared(member)
+                                          for member in self.members(tid, depth + 1)))
+        return name or "void"
+
+    def members(self, tid, depth=0, base=0):
+        """A struct's or union's members, (name, type, byte offset, bitfield bits or 0),
+        those of an anonymous struct or union member among them as C reaches them (skb->next);
+        an enum's values, (name, value)."""
+        kind, flag, names = self.kinds[tid], self.kind_flags[tid], self.names_of
+        if kind == BTF_ENUM:
+            return [(names.get(name, ""), value) for name, value in self.items[tid]]
+        if kind == BTF_ENUM64:
+            return [(names.get(name, ""), high << 32 | low) for name, low, high in self.items[tid]]
+        found = []
+        for name, t, offset in self.items[tid]:
+            at = base + (offset & 0xFFFFFF if flag else offset) // 8
+            if not name and 0 < t < len(self.kinds) and depth < 8 and \
+                    self.kinds[t] in (BTF_STRUCT, BTF_UNION) and not self.names[t]:
+                found += self.members(t, depth + 1, at)
+            else:
+                found.append((names.get(name, ""), self.text(t, depth), at,
+                              offset >> 24 if flag else 0))
+        return found
+
+
+def _declared(member):
+    """A member as its struct declares it ("u32 len", "int flags:3"), or an enum's value
+    ("NAME = 3")."""
+    if len(member) == 2:
+        return "%s = %d" % member
+    name, text, _, bits = member
+    return "%s%s%s" % (text, " " + name if name else "", ":%d" % bits if bits else "")
 
 
 def btf_blob(data):
@@ -5209,15 +5357,21 @@ class Change(NamedTuple):
     old: Optional[Symbol]
     new: Optional[Symbol]
 
-    def json(self):
+    def json(self, causes=None):
+        """The change as --json says it; a changed CRC with its `causes` (crc_causes():
+        "types", the nearest that differ; null where BTF has no type for it)."""
         def side(symbol):
             return symbol and {"crc": "0x%08x" % symbol.crc, "module": symbol.module,
                                "export_type": symbol.export_type,
                                "namespace": symbol.namespace}
-        return {"kind": self.kind, "symbol": self.name, "old": side(self.old),
+        said = {"kind": self.kind, "symbol": self.name, "old": side(self.old),
                 "new": side(self.new), "breaks": KABI_BREAKS[self.kind]}
+        if causes is not None and self.name in causes.symbols:
+            said["types"] = causes.symbols[self.name]
+        return said
 
-    def line(self):
+    def line(self, causes=None):
+        """The report's line; a changed CRC with its `causes` as a last column."""
         old, new = self.old, self.new
         detail = {"removed": lambda: "%s\t%s" % (old.module, old.export_type),
                   "added": lambda: "%s\t%s" % (new.module, new.export_type),
@@ -5228,6 +5382,11 @@ class Change(NamedTuple):
                   "moved": lambda: "%s -> %s" % (old.module, new.module)}.get(
             self.kind, lambda: "%s -> %s\t%s" % (old.export_type, new.export_type,
                                                   new.module))
+        if causes is not None and self.name in causes.symbols:
+            found = causes.symbols[self.name]
+            return "  %s\t%s\t%s" % (self.name, detail(), ", ".join(found) if found else
+                                     "no type differs in BTF" if found == [] else
+                                     "no BTF type")
         return "  %s\t%s" % (self.name, detail())
 
 
@@ -5259,17 +5418,268 @@ def kabi_changes(old, new, used=None):
     return sorted(changes, key=lambda change: order[change.kind])
 
 
-def _kabi_report(old_path, new_path, changes, used):
-    """The report's lines: a heading per kind of change, a line per symbol."""
+# Why a CRC changed.  genksyms' CRC of an export is that of its declaration with every type
+# it reaches spelled out: through pointers, members, typedefs and arrays.  Where both kernels
+# carry BTF, the named types reached from the export's BTF (its function's prototype, or a
+# variable's type) whose definitions differ are its causes.  BTF holds every type of the
+# kernel at once, where genksyms sees those of one file's headers: through pointers most
+# exports reach most types, so the causes said of an export are the nearest ones (fewest
+# named types on the way), and each type says how many exports it reaches at all.  An export
+# whose own prototype differs has that too.  A name defined twice in one BTF is compared by
+# its first definition.
+
+OWN_PROTOTYPE = "(its own prototype)"
+
+
+class Causes(NamedTuple):
+    """Why CRCs changed: each differing type's differences in words, each symbol's nearest
+    causes (empty: no type it reaches differs in BTF; None: BTF has no type for it), and how
+    many of the symbols reach each type at all."""
+    types: dict         # "struct sk_buff" -> ["member `foo` added at offset 0x90", ...]
+    symbols: dict       # name -> [type names] or None
+    reached: collections.Counter
+
+
+def _definition(btf, tid):
+    """What a named type is: (size, members or values) of a struct, union or enum, (None,
+    the type a typedef names), an int's or float's (size, ())."""
+    kind = btf.kinds[tid]
+    if kind == BTF_TYPEDEF:
+        return (None, btf.text(btf.refs[tid]))
+    if kind in (BTF_STRUCT, BTF_UNION, BTF_ENUM, BTF_ENUM64):
+        return (btf.refs[tid], tuple(btf.members(tid)))
+    return (btf.refs[tid], ())
+
+
+def _as_declared(definition):
+    """A definition as its source declares it, which is what genksyms reads: a struct's
+    members by name, type and bitfield bits, in order, without the offsets and size that
+    follow from them (and from the types they embed)."""
+    size, body = definition
+    if body and len(body[0]) == 4:
+        return tuple(member[:2] + member[3:] for member in body)
+    return definition
+
+
+def _definitions(btf):
+    """{key: definition} of every named type, the first of a name (a declaration's FWD is
+    no definition)."""
+    found = {}
+    for tid in range(1, len(btf)):
+        key = btf.key(tid)
+        if key is not None and key not in found:
+            found[key] = _definition(btf, tid)
+    return found
+
+
+def _differences(old, new):
+    """How a type's definition changed, in words: members added (at their offset),
+    removed, retyped, resized (bitfields) or reordered, and the size then; enum values
+    added, removed or changed; a typedef's type; an int's size."""
+    (old_size, old_body), (new_size, new_body) = old, new
+    if old_size is None or new_size is None:        # a typedef's type (or a name now typedef)
+        return ["now %s (was %s)" % tuple("`%s`" % body if size is None else "a type of %d "
+                                          "bytes" % size for size, body in (new, old))]
+    if not old_body and not new_body:
+        return ["size %d -> %d bytes" % (old_size, new_size)]
+    said = []
+    was, now = ({member[0]: member for member in body if member[0]}
+                for body in (old_body, new_body))
+    what = "value" if len((old_body or new_body)[0]) == 2 else "member"
+    for name in sorted(now.keys() - was.keys()):
+        said.append("%s `%s` added" % (what, name) + (
+            " at offset %#x" % now[name][2] if what == "member" else " (= %d)" % now[name][1]))
+    for name in sorted(was.keys() - now.keys()):
+        said.append("%s `%s` removed" % (what, name))
+    for name in sorted(was.keys() & now.keys()):
+        if what == "value" and was[name] != now[name]:
+            said.append("value `%s`: %d -> %d" % (name, was[name][1], now[name][1]))
+        elif what == "member":
+            for i, change in ((1, "retyped: `%s` -> `%s`"), (3, "resized: %d -> %d bits")):
+                if was[name][i] != now[name][i]:
+                    said.append(("member `%s` " % name) + change % (was[name][i], now[name][i]))
+    if not said:                # the same names, types and values: their order
+        said.append("%ss reordered" % what)
+    if what == "member" and old_size != new_size:
+        said.append("size %d -> %d bytes" % (old_size, new_size))
+    return said
+
+
+def _reached(edges, marks):
+    """For each type id, the OR of `marks` (a bit mask per id) over every type it reaches,
+    itself included: Tarjan's strongly connected components, iteratively, each finished after
+    every one it reaches (the types' graph has cycles: a struct's pointer to itself)."""
+    count = len(edges)
+    order, low, on_stack, stack, reached = [0] * count, [0] * count, [False] * count, [], \
+        [0] * count
+    counter = 0
+    for root in range(count):
+        if order[root]:
+            continue
+        counter += 1
+        order[root] = low[root] = counter
+        stack.append(root)
+        on_stack[root] = True
+        work = [(root, iter(edges[root]))]
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if not order[child]:
+                    counter += 1
+                    order[child] = low[child] = counter
+                    stack.append(child)
+                    on_stack[child] = True
+                    work.append((child, iter(edges[child])))
+                    break
+                if on_stack[child]:
+                    low[node] = min(low[node], order[child])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == order[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack[member] = False
+                        component.append(member)
+                        if member == node:
+                            break
+                    bits = 0
+                    for member in component:    # the others it reaches are finished
+                        bits |= marks[member]
+                        for child in edges[member]:
+                            bits |= reached[child]
+                    for member in component:
+                        reached[member] = bits
+    return reached
+
+
+def _symbol_types(btf):
+    """{name: type id} of the functions and variables BTF describes."""
+    return {btf.names[tid]: tid for tid in range(1, len(btf))
+            if btf.kinds[tid] in (BTF_FUNC, BTF_VAR) and btf.names[tid]}
+
+
+def _nearest(edges, named, bit):
+    """For each type id, the mask of the differing types (`bit` of an id) nearest it, counted
+    in named types entered on the way (pointers, qualifiers, prototypes and anonymous types
+    are on the way to one), 0 where it reaches none: the distances by a 0-1 breadth-first
+    walk back from every differing type at once, then each type's mask from its children
+    one step nearer (those as near, through an anonymous type, until the masks settle)."""
+    count = len(edges)
+    parents = [[] for _ in range(count)]
+    for tid, children in enumerate(edges):
+        for child in children:
+            parents[child].append(tid)
+    far = count + 1
+    distance = [0 if bit[tid] else far for tid in range(count)]
+    queue = collections.deque(tid for tid in range(count) if bit[tid])
+    while queue:
+        child = queue.popleft()
+        step = named[child]
+        through = distance[child] + step
+        for parent in parents[child]:
+            if through < distance[parent]:
+                distance[parent] = through
+                (queue.append if step else queue.appendleft)(parent)
+    layers = collections.defaultdict(list)
+    for tid in range(count):
+        if 0 < distance[tid] < far:
+            layers[distance[tid]].append(tid)
+    mask = list(bit)
+    for at in sorted(layers):
+        for _ in range(32):     # an anonymous chain is a few types; a corrupt cycle stops
+            settled = True
+            for tid in layers[at]:
+                found = 0
+                for child in edges[tid]:
+                    if distance[child] + named[child] == at:
+                        found |= mask[child]
+                if found != mask[tid]:
+                    mask[tid], settled = found, False
+            if settled:
+                break
+    return mask
+
+
+def crc_causes(old, new, symbols):
+    """The Causes of the changed CRCs of `symbols` between two kernels' Btf."""
+    definitions = [_definitions(old), _definitions(new)]
+    differing = sorted(key for key in definitions[0].keys() & definitions[1].keys()
+                       if _as_declared(definitions[0][key]) !=
+                       _as_declared(definitions[1][key]))
+    index = {key: 1 << i for i, key in enumerate(differing)}
+    nearest, reaches = {}, {}
+    for btf in (old, new):
+        keys = [btf.key(tid) for tid in range(len(btf))]
+        bit = [index.get(key, 0) for key in keys]
+        named = [key is not None for key in keys]
+        edges = [btf.referenced(tid) for tid in range(len(btf))]
+        reached, near = _reached(edges, bit), _nearest(edges, named, bit)
+        described = _symbol_types(btf)
+        for name in symbols:
+            if name in described:
+                tid = described[name]
+                reaches[name] = reaches.get(name, 0) | reached[tid]
+                nearest[name] = nearest.get(name, 0) | near[tid]
+    olds, news = _symbol_types(old), _symbol_types(new)
+    own = {name for name in symbols if name in olds and name in news and
+           old.text(old.refs[olds[name]]) != new.text(new.refs[news[name]])}
+    types = {key: _differences(definitions[0][key], definitions[1][key]) for key in differing}
+    types[OWN_PROTOTYPE] = ["the export's own parameters or return type"]
+    return Causes(types, {name: ([differing[i] for i in _bits(nearest[name])] +
+                                 [OWN_PROTOTYPE] * (name in own)) if name in nearest else None
+                          for name in symbols},
+                  collections.Counter(differing[i] for mask in reaches.values()
+                                      for i in _bits(mask)))
+
+
+def _bits(mask):
+    """The indexes of the bits set in `mask`, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+CAUSE_DIFFERENCES = 8       # of a type's differences the report says; --json says all
+
+
+def _cause_lines(causes):
+    """The report's part on why the CRCs changed: the types by how many exports they are
+    the nearest cause of, most first, each with how it changed."""
+    found = list(causes.symbols.values())
+    nearest = collections.Counter(key for keys in found if keys for key in keys)
+    lines = ["why the CRCs changed (the BTF of both kernels): %d changed, %d explained, %d "
+             "reach no type that differs, %d have no BTF type (variables, and functions BTF "
+             "leaves out)" % (len(found), sum(bool(keys) for keys in found),
+                              found.count([]), found.count(None))]
+    for key, count in sorted(nearest.items(), key=lambda item: (-item[1], item[0])):
+        differences = causes.types[key]
+        more = len(differences) - CAUSE_DIFFERENCES
+        lines.append("  %s: %s%s (the nearest cause of %d exports%s)" % (
+            key, "; ".join(differences[:CAUSE_DIFFERENCES]),
+            "; and %d more" % more if more > 0 else "", count,
+            ", reached by %d" % causes.reached[key] if key in causes.reached else ""))
+    return lines
+
+
+def _kabi_report(old_path, new_path, changes, used, causes=None):
+    """The report's lines: why the CRCs changed (`causes`, where both sides have BTF), then
+    a heading per kind of change, a line per symbol."""
     lines = ["--- %s" % old_path, "+++ %s" % new_path]
     if used is not None:
         lines.append("(the %d symbols the modules checked use)" % len(used))
+    if causes is not None:
+        lines += _cause_lines(causes)
     for kind, breaks in KABI_CHANGES:
         of_kind = [change for change in changes if change.kind == kind]
         if of_kind:
             lines.append("%s: %d%s" % (kind, len(of_kind), " (breaks modules built for the "
                                                            "old side)" if breaks else ""))
-            lines += [change.line() for change in of_kind]
+            lines += [change.line(causes) for change in of_kind]
     if not changes:
         lines.append("no change")
     return lines
@@ -5671,15 +6081,21 @@ class _Run:
         counts = collections.Counter(change.kind for change in changes)
         _log.info("%s", ", ".join("%d %s" % (counts[kind], kind) for kind, _ in KABI_CHANGES
                                   if counts[kind]) or "no change")
+        causes = _causes(old, new, [c.name for c in changes if c.kind == "changed CRC"])
         status, verdicts = self.check(new, checked) if checked else (0, [])
         if not status and any(KABI_BREAKS[change.kind] for change in changes):
             status = EXIT_ABI_CHANGED
         if self.args.json:
-            return status, _json({"old": old_path, "new": new_path,
-                                  "changes": [change.json() for change in changes],
-                                  "modules": [_verdict_json(v) for v in verdicts]})
+            document = {"old": old_path, "new": new_path,
+                        "changes": [change.json(causes) for change in changes],
+                        "modules": [_verdict_json(v) for v in verdicts]}
+            if causes is not None:
+                document["causes"] = {key: {"differences": causes.types[key],
+                                            "reached_by": causes.reached[key]}
+                                      for key in sorted(causes.types)}
+            return status, _json(document)
         return status, "".join(line + "\n" for line in _kabi_report(
-            old_path, new_path, changes, used) + [v.line() for v in verdicts])
+            old_path, new_path, changes, used, causes) + [v.line() for v in verdicts])
 
     def main(self):
         """(exit status, what goes to stdout)."""
@@ -5727,6 +6143,25 @@ class _Side(NamedTuple):
     @property
     def all_lines(self):
         return self.lines + (module_symvers(self.modules) if self.modules else [])
+
+
+def _causes(old, new, changed):
+    """crc_causes() of the `changed` CRCs between two _Sides, or None (said) where either
+    has no BTF."""
+    if not changed:
+        return None
+    blobs = [side.image is not None and btf_blob(side.image) for side in (old, new)]
+    if not all(blobs):
+        _log.info("why the CRCs changed is said where both kernels carry BTF "
+                  "(CONFIG_DEBUG_INFO_BTF): %s", " and ".join(
+                      side for side, blob in zip(("OLD", "NEW"), blobs) if not blob) +
+                  " has none")
+        return None
+    try:
+        return crc_causes(Btf(blobs[0]), Btf(blobs[1]), changed)
+    except (ValueError, struct.error, IndexError) as e:
+        _log.warning("why the CRCs changed is not said: a BTF does not parse (%s)", e)
+        return None
 
 
 def _loaded_lines(loaded, modules, version):

@@ -217,6 +217,64 @@ def btf(structs, big=False):
     return header + types + bytes(strings)
 
 
+class BtfTypes:
+    """A BTF blob written type by type (Documentation/bpf/btf.rst: struct btf_type, then
+    what its kind adds); each method returns the new type's id (1 on; 0 is void), and
+    `next_id` is the id the next one will have, for a pointer to a struct not yet written."""
+
+    def __init__(self, big=False):
+        self.e, self.types, self.strings, self.next_id = (">" if big else "<"), b"", \
+            bytearray(b"\0"), 1
+
+    def _name(self, text):
+        if not text:
+            return 0
+        self.strings += text.encode() + b"\0"
+        return len(self.strings) - len(text) - 1
+
+    def _type(self, name, kind, vlen, size_or_type, extra=b""):
+        self.types += struct.pack(self.e + "III", self._name(name), kind << 24 | vlen,
+                                  size_or_type) + extra
+        self.next_id += 1
+        return self.next_id - 1
+
+    def int(self, name, size):
+        return self._type(name, 1, 0, size, struct.pack(self.e + "I", size * 8))
+
+    def ptr(self, target):
+        return self._type("", 2, 0, target)
+
+    def struct(self, name, size, members, union=False):
+        """`members`: (name, type id, byte offset)."""
+        return self._type(name, 5 if union else 4, len(members), size, b"".join(
+            struct.pack(self.e + "III", self._name(member), t, offset * 8)
+            for member, t, offset in members))
+
+    def enum(self, name, values):
+        return self._type(name, 6, len(values), 4, b"".join(
+            struct.pack(self.e + "Ii", self._name(value), number)
+            for value, number in values.items()))
+
+    def typedef(self, name, target):
+        return self._type(name, 8, 0, target)
+
+    def const(self, target):
+        return self._type("", 10, 0, target)
+
+    def func_proto(self, returns, params):
+        """`params`: (name, type id)."""
+        return self._type("", 13, len(params), returns, b"".join(
+            struct.pack(self.e + "II", self._name(param), t) for param, t in params))
+
+    def func(self, name, proto):
+        return self._type(name, 12, 0, proto)
+
+    def blob(self):
+        header = struct.pack(self.e + "HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(self.types),
+                             len(self.types), len(self.strings))
+        return header + self.types + bytes(self.strings)
+
+
 def module_btf(layout, pointer, big=False):
     shape = STRUCT_MODULE[(layout, pointer)]
     members = {"state": 0, "list": pointer, "name": 3 * pointer}

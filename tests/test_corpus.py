@@ -309,6 +309,52 @@ def test_real_kabi_check(old, new):
     assert refused and ("changed CRC", "module_layout") in _changes(_image(old), _image(new))
 
 
+def _bpftool_btf(image, tmp_path, name):
+    """(C declarations, the raw listing) bpftool reads from --btf's blob of `image`."""
+    tool("--btf", tmp_path / name, image)
+    return [subprocess.run(["bpftool", "btf", "dump", "file", str(tmp_path / name), *form],
+                           check=True, capture_output=True, text=True).stdout
+            for form in (["format", "c"], [])]
+
+
+def _declaration(header, key):
+    """The C declaration of a named type in bpftool's header: a struct's, union's or enum's
+    block, a typedef's line (None: not there)."""
+    if key.startswith(("struct ", "union ", "enum ")):
+        found = re.search(r"^%s \{\n.*?^\};$" % re.escape(key), header, re.M | re.S)
+    else:       # of a type named there, of a prototype, or of an anonymous struct's block
+        found = re.search(r"^typedef [^\n]*(\b%s;|\(\*%s\)\(|\b%s\()[^\n]*$" % ((key,) * 3),
+                          header, re.M) or \
+            re.search(r"^typedef \w+ \{\n(?:(?!^\}).*\n)*?^\} %s;$" % key, header, re.M)
+    return found and found.group()
+
+
+@pytest.mark.parametrize("old,new", PAIRS)
+def test_why_real_crcs_changed(old, new, tmp_path):
+    """--diff --json between two Debian kernels: every type named as a cause is declared
+    otherwise in the two BTFs as bpftool reads them (its C header of each side); every
+    changed CRC of a symbol bpftool lists as a FUNC or VAR on either side is explained or said
+    to have no BTF difference, every other has no BTF type."""
+    if not shutil.which("bpftool"):
+        pytest.skip("bpftool is not installed (Debian's bpftool)")
+    lines, _ = tool("--diff", _image(old), _image(new), "--json", status=None)
+    document = json.loads("".join(lines))
+    sides = [_bpftool_btf(_image(name), tmp_path, name + ".btf") for name in (old, new)]
+    described = [set(re.findall(r"^\[\d+\] (?:FUNC|VAR) '([^']+)'", raw, re.M))
+                 for _, raw in sides]
+    named = set()
+    for change in document["changes"]:
+        if change["kind"] == "changed CRC" and change["new"]["module"] == "vmlinux":
+            has_btf = any(change["symbol"] in names for names in described)
+            assert (change["types"] is not None) == has_btf, change
+            named.update(change["types"] or ())
+    named.discard("(its own prototype)")
+    assert named
+    for key in sorted(named):
+        declared = [_declaration(header, key) for header, _ in sides]
+        assert declared[0] != declared[1], key
+
+
 REFUSALS = [n for n in MODULE_KERNELS if n.startswith("amd64-7.")]
 
 
