@@ -5821,7 +5821,8 @@ def _parser():
                              "compressed (repeatable)")
     parser.add_argument("--skip-bad-modules", action="store_true",
                         help="leave out, with a warning each, the modules that cannot be read "
-                             "(by default: all listed, exit 6, nothing printed)")
+                             "or are of another build (by default: all listed, exit 6, nothing "
+                             "printed)")
     parser.add_argument("--check", metavar="MODULE", action="append",
                         help="instead of Module.symvers, say for each module (a .ko file, or "
                              "every one under a directory; repeatable) whether this kernel, "
