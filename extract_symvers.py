@@ -5048,6 +5048,7 @@ def vermagic_differences(module_magic, kernel_magic):
 
 
 RELEASE_NUMBER = re.compile(r"\d+\.\d+(\.\d+)?")
+DIGITS = re.compile(r"\d+")
 # An Android GKI kernel's release, as its build (build/kernel's BRANCH and KMI_GENERATION)
 # makes it: 5.15.94-android13-8-00001-gabcdef-ab1234567 is sublevel 94 of the KMI
 # android13-5.15, generation 8, then the build (commits, -g<commit>, -ab<build number>)
@@ -5092,6 +5093,9 @@ def _release_difference(module_release, kernel_release):
     mine, theirs = RELEASE_NUMBER.match(module_release), RELEASE_NUMBER.match(kernel_release)
     if mine and theirs and mine.group() != theirs.group():
         return "another version of the kernel"
+    if DIGITS.sub("#", module_release) == DIGITS.sub("#", kernel_release):
+        return "the same version, another number after it: a distribution's ABI or build " \
+            "number (Debian's 6.1.0-49-amd64 and 6.1.0-50-amd64)"
     return "CONFIG_LOCALVERSION, LOCALVERSION_AUTO's -g<commit>, or make KERNELRELEASE="
 
 

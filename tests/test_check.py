@@ -377,6 +377,10 @@ def test_relocation_type_between_the_sources_read(check):
      "7.2.13+deb14-armmp SMP mod_unload modversions ARMv7 p2v8 ",
      ["the release: module '6.1.0-50-armmp', kernel '7.2.13+deb14-armmp' (another version of "
       "the kernel)"]),
+    ("6.1.0-49-amd64 SMP preempt mod_unload ", "6.1.0-50-amd64 SMP preempt mod_unload ",
+     ["the release: module '6.1.0-49-amd64', kernel '6.1.0-50-amd64' (the same version, "
+      "another number after it: a distribution's ABI or build number (Debian's "
+      "6.1.0-49-amd64 and 6.1.0-50-amd64))"]),
     ("6.1.0 SMP mod_unload ", "6.1.0+ SMP mod_unload ",
      ["the release: module '6.1.0', kernel '6.1.0+' (the + a tree with uncommitted changes "
       "adds (scripts/setlocalversion))"]),
