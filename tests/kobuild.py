@@ -10,7 +10,8 @@ the value itself.  7.1+ has one __ksymtab and a __kflagstab byte per export."""
 
 import struct
 
-from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL
+from formats import elf
+from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL, build, make_exports
 
 SUFFIX = {PLAIN: "", GPL: "_gpl", GPL_FUTURE: "_gpl_future", UNUSED: "_unused",
           UNUSED_GPL: "_unused_gpl"}
@@ -269,3 +270,24 @@ def patched_module(ko, this_module_growth=0, relocation_type=None, vermagic=None
                   if ko[at + 8:at + 64].rstrip(b"\0") == name.encode())
         struct.pack_into("<Q", ko, at, crc)
     return bytes(ko)
+
+
+def era_kernel(era, btf=b"", bits=64, big=False, machine=None):
+    """(image, its options) of a kernel of `era` without namespaced exports, its vermagic
+    `<release>-test SMP mod_unload modversions `, and `btf` (the kernel's BTF) after it;
+    with `machine`, a vmlinux (ELF) of that e_machine, class and byte order."""
+    kernel = build(era, bits=bits, big=big, exports=make_exports(ERAS[era], count=30, seed=5))
+    data = kernel.data + btf + b"\0%s-test SMP mod_unload modversions \0" % \
+        ERAS[era].release.encode() + bytes(64)
+    if machine is None:
+        return data, kernel.options
+    options = kernel.options[:kernel.options.index("-B")] + \
+        kernel.options[kernel.options.index("-B") + 2:]
+    return elf(data, kernel.base, bits, big, machine), options
+
+
+def era_probe(era, name="probe", **kwargs):
+    """A module `name` of `era`'s build using nothing, with an empty __versions."""
+    modinfo = ["license=GPL", "vermagic=%s-test SMP mod_unload modversions " %
+               ERAS[era].release, "name=" + name]
+    return build_module(era, [], versions={}, modinfo=modinfo, **kwargs)

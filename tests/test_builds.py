@@ -9,8 +9,7 @@ import pytest
 
 from formats import elf
 from kernelimage import ERAS, PLAIN, GPL, Export, build, make_exports
-from kobuild import build_module, module_tree, symvers_lines
-from test_check import check, era_kernel, era_probe  # noqa: F401 (a fixture)
+from kobuild import build_module, era_kernel, era_probe, module_tree, symvers_lines
 
 GKI = "5.15.94-android13-8-00001-gabcdef-ab1234567"
 VENDOR = "5.15.78-android13-8-00007-g1234567-ab7654321"
@@ -158,7 +157,7 @@ HEADER_CASES = [
 @pytest.mark.parametrize("era,bits,big,machine,ko_bits,ko_big,ko_machine,e_type,verdict",
                          HEADER_CASES)
 def test_elf_header_first(era, bits, big, machine, ko_bits, ko_big, ko_machine, e_type, verdict,
-                          check):
+                          tmp_path, run, kernel_file):
     """The loader reads the ELF header in its own class and byte order before anything
     else: its refusal in its words (from 5.16; before, no reason logged), and nothing more
     (the unknown symbol the module uses is not judged)."""
@@ -166,8 +165,9 @@ def test_elf_header_first(era, bits, big, machine, ko_bits, ko_big, ko_machine, 
     if e_type != 1:
         ko = with_type(ko, e_type)
     image, options = era_kernel(era, bits=bits, big=big, machine=machine)
-    status, out, _ = check(ko, image, *options)
-    assert (status, out) == ((7, "probe.ko: refused: %s\n" % verdict) if verdict else
+    (tmp_path / "probe.ko").write_bytes(ko)
+    result = run(*options, "--check", tmp_path / "probe.ko", kernel_file(image))
+    assert (result.status, result.out.replace(str(tmp_path) + "/", "")) == ((7, "probe.ko: refused: %s\n" % verdict) if verdict else
                              (7, "probe.ko: refused: Unknown symbol nowhere (exported by "
                                  "nothing given)\n"))
 

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
-from formats import elf
-from kobuild import build_module
+from kobuild import build_module, era_kernel, era_probe
 from memdump import module_btf
 
 MAGIC = "6.14.0-test SMP preempt mod_unload modversions "
@@ -275,27 +274,6 @@ def test_check_errors(tmp_path, run, kernel_file):
 
 
 # --- struct module's size, relocations, vermagic word by word -------------------------
-
-def era_kernel(era, btf=b"", bits=64, big=False, machine=None):
-    """(image, its options) of a kernel of `era` without namespaced exports, its vermagic
-    `<release>-test SMP mod_unload modversions `, and `btf` (the kernel's BTF) after it;
-    with `machine`, a vmlinux (ELF) of that e_machine, class and byte order."""
-    kernel = build(era, bits=bits, big=big, exports=make_exports(ERAS[era], count=30, seed=5))
-    data = kernel.data + btf + b"\0%s-test SMP mod_unload modversions \0" % \
-        ERAS[era].release.encode() + bytes(64)
-    if machine is None:
-        return data, kernel.options
-    options = kernel.options[:kernel.options.index("-B")] + \
-        kernel.options[kernel.options.index("-B") + 2:]
-    return elf(data, kernel.base, bits, big, machine), options
-
-
-def era_probe(era, name="probe", **kwargs):
-    """A module `name` of `era`'s build using nothing, with an empty __versions."""
-    modinfo = ["license=GPL", "vermagic=%s-test SMP mod_unload modversions " %
-               ERAS[era].release, "name=" + name]
-    return build_module(era, [], versions={}, modinfo=modinfo, **kwargs)
-
 
 @pytest.mark.parametrize("size,expected", [
     (0x3c0, "probe.ko: loads\n"),
