@@ -1015,7 +1015,7 @@ PROBE_HEAD = 64     # a magic met by chance fails within its first bytes; a payl
 
 def _probe_error(codec, view):
     """(why a stream found by its magic does not decode its first 64 KiB, whether it is a
-    payload for sure: its first bytes decode), or None.  A magic met by chance (a flash
+    payload for sure: its first bytes decode), or None; a probe out of memory is a failure.  A magic met by chance (a flash
     dump holds a few) fails at once, so only real candidates are decompressed to their end.
     Block formats (LZ4, LZO) are checked as they are read."""
     for head in (True, False):
@@ -1024,6 +1024,8 @@ def _probe_error(codec, view):
                 codec.probe(view[:PROBE_HEAD] if head else view)
         except DECODE_ERRORS as e:
             return "%s payload is corrupt: %s" % (codec.kind, e), not head
+        except MemoryError:     # an LZMA header met by chance may ask for a 4 GiB dictionary
+            return "%s payload needs more memory than there is" % codec.kind, False
     return None
 
 
@@ -5324,7 +5326,10 @@ class _Run:
         if path is None:
             return None, ()
         data, core_base, self.memory = read_kernel(path, self.max_size)
-        image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
+        if self.memory is not None:     # memory holds the kernel running: nothing compressed
+            image, payload = data, Payload("none", None)
+        else:
+            image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
         if payload.kind != "none" and self.args.version is None and not _has_banner(image) \
                 and not image_header(image).how:
             raise SymversError("%s payload at %#x decompresses to %d bytes with no Linux banner: "
