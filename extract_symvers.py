@@ -1240,19 +1240,32 @@ PAGE_CACHE = 4096           # pages of a dump kept decompressed or read: 16 MiB 
 class Memory:
     """A dump by address, read a page at a time through a bounded cache: physical memory
     (ELF PT_LOADs by p_paddr, kdump pages by pfn) and virtual memory (PT_LOADs by p_vaddr
-    where the dump has them; else through `tables`, page tables once set).  What the dump
-    lacks reads as None.  `notes` are its ELF notes (QEMU's CPU state among them), `info` its
-    VMCOREINFO, `machine` the e_machine it names (None: unknown), `window` where the kernel
-    window read of it starts: ("virtual" or "physical", address)."""
+    where the dump has them; elsewhere through `tables`, page tables once set).  What the
+    dump lacks reads as None.  `notes` are its ELF notes (QEMU's CPU state among them),
+    `info` its VMCOREINFO, `machine` the e_machine it names (None: unknown), `window` where
+    the kernel window read of it starts: ("virtual" or "physical", address); `sparse` the
+    (start, end) of kcore's vmalloc and module space, held only where page tables map it."""
 
     PAGE = 4096             # of virtual memory (page tables map 4 KiB at least)
 
-    def __init__(self, f, physical, virtual, *, notes, info, machine, window):
+    def __init__(self, f, physical, virtual, *, notes, info, machine, window, sparse=()):
         self.f, self.physical_memory, self.virtual_memory = f, physical, virtual
         self.notes, self.info, self.machine, self.window = notes, info, machine, window
-        self.tables = None
+        self.sparse = list(sparse)
+        self._tables = None
         self.linear = []        # the virtual runs mapped as the kernel is (see _core())
         self._cache = collections.OrderedDict()
+
+    @property
+    def tables(self):
+        return self._tables
+
+    @tables.setter
+    def tables(self, tables):
+        """Other tables map other pages: those read through the last are forgotten."""
+        self._tables = tables
+        for key in [key for key in self._cache if key[0] == "virtual"]:
+            del self._cache[key]
 
     def close(self):
         self.f.close()
@@ -1262,12 +1275,11 @@ class Memory:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        if space == "virtual" and self.virtual_memory is None:
+        source = self.physical_memory if space == "physical" else self.virtual_memory
+        data = None if source is None else source.read(address, self._size(space))
+        if data is None and space == "virtual":
             physical = self.tables.translate(address) if self.tables else None
             data = None if physical is None else self.read(physical, self.PAGE, "physical")
-        else:
-            source = self.physical_memory if space == "physical" else self.virtual_memory
-            data = source.read(address, self._size(space))
         self._cache[key] = data
         if len(self._cache) > PAGE_CACHE:
             self._cache.popitem(last=False)
@@ -1317,7 +1329,8 @@ def _core_window(f, loads, info, max_size):
     core: the memory around the first kernel banner of the segment holding VMCOREINFO's
     _stext, else of the smallest segment holding one (kcore's KCORE_TEXT, before the direct
     map of all RAM), assembled from every PT_LOAD in that address space (p_vaddr; p_paddr
-    for a segment without a virtual address, whose base is then unknown)."""
+    for a segment without a virtual address, whose base is then unknown).  `loads` are those
+    that map memory (not kcore's vmalloc space, its unmapped pages zeros)."""
     try:        # the kernel says where its text is: that segment first
         text = int(info.get("SYMBOL(_stext)", ""), 16)
     except ValueError:
@@ -1367,13 +1380,19 @@ def _core(f, head, max_size):
         notes += _notes(f.read(min(note.filesz, 1 << 20)), elf.e)
     info = _vmcoreinfo(notes)
     loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
+    # kcore's vmalloc and module space (p_paddr -1, fs/proc/kcore.c): what no page table
+    # maps there reads as zeros, so it is read only through the page tables
+    no_paddr = (1 << elf.bits) - 1
+    sparse = [s for s in loads if s.paddr == no_paddr and _virtual(s)]
+    loads = [s for s in loads if s not in sparse]
     window, (space, start), banner = _core_window(f, loads, info, max_size)
     virtual = [s for s in loads if _virtual(s)]
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
                            if not _virtual(s) or s.paddr])
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual]) if virtual else None,
-                    notes=notes, info=info, machine=elf.machine, window=(space, start))
+                    notes=notes, info=info, machine=elf.machine, window=(space, start),
+                    sparse=[(s.vaddr, s.vaddr + s.filesz) for s in sparse])
     if space == "virtual":  # the map the kernel is in (i386's, arm's: lowmem) holds no module
         offset = next(s.vaddr - s.paddr for s in virtual
                       if s.vaddr <= banner < s.vaddr + s.filesz)
@@ -4353,14 +4372,15 @@ class _ModuleMemory:
 def _module_runs(memory, areas, offset):
     """Sorted (start, end) of the virtual memory in the areas that can hold modules: not
     the map the kernel is in (walking page tables: the pages mapped at its virtual minus
-    physical `offset`, where known; arm64's kernel is within reach of its modules)."""
+    physical `offset`, where known; arm64's kernel is within reach of its modules).  Of
+    kcore's sparse space (TiB of vmalloc), only the pages its page tables map."""
     runs = []
     for low, high in areas:
         if memory.virtual_memory is not None:
             runs += [(max(low, start), min(high, end)) for start, end, _ in
                      memory.virtual_memory.runs if start < high and end > low
                      and (start, end) not in memory.linear]
-        elif memory.tables is not None:     # a page of the last level: 4, 16 or 64 KiB
+        if memory.tables is not None:       # a page of the last level: 4, 16 or 64 KiB
             page = 1 << memory.tables.scheme.levels[-1][0]
             runs += [(va, va + page) for va, pa in memory.tables.small_pages(low, high)
                      if va - pa != offset]
@@ -4562,7 +4582,7 @@ def _module_ring(memory, kernel):
     for _ in range(2):
         offset = _kernel_offset(memory, kernel)
         candidates = [(None, None, "the dump's virtual addresses")] \
-            if memory.virtual_memory is not None else \
+            if memory.virtual_memory is not None and not memory.sparse else \
             _root_candidates(memory, kernel, machine, offset)
         for scheme, root, how in candidates:
             memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
