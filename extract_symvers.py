@@ -1114,9 +1114,13 @@ FIND_CHUNK = 16 << 20
 PN_XNUM = 0xFFFF        # e_phnum of an ELF file with more program headers: see section 0
 
 
-def _reach(banner):
-    """(start, end) of the memory around a kernel banner that holds the kernel image."""
-    return max(0, banner - CORE_BEFORE) & ~(CORE_ALIGN - 1), banner + CORE_AFTER
+def _reach(banner, text=None):
+    """(start, end) of the memory around a kernel banner that holds the kernel image: from
+    its `text` where that is known (and before the banner), nothing before it read."""
+    start = max(0, banner - CORE_BEFORE)
+    if text is not None and start <= text <= banner:
+        start = text
+    return start & ~(CORE_ALIGN - 1), banner + CORE_AFTER
 
 
 def _window(size, max_size):
@@ -1164,6 +1168,40 @@ def _vmcoreinfo(notes):
     if said:
         _log.info("VMCOREINFO: %s", ", ".join(said))
     return info
+
+
+def _numbers(info, *keys):
+    """The VMCOREINFO NUMBER(key)/SYMBOL(key) values, or None where one is missing."""
+    try:
+        return [int(info[key], 16 if key.startswith("SYMBOL") else 0) for key in keys]
+    except (KeyError, ValueError):
+        return None
+
+
+X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
+
+
+def _image_offset(info):
+    """The kernel image's virtual minus physical address as VMCOREINFO says it: arm64's
+    kimage_voffset, x86-64's __START_KERNEL_map - phys_base; None where it does not."""
+    found = _numbers(info, "NUMBER(kimage_voffset)")
+    if found:
+        return found[0]
+    found = _numbers(info, "NUMBER(phys_base)")
+    if found and ("SYMBOL(init_top_pgt)" in info or "SYMBOL(init_level4_pgt)" in info):
+        return X86_64_KERNEL_MAP - found[0]
+    return None
+
+
+def _text(info, space):
+    """The address of the kernel's text in the `space` ("virtual" or "physical") of a
+    dump, as VMCOREINFO says it (SYMBOL(_stext); on arm64 the Image header is 64 KiB before
+    it, within the window's alignment), or None."""
+    found = _numbers(info, "SYMBOL(_stext)")
+    if not found or space == "virtual":
+        return found and found[0]
+    offset = _image_offset(info)
+    return None if offset is None else (found[0] - offset) & ((1 << 64) - 1)
 
 
 class _Ranges:
@@ -1352,7 +1390,7 @@ def _core_window(f, loads, info, max_size):
         return s.vaddr if virtual else s.paddr
 
     banner = address(segment) + found - segment.offset
-    start, end = _reach(banner)
+    start, end = _reach(banner, _text(info, "virtual" if virtual else "physical"))
     pieces = []
     for s in loads:
         low, high = max(start, address(s)), min(end, address(s) + s.filesz)
@@ -1495,7 +1533,7 @@ def _kdump_page(f, desc, page):
     return data.ljust(page, b"\0")
 
 
-def _kdump_window(f, page, pages, max_size):
+def _kdump_window(f, page, pages, info, max_size):
     """(bytes, physical address of the first) of the memory around the kernel banner of a
     kdump-compressed file: pages decompressed in pfn order until the banner, then the
     window around it."""
@@ -1510,7 +1548,7 @@ def _kdump_window(f, page, pages, max_size):
     else:
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
-    start, end = _reach(banner)
+    start, end = _reach(banner, _text(info, "physical"))
     end = min(end, (max(pages) + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):
@@ -1528,7 +1566,7 @@ def _kdump(f, head, max_size):
     page, pages, info, notes, machine = _kdump_pages(f, head)
     notes = list(_notes(notes, "<"))
     info = _vmcoreinfo(notes + [(b"VMCOREINFO", info)])
-    window, start = _kdump_window(f, page, pages, max_size)
+    window, start = _kdump_window(f, page, pages, info, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
                     machine=machine, window=("physical", start))
     return window, None, memory
@@ -4214,14 +4252,6 @@ def _architecture(memory, kernel):
     return machine
 
 
-def _numbers(info, *keys):
-    """The VMCOREINFO NUMBER(key)/SYMBOL(key) values, or None where one is missing."""
-    try:
-        return [int(info[key], 16 if key.startswith("SYMBOL") else 0) for key in keys]
-    except (KeyError, ValueError):
-        return None
-
-
 def _module_areas(memory, machine, scheme):
     """[(low, high)] of the virtual memory modules can be in, or [] where unknown."""
     if machine in MODULE_AREAS:
@@ -4240,7 +4270,6 @@ def _module_areas(memory, machine, scheme):
 QEMU_CR = 392           # QEMUCPUState: cr[5] after the registers and ten segments
 
 
-X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
 PTI_USER_PGD = 1 << 12      # CR3 of a task in user mode with PTI: the user half of 8 KiB
 
 
@@ -4248,13 +4277,9 @@ def _kernel_offset(memory, kernel):
     """The kernel image's virtual minus physical address, where known: arm64's kimage_voffset,
     x86-64's __START_KERNEL_map - phys_base, else the window's (absolute pointers gave its
     base in a physical dump; on i386 and ARM PAGE_OFFSET minus the start of RAM)."""
-    info = memory.info
-    found = _numbers(info, "NUMBER(kimage_voffset)")
-    if found:
-        return found[0]
-    found = _numbers(info, "NUMBER(phys_base)")
-    if found and ("SYMBOL(init_top_pgt)" in info or "SYMBOL(init_level4_pgt)" in info):
-        return X86_64_KERNEL_MAP - found[0]
+    found = _image_offset(memory.info)
+    if found is not None:
+        return found
     if kernel.fmt.image.base is not None and memory.window[0] == "physical":
         return kernel.fmt.image.base - memory.window[1]
     return None

@@ -83,6 +83,22 @@ def test_qemu_physical_dump(tmp_path, run, assert_symvers):
     assert_symvers(run(path), kernel)
 
 
+def test_window_from_the_text(tmp_path, run, assert_symvers):
+    """A physical dump whose VMCOREINFO says _stext and phys_base (x86-64's): the window read
+    starts at the kernel text's physical address, not 48 MiB before the banner."""
+    kernel = build("6.14", base=KASLR)
+    ram = bytearray(128 << 20)
+    ram[39 << 20:(39 << 20) + len(kernel.data)] = kernel.data
+    text = (1 << 20) + (39 << 20)           # RAM from 1 MiB
+    info = VMCOREINFO + b"NUMBER(phys_base)=%#x\nSYMBOL(init_top_pgt)=ffffffff9b000000\n" % (
+        text - (KASLR - 0xFFFFFFFF80000000))
+    path = tmp_path / "dump.elf"
+    elf_core(path, [(0, 1 << 20, len(ram), bytes(ram))], notes=[(b"VMCOREINFO", 0, info)])
+    result = run("-v", path)
+    assert_symvers(result, kernel)
+    assert "reading %#x-" % text in result.err
+
+
 def test_core_without_kernel(tmp_path, run):
     path = tmp_path / "core"
     elf_core(path, [(0x400000, 0, 1 << 20, b"\x90" * 4096)])
