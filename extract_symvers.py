@@ -1015,16 +1015,17 @@ PROBE_HEAD = 64     # a magic met by chance fails within its first bytes; a payl
 
 def _probe_error(codec, view):
     """(why a stream found by its magic does not decode its first 64 KiB, whether it is a
-    payload for sure: its first bytes decode), or None; a probe out of memory is a failure.  A magic met by chance (a flash
-    dump holds a few) fails at once, so only real candidates are decompressed to their end.
-    Block formats (LZ4, LZO) are checked as they are read."""
+    payload for sure: its first bytes decode), or None.  A magic met by chance (a flash
+    dump holds a few) fails at once, so only real candidates are decompressed to their end;
+    one whose decoder cannot have the memory it asks for fails too.  Block formats (LZ4,
+    LZO) are checked as they are read."""
     for head in (True, False):
         try:
             if codec.probe:
                 codec.probe(view[:PROBE_HEAD] if head else view)
         except DECODE_ERRORS as e:
             return "%s payload is corrupt: %s" % (codec.kind, e), not head
-        except MemoryError:     # an LZMA header met by chance may ask for a 4 GiB dictionary
+        except MemoryError:     # an LZMA header met by chance: a dictionary of up to 1.5 GiB
             return "%s payload needs more memory than there is" % codec.kind, False
     return None
 
@@ -1198,10 +1199,10 @@ def _text(info, space):
     dump, as VMCOREINFO says it (SYMBOL(_stext); on arm64 the Image header is 64 KiB before
     it, within the window's alignment), or None."""
     found = _numbers(info, "SYMBOL(_stext)")
-    if not found or space == "virtual":
-        return found and found[0]
-    offset = _image_offset(info)
-    return None if offset is None else (found[0] - offset) & ((1 << 64) - 1)
+    offset = 0 if space == "virtual" else _image_offset(info)
+    if found is None or offset is None:
+        return None
+    return (found[0] - offset) & ((1 << 64) - 1)
 
 
 class _Ranges:
@@ -1369,10 +1370,7 @@ def _core_window(f, loads, info, max_size):
     map of all RAM), assembled from every PT_LOAD in that address space (p_vaddr; p_paddr
     for a segment without a virtual address, whose base is then unknown).  `loads` are those
     that map memory (not kcore's vmalloc space, its unmapped pages zeros)."""
-    try:        # the kernel says where its text is: that segment first
-        text = int(info.get("SYMBOL(_stext)", ""), 16)
-    except ValueError:
-        text = None
+    text = _text(info, "virtual")       # the kernel says where its text is: that segment first
 
     def order(s):
         return (not (text is not None and s.vaddr <= text < s.vaddr + s.filesz), s.filesz)

@@ -134,10 +134,10 @@ def boot(directory, initrd, console, timeout=3600):
     """Boot the kernel with 1 GiB and the initramfs until its init is done; the console.
     The initramfs in ramfs: tmpfs would hold half the memory at most, less than the tree."""
     qemu, machine, console_name = GUESTS[meta(directory)["arch"]]
+    append = "console=%s panic=0 quiet kaslr rootfstype=ramfs" % console_name
     vm = subprocess.Popen([qemu, *machine, "-m", "1024", "-smp", "1", "-display", "none",
                            "-no-reboot", "-kernel", kernel_image(directory), "-initrd",
-                           str(initrd), "-append", "console=%s panic=0 quiet kaslr rootfstype=ramfs"
-                           % console_name, "-serial", "file:%s" % console],
+                           str(initrd), "-append", append, "-serial", "file:%s" % console],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
