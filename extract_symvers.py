@@ -1021,14 +1021,17 @@ PROBE_HEAD = 64     # a magic met by chance fails within its first bytes; a payl
 def _probe_error(codec, view):
     """(why a stream found by its magic does not decode its first 64 KiB, whether it is a
     payload for sure: its first bytes decode), or None.  A magic met by chance (a flash
-    dump holds a few) fails at once, so only real candidates are decompressed to their end.
-    Block formats (LZ4, LZO) are checked as they are read."""
+    dump holds a few) fails at once, so only real candidates are decompressed to their end;
+    one whose decoder cannot have the memory it asks for fails too.  Block formats (LZ4,
+    LZO) are checked as they are read."""
     for head in (True, False):
         try:
             if codec.probe:
                 codec.probe(view[:PROBE_HEAD] if head else view)
         except DECODE_ERRORS as e:
             return "%s payload is corrupt: %s" % (codec.kind, e), not head
+        except MemoryError:     # an LZMA header met by chance: a dictionary of up to 1.5 GiB
+            return "%s payload needs more memory than there is" % codec.kind, False
     return None
 
 
@@ -1117,9 +1120,13 @@ FIND_CHUNK = 16 << 20
 PN_XNUM = 0xFFFF        # e_phnum of an ELF file with more program headers: see section 0
 
 
-def _reach(banner):
-    """(start, end) of the memory around a kernel banner that holds the kernel image."""
-    return max(0, banner - CORE_BEFORE) & ~(CORE_ALIGN - 1), banner + CORE_AFTER
+def _reach(banner, text=None):
+    """(start, end) of the memory around a kernel banner that holds the kernel image: from
+    its `text` where that is known (and before the banner), nothing before it read."""
+    start = max(0, banner - CORE_BEFORE)
+    if text is not None and start <= text <= banner:
+        start = text
+    return start & ~(CORE_ALIGN - 1), banner + CORE_AFTER
 
 
 def _window(size, max_size):
@@ -1167,6 +1174,40 @@ def _vmcoreinfo(notes):
     if said:
         _log.info("VMCOREINFO: %s", ", ".join(said))
     return info
+
+
+def _numbers(info, *keys):
+    """The VMCOREINFO NUMBER(key)/SYMBOL(key) values, or None where one is missing."""
+    try:
+        return [int(info[key], 16 if key.startswith("SYMBOL") else 0) for key in keys]
+    except (KeyError, ValueError):
+        return None
+
+
+X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
+
+
+def _image_offset(info):
+    """The kernel image's virtual minus physical address as VMCOREINFO says it: arm64's
+    kimage_voffset, x86-64's __START_KERNEL_map - phys_base; None where it does not."""
+    found = _numbers(info, "NUMBER(kimage_voffset)")
+    if found:
+        return found[0]
+    found = _numbers(info, "NUMBER(phys_base)")
+    if found and ("SYMBOL(init_top_pgt)" in info or "SYMBOL(init_level4_pgt)" in info):
+        return X86_64_KERNEL_MAP - found[0]
+    return None
+
+
+def _text(info, space):
+    """The address of the kernel's text in the `space` ("virtual" or "physical") of a
+    dump, as VMCOREINFO says it (SYMBOL(_stext); on arm64 the Image header is 64 KiB before
+    it, within the window's alignment), or None."""
+    found = _numbers(info, "SYMBOL(_stext)")
+    offset = 0 if space == "virtual" else _image_offset(info)
+    if found is None or offset is None:
+        return None
+    return (found[0] - offset) & ((1 << 64) - 1)
 
 
 class _Ranges:
@@ -1243,19 +1284,32 @@ PAGE_CACHE = 4096           # pages of a dump kept decompressed or read: 16 MiB 
 class Memory:
     """A dump by address, read a page at a time through a bounded cache: physical memory
     (ELF PT_LOADs by p_paddr, kdump pages by pfn) and virtual memory (PT_LOADs by p_vaddr
-    where the dump has them; else through `tables`, page tables once set).  What the dump
-    lacks reads as None.  `notes` are its ELF notes (QEMU's CPU state among them), `info` its
-    VMCOREINFO, `machine` the e_machine it names (None: unknown), `window` where the kernel
-    window read of it starts: ("virtual" or "physical", address)."""
+    where the dump has them; elsewhere through `tables`, page tables once set).  What the
+    dump lacks reads as None.  `notes` are its ELF notes (QEMU's CPU state among them),
+    `info` its VMCOREINFO, `machine` the e_machine it names (None: unknown), `window` where
+    the kernel window read of it starts: ("virtual" or "physical", address); `sparse` the
+    (start, end) of kcore's vmalloc and module space, held only where page tables map it."""
 
     PAGE = 4096             # of virtual memory (page tables map 4 KiB at least)
 
-    def __init__(self, f, physical, virtual, *, notes, info, machine, window):
+    def __init__(self, f, physical, virtual, *, notes, info, machine, window, sparse=()):
         self.f, self.physical_memory, self.virtual_memory = f, physical, virtual
         self.notes, self.info, self.machine, self.window = notes, info, machine, window
-        self.tables = None
+        self.sparse = list(sparse)
+        self._tables = None
         self.linear = []        # the virtual runs mapped as the kernel is (see _core())
         self._cache = collections.OrderedDict()
+
+    @property
+    def tables(self):
+        return self._tables
+
+    @tables.setter
+    def tables(self, tables):
+        """Other tables map other pages: those read through the last are forgotten."""
+        self._tables = tables
+        for key in [key for key in self._cache if key[0] == "virtual"]:
+            del self._cache[key]
 
     def close(self):
         self.f.close()
@@ -1265,12 +1319,11 @@ class Memory:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        if space == "virtual" and self.virtual_memory is None:
+        source = self.physical_memory if space == "physical" else self.virtual_memory
+        data = None if source is None else source.read(address, self._size(space))
+        if data is None and space == "virtual":
             physical = self.tables.translate(address) if self.tables else None
             data = None if physical is None else self.read(physical, self.PAGE, "physical")
-        else:
-            source = self.physical_memory if space == "physical" else self.virtual_memory
-            data = source.read(address, self._size(space))
         self._cache[key] = data
         if len(self._cache) > PAGE_CACHE:
             self._cache.popitem(last=False)
@@ -1320,11 +1373,9 @@ def _core_window(f, loads, info, max_size):
     core: the memory around the first kernel banner of the segment holding VMCOREINFO's
     _stext, else of the smallest segment holding one (kcore's KCORE_TEXT, before the direct
     map of all RAM), assembled from every PT_LOAD in that address space (p_vaddr; p_paddr
-    for a segment without a virtual address, whose base is then unknown)."""
-    try:        # the kernel says where its text is: that segment first
-        text = int(info.get("SYMBOL(_stext)", ""), 16)
-    except ValueError:
-        text = None
+    for a segment without a virtual address, whose base is then unknown).  `loads` are those
+    that map memory (not kcore's vmalloc space, its unmapped pages zeros)."""
+    text = _text(info, "virtual")       # the kernel says where its text is: that segment first
 
     def order(s):
         return (not (text is not None and s.vaddr <= text < s.vaddr + s.filesz), s.filesz)
@@ -1342,7 +1393,7 @@ def _core_window(f, loads, info, max_size):
         return s.vaddr if virtual else s.paddr
 
     banner = address(segment) + found - segment.offset
-    start, end = _reach(banner)
+    start, end = _reach(banner, _text(info, "virtual" if virtual else "physical"))
     pieces = []
     for s in loads:
         low, high = max(start, address(s)), min(end, address(s) + s.filesz)
@@ -1370,13 +1421,19 @@ def _core(f, head, max_size):
         notes += _notes(f.read(min(note.filesz, 1 << 20)), elf.e)
     info = _vmcoreinfo(notes)
     loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
+    # kcore's vmalloc and module space (p_paddr -1, fs/proc/kcore.c): what no page table
+    # maps there reads as zeros, so it is read only through the page tables
+    no_paddr = (1 << elf.bits) - 1
+    sparse = [s for s in loads if s.paddr == no_paddr and _virtual(s)]
+    loads = [s for s in loads if s not in sparse]
     window, (space, start), banner = _core_window(f, loads, info, max_size)
     virtual = [s for s in loads if _virtual(s)]
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
                            if not _virtual(s) or s.paddr])
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual]) if virtual else None,
-                    notes=notes, info=info, machine=elf.machine, window=(space, start))
+                    notes=notes, info=info, machine=elf.machine, window=(space, start),
+                    sparse=[(s.vaddr, s.vaddr + s.filesz) for s in sparse])
     if space == "virtual":  # the map the kernel is in (i386's, arm's: lowmem) holds no module
         offset = next(s.vaddr - s.paddr for s in virtual
                       if s.vaddr <= banner < s.vaddr + s.filesz)
@@ -1479,7 +1536,7 @@ def _kdump_page(f, desc, page):
     return data.ljust(page, b"\0")
 
 
-def _kdump_window(f, page, pages, max_size):
+def _kdump_window(f, page, pages, info, max_size):
     """(bytes, physical address of the first) of the memory around the kernel banner of a
     kdump-compressed file: pages decompressed in pfn order until the banner, then the
     window around it."""
@@ -1494,7 +1551,7 @@ def _kdump_window(f, page, pages, max_size):
     else:
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
-    start, end = _reach(banner)
+    start, end = _reach(banner, _text(info, "physical"))
     end = min(end, (max(pages) + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):
@@ -1512,7 +1569,7 @@ def _kdump(f, head, max_size):
     page, pages, info, notes, machine = _kdump_pages(f, head)
     notes = list(_notes(notes, "<"))
     info = _vmcoreinfo(notes + [(b"VMCOREINFO", info)])
-    window, start = _kdump_window(f, page, pages, max_size)
+    window, start = _kdump_window(f, page, pages, info, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
                     machine=machine, window=("physical", start))
     return window, None, memory
@@ -4361,14 +4418,6 @@ def _architecture(memory, kernel):
     return machine
 
 
-def _numbers(info, *keys):
-    """The VMCOREINFO NUMBER(key)/SYMBOL(key) values, or None where one is missing."""
-    try:
-        return [int(info[key], 16 if key.startswith("SYMBOL") else 0) for key in keys]
-    except (KeyError, ValueError):
-        return None
-
-
 def _module_areas(memory, machine, scheme):
     """[(low, high)] of the virtual memory modules can be in, or [] where unknown."""
     if machine in MODULE_AREAS:
@@ -4387,7 +4436,6 @@ def _module_areas(memory, machine, scheme):
 QEMU_CR = 392           # QEMUCPUState: cr[5] after the registers and ten segments
 
 
-X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
 PTI_USER_PGD = 1 << 12      # CR3 of a task in user mode with PTI: the user half of 8 KiB
 
 
@@ -4395,13 +4443,9 @@ def _kernel_offset(memory, kernel):
     """The kernel image's virtual minus physical address, where known: arm64's kimage_voffset,
     x86-64's __START_KERNEL_map - phys_base, else the window's (absolute pointers gave its
     base in a physical dump; on i386 and ARM PAGE_OFFSET minus the start of RAM)."""
-    info = memory.info
-    found = _numbers(info, "NUMBER(kimage_voffset)")
-    if found:
-        return found[0]
-    found = _numbers(info, "NUMBER(phys_base)")
-    if found and ("SYMBOL(init_top_pgt)" in info or "SYMBOL(init_level4_pgt)" in info):
-        return X86_64_KERNEL_MAP - found[0]
+    found = _image_offset(memory.info)
+    if found is not None:
+        return found
     if kernel.fmt.image.base is not None and memory.window[0] == "physical":
         return kernel.fmt.image.base - memory.window[1]
     return None
@@ -4519,14 +4563,15 @@ class _ModuleMemory:
 def _module_runs(memory, areas, offset):
     """Sorted (start, end) of the virtual memory in the areas that can hold modules: not
     the map the kernel is in (walking page tables: the pages mapped at its virtual minus
-    physical `offset`, where known; arm64's kernel is within reach of its modules)."""
+    physical `offset`, where known; arm64's kernel is within reach of its modules).  Of
+    kcore's sparse space (TiB of vmalloc), only the pages its page tables map."""
     runs = []
     for low, high in areas:
         if memory.virtual_memory is not None:
             runs += [(max(low, start), min(high, end)) for start, end, _ in
                      memory.virtual_memory.runs if start < high and end > low
                      and (start, end) not in memory.linear]
-        elif memory.tables is not None:     # a page of the last level: 4, 16 or 64 KiB
+        if memory.tables is not None:       # a page of the last level: 4, 16 or 64 KiB
             page = 1 << memory.tables.scheme.levels[-1][0]
             runs += [(va, va + page) for va, pa in memory.tables.small_pages(low, high)
                      if va - pa != offset]
@@ -4728,7 +4773,7 @@ def _module_ring(memory, kernel):
     for _ in range(2):
         offset = _kernel_offset(memory, kernel)
         candidates = [(None, None, "the dump's virtual addresses")] \
-            if memory.virtual_memory is not None else \
+            if memory.virtual_memory is not None and not memory.sparse else \
             _root_candidates(memory, kernel, machine, offset)
         for scheme, root, how in candidates:
             memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
@@ -5902,7 +5947,10 @@ class _Run:
         if path is None:
             return None, ()
         data, core_base, self.memory = read_kernel(path, self.max_size)
-        image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
+        if self.memory is not None:     # memory holds the kernel running: nothing compressed
+            image, payload = data, Payload("none", None)
+        else:
+            image, payload = unpack(data, self.max_size, raw=self.args.version is not None)
         if payload.kind != "none" and self.args.version is None and not _has_banner(image) \
                 and not image_header(image).how:
             raise SymversError("%s payload at %#x decompresses to %d bytes with no Linux banner: "

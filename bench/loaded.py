@@ -6,7 +6,7 @@ usage: bench/loaded.py [--runs N] [--sparse GIB] DUMP...   (QEMU's dump-guest-me
 For each dump: wall time (median of --runs, interpreter start included) and peak RSS of
 `extract_symvers.py DUMP > /dev/null` (vmlinux and every loaded module), and of the same
 process stopped after vmlinux's lines (what the tool did before it read loaded modules:
-read_kernel, unpack, extract, the lines written), with their ratio.  An ELF core is also
+read_kernel, extract, the lines written), with their ratio.  An ELF core is also
 measured grown to --sparse GiB (default 4) by a sparse segment of physical memory after
 its own: the memory bound must not grow with the file."""
 
@@ -29,8 +29,7 @@ import sys
 sys.path.insert(0, %r)
 import extract_symvers as es
 data, base, memory = es.read_kernel(sys.argv[1])
-image, _ = es.unpack(data)
-found = es.extract(image, es.Options(base=base))
+found = es.extract(data, es.Options(base=base))     # memory: the kernel as it runs
 es.write_stdout("".join(line + "\\n" for line in found.lines).encode())
 """ % ROOT
 

@@ -141,6 +141,14 @@ def busybox(arch):
 def module_initramfs(path, tree, names, arch):
     """insmod_initramfs() of the modules `names` of the module tree, each after those its
     .modinfo says it depends on.  The modules in load order."""
+    files = load_order(tree, names)
+    insmod_initramfs(path, files, arch)
+    return list(files)
+
+
+def load_order(tree, names):
+    """{name: decompressed .ko} of the modules `names` of the module tree (those it lacks
+    left out), each after those its .modinfo says it depends on, in load order."""
     files = {}
     for directory, _, found in os.walk(tree):
         for name in found:
@@ -160,8 +168,7 @@ def module_initramfs(path, tree, names, arch):
 
     for name in names:
         load(name)
-    insmod_initramfs(path, {name: files[name][0] for name in order}, arch)
-    return order
+    return {name: files[name][0] for name in order}
 
 
 def insmod_initramfs(path, files, arch):

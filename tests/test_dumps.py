@@ -4,11 +4,13 @@ a kernel deep inside a flash dump."""
 
 import gzip
 import os
+import struct
 import zlib
 
 import pytest
 import zstandard
 
+import extract_symvers
 from archives import elf_core, kdump
 from kernelimage import build
 
@@ -40,6 +42,22 @@ def test_kcore(tmp_path, run, assert_symvers):
     assert "trying base %x" % KASLR in result.err
 
 
+def test_memory_is_not_searched_for_payloads(tmp_path, run, assert_symvers):
+    """The text segment of a kcore holding, before the running kernel, a gzip stream of
+    another kernel (a vmlinuz in the page cache, a module's blob): memory is what runs, never
+    searched for compressed payloads."""
+    kernel, other = build("6.14", base=KASLR), build("5.4", seed=9)
+    blob = gzip.compress(other.data)
+    blob += bytes(-len(blob) % 4096)
+    path = tmp_path / "kcore"
+    elf_core(path, [(KASLR - len(blob), 0x1000000 - len(blob), len(blob) + len(kernel.data),
+                     blob + kernel.data)],
+             notes=[(b"VMCOREINFO", 0, VMCOREINFO)])
+    result = run("-v", path)
+    assert_symvers(result, kernel)
+    assert "gzip" not in result.err
+
+
 def test_qemu_paging_dump(tmp_path, run, assert_symvers):
     """dump-guest-memory -p: the kernel mapping and the direct map, virtual addresses."""
     kernel = build("5.19", base=KASLR)
@@ -65,11 +83,41 @@ def test_qemu_physical_dump(tmp_path, run, assert_symvers):
     assert_symvers(run(path), kernel)
 
 
+def test_window_from_the_text(tmp_path, run, assert_symvers):
+    """A physical dump whose VMCOREINFO says _stext and phys_base (x86-64's): the window read
+    starts at the kernel text's physical address, not 48 MiB before the banner."""
+    kernel = build("6.14", base=KASLR)
+    ram = bytearray(128 << 20)
+    ram[39 << 20:(39 << 20) + len(kernel.data)] = kernel.data
+    text = (1 << 20) + (39 << 20)           # RAM from 1 MiB
+    info = VMCOREINFO + b"NUMBER(phys_base)=%#x\nSYMBOL(init_top_pgt)=ffffffff9b000000\n" % (
+        text - (KASLR - 0xFFFFFFFF80000000))
+    path = tmp_path / "dump.elf"
+    elf_core(path, [(0, 1 << 20, len(ram), bytes(ram))], notes=[(b"VMCOREINFO", 0, info)])
+    result = run("-v", path)
+    assert_symvers(result, kernel)
+    assert "reading %#x-" % text in result.err
+
+
 def test_core_without_kernel(tmp_path, run):
     path = tmp_path / "core"
     elf_core(path, [(0x400000, 0, 1 << 20, b"\x90" * 4096)])
     result = run(path)
     assert result.status == 4 and "none holding a kernel banner" in result.errors[0]
+
+
+def test_probe_out_of_memory_is_a_failed_probe(tmp_path, run, assert_symvers, kernel_file,
+                                              monkeypatch):
+    """An LZMA header met by chance asking for a 1.5 GiB dictionary, before a plain kernel, on
+    a machine where liblzma cannot allocate it (its LZMA_MEM_ERROR is Python's MemoryError):
+    that magic is not a payload, the kernel after it is read."""
+    def no_memory():
+        raise MemoryError
+    monkeypatch.setitem(extract_symvers.STREAMS, "lzma", no_memory)
+    kernel = build("6.14", bits=32, base=0xC0008000)
+    header = b"\x5d" + struct.pack("<IQ", 3 << 29, (1 << 64) - 1) + b"\0"
+    data = os.urandom(100) + header + os.urandom(8192 - 100 - len(header)) + kernel.data
+    assert_symvers(run(kernel_file(data)), kernel)
 
 
 def test_kernel_deep_in_a_flash_dump(tmp_path, run, assert_symvers, kernel_file):

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from archives import kdump
+from archives import elf_core, kdump
 from memdump import MMUS, kernel_with_modules, paged_dump, paged_memory, qemu_cpu_state
 
 EM_ARM, EM_AARCH64 = 40, 183
@@ -119,3 +119,36 @@ def test_kdump_with_modules(machine, in_memory, tmp_path, run, assert_symvers):
     assert "4 modules on the module list" in result.err
     assert ("no VMCOREINFO note: the kernel's own copy found at physical %#x"
             % (start + len(image) - page) in result.err) == in_memory
+
+
+# kcore's segments (fs/proc/kcore.c) beside the kernel text: the linear map of RAM (p_paddr
+# its physical address), vmalloc and module space (p_paddr -1: reading a page no table maps
+# gives zeros, as this file's holes do, module pages included)
+KCORES = {
+    "x86-64": (X86_64, 21, KDUMPS["x86-64"][4], 0xFFFF888000000000,
+               [(0xFFFFC90000000000, 4 << 40), (0xFFFFFFFFA0000000, 0x5F000000)]),
+    "arm64 16k 47": (arm64(0xFFFFC00000000000), None, arm64_info(16384, 47, 0xFFFFC00000000000),
+                     0xFFFF800000000000, [(0xFFFFC00000000000, 4 << 40)]),
+}
+
+
+@pytest.mark.parametrize("machine", KCORES)
+def test_kcore_module_space(machine, tmp_path, run, assert_symvers):
+    """/proc/kcore: its TiB of vmalloc and module space read only where the kernel's page
+    tables (VMCOREINFO's, walked in the linear map's RAM) map pages, never scanned."""
+    layout, large, info, linear, sparse = KCORES[machine]
+    memory = kernel_with_modules(**layout)
+    physical, root, offset = paged_memory(memory, MMUS[machine], large=large, start=50 << 20)
+    start, image = physical.image()
+    kernel = memory.kernel
+    loads = [(kernel.base, (kernel.base - offset) % (1 << 64), len(kernel.data), kernel.data)]
+    loads += [(address, (1 << 64) - 1, size, b"") for address, size in sparse]
+    ram = bytes(1 << 20) + image            # RAM from below the kernel
+    loads.append((linear + start - (1 << 20), start - (1 << 20), len(ram), ram))
+    elf_core(tmp_path / "kcore", loads, notes=[(b"VMCOREINFO", 0, info(root, offset))],
+             machine=EM_AARCH64 if machine.startswith("arm64") else None)
+    result = run(tmp_path / "kcore")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "4 modules on the module list (page tables: %s from VMCOREINFO" \
+        % ("x86-64 4-level" if machine == "x86-64" else "arm64 16 KiB pages, 47-bit VA") \
+        in result.err
