@@ -30,6 +30,7 @@ INIT = """#!/bin/busybox sh
 export PATH=/bin:/usr/bin
 mount -t proc proc /proc
 mount -t devtmpfs dev /dev
+mkdir -p /sys && mount -t sysfs sys /sys
 mkdir -p /tmp
 for m in %(modules)s; do insmod /modules/$m.ko; echo "insmod $m: $?"; done
 echo "modules loaded: $(cat /proc/modules | wc -l)"
@@ -67,6 +68,13 @@ for name, args in runs:
         print("live %s missing: %s" % (name, line))
     for line in sorted(set(lines) - expected)[:5]:
         print("live %s extra: %s" % (name, line))
+status = subprocess.call([sys.executable, "/extract_symvers.py", "-q", "--btf", "/tmp/btf",
+                          "/proc/kcore"])
+with open("/sys/kernel/btf/vmlinux", "rb") as f:
+    kernel = f.read()
+same = os.path.exists("/tmp/btf") and open("/tmp/btf", "rb").read() == kernel
+print("live btf: status %d, %s" % (status, "the bytes of /sys/kernel/btf/vmlinux" if same
+                                   else "not the bytes of /sys/kernel/btf/vmlinux"))
 """
 FIGURES = re.compile(r"live (\S+): status (\d+), ([\d.]+) s, peak RSS (\d+) KiB, (\d+) lines, "
                      r"(\d+) missing, (\d+) extra")
@@ -158,7 +166,8 @@ def test_live_kcore(name, tmp_path):
     """/proc/kcore inside the running kernel gives, with no options, the official lines of
     vmlinux and of every module loaded (Debian's python3.11, no zstandard, 1 GiB: nothing
     in memory is taken for a compressed kernel, nothing runs out of memory); /boot's image
-    with --modules the official file.  Time and peak RSS inside the guest are printed."""
+    with --modules the official file; --btf the bytes of /sys/kernel/btf/vmlinux.  Time
+    and peak RSS inside the guest are printed."""
     directory = os.path.join(CORPUS, name)
     qemu = GUESTS[meta(directory)["arch"]][0]
     missing = [t for t in (qemu, "cpio", "gzip") if not shutil.which(t)]
@@ -178,3 +187,5 @@ def test_live_kcore(name, tmp_path):
         assert (status, missing, extra) == ("0", "0", "0"), console[-5000:]
     assert "%d modules on the module list" % len(modules) in console
     assert "KERNELOFFSET=0," not in console and "KERNELOFFSET=" in console     # KASLR on
+    assert "live btf: status 0, the bytes of /sys/kernel/btf/vmlinux" in console, \
+        console[-3000:]
