@@ -101,7 +101,7 @@ from typing import NamedTuple, Optional
 
 __version__ = "0.3.0"
 __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FORMAT",
-           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED",
+           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED", "EXIT_INCOMPLETE",
            "EXIT_SIGINT", "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout", "LAYOUTS",
            "layout_for", "parse_version", "release_option", "Options", "Image", "TableFormat",
            "TableRef", "Symbol", "format_symvers", "banner_version", "ElfObject",
@@ -126,6 +126,7 @@ EXIT_NOT_FOUND = 5      # the export tables were not found with these options
 EXIT_INCONSISTENT = 6   # tables found, but what they hold is not a valid export list
 EXIT_REFUSED = 7        # --check: the kernel would refuse a module
 EXIT_ABI_CHANGED = 8    # --diff: an export (one the --check modules use) broke
+EXIT_INCOMPLETE = 9     # printed, but loaded modules of a dump could not be read whole
 EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM = 130, 141, 143    # 128 + the signal: stopped
 EXIT_STATUSES = (
     (0, "success: every table found, walked and validated"),
@@ -140,6 +141,8 @@ EXIT_STATUSES = (
     (EXIT_REFUSED, "--check: the kernel would refuse at least one of the modules"),
     (EXIT_ABI_CHANGED, "--diff: a symbol (with --check: one the modules use) was removed, or "
                        "its CRC, licence or namespace changed"),
+    (EXIT_INCOMPLETE, "incomplete: loaded modules of a dump that cannot be read whole are "
+                      "named on stderr, the others printed"),
     (EXIT_SIGINT, "interrupted (Ctrl-C): nothing written"),
     (EXIT_SIGPIPE, "the reader of stdout has gone (broken pipe)"),
     (EXIT_SIGTERM, "terminated (SIGTERM): nothing written"))
@@ -394,6 +397,7 @@ def _vmlinux_lines(symbols, layout):
 
 NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_.$]{0,1023}(?=\x00)")
 NAMESPACE = re.compile(rb"[\x21-\x7e]{0,1024}(?=\x00)")
+NONZERO = re.compile(b"[^\0]")
 
 
 # --- Banners and byte helpers --------------------------------------------------------------
@@ -1110,6 +1114,7 @@ CORE_HEAD = 1 << 20
 CORE_BEFORE, CORE_AFTER, CORE_ALIGN = 48 << 20, 80 << 20, 2 << 20
 FIND_CHUNK = 16 << 20
 PN_XNUM = 0xFFFF        # e_phnum of an ELF file with more program headers: see section 0
+MAX_PHDRS = 1 << 18     # program headers of a core dump read at most (QEMU: one a RAM block)
 
 
 def _reach(banner):
@@ -1164,37 +1169,71 @@ def _vmcoreinfo(notes):
     return info
 
 
+def _file_size(f):
+    """The bytes a dump's file holds, or None where its size says nothing (procfs: 0 bytes,
+    or /proc/kcore's, computed by the kernel)."""
+    if hasattr(f, "size"):      # a _Flattened file
+        return f.size
+    st = os.fstat(f.fileno())
+    try:
+        procfs = os.stat("/proc").st_dev
+    except OSError:
+        procfs = None
+    return None if st.st_dev == procfs or not stat.S_ISREG(st.st_mode) else st.st_size
+
+
+def _truncated_dump(what, size, needed):
+    """Warns of a dump shorter than its headers say (size None: unknown)."""
+    if size is not None and needed > size:
+        _log.warning("the %s is truncated: %d of the %d bytes its headers say; what is past "
+                     "its end is not in the dump", what, size, needed)
+
+
+class _Partial(bytes):
+    """A page of which the dump holds only the `held` spans ((start, end) in it): the rest
+    reads as zeros, for a search, but is not in the dump."""
+    held = ()
+
+
 class _Ranges:
-    """Memory in a file: sorted, non-overlapping (start, end, file offset) runs."""
+    """Memory in a file: sorted, non-overlapping (start, end, file offset) runs, cut where
+    the file (of `size` bytes, None: unknown) ends."""
 
     page = 4096             # what Memory reads of it at a time
 
-    def __init__(self, f, runs):
+    def __init__(self, f, runs, size=None):
         self.f, self.runs = f, []
         for start, end, offset in sorted(runs):
-            if not self.runs or start >= self.runs[-1][1]:     # a PA mapped twice: the first
-                self.runs.append((start, end, offset))
+            if size is not None:
+                end = min(end, start + max(0, size - offset))
+            if start < end and (not self.runs or start >= self.runs[-1][1]):
+                self.runs.append((start, end, offset))      # a PA mapped twice: the first
         self.starts = [run[0] for run in self.runs]
 
     def read(self, address, size):
-        """The bytes at [address, address + size), zeros where no run covers them; None
-        where none does."""
+        """The bytes at [address, address + size): a _Partial where runs cover only some
+        of them (zeros elsewhere), None where none does."""
         i = max(0, bisect.bisect_right(self.starts, address) - 1)
-        if self.runs and self.runs[i][0] <= address and address + size <= self.runs[i][1]:
-            start, _, offset = self.runs[i]         # within one run, as most reads are
-            self.f.seek(offset + address - start)
-            return self.f.read(size).ljust(size, b"\0")
-        out, covered = bytearray(size), False
+        out, held = bytearray(size), []
         while i < len(self.runs) and self.runs[i][0] < address + size:
             start, end, offset = self.runs[i]
             low, high = max(start, address), min(end, address + size)
             if low < high:
                 self.f.seek(offset + low - start)
-                piece = self.f.read(high - low)
+                piece = self.f.read(high - low)     # short where the file shrank since
                 out[low - address:low - address + len(piece)] = piece
-                covered = True
+                if held and held[-1][1] == low - address:
+                    held[-1] = (held[-1][0], low - address + len(piece))
+                elif piece:
+                    held.append((low - address, low - address + len(piece)))
             i += 1
-        return bytes(out) if covered else None
+        if not held:
+            return None
+        if held == [(0, size)]:
+            return bytes(out)
+        page = _Partial(out)
+        page.held = held
+        return page
 
     def find(self, needle):
         """The address of the first `needle` in the runs, or None."""
@@ -1217,15 +1256,17 @@ class _KdumpPages:
         """A page-aligned read of whole pages (what Memory asks), or None."""
         out = b""
         for pfn in range(address // self.page, _round_up(address + size, self.page) // self.page):
-            if pfn not in self.descriptors:
+            data = _kdump_page(self.f, self.descriptors[pfn], self.page) \
+                if pfn in self.descriptors else None
+            if data is None:
                 return None
-            out += _kdump_page(self.f, self.descriptors[pfn], self.page)
+            out += data
         return out
 
     def find(self, needle):
         """The address of the first `needle` within a page, or None."""
-        for pfn in sorted(self.descriptors):
-            found = _kdump_page(self.f, self.descriptors[pfn], self.page).find(needle)
+        for pfn in self.descriptors:
+            found = (_kdump_page(self.f, self.descriptors[pfn], self.page) or b"").find(needle)
             if found >= 0:
                 return pfn * self.page + found
         return None
@@ -1272,8 +1313,8 @@ class Memory:
         return data
 
     def read(self, address, size, space="virtual", fill=False):
-        """The bytes at [address, address + size) of the `space`, or None where a page is not
-        in the dump (with `fill`, zeros instead)."""
+        """The bytes at [address, address + size) of the `space`, or None where a byte of
+        them is not in the dump (with `fill`, zeros instead: for a search)."""
         out, page_size = [], self._size(space)
         at = address - address % page_size
         while at < address + size:
@@ -1282,6 +1323,10 @@ class Memory:
                 if not fill:
                     return None
                 page = bytes(page_size)
+            elif not fill and isinstance(page, _Partial):
+                low, high = max(address - at, 0), min(address + size - at, page_size)
+                if not any(start <= low and high <= end for start, end in page.held):
+                    return None
             out.append(page)
             at += page_size
         data = b"".join(out)
@@ -1291,18 +1336,31 @@ class Memory:
         return self.physical_memory.page if space == "physical" else self.PAGE
 
 
-def _core_headers(f, head):
-    """(ElfObject, [program headers]) of an ELF core, reading as much of it as they need
-    (with more than 65535 program headers, section header 0 holds their count)."""
+def _core_headers(f, head, size):
+    """(ElfObject, [program headers]) of an ELF core of `size` bytes (None: unknown),
+    reading as much of it as they need (with more than 65535 program headers, section
+    header 0 holds their count): a table the file cannot hold is refused, whatever its
+    count says."""
     elf = ElfObject(head, sections=False)
-    count = elf.header.phnum
-    if count == PN_XNUM and elf.header.shoff:
-        f.seek(elf.header.shoff)
+    header, phdr = elf.header, elf.phdr
+    count = header.phnum
+    if count == PN_XNUM and header.shoff:
+        f.seek(header.shoff)
         count = elf.shdr.read(f.read(elf.shdr.size)).info
-    f.seek(elf.header.phoff)        # anywhere in the file: read the table alone
-    table = f.read(count * elf.header.phentsize)
-    phdr = elf.phdr
-    return elf, [phdr.read(table, i * elf.header.phentsize) for i in range(count)]
+    if header.phentsize < phdr.size:
+        raise SymversError("ELF core dump with program headers of %d bytes, not %d"
+                           % (header.phentsize, phdr.size), EXIT_FORMAT)
+    end = header.phoff + count * header.phentsize
+    if count > MAX_PHDRS or size is not None and end > size:
+        raise SymversError("ELF core dump with %d program headers at %#x: %s" % (
+            count, header.phoff, "more than %d" % MAX_PHDRS if count > MAX_PHDRS else
+            "past the end of the file (%d bytes): truncated or corrupt" % size), EXIT_FORMAT)
+    f.seek(header.phoff)            # anywhere in the file: read the table alone
+    table = f.read(count * header.phentsize)
+    if len(table) < count * header.phentsize:
+        raise SymversError("ELF core dump with %d program headers at %#x, past the end of the "
+                           "file: truncated or corrupt" % (count, header.phoff), EXIT_FORMAT)
+    return elf, [phdr.read(table, i * header.phentsize) for i in range(count)]
 
 
 def _virtual(segment):
@@ -1358,19 +1416,25 @@ def _core_window(f, loads, info, max_size):
 def _core(f, head, max_size):
     """(window, base, Memory) of an ELF core dump (QEMU's dump-guest-memory, a saved
     /proc/vmcore, /proc/kcore)."""
-    elf, segments = _core_headers(f, head)
+    size = _file_size(f)
+    elf, segments = _core_headers(f, head, size)
     notes = []
     for note in (s for s in segments if s.type == PT_NOTE):
         f.seek(note.offset)
         notes += _notes(f.read(min(note.filesz, 1 << 20)), elf.e)
     info = _vmcoreinfo(notes)
     loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
+    _truncated_dump("ELF core dump", size, max((s.offset + s.filesz for s in segments
+                                                 if s.type in (PT_LOAD, PT_NOTE)), default=0))
+    if size is not None:        # what the file holds of each segment
+        loads = [s._replace(filesz=min(s.filesz, size - s.offset)) for s in loads
+                 if s.offset < size]
     window, (space, start), banner = _core_window(f, loads, info, max_size)
     virtual = [s for s in loads if _virtual(s)]
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
-                           if not _virtual(s) or s.paddr])
+                           if not _virtual(s) or s.paddr], size)
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
-                                             for s in virtual]) if virtual else None,
+                                             for s in virtual], size) if virtual else None,
                     notes=notes, info=info, machine=elf.machine, window=(space, start))
     if space == "virtual":  # the map the kernel is in (i386's, arm's: lowmem) holds no module
         offset = next(s.vaddr - s.paddr for s in virtual
@@ -1407,6 +1471,24 @@ UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
                 "arm": EM_ARM}
 KDUMP_PAGE_DESC = struct.Struct("<qIIQ")     # offset, size, flags, page_flags
+KDUMP_BITMAP_MAX = 128 << 20    # bytes of a bitmap read at most: 4 TiB of 4 KiB pages
+# the pages (bit numbers) each byte of a bitmap says, least significant first
+BITS_OF = [[bit for bit in range(8) if byte >> bit & 1] for byte in range(256)]
+
+
+def _set_bits(f, size):
+    """The numbers of the bits set in the `size` bytes of a bitmap from f's position, read a
+    chunk at a time; only its non-zero bytes cost a step."""
+    done = 0
+    while done < size:
+        chunk = f.read(min(READ_CHUNK, size - done))
+        if not chunk:
+            return
+        for m in NONZERO.finditer(chunk):
+            at = 8 * (done + m.start())
+            for bit in BITS_OF[chunk[m.start()]]:
+                yield at + bit
+        done += len(chunk)
 
 
 def _kdump_pages(f, head):
@@ -1431,25 +1513,34 @@ def _kdump_pages(f, head):
         f.seek(sub.offset_note)
         notes = f.read(min(sub.size_note, 1 << 20))
     half = header.bitmap_blocks * block // 2
-    if half > mapnr // 8 + block:
-        raise SymversError("kdump-compressed header: %d bitmap blocks for %d pages"
-                           % (header.bitmap_blocks, mapnr), EXIT_FORMAT)
-    f.seek(block * (1 + header.sub_hdr_size) + half)       # the second bitmap: pages dumped
-    bitmap = f.read(half)
-    pfns = [i * 8 + bit for i, byte in enumerate(bitmap) if byte
-            for bit in range(8) if byte >> bit & 1 and i * 8 + bit < mapnr]
-    f.seek(block * (1 + header.sub_hdr_size + header.bitmap_blocks))
-    table = f.read(KDUMP_PAGE_DESC.size * len(pfns))
-    descs = KDUMP_PAGE_DESC.iter_unpack(table[:len(table) // KDUMP_PAGE_DESC.size
-                                              * KDUMP_PAGE_DESC.size])
+    size = _file_size(f)
+    descs_at = block * (1 + header.sub_hdr_size + header.bitmap_blocks)
+    if half > mapnr // 8 + block or half > KDUMP_BITMAP_MAX or \
+            size is not None and descs_at > size:
+        raise SymversError("kdump-compressed header: %d bitmap blocks for %d pages%s"
+                           % (header.bitmap_blocks, mapnr, "" if size is None or
+                              descs_at <= size else ", past the end of the file (%d bytes)"
+                              % size), EXIT_FORMAT)
+    # the second bitmap: the pages dumped, each with a descriptor, as many as the file holds
+    room = MAX_SIZE if size is None else (size - descs_at) // KDUMP_PAGE_DESC.size
+    f.seek(block * (1 + header.sub_hdr_size) + half)
+    pfns = list(itertools.islice((pfn for pfn in _set_bits(f, half) if pfn < mapnr), room + 1))
+    f.seek(descs_at)
+    table = f.read(KDUMP_PAGE_DESC.size * min(len(pfns), room))
+    descs = [d[:3] for d in KDUMP_PAGE_DESC.iter_unpack(
+        table[:len(table) // KDUMP_PAGE_DESC.size * KDUMP_PAGE_DESC.size])]
+    _truncated_dump("kdump-compressed dump", size, max(
+        [descs_at + KDUMP_PAGE_DESC.size * len(pfns)]
+        + [offset + length for offset, length, _ in descs if offset >= 0]))
     _log.info("kdump-compressed dump (header version %d): %d of %d pages of %d bytes",
               header.header_version, len(pfns), mapnr, block)
     machine = UTS_MACHINES.get(header.utsname[4 * 65:5 * 65].split(b"\0")[0].decode(
         "latin-1"))
-    return block, {pfn: d[:3] for pfn, d in zip(pfns, descs)}, info, notes, machine
+    return block, dict(zip(pfns, descs)), info, notes, machine
 
 
 def _kdump_page(f, desc, page):
+    """The bytes of a kdump page, or None where the file ends before its data."""
     offset, size, flags = desc
     if flags & KDUMP_SNAPPY:
         raise SymversError("kdump-compressed dump with snappy pages: not read here; rewrite "
@@ -1459,6 +1550,8 @@ def _kdump_page(f, desc, page):
                            % (size, offset), EXIT_FORMAT)
     f.seek(offset)
     data = f.read(size)
+    if len(data) < size:
+        return None
     kind = "zlib" if flags & KDUMP_ZLIB else "zstd" if flags & KDUMP_ZSTD else \
         "lzo" if flags & KDUMP_LZO else None
     try:
@@ -1480,7 +1573,7 @@ def _kdump_window(f, page, pages, max_size):
     window around it."""
     tail = b""          # the end of the page before: a banner may straddle two pages
     for pfn in sorted(pages):
-        data = tail + _kdump_page(f, pages[pfn], page)
+        data = tail + (_kdump_page(f, pages[pfn], page) or bytes(page))
         at = _banner_at(data)
         if at >= 0:
             banner = pfn * page + at - len(tail)
@@ -1493,8 +1586,8 @@ def _kdump_window(f, page, pages, max_size):
     end = min(end, (max(pages) + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):
-        if pfn in pages:
-            data = _kdump_page(f, pages[pfn], page)
+        data = _kdump_page(f, pages[pfn], page) if pfn in pages else None
+        if data is not None:
             window[pfn * page - start:pfn * page - start + len(data)] = data
     del window[end - start:]
     _log.info("kdump-compressed dump: kernel banner at physical %#x; reading %#x-%#x (%d MiB)",
@@ -1517,13 +1610,15 @@ class _Flattened:
     """makedumpfile -F's flattened format (QEMU's dump-guest-memory -z writes it unless given
     -R) as the file it stands for: after a 4096-byte header, big-endian (offset, size)
     records, each followed by the bytes to be written at offset; offset -1 ends them.  What
-    no record writes reads as zeros."""
+    no record writes reads as zeros, but the end of a truncated file is not read: the
+    records stop where the file does, or at one of no bytes (the zeros of a sparse file)."""
 
     RECORD = struct.Struct(">qq")
 
     def __init__(self, f):
         self.f, self.pos, runs, at = f, 0, [], 4096
-        while True:
+        file_size = _file_size(f)
+        while file_size is None or at < file_size:
             f.seek(at)
             header = f.read(self.RECORD.size)
             if len(header) < self.RECORD.size:
@@ -1531,11 +1626,20 @@ class _Flattened:
             offset, size = self.RECORD.unpack(header)
             if offset < 0 or size < 0:
                 break
+            if not size:        # not a record: zeros (a sparse file, grown without its end)
+                header = b""
+                break
             runs.append((offset, offset + size, at + self.RECORD.size))
             at += self.RECORD.size + size
+        else:
+            header = b""
+        if len(header) < self.RECORD.size:
+            _log.warning("makedumpfile flattened file without its end record (%d records, "
+                         "the last ending at byte %d): truncated?", len(runs), at)
+        _truncated_dump("makedumpfile flattened file", file_size, at)
         self.records = len(runs)
-        self.written = _Ranges(f, runs)
-        self.size = max((end for _, end, _ in runs), default=0)
+        self.written = _Ranges(f, runs, file_size)
+        self.size = max((end for _, end, _ in self.written.runs), default=0)
 
     def seek(self, pos):
         self.pos = pos
@@ -1544,6 +1648,8 @@ class _Flattened:
         size = max(0, min(size, self.size - self.pos))
         data = self.written.read(self.pos, size) or bytes(size)
         self.pos += size
+        if isinstance(data, _Partial):      # what no record writes: zeros
+            data = bytes(data)
         return data
 
     def close(self):
@@ -3501,7 +3607,6 @@ def _module_name(path, suffix):
 
 
 S_IFMT, S_IFREG = 0o170000, 0o100000
-NONZERO = re.compile(b"[^\0]")
 
 
 def _cpio_modules(data, label, max_size, depth):
