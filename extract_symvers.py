@@ -4256,9 +4256,15 @@ def _module_layout(version):
 
 
 class LoadedModule(NamedTuple):
-    name: str           # as the kernel holds it
-    address: int        # of its struct module
-    exports: list       # [Symbol], module: its name
+    name: Optional[str]         # as the kernel holds it (None: not readable)
+    address: Optional[int]      # of its struct module (None: a part of the list not read)
+    exports: list               # [Symbol], module: its name
+    missing: Optional[str] = None   # why it cannot be read whole (then exports is [])
+
+
+class _Unreadable(Exception):
+    """What keeps one loaded module from being read whole: a byte of it not in the dump, a
+    table not valid.  That module is named and left out; the others are read."""
 
 
 class _Kernel(NamedTuple):
@@ -4415,6 +4421,7 @@ def _head_pattern(pointer, endian):
 class _Ring(NamedTuple):
     head: int           # the list head (the kernel's `modules`)
     modules: list       # the struct module addresses, in list order
+    breaks: list        # [(a gap, what)]: a link broken one way walked around, or a gap
 
 
 class _ModuleMemory:
@@ -4433,6 +4440,22 @@ class _ModuleMemory:
     def pointer_at(self, address):
         raw = self.read(address, self.pointer)
         return None if raw is None else self.word.unpack(raw)[0]
+
+    def string(self, address, limit=128):
+        """The bytes at `address` to its NUL (included), within `limit`: None where one of
+        them is not in the dump or there is no NUL (a page at a time: a string ends before
+        the page after it, which may be missing)."""
+        out = b""
+        while len(out) < limit:
+            at = address + len(out)
+            raw = self.read(at, min(limit - len(out), Memory.PAGE - at % Memory.PAGE), True)
+            end = raw.find(b"\0") if raw else -1
+            if self.read(at, end + 1 if end >= 0 else len(raw or b"-")) is None:
+                return None     # read again: whether the dump holds them
+            if end >= 0:
+                return out + raw[:end + 1]
+            out += raw
+        return None
 
     def kernel_pointer(self, value):
         """Whether a value can be a kernel address (the upper half, ARM's modules below)."""
@@ -4490,32 +4513,110 @@ def _head_candidates(mm, runs):
     return found
 
 
-def _ring(mm, candidates):
-    """The module ring through the candidates, or None: the first candidate whose list
-    walks back to itself, every next->prev the node, exactly one node no module."""
-    pointer, tried = mm.pointer, set()
-    for candidate in candidates:
-        if candidate in tried or mm.head(candidate) is None:
-            continue
-        start = node = candidate + pointer
-        nodes = []
+class _Links:
+    """The list_heads of a dump's module list, each read once: (next, prev), None where
+    not in the dump."""
+
+    def __init__(self, mm):
+        self.mm, self.read = mm, {}
+
+    def __call__(self, node):
+        if node not in self.read:
+            raw = self.mm.read(node, 2 * self.mm.pointer)
+            self.read[node] = None if raw is None else \
+                tuple(self.mm.word.unpack_from(raw, k * self.mm.pointer)[0] for k in (0, 1))
+        return self.read[node]
+
+    def step(self, node, way):
+        """The node after (`way` 0) or before (1) `node` where its link and the link back
+        agree (next->prev is the node), else None."""
+        here = self(node)
+        there = here and self(here[way])
+        return here[way] if there and there[1 - way] == node else None
+
+    def chain(self, start, way):
+        """The nodes from `start` (not included) one `way`, while the links agree, until
+        one repeats: (nodes, whether they came back to start)."""
+        nodes, seen, node = [], {start}, start
         while len(nodes) < MAX_MODULES:
-            following = mm.pointer_at(node)
-            if following is None or mm.pointer_at(following + pointer) != node:
-                nodes = None
+            node = self.step(node, way)
+            if node is None or node in seen:
                 break
+            seen.add(node)
             nodes.append(node)
-            node = following
-            if node == start:
-                break
-        if not nodes or node != start:
+        return nodes, node == start
+
+
+def _ring(mm, candidates, kernel_at):
+    """The module list through the candidates, or None.  Its nodes are linked where next
+    and prev agree; a ring of them, through exactly one node that is no module (the list
+    head; where other nodes are no module either, the one `kernel_at(node)` says is in the
+    kernel), is the list whole.  Else the stretches of agreeing links (one through the
+    list head) are joined where one link of two says they follow each other; what cannot
+    be joined is a gap in the list, said in the _Ring."""
+    pointer, links = mm.pointer, _Links(mm)
+    tried, stretches = set(), []
+    for candidate in candidates:
+        start = candidate + pointer
+        if start in tried or mm.head(candidate) is None:
             continue
-        tried.update(n - pointer for n in nodes)
-        others = [n for n in nodes if mm.head(n - pointer) is None]
-        if len(others) == 1:
-            at = nodes.index(others[0])
-            return _Ring(others[0], [n - pointer for n in nodes[at + 1:] + nodes[:at]])
-    return None
+        after, closed = links.chain(start, 0)
+        before = [] if closed else links.chain(start, 1)[0]
+        nodes = before[::-1] + [start] + after
+        tried.update(nodes)
+        if closed:
+            ring = _ring_through(mm, nodes, [], kernel_at)
+            if ring:
+                return ring
+        else:
+            stretches.append(nodes)
+    # a list broken: from each stretch through a list head, the stretches that follow it
+    found = []
+    for stretch in stretches:
+        if _list_head(mm, stretch, kernel_at) is None:
+            continue
+        nodes, breaks, used = list(stretch), [], {id(stretch)}
+        while len(used) <= len(stretches):
+            end = nodes[-1]
+            following = (links(end) or (None,))[0]
+            joined = next((s for s in stretches if (links(s[0]) or (0, None))[1] == end), None) \
+                or next((s for s in stretches if s[0] == following), None)
+            if joined is stretch:
+                breaks.append((False, "the link from %#x to %#x is broken one way: walked "
+                                      "around" % (end, stretch[0])))
+                break
+            if joined is None or id(joined) in used:
+                breaks.append((True, "it is broken after the node at %#x (next: %s), before "
+                                     "the node at %#x: the modules between, if any, are not "
+                                     "read" % (end, "%#x" % following if following is not
+                                               None else "not in the dump", stretch[0])))
+                break
+            breaks.append((False, "the link from %#x to %#x is broken one way: walked around"
+                                  % (end, joined[0])))
+            used.add(id(joined))
+            nodes += joined
+        ring = _ring_through(mm, nodes, breaks, kernel_at)
+        if ring:
+            found.append((kernel_at(ring.head), len(ring.modules), ring))
+    return max(found, key=operator.itemgetter(0, 1))[2] if found else None
+
+
+def _list_head(mm, nodes, kernel_at):
+    """The node of `nodes` that is the list head: the only one that is no module, else the
+    only one of those in the kernel; None where there is none, or no telling."""
+    others = [n for n in nodes if mm.head(n - mm.pointer) is None]
+    if len(others) > 1:
+        others = [n for n in others if kernel_at(n)]
+    return others[0] if len(others) == 1 else None
+
+
+def _ring_through(mm, nodes, breaks, kernel_at):
+    """The _Ring of `nodes` in list order, from after its list head, or None."""
+    head = _list_head(mm, nodes, kernel_at)
+    if head is None:
+        return None
+    at = nodes.index(head)
+    return _Ring(head, [n - mm.pointer for n in nodes[at + 1:] + nodes[:at]], breaks)
 
 
 class _TableAt(NamedTuple):
@@ -4551,24 +4652,28 @@ def _place(at, where, pointer):
     return at + where[0] * pointer + where[1]
 
 
-def _table_ok(mm, fmt, syms, count):
-    """Whether `count` kernel_symbols at `syms` (virtual) have valid names, sorted as
-    from 3.0."""
+def _table_fault(mm, fmt, syms, count):
+    """What is wrong with `count` kernel_symbols at `syms` (virtual), or None where the
+    dump holds them and their names, valid, sorted as from 3.0."""
     if not 0 < count < MAX_SYMBOLS or not mm.kernel_pointer(syms):
-        return False
+        return "%d entries at %#x: not a table" % (count, syms)
     raw = mm.read(syms, count * fmt.step)
     if raw is None:
-        return False
+        return "%d entries at %#x: not in the dump" % (count, syms)
     names = []
     for i, fields in enumerate(struct.iter_unpack(fmt.entry, raw)):
         at = syms + i * fmt.step
         target = at + fmt.field + fields[1] if fmt.prel32 else fields[1]
-        name = mm.read(target, 128, fill=True) if mm.kernel_pointer(target) else None
+        name = mm.string(target) if mm.kernel_pointer(target) else None
         m = NAME.match(name) if name else None
         if m is None:
-            return False
+            return "the name of entry %d (at %#x) is %s" % (
+                i, target, "not in the dump" if mm.kernel_pointer(target) and name is None
+                and mm.read(target, 1) is None else "not valid")
         names.append(m.group())
-    return not fmt.layout.sorted or names == sorted(names)
+    if fmt.layout.sorted and names != sorted(names):
+        return "%d entries at %#x: not sorted by name" % (count, syms)
+    return None
 
 
 def _voted_tables(mm, kernel, modules):
@@ -4587,7 +4692,7 @@ def _voted_tables(mm, kernel, modules):
             for shape in set(row.shapes.values()):
                 count = struct.unpack_from(mm.endian + "I", raw, _place(at, shape[1],
                                                                         pointer))[0]
-                if _table_ok(mm, fmt, syms, count):
+                if not _table_fault(mm, fmt, syms, count):
                     votes[(at, shape)] += 1
     # the tables in section order at increasing offsets, each where modules vote for it, the
     # most votes in all (a table with fewer votes than a later one of its shape keeps its
@@ -4610,36 +4715,84 @@ def _voted_tables(mm, kernel, modules):
 
 
 def _module_exports_at(mm, fmt, address, tables):
-    """The exports of the struct module at `address`, read with the kernel's table format."""
-    raw = mm.read(address, max(max(t.syms, t.crcs, t.count, t.flags or 0) for t in tables)
-                  + 2 * mm.pointer, fill=True)
-    symbols = []
+    """[(the _TableAt, its syms address and count)] and the exports of the struct module at
+    `address`, read with the kernel's table format; _Unreadable where a byte they need is
+    not in the dump (its struct module, a table, a name, a namespace, a CRC), or a table
+    is not valid."""
+    size = max(max(t.syms, t.crcs, t.count, t.flags or 0) for t in tables) + 2 * mm.pointer
+    raw = mm.read(address, size)
+    if raw is None:
+        raise _Unreadable("its struct module (%d bytes at %#x) is not in the dump"
+                          % (size, address))
+    symbols, placed = [], []
     for t in tables:
+        what = t.export_type.name
         syms, crcs = (mm.word.unpack_from(raw, at)[0] for at in (t.syms, t.crcs))
         flags = mm.word.unpack_from(raw, t.flags)[0] if t.flags is not None else None
         count = struct.unpack_from(mm.endian + "I", raw, t.count)[0]
         if not count:
             continue
-        if not _table_ok(mm, fmt, syms, count):
-            raise SymversError("the %s table of the module at %#x is not valid"
-                               % (t.export_type.name, address), EXIT_INCONSISTENT)
+        fault = _table_fault(mm, fmt, syms, count)
+        if fault:
+            raise _Unreadable("its %s table: %s" % (what, fault))
+        for table, at, length in (("CRC", crcs, count * fmt.crc_width),
+                                  ("flag", flags, count)):
+            if at and mm.read(at, length) is None:
+                raise _Unreadable("its %s %s table (%d bytes at %#x) is not in the dump"
+                                  % (what, table, length, at))
         entries = mm.read(syms, count * fmt.step)
         targets = [syms, crcs or syms, (flags or syms) + count]
         for i, fields in enumerate(struct.iter_unpack(fmt.entry, entries)):
             at = syms + i * fmt.step
             targets += [at + k * fmt.field + value if fmt.prel32 else value
                         for k, value in enumerate(fields) if k and value]
+            if fmt.layout.namespace and fields[2]:
+                target = targets[-1]
+                if mm.kernel_pointer(target) and mm.string(target, 1025) is None:
+                    raise _Unreadable("its %s table: the namespace of entry %d (at %#x) is "
+                                      "not in the dump" % (what, i, target))
         low = min(t for t in targets if mm.kernel_pointer(t)) & ~0xFFF
         high = max(targets) + 1024 + count * fmt.crc_width
         if high - low > 64 << 20:
-            raise SymversError("the %s table of the module at %#x spreads over %d MiB"
-                               % (t.export_type.name, address, (high - low) >> 20),
-                               EXIT_INCONSISTENT)
+            raise _Unreadable("its %s table spreads over %d MiB" % (what, (high - low) >> 20))
         window = Image(mm.read(low, high - low, fill=True), low, mm.pointer, mm.endian)
         ref = TableRef(t.export_type, syms - low, count, crcs - low if crcs else None,
                        flags - low if flags else None)
-        symbols += walk(TableFormat(window, fmt.layout, fmt.prel32), [ref])
-    return symbols
+        try:
+            symbols += walk(TableFormat(window, fmt.layout, fmt.prel32), [ref])
+        except SymversError as e:
+            raise _Unreadable("its %s table: %s" % (what, e)) from None
+        placed.append((what, syms, count * fmt.step))
+    return placed, symbols
+
+
+def _overlapping(loaded, placed):
+    """The loaded modules, those whose export tables overlap another's (`placed`: each
+    one's [(table, address, size)]) named, both left out: one of them is not what the
+    dump says, and neither's exports are printed twice."""
+    spans = sorted((address, address + size, i, what) for i, tables in placed.items()
+                   for what, address, size in tables)
+    bad = {}
+    end, owner = 0, None
+    for start, stop, i, what in spans:
+        if start < end and owner[0] != i:
+            for k, other in ((i, owner), (owner[0], (i, what))):
+                bad.setdefault(k, "its %s table at %#x overlaps the %s table of %s: the "
+                               "dump is inconsistent" % (
+                                   what if k == i else owner[1], start,
+                                   other[1], _module_label(loaded[other[0]])))
+        if stop > end:
+            end, owner = stop, (i, what)
+    return [m._replace(exports=[], missing=bad[i]) if i in bad else m
+            for i, m in enumerate(loaded)]
+
+
+def _module_label(module):
+    """A loaded module as a warning names it: its name, else its address."""
+    if module.name is not None:
+        return module.name
+    return "the module at %#x" % module.address if module.address is not None else \
+        "the module list"
 
 
 def _vmcoreinfo_in_memory(memory, kernel):
@@ -4657,11 +4810,14 @@ def _vmcoreinfo_in_memory(memory, kernel):
 
 
 def _module_ring(memory, kernel):
-    """(_ModuleMemory, _Ring, how the page tables were found) of the module list, or None:
-    through each way the dump says how its virtual memory is mapped, until the ring is;
-    without a VMCOREINFO note, again with the kernel's own copy of it."""
+    """(_ModuleMemory, _Ring or None, how the page tables were found, the most struct
+    module heads seen) of the module list: through each way the dump says how its virtual
+    memory is mapped, until the ring is; without a VMCOREINFO note, again with the
+    kernel's own copy of it."""
     mm = _ModuleMemory(memory, kernel.fmt.image.ptr_size, kernel.fmt.image.endian)
     machine = _architecture(memory, kernel)
+    image = kernel.fmt.image
+    heads = 0
     for _ in range(2):
         offset = _kernel_offset(memory, kernel)
         candidates = [(None, None, "the dump's virtual addresses")] \
@@ -4670,35 +4826,55 @@ def _module_ring(memory, kernel):
         for scheme, root, how in candidates:
             memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
             runs = _module_runs(memory, _module_areas(memory, machine, scheme), offset)
-            ring = _ring(mm, _head_candidates(mm, runs))
+            starts = [start for start, _ in runs]
+
+            def kernel_at(node):
+                """Whether a node is in the kernel: in its window, or not in module memory."""
+                if image.base is not None and 0 <= node - image.base < len(image.data):
+                    return True
+                i = bisect.bisect_right(starts, node) - 1
+                return i < 0 or node >= runs[i][1]
+
+            found = _head_candidates(mm, runs)
+            heads = max(heads, len(found))
+            ring = _ring(mm, found, kernel_at)
             if ring:
-                return mm, ring, how if scheme is None else "%s from %s" % (scheme.name, how)
+                return mm, ring, how if scheme is None else "%s from %s" % (scheme.name, how), \
+                    heads
         memory.tables = None
         if memory.info:
-            return None
+            break
         memory.info = _vmcoreinfo_in_memory(memory, kernel)
-    return None
+    return mm, None, None, heads
 
 
 def loaded_modules(memory, image, found):
     """[LoadedModule] of the modules on the module list of the dump `memory`, whose kernel
-    window `image` extract() read as `found` (an Extraction); [] where the dump holds no
-    module list (a window of the kernel alone), said."""
+    window `image` extract() read as `found` (an Extraction): each module read whole, or
+    named in a warning, with why, and left out (its `missing`; one with no address: a part
+    of the list that is not read); [] where the dump holds no module list (a window of the
+    kernel alone), said."""
     options = found.options
     layout = layout_for(options.version)
     sizes = [options.bits // 8] if found.placed else [8, 4]     # what PREL32 did not say
+    heads = 0
     for size in sizes:
         kernel = _Kernel(TableFormat(Image(image, options.base, size,
                                            ">" if options.big_endian else "<"), layout,
                                      options.prel32), options.version,
                          image_header(image).machine)
-        on_ring = _module_ring(memory, kernel)
-        if on_ring:
+        mm, ring, how, seen = _module_ring(memory, kernel)
+        heads = max(heads, seen)
+        if ring:
             break
     else:
-        _log.info("no module list found in the dump")
-        return []
-    mm, ring, how = on_ring
+        if not heads:
+            _log.info("no module list found in the dump")
+            return []
+        why = "%d struct module heads in module memory, but no module list through them: " \
+              "the loaded modules are not read" % heads
+        _log.warning("the module list cannot be read whole: %s", why)
+        return [LoadedModule(None, None, [], why)]
     fmt = kernel.fmt
     tables = _btf_tables(image, mm.pointer, layout)
     offsets = "BTF"
@@ -4710,13 +4886,30 @@ def loaded_modules(memory, image, found):
                            "their export tables is not found: the kernel has no BTF (with "
                            "CONFIG_RANDSTRUCT only BTF says it)" % len(ring.modules),
                            EXIT_NOT_FOUND)
-    loaded = []
+    loaded, placed = [], {}
     for address in ring.modules:
         name = mm.head(address)
-        exports = _module_exports_at(mm, fmt, address, tables)
-        loaded.append(LoadedModule(name, address, [s._replace(module=name) for s in exports]))
+        try:
+            if name is None:
+                raise _Unreadable("its struct module's head (state, list, a name with its "
+                                  "NUL) is not one in the dump")
+            placed[len(loaded)], exports = _module_exports_at(mm, fmt, address, tables)
+            loaded.append(LoadedModule(name, address, [s._replace(module=name)
+                                                       for s in exports]))
+        except _Unreadable as e:
+            loaded.append(LoadedModule(name, address, [], str(e)))
+    loaded = _overlapping(loaded, placed)
+    for gap, why in ring.breaks:
+        if gap:
+            loaded.append(LoadedModule(None, None, [], why))
+        else:
+            _log.warning("the module list is broken: %s", why)
+    for module in loaded:
+        if module.missing:
+            _log.warning("%s cannot be read whole, left out: %s", _module_label(module),
+                         module.missing)
     _log.info("%d modules on the module list (page tables: %s; struct module's export "
-              "tables from %s)", len(loaded), how, offsets)
+              "tables from %s)", len(ring.modules), how, offsets)
     return loaded
 
 
@@ -5532,7 +5725,7 @@ class _Run:
         modules = self.same_build(modules, build, image)
         return _Side(image, lines + _loaded_lines(loaded, modules, version), modules,
                      version or max((m.module.version for m in modules if m.module.version),
-                                    default=None))
+                                    default=None), any(m.missing for m in loaded))
 
     def diff_side(self, path):
         """One side of --diff, read on its own: a Module.symvers file, a module tree or
@@ -5567,6 +5760,8 @@ class _Run:
         status, verdicts = self.check(new, checked) if checked else (0, [])
         if not status and any(KABI_BREAKS[change.kind] for change in changes):
             status = EXIT_ABI_CHANGED
+        if not status and (old.incomplete or new.incomplete):
+            status = EXIT_INCOMPLETE
         if self.args.json:
             return status, _json({"old": old_path, "new": new_path,
                                   "changes": [change.json() for change in changes],
@@ -5599,10 +5794,12 @@ class _Run:
         side = self.side(args.kernel, args.modules or ())
         if args.check:
             status, verdicts = self.check(side, checked)
+            status = status or (EXIT_INCOMPLETE if side.incomplete else 0)
             return status, _json({"modules": [_verdict_json(v) for v in verdicts]}) \
                 if args.json else "".join(v.line() + "\n" for v in verdicts)
         _exported_twice(side.lines, side.modules)
-        return 0, "".join(line + "\n" for line in side.all_lines)
+        return EXIT_INCOMPLETE if side.incomplete else 0, \
+            "".join(line + "\n" for line in side.all_lines)
 
 
 class _Side(NamedTuple):
@@ -5612,6 +5809,7 @@ class _Side(NamedTuple):
     lines: list
     modules: list
     version: Optional[tuple]
+    incomplete: bool = False    # loaded modules that cannot be read whole (named)
 
     @property
     def all_lines(self):
@@ -5625,6 +5823,8 @@ def _loaded_lines(loaded, modules, version):
     given = {_module_key(m.name): m for m in modules}
     lines = []
     for module in loaded:
+        if module.missing:          # named, left out
+            continue
         twin = given.get(_module_key(module.name))
         if twin is None:
             lines += format_symvers(module.exports, layout_for(version).columns)
