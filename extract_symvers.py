@@ -1471,24 +1471,63 @@ UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
                 "arm": EM_ARM}
 KDUMP_PAGE_DESC = struct.Struct("<qIIQ")     # offset, size, flags, page_flags
-KDUMP_BITMAP_MAX = 128 << 20    # bytes of a bitmap read at most: 4 TiB of 4 KiB pages
+KDUMP_BITMAP_MAX = 64 << 20     # bytes of a bitmap read at most: 2 TiB of 4 KiB pages
+KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
+POPCOUNT = bytes(bin(byte).count("1") for byte in range(256))
 # the pages (bit numbers) each byte of a bitmap says, least significant first
 BITS_OF = [[bit for bit in range(8) if byte >> bit & 1] for byte in range(256)]
 
 
-def _set_bits(f, size):
-    """The numbers of the bits set in the `size` bytes of a bitmap from f's position, read a
-    chunk at a time; only its non-zero bytes cost a step."""
-    done = 0
-    while done < size:
-        chunk = f.read(min(READ_CHUNK, size - done))
-        if not chunk:
-            return
-        for m in NONZERO.finditer(chunk):
-            at = 8 * (done + m.start())
-            for bit in BITS_OF[chunk[m.start()]]:
-                yield at + bit
-        done += len(chunk)
+def _popcount(data):
+    """The bits set in `data`, at C speed."""
+    counted = data.translate(POPCOUNT)
+    return sum(k * counted.count(k) for k in range(1, 9))
+
+
+class _KdumpIndex:
+    """The pages of a kdump-compressed file, {pfn: (offset, size, flags)} read when asked:
+    its second bitmap (the pages dumped), kept with a running count of its set bits, says
+    which; the n-th set bit's descriptor is the n-th of the table at `descs_at`, which the
+    file holds `room` of.  Its memory is the bitmap's, whatever the count of pages."""
+
+    def __init__(self, f, bitmap, descs_at, room):
+        self.f, self.bitmap, self.descs_at = f, bitmap, descs_at
+        self.counts = array.array("Q", [0])
+        for at in range(0, len(bitmap), KDUMP_INDEX_STEP):
+            self.counts.append(self.counts[-1] + _popcount(bitmap[at:at + KDUMP_INDEX_STEP]))
+        self.total = min(self.counts[-1], room)
+
+    def _index(self, pfn):
+        """The number of a page's descriptor, or None where the file does not hold it."""
+        byte = pfn >> 3
+        if not 0 <= byte < len(self.bitmap) or not self.bitmap[byte] >> (pfn & 7) & 1:
+            return None
+        step = byte // KDUMP_INDEX_STEP
+        index = self.counts[step] + _popcount(self.bitmap[step * KDUMP_INDEX_STEP:byte]) \
+            + POPCOUNT[self.bitmap[byte] & (1 << (pfn & 7)) - 1]
+        return index if index < self.total else None
+
+    def __contains__(self, pfn):
+        return self._index(pfn) is not None
+
+    def __getitem__(self, pfn):
+        index = self._index(pfn)
+        if index is None:
+            raise KeyError(pfn)
+        self.f.seek(self.descs_at + index * KDUMP_PAGE_DESC.size)
+        raw = self.f.read(KDUMP_PAGE_DESC.size)
+        if len(raw) < KDUMP_PAGE_DESC.size:         # the file shrank since: no data
+            return 0, 0, 0
+        return KDUMP_PAGE_DESC.unpack(raw)[:3]
+
+    def __len__(self):
+        return self.total
+
+    def __iter__(self):
+        """The pfns, in order (only the bitmap's non-zero bytes cost a step)."""
+        found = (8 * m.start() + bit for m in NONZERO.finditer(self.bitmap)
+                 for bit in BITS_OF[self.bitmap[m.start()]])
+        return itertools.islice(found, self.total)
 
 
 def _kdump_pages(f, head):
@@ -1521,22 +1560,30 @@ def _kdump_pages(f, head):
                            % (header.bitmap_blocks, mapnr, "" if size is None or
                               descs_at <= size else ", past the end of the file (%d bytes)"
                               % size), EXIT_FORMAT)
-    # the second bitmap: the pages dumped, each with a descriptor, as many as the file holds
-    room = MAX_SIZE if size is None else (size - descs_at) // KDUMP_PAGE_DESC.size
+    # the second bitmap: the pages dumped (no more than `mapnr`), each with a descriptor
     f.seek(block * (1 + header.sub_hdr_size) + half)
-    pfns = list(itertools.islice((pfn for pfn in _set_bits(f, half) if pfn < mapnr), room + 1))
-    f.seek(descs_at)
-    table = f.read(KDUMP_PAGE_DESC.size * min(len(pfns), room))
-    descs = [d[:3] for d in KDUMP_PAGE_DESC.iter_unpack(
-        table[:len(table) // KDUMP_PAGE_DESC.size * KDUMP_PAGE_DESC.size])]
-    _truncated_dump("kdump-compressed dump", size, max(
-        [descs_at + KDUMP_PAGE_DESC.size * len(pfns)]
-        + [offset + length for offset, length, _ in descs if offset >= 0]))
+    bitmap = bytearray(f.read(min(half, -(-mapnr // 8))))
+    if bitmap and mapnr % 8:
+        bitmap[-1] &= (1 << mapnr % 8) - 1
+    room = MAX_SIZE if size is None else (size - descs_at) // KDUMP_PAGE_DESC.size
+    pages = _KdumpIndex(f, bytes(bitmap), descs_at, room)
+    if pages.counts[-1] > room:
+        _truncated_dump("kdump-compressed dump", size,
+                        descs_at + pages.counts[-1] * KDUMP_PAGE_DESC.size)
+    elif len(pages):        # the last page's data: where the pages end, as makedumpfile writes
+        offset, length, _ = pages[_last_pfn(pages.bitmap)]
+        _truncated_dump("kdump-compressed dump", size, offset + length)
     _log.info("kdump-compressed dump (header version %d): %d of %d pages of %d bytes",
-              header.header_version, len(pfns), mapnr, block)
+              header.header_version, len(pages), mapnr, block)
     machine = UTS_MACHINES.get(header.utsname[4 * 65:5 * 65].split(b"\0")[0].decode(
         "latin-1"))
-    return block, dict(zip(pfns, descs)), info, notes, machine
+    return block, pages, info, notes, machine
+
+
+def _last_pfn(bitmap):
+    """The highest bit set in a bitmap (of pfns), or -1."""
+    end = len(bitmap.rstrip(b"\0"))
+    return 8 * end - 9 + bitmap[end - 1].bit_length() if end else -1
 
 
 def _kdump_page(f, desc, page):
@@ -1550,7 +1597,7 @@ def _kdump_page(f, desc, page):
                            % (size, offset), EXIT_FORMAT)
     f.seek(offset)
     data = f.read(size)
-    if len(data) < size:
+    if not size or len(data) < size:
         return None
     kind = "zlib" if flags & KDUMP_ZLIB else "zstd" if flags & KDUMP_ZSTD else \
         "lzo" if flags & KDUMP_LZO else None
@@ -1572,7 +1619,7 @@ def _kdump_window(f, page, pages, max_size):
     kdump-compressed file: pages decompressed in pfn order until the banner, then the
     window around it."""
     tail = b""          # the end of the page before: a banner may straddle two pages
-    for pfn in sorted(pages):
+    for pfn in pages:
         data = tail + (_kdump_page(f, pages[pfn], page) or bytes(page))
         at = _banner_at(data)
         if at >= 0:
@@ -1583,7 +1630,7 @@ def _kdump_window(f, page, pages, max_size):
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
     start, end = _reach(banner)
-    end = min(end, (max(pages) + 1) * page)
+    end = min(end, (_last_pfn(pages.bitmap) + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):
         data = _kdump_page(f, pages[pfn], page) if pfn in pages else None
@@ -1844,9 +1891,12 @@ class _PageTables:
 
     def small_pages(self, low, high):
         """(virtual, physical) of every page the last level maps in [low, high), in order:
-        what vmalloc (module memory among it) maps, where the direct map has large ones."""
+        what vmalloc (module memory among it) maps, where the direct map has large ones.
+        Each table is walked once: tables whose entries lead to one table again (a corrupt
+        dump's) would make a walk of every address."""
         scheme, last = self.scheme, len(self.scheme.levels) - 1
         above = ((1 << 64) - 1) & ~((1 << scheme.va_bits) - 1)
+        walked = set()
 
         def canonical(va):
             if scheme.extend == "upper" or scheme.extend == "sign" and va >> scheme.va_bits - 1:
@@ -1854,6 +1904,9 @@ class _PageTables:
             return va
 
         def walk(table, level, prefix):
+            if table in walked:
+                return
+            walked.add(table)
             shift, bits = scheme.levels[level]
             entries = self._entries(table, 1 << bits)
             if entries is None:
