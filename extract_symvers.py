@@ -4623,6 +4623,10 @@ def _ring(mm, candidates, kernel_at):
                 return ring
         else:
             stretches.append(nodes)
+    def label(node):
+        name = mm.head(node - pointer)
+        return "%#x (%s)" % (node, name or "not a module's")
+
     # a list broken: from each stretch through a list head, the stretches that follow it
     found = []
     for stretch in stretches:
@@ -4635,17 +4639,18 @@ def _ring(mm, candidates, kernel_at):
             joined = next((s for s in stretches if (links(s[0]) or (0, None))[1] == end), None) \
                 or next((s for s in stretches if s[0] == following), None)
             if joined is stretch:
-                breaks.append((False, "the link from %#x to %#x is broken one way: walked "
-                                      "around" % (end, stretch[0])))
+                breaks.append((False, "the link from %s to %s is broken one way: walked "
+                                      "around" % (label(end), label(stretch[0]))))
                 break
             if joined is None or id(joined) in used:
-                breaks.append((True, "it is broken after the node at %#x (next: %s), before "
-                                     "the node at %#x: the modules between, if any, are not "
-                                     "read" % (end, "%#x" % following if following is not
-                                               None else "not in the dump", stretch[0])))
+                breaks.append((True, "it is broken after the node at %s (next: %s), before "
+                                     "the node at %s: the modules between, if any, are not "
+                                     "read" % (label(end), "%#x" % following if following
+                                               is not None else "not in the dump",
+                                               label(stretch[0]))))
                 break
-            breaks.append((False, "the link from %#x to %#x is broken one way: walked around"
-                                  % (end, joined[0])))
+            breaks.append((False, "the link from %s to %s is broken one way: walked around"
+                                  % (label(end), label(joined[0]))))
             used.add(id(joined))
             nodes += joined
         ring = _ring_through(mm, nodes, breaks, kernel_at)
@@ -4842,10 +4847,7 @@ def _overlapping(loaded, placed):
 
 def _module_label(module):
     """A loaded module as a warning names it: its name, else its address."""
-    if module.name is not None:
-        return module.name
-    return "the module at %#x" % module.address if module.address is not None else \
-        "the module list"
+    return module.name if module.name is not None else "the module at %#x" % module.address
 
 
 def _vmcoreinfo_in_memory(memory, kernel):
@@ -4958,7 +4960,9 @@ def loaded_modules(memory, image, found):
         else:
             _log.warning("the module list is broken: %s", why)
     for module in loaded:
-        if module.missing:
+        if module.address is None:
+            _log.warning("the module list cannot be read whole: %s", module.missing)
+        elif module.missing:
             _log.warning("%s cannot be read whole, left out: %s", _module_label(module),
                          module.missing)
     _log.info("%d modules on the module list (page tables: %s; struct module's export "
