@@ -4813,6 +4813,12 @@ def _module_exports_at(mm, fmt, address, tables):
         high = max(targets) + 1024 + count * fmt.crc_width
         if high - low > 64 << 20:
             raise _Unreadable("its %s table spreads over %d MiB" % (what, (high - low) >> 20))
+        if crcs and fmt.layout.rel_crcs:    # self-relative CRCs: where each slot leads
+            slots = struct.unpack(mm.endian + "%di" % count, mm.read(crcs, 4 * count))
+            ends = [crcs + 4 * i + v for i, v in enumerate(slots)]
+            if all(low <= end <= high - 4 for end in ends) and \
+                    any(mm.read(end, 4) is None for end in ends):
+                raise _Unreadable("its %s CRCs (self-relative) are not in the dump" % what)
         window = Image(mm.read(low, high - low, fill=True), low, mm.pointer, mm.endian)
         ref = TableRef(t.export_type, syms - low, count, crcs - low if crcs else None,
                        flags - low if flags else None)
