@@ -1182,6 +1182,15 @@ def _file_size(f):
     return None if st.st_dev == procfs or not stat.S_ISREG(st.st_mode) else st.st_size
 
 
+def _file_held(f):
+    """The bytes a dump's file holds on disk, for a bound: a sparse file's holes (a file
+    grown by truncate) hold none."""
+    if hasattr(f, "size"):      # a _Flattened file: its records
+        return f.size
+    st = os.fstat(f.fileno())
+    return min(st.st_size, getattr(st, "st_blocks", st.st_size >> 9) << 9)
+
+
 def _truncated_dump(what, size, needed):
     """Warns of a dump shorter than its headers say (size None: unknown)."""
     if size is not None and needed > size:
@@ -1265,8 +1274,8 @@ class _KdumpPages:
 
     def find(self, needle):
         """The address of the first `needle` within a page, or None."""
-        for pfn in self.descriptors:
-            found = (_kdump_page(self.f, self.descriptors[pfn], self.page) or b"").find(needle)
+        for pfn, desc in self.descriptors.items():
+            found = (_kdump_page(self.f, desc, self.page) or b"").find(needle)
             if found >= 0:
                 return pfn * self.page + found
         return None
@@ -1529,6 +1538,17 @@ class _KdumpIndex:
                  for bit in BITS_OF[self.bitmap[m.start()]])
         return itertools.islice(found, self.total)
 
+    def items(self):
+        """(pfn, descriptor) of each page, in order, the table read a chunk at a time."""
+        pfns, step = iter(self), READ_CHUNK // KDUMP_PAGE_DESC.size
+        for index in range(0, self.total, step):
+            self.f.seek(self.descs_at + index * KDUMP_PAGE_DESC.size)
+            table = self.f.read(min(step, self.total - index) * KDUMP_PAGE_DESC.size)
+            descs = KDUMP_PAGE_DESC.iter_unpack(table[:len(table) // KDUMP_PAGE_DESC.size
+                                                      * KDUMP_PAGE_DESC.size])
+            for desc, pfn in zip(descs, pfns):      # a pfn taken only with its descriptor
+                yield pfn, desc[:3]
+
 
 def _kdump_pages(f, head):
     """(page size, {pfn: (offset, size, flags)}, VMCOREINFO text, ELF notes bytes, the
@@ -1565,7 +1585,9 @@ def _kdump_pages(f, head):
     bitmap = bytearray(f.read(min(half, -(-mapnr // 8))))
     if bitmap and mapnr % 8:
         bitmap[-1] &= (1 << mapnr % 8) - 1
-    room = MAX_SIZE if size is None else (size - descs_at) // KDUMP_PAGE_DESC.size
+    # a descriptor each: no more than the file holds (a sparse file: what is not a hole)
+    room = MAX_SIZE if size is None else \
+        min(size - descs_at, _file_held(f)) // KDUMP_PAGE_DESC.size
     pages = _KdumpIndex(f, bytes(bitmap), descs_at, room)
     if pages.counts[-1] > room:
         _truncated_dump("kdump-compressed dump", size,
@@ -1619,8 +1641,12 @@ def _kdump_window(f, page, pages, max_size):
     kdump-compressed file: pages decompressed in pfn order until the banner, then the
     window around it."""
     tail = b""          # the end of the page before: a banner may straddle two pages
-    for pfn in pages:
-        data = tail + (_kdump_page(f, pages[pfn], page) or bytes(page))
+    for pfn, desc in pages.items():
+        data = _kdump_page(f, desc, page)
+        if data is None:        # not in the file
+            tail = b""
+            continue
+        data = tail + data
         at = _banner_at(data)
         if at >= 0:
             banner = pfn * page + at - len(tail)
