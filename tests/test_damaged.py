@@ -213,16 +213,21 @@ def test_a_flattened_file_without_its_end_grown_sparse(tmp_path, run, assert_sym
 
 # --- Headers: whatever they claim --------------------------------------------------------
 
-def test_a_kdump_bitmap_of_8192_blocks(tmp_path, run):
+@pytest.mark.parametrize("ones", [0, 1 << 20], ids=["as-it-was", "ones"])
+def test_a_kdump_bitmap_of_8192_blocks(ones, tmp_path, run):
     """A kdump header claiming 8192 bitmap blocks of a 2^40-page machine, the file sparse to
-    hold them: no memory in proportion, one line."""
+    8 GiB to hold them (with `ones`, that many bytes of the bitmap all ones: 8 million
+    pages): no memory in proportion (an index over the bitmap; no more descriptors than the
+    file holds on disk), one line."""
     path, kernel = kdump_file(tmp_path)
     with open(path, "r+b") as f:
         f.seek(436)
         f.write(struct.pack("<I", 8192))
         f.seek(4096 + 96)
         f.write(struct.pack("<Q", 1 << 40))
-        f.truncate(1 << 30)
+        f.seek(2 * 4096 + 8192 * 4096 // 2)
+        f.write(b"\xff" * ones)
+        f.truncate(8 << 30)
     result = run(path)
     assert result.status in (0, 4), result.err
     assert set(result.lines) <= set(kernel.symvers())
