@@ -101,10 +101,10 @@ from typing import NamedTuple, Optional
 
 __version__ = "0.3.0"
 __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FORMAT",
-           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED", "EXIT_INCOMPLETE",
-           "EXIT_SIGINT", "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout", "LAYOUTS",
-           "layout_for", "parse_version", "release_option", "Options", "Image", "TableFormat",
-           "TableRef", "Symbol", "format_symvers", "banner_version", "ElfObject",
+           "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED",
+           "EXIT_INCOMPLETE", "EXIT_SIGINT", "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout",
+           "LAYOUTS", "layout_for", "parse_version", "release_option", "Options", "Image",
+           "TableFormat", "TableRef", "Symbol", "format_symvers", "banner_version", "ElfObject",
            "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",

@@ -5,18 +5,21 @@ every kernel in it is run with the options of its meta.json (found by the script
 without this project's code) and with no options at all, on the image as Debian ships it and
 on the decompressed image.  The vmlinux lines must equal the official file's exactly."""
 
+import collections
 import itertools
 import json
 import mmap
 import os
 import re
 import shutil
+import struct
 import subprocess
+import sys
 
 import pytest
 
-from corpus import (CORPUS, NO_CORPUS, corpus_kernels, each, kernel_image, loaded_lines, meta,
-                    module_tree, module_vermagic, modules_package, not_in_corpus,
+from corpus import (CORPUS, NO_CORPUS, TOOL, corpus_kernels, each, kernel_image, loaded_lines,
+                    meta, module_tree, module_vermagic, modules_package, not_in_corpus,
                     official_changes, official_lines, official_vmlinux_lines, tool)
 from kobuild import patched_module
 from qemu import (DUMPS, LOAD, LOADED, boot_and_dump, decompressed, insmod_initramfs,
@@ -321,3 +324,86 @@ def test_real_vermagic_of_another_release():
     lines, _ = tool("--check", module, _image(new), status=7)
     assert "the release: module '6.1.0-50-armmp', kernel '7.2.13+deb14-armmp' (another " \
            "version of the kernel)" in lines[0]
+
+
+def _phdrs(view):
+    """(file offset of each ELF64 program header, its fields: type, flags, offset, vaddr,
+    paddr, filesz) of an ELF core (e_phnum PN_XNUM: the count in section header 0)."""
+    phoff, = struct.unpack_from("<Q", view, 32)
+    phentsize, phnum = struct.unpack_from("<HH", view, 54)
+    if phnum == 0xFFFF:
+        shoff, = struct.unpack_from("<Q", view, 40)
+        phnum, = struct.unpack_from("<I", view, shoff + 44)
+    return [(phoff + i * phentsize, struct.unpack_from("<IIQQQQ", view, phoff + i * phentsize))
+            for i in range(phnum)]
+
+
+def _segment_at(view, offset):
+    """(program header's offset, its fields) of the PT_LOAD holding a file offset."""
+    return next((at, p) for at, p in _phdrs(view)
+                if p[0] == 1 and p[2] <= offset < p[2] + p[5])
+
+
+def _damaged_run(path, truth, loaded, status):
+    """The tool on a damaged dump, exiting with one of `status`: every line printed a true
+    one, each once; every loaded module missing from its lines named on stderr (or a gap of
+    the list said)."""
+    result = subprocess.run([sys.executable, TOOL, str(path)], capture_output=True, text=True,
+                            timeout=1200)
+    assert result.returncode in status, result.stderr[-3000:]
+    ours, err = result.stdout.splitlines(), result.stderr
+    assert len(ours) == len(set(ours)) and set(ours) <= truth, set(ours) - truth
+    printed = {line.split("\t")[2] for line in ours}
+    exporting = {line.split("\t")[2] for line in truth} - {"vmlinux"}
+    for name in exporting - printed:
+        assert name in err or "the module list cannot be read whole" in err, (name, err)
+    return ours, err
+
+
+@pytest.mark.parametrize("name", each([n for n in MODULE_KERNELS if n.startswith("amd64-6.1.")],
+                                      not_in_corpus("an amd64 6.1 kernel with its module tree")))
+def test_damaged_real_qemu_dump(name, tmp_path):
+    """A real QEMU paging dump (-p) damaged: a module's CRC table not in the dump (its
+    segment made PT_NULL), a module's list `next` to itself, the file truncated to half.
+    Never a made-up line, the module(s) named, the others printed."""
+    directory = os.path.join(CORPUS, name)
+    loaded = module_initramfs(tmp_path / "initrd", module_tree(directory), LOAD,
+                              meta(directory)["arch"])
+    path = boot_and_dump(directory, tmp_path, until=LOADED, initrd=tmp_path / "initrd",
+                         append="nokaslr", dumps=(("paging", "-p "),))["paging"]
+    truth = set(loaded_lines(directory, loaded))
+    by_module = collections.defaultdict(list)
+    for line in truth:
+        crc, symbol, module, kind = line.split("\t")[:4]
+        by_module[module, kind].append((symbol.encode(), int(crc, 16)))
+    # a module's EXPORT_SYMBOL_GPL CRCs, in its table's (name) order, found in the file
+    (victim, kind), exports = max(((key, e) for key, e in by_module.items()
+                                   if key[0] != "vmlinux" and len(e) >= 4),
+                                  key=lambda item: len(item[1]))
+    crcs = b"".join(struct.pack("<I", crc) for _, crc in sorted(exports))
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as view:
+        found = view.find(crcs)
+        assert found >= 0 and view.find(crcs, found + 1) < 0, victim
+        at, segment = _segment_at(view, found)
+        view[at:at + 4] = struct.pack("<I", 0)              # PT_NULL: not in the dump
+        view.flush()
+        ours, err = _damaged_run(path, truth, loaded, (9,))
+        assert "%s cannot be read whole" % victim in err
+        view[at:at + 4] = struct.pack("<I", 1)
+        # a module's list `next` to itself: walked around, every module printed
+        record = re.compile(rb"(?s)[\x00-\x03]\x00{7}(.{8})(.{8})%s\x00" % re.escape(
+            victim.encode()))
+        for m in record.finditer(view):
+            at, segment = _segment_at(view, m.start())
+            vaddr = segment[3] + m.start() - segment[2]
+            if m.start() % 8 == 0 and vaddr >= 0xFFFFFFFFA0000000 and \
+                    struct.unpack("<Q", m.group(1))[0] >> 63:
+                view[m.start() + 8:m.start() + 16] = struct.pack("<Q", vaddr + 8)
+        view.flush()
+        ours, err = _damaged_run(path, truth, loaded, (0,))
+        assert sorted(ours) == sorted(truth)
+        assert "the module list is broken" in err
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    _, err = _damaged_run(path, truth, loaded, (0, 9))
+    assert "the ELF core dump is truncated" in err
