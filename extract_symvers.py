@@ -4853,6 +4853,8 @@ def _module_exports_at(mm, fmt, address, tables):
         except SymversError as e:
             raise _Unreadable("its %s table: %s" % (what, e)) from None
         placed.append((what, syms, count * fmt.step))
+        if crcs:
+            placed.append((what + " CRC", crcs, count * fmt.crc_width))
     return placed, symbols
 
 
