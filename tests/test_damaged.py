@@ -142,6 +142,18 @@ def test_a_broken_link_is_walked_around(damage, tmp_path, run):
     assert "5 modules on the module list" in result.err
 
 
+def test_a_cycle_not_through_the_list_head(tmp_path, run):
+    """mod_3's next is mod_1 and mod_1's prev mod_3: a ring of three modules, every link
+    agreeing, through no list head: not the list; the list around it has a gap, said."""
+    memory = kernel_with_modules(stale=False)
+    word(memory, memory.modules[3].address, LIST, node(memory, 1))
+    word(memory, memory.modules[1].address, LIST + 8, node(memory, 3))
+    result = run(dump(tmp_path, memory))
+    check(result, memory, ["mod_1", "mod_2", "mod_3"],
+          named=["the module list cannot be read whole",
+                 "broken after the node at %#x (mod_0)" % node(memory, 0)])
+
+
 def test_a_name_without_its_nul(tmp_path, run):
     """mod_1's name fills its field: named by its address, the others printed."""
     memory = kernel_with_modules()
