@@ -1192,10 +1192,12 @@ def _file_held(f):
 
 
 def _truncated_dump(what, size, needed):
-    """Warns of a dump shorter than its headers say (size None: unknown)."""
-    if size is not None and needed > size:
-        _log.warning("the %s is truncated: %d of the %d bytes its headers say; what is past "
-                     "its end is not in the dump", what, size, needed)
+    """Whether a dump is shorter than its headers say (size None: unknown), warned of."""
+    if size is None or needed <= size:
+        return False
+    _log.warning("the %s is truncated: %d of the %d bytes its headers say; what is past its "
+                 "end is not in the dump", what, size, needed)
+    return True
 
 
 class _Partial(bytes):
@@ -1300,6 +1302,7 @@ class Memory:
         self.notes, self.info, self.machine, self.window = notes, info, machine, window
         self.tables = None
         self.linear = []        # the virtual runs mapped as the kernel is (see _core())
+        self.truncated = False  # the file shorter than its headers say (warned of)
         self._cache = collections.OrderedDict()
 
     def close(self):
@@ -1433,8 +1436,8 @@ def _core(f, head, max_size):
         notes += _notes(f.read(min(note.filesz, 1 << 20)), elf.e)
     info = _vmcoreinfo(notes)
     loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
-    _truncated_dump("ELF core dump", size, max((s.offset + s.filesz for s in segments
-                                                 if s.type in (PT_LOAD, PT_NOTE)), default=0))
+    truncated = _truncated_dump("ELF core dump", size, max(
+        (s.offset + s.filesz for s in segments if s.type in (PT_LOAD, PT_NOTE)), default=0))
     if size is not None:        # what the file holds of each segment
         loads = [s._replace(filesz=min(s.filesz, size - s.offset)) for s in loads
                  if s.offset < size]
@@ -1445,6 +1448,7 @@ def _core(f, head, max_size):
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual], size) if virtual else None,
                     notes=notes, info=info, machine=elf.machine, window=(space, start))
+    memory.truncated = truncated
     if space == "virtual":  # the map the kernel is in (i386's, arm's: lowmem) holds no module
         offset = next(s.vaddr - s.paddr for s in virtual
                       if s.vaddr <= banner < s.vaddr + s.filesz)
@@ -1505,6 +1509,7 @@ class _KdumpIndex:
         for at in range(0, len(bitmap), KDUMP_INDEX_STEP):
             self.counts.append(self.counts[-1] + _popcount(bitmap[at:at + KDUMP_INDEX_STEP]))
         self.total = min(self.counts[-1], room)
+        self.truncated = False      # the file shorter than its pages say
 
     def _index(self, pfn):
         """The number of a page's descriptor, or None where the file does not hold it."""
@@ -1590,11 +1595,11 @@ def _kdump_pages(f, head):
         min(size - descs_at, _file_held(f)) // KDUMP_PAGE_DESC.size
     pages = _KdumpIndex(f, bytes(bitmap), descs_at, room)
     if pages.counts[-1] > room:
-        _truncated_dump("kdump-compressed dump", size,
-                        descs_at + pages.counts[-1] * KDUMP_PAGE_DESC.size)
+        pages.truncated = _truncated_dump("kdump-compressed dump", size,
+                                          descs_at + pages.counts[-1] * KDUMP_PAGE_DESC.size)
     elif len(pages):        # the last page's data: where the pages end, as makedumpfile writes
         offset, length, _ = pages[_last_pfn(pages.bitmap)]
-        _truncated_dump("kdump-compressed dump", size, offset + length)
+        pages.truncated = _truncated_dump("kdump-compressed dump", size, offset + length)
     _log.info("kdump-compressed dump (header version %d): %d of %d pages of %d bytes",
               header.header_version, len(pages), mapnr, block)
     machine = UTS_MACHINES.get(header.utsname[4 * 65:5 * 65].split(b"\0")[0].decode(
@@ -1676,6 +1681,7 @@ def _kdump(f, head, max_size):
     window, start = _kdump_window(f, page, pages, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
                     machine=machine, window=("physical", start))
+    memory.truncated = pages.truncated or getattr(f, "truncated", False)
     return window, None, memory
 
 
@@ -1706,10 +1712,11 @@ class _Flattened:
             at += self.RECORD.size + size
         else:
             header = b""
-        if len(header) < self.RECORD.size:
+        self.truncated = len(header) < self.RECORD.size
+        if self.truncated:
             _log.warning("makedumpfile flattened file without its end record (%d records, "
                          "the last ending at byte %d): truncated?", len(runs), at)
-        _truncated_dump("makedumpfile flattened file", file_size, at)
+        self.truncated |= _truncated_dump("makedumpfile flattened file", file_size, at)
         self.records = len(runs)
         self.written = _Ranges(f, runs, file_size)
         self.size = max((end for _, end, _ in self.written.runs), default=0)
@@ -4653,6 +4660,10 @@ def _ring(mm, candidates, kernel_at):
         name = mm.head(node - pointer)
         return "%#x (%s)" % (node, name or "not a module's")
 
+    def after(node):
+        """The stretch whose first node's prev is `node`."""
+        return next((s for s in stretches if (links(s[0]) or (0, None))[1] == node), None)
+
     # a list broken: from each stretch through a list head, the stretches that follow it
     found = []
     for stretch in stretches:
@@ -4662,8 +4673,12 @@ def _ring(mm, candidates, kernel_at):
         while len(used) <= len(stretches):
             end = nodes[-1]
             following = (links(end) or (None,))[0]
-            joined = next((s for s in stretches if (links(s[0]) or (0, None))[1] == end), None) \
-                or next((s for s in stretches if s[0] == following), None)
+            joined = after(end) or next((s for s in stretches if s[0] == following), None)
+            if joined is None and following is not None and links(following) is None:
+                joined = after(following)   # one node between, not in the dump: a module
+                if joined is not None:      # that cannot be read, named by its address
+                    nodes.append(following)
+                    end = following
             if joined is stretch:
                 breaks.append((False, "the link from %s to %s is broken one way: walked "
                                       "around" % (label(end), label(stretch[0]))))
@@ -4686,9 +4701,11 @@ def _ring(mm, candidates, kernel_at):
 
 
 def _list_head(mm, nodes, kernel_at):
-    """The node of `nodes` that is the list head: the only one that is no module, else the
-    only one of those in the kernel; None where there is none, or no telling."""
-    others = [n for n in nodes if mm.head(n - mm.pointer) is None]
+    """The node of `nodes` that is the list head: the only one the dump holds that is no
+    module, else the only one of those in the kernel; None where there is none, or no
+    telling."""
+    others = [n for n in nodes if mm.head(n - mm.pointer) is None
+              and mm.read(n, 2 * mm.pointer) is not None]
     if len(others) > 1:
         others = [n for n in others if kernel_at(n)]
     return others[0] if len(others) == 1 else None
@@ -4957,11 +4974,12 @@ def loaded_modules(memory, image, found):
         if ring:
             break
     else:
-        if not heads:
+        if not heads and not memory.truncated:
             _log.info("no module list found in the dump")
             return []
         why = "%d struct module heads in module memory, but no module list through them: " \
-              "the loaded modules are not read" % heads
+              "the loaded modules are not read" % heads if heads else \
+            "no module list in what the truncated dump holds"
         _log.warning("the module list cannot be read whole: %s", why)
         return [LoadedModule(None, None, [], why)]
     fmt = kernel.fmt
@@ -4981,7 +4999,8 @@ def loaded_modules(memory, image, found):
         try:
             if name is None:
                 raise _Unreadable("its struct module's head (state, list, a name with its "
-                                  "NUL) is not one in the dump")
+                                  "NUL) is %s" % ("not in the dump" if mm.read(
+                                      address, 3 * mm.pointer) is None else "not valid"))
             placed[len(loaded)], exports = _module_exports_at(mm, fmt, address, tables)
             loaded.append(LoadedModule(name, address, [s._replace(module=name)
                                                        for s in exports]))

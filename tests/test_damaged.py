@@ -165,14 +165,26 @@ def test_a_name_without_its_nul(tmp_path, run):
     check(result, memory, ["mod_1"], named=["the module at %#x cannot be read whole" % address])
 
 
-def test_a_module_not_in_the_dump_is_a_gap(tmp_path, run):
-    """mod_1's struct module is not in the dump: the list is read up to it and from after
-    it; the gap said, exit 9."""
+def test_a_module_not_in_the_dump(tmp_path, run):
+    """mod_1's struct module is not in the dump: the node between mod_0 and mod_2 (whose
+    links lead to it) is walked around, named by its address, exit 9."""
     memory = kernel_with_modules(stale=False)
     del memory.regions[memory.modules[1].address]
     result = run(dump(tmp_path, memory))
-    check(result, memory, ["mod_1"], named=["the module list cannot be read whole",
-                                            "before the node at %#x" % node(memory, 2)])
+    check(result, memory, ["mod_1"], named=[
+        "the module at %#x cannot be read whole, left out: its struct module's head (state, "
+        "list, a name with its NUL) is not in the dump" % memory.modules[1].address])
+
+
+def test_two_modules_not_in_the_dump_are_a_gap(tmp_path, run):
+    """mod_1's and mod_2's struct modules are not in the dump: the list is read up to them
+    and from after them; the gap said, exit 9."""
+    memory = kernel_with_modules(stale=False)
+    for i in (1, 2):
+        del memory.regions[memory.modules[i].address]
+    result = run(dump(tmp_path, memory))
+    check(result, memory, ["mod_1", "mod_2"], named=[
+        "the module list cannot be read whole", "before the node at %#x" % node(memory, 3)])
 
 
 def test_a_module_list_not_recovered_is_a_warning(tmp_path, run):
@@ -203,25 +215,47 @@ def kdump_file(tmp_path, flattened=False):
     return path, kernel
 
 
-def test_a_truncated_kdump_is_said(tmp_path, run, assert_symvers):
+def test_a_dump_truncated_before_its_modules(tmp_path, run):
+    """The file ends before module memory: no module list in what it holds, said as a
+    warning, exit 9 (not "no module list", exit 0)."""
+    memory = kernel_with_modules(stale=False)
+    path = dump(tmp_path, memory)
+    data = path.read_bytes()
+    count, = struct.unpack_from("<H", data, 56)
+    offsets = [struct.unpack_from("<IIQQ", data, 64 + 56 * i) for i in range(count)]
+    first = min(offset for kind, _, offset, vaddr in offsets
+                if kind == 1 and vaddr >= 0xFFFFFFFFC0000000)
+    with open(path, "r+b") as f:
+        f.truncate(first)
+    result = run(path)
+    check(result, memory, ["mod_%d" % i for i in range(5)], named=[
+        "the ELF core dump is truncated",
+        "warning: the module list cannot be read whole: no module list in what the truncated "
+        "dump holds"])
+
+
+def test_a_truncated_kdump_is_said(tmp_path, run):
+    """A kdump file cut in its last page: said; no module list in what it holds, exit 9."""
     path, kernel = kdump_file(tmp_path)
     with open(path, "r+b") as f:
         f.truncate(path.stat().st_size - 20)
     result = run(path)
-    assert_symvers(result, kernel)
+    assert (result.status, sorted(result.lines)) == (9, sorted(kernel.symvers())), result.err
     assert "warning: the kdump-compressed dump is truncated: " in result.err
+    assert "no module list in what the truncated dump holds" in result.err
 
 
-def test_a_flattened_file_without_its_end_grown_sparse(tmp_path, run, assert_symvers):
+def test_a_flattened_file_without_its_end_grown_sparse(tmp_path, run):
     """makedumpfile -F's records without the end record, the file grown to 8 GiB of
-    zeros (sparse): the records stop at the zeros, said; read in a moment."""
+    zeros (sparse): the records stop at the zeros, said (exit 9: what the records after
+    would say is not known); read in a moment."""
     path, kernel = kdump_file(tmp_path, flattened=True)
     size = path.stat().st_size - 16
     with open(path, "r+b") as f:
         f.truncate(size)
         f.truncate(8 << 30)
     result = run(path)
-    assert_symvers(result, kernel)
+    assert (result.status, sorted(result.lines)) == (9, sorted(kernel.symvers())), result.err
     assert "flattened file without its end record" in result.err
 
 
