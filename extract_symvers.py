@@ -4292,7 +4292,11 @@ def btf_struct(data, name):
 # node is no module (the list head); a stale copy (an unloaded module, the
 # .gnu.linkonce.this_module of a .ko in the page cache) is on no ring.  Where its export
 # tables are in it comes from the kernel's BTF, else from a vote over every module on the
-# ring for where a pointer to `count` valid kernel_symbols is.
+# ring for where a pointer to `count` valid kernel_symbols is.  In a damaged dump, one bad
+# module costs only itself: each link is checked on its own, a link broken one way is walked
+# around from the other direction, and a module that cannot be read whole (a byte of it not
+# in the dump, a table not valid, tables overlapping another module's) is named, with why,
+# and left out; the others are read.
 
 MODULE_NAME_LEN = 64
 MODULE_STATES = 4           # LIVE, COMING, GOING, UNFORMED
