@@ -4645,21 +4645,23 @@ def _ring(mm, candidates, kernel_at):
     list head) are joined where one link of two says they follow each other; what cannot
     be joined is a gap in the list, said in the _Ring."""
     pointer, links = mm.pointer, _Links(mm)
-    tried, stretches = set(), []
+    tried, stretches, cycles = set(), [], []
     for candidate in candidates:
         start = candidate + pointer
         if start in tried or mm.head(candidate) is None:
             continue
-        after, closed = links.chain(start, 0)
+        ahead, closed = links.chain(start, 0)
         before = [] if closed else links.chain(start, 1)[0]
-        nodes = before[::-1] + [start] + after
+        nodes = before[::-1] + [start] + ahead
         tried.update(nodes)
         if closed:
             ring = _ring_through(mm, nodes, [], kernel_at)
             if ring:
                 return ring
+            cycles.append(nodes)    # through no list head: a stretch cut off, or stale
         else:
             stretches.append(nodes)
+
     def label(node):
         name = mm.head(node - pointer)
         return "%#x (%s)" % (node, name or "not a module's")
@@ -4678,6 +4680,10 @@ def _ring(mm, candidates, kernel_at):
             end = nodes[-1]
             following = (links(end) or (None,))[0]
             joined = after(end) or next((s for s in stretches if s[0] == following), None)
+            cycle = next((c for c in cycles if following in c), None)
+            if joined is None and cycle is not None:    # a stretch whose last link is bad
+                joined = cycle[cycle.index(following):] + cycle[:cycle.index(following)]
+                cycles.remove(cycle)
             if joined is None and following is not None and links(following) is None:
                 joined = after(following)   # one node between, not in the dump: a module
                 if joined is not None:      # that cannot be read, named by its address
