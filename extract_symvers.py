@@ -1267,8 +1267,8 @@ class _KdumpPages:
         """A page-aligned read of whole pages (what Memory asks), or None."""
         out = b""
         for pfn in range(address // self.page, _round_up(address + size, self.page) // self.page):
-            data = _kdump_page(self.f, self.descriptors[pfn], self.page) \
-                if pfn in self.descriptors else None
+            data = _kdump_page(self.f, self.descriptors[pfn], self.page,
+                               self.descriptors.corrupt) if pfn in self.descriptors else None
             if data is None:
                 return None
             out += data
@@ -1277,7 +1277,8 @@ class _KdumpPages:
     def find(self, needle):
         """The address of the first `needle` within a page, or None."""
         for pfn, desc in self.descriptors.items():
-            found = (_kdump_page(self.f, desc, self.page) or b"").find(needle)
+            found = (_kdump_page(self.f, desc, self.page, self.descriptors.corrupt)
+                     or b"").find(needle)
             if found >= 0:
                 return pfn * self.page + found
         return None
@@ -1510,6 +1511,7 @@ class _KdumpIndex:
             self.counts.append(self.counts[-1] + _popcount(bitmap[at:at + KDUMP_INDEX_STEP]))
         self.total = min(self.counts[-1], room)
         self.truncated = False      # the file shorter than its pages say
+        self.corrupt = set()        # the offsets of pages found corrupt (warned of)
 
     def _index(self, pfn):
         """The number of a page's descriptor, or None where the file does not hold it."""
@@ -1613,32 +1615,48 @@ def _last_pfn(bitmap):
     return 8 * end - 9 + bitmap[end - 1].bit_length() if end else -1
 
 
-def _kdump_page(f, desc, page):
-    """The bytes of a kdump page, or None where the file ends before its data."""
+def _kdump_page(f, desc, page, corrupt):
+    """The bytes of a kdump page, or None where the file ends before its data or they are
+    not a page (a descriptor or compressed data corrupt: warned of once, its offset added to
+    the set `corrupt`): that page is not in the dump, the others are."""
     offset, size, flags = desc
     if flags & KDUMP_SNAPPY:
         raise SymversError("kdump-compressed dump with snappy pages: not read here; rewrite "
                            "it with makedumpfile -c (zlib) or -z (zstd)", EXIT_FORMAT)
-    if size > 2 * page or offset < 0:   # makedumpfile stores a page raw when it does not shrink
-        raise SymversError("kdump-compressed page descriptor of %d bytes at %#x: not a page"
-                           % (size, offset), EXIT_FORMAT)
+    if offset < 0 or not 0 < size <= 2 * page:  # a page is raw when it does not shrink
+        return _corrupt_page(corrupt, offset, "a descriptor of %d bytes" % size)
     f.seek(offset)
     data = f.read(size)
-    if not size or len(data) < size:
+    if len(data) < size:
         return None
     kind = "zlib" if flags & KDUMP_ZLIB else "zstd" if flags & KDUMP_ZSTD else \
         "lzo" if flags & KDUMP_LZO else None
     try:
         if kind == "zlib":
-            return zlib.decompress(data, bufsize=page)
-        if kind == "zstd":
-            return bytes(_zstd_decode(memoryview(data), page))
-        if kind == "lzo":
-            return bytes(_lzo1x_block(data, page))
+            data = zlib.decompress(data, bufsize=page)
+        elif kind == "zstd":
+            data = bytes(_zstd_decode(memoryview(data), page))
+        elif kind == "lzo":
+            data = bytes(_lzo1x_block(data, page))
     except DECODE_ERRORS as e:
-        raise SymversError("kdump-compressed page at %#x is corrupt: %s" % (offset, e),
-                           EXIT_FORMAT) from None
-    return data.ljust(page, b"\0")
+        return _corrupt_page(corrupt, offset, e)
+    if len(data) != page:
+        return _corrupt_page(corrupt, offset, "%d bytes, not a page" % len(data))
+    return data
+
+
+KDUMP_CORRUPT_SAID = 10    # corrupt pages warned of one by one; the rest in one line
+
+
+def _corrupt_page(corrupt, offset, why):
+    """None, for a corrupt kdump page; warned of the first time (the first few pages)."""
+    if offset not in corrupt and len(corrupt) <= KDUMP_CORRUPT_SAID:
+        corrupt.add(offset)
+        if len(corrupt) <= KDUMP_CORRUPT_SAID:
+            _log.warning("kdump-compressed page at %#x is corrupt (%s): not read", offset, why)
+        else:
+            _log.warning("more kdump-compressed pages are corrupt: not read, not said")
+    return None
 
 
 def _kdump_window(f, page, pages, max_size):
@@ -1647,7 +1665,7 @@ def _kdump_window(f, page, pages, max_size):
     window around it."""
     tail = b""          # the end of the page before: a banner may straddle two pages
     for pfn, desc in pages.items():
-        data = _kdump_page(f, desc, page)
+        data = _kdump_page(f, desc, page, pages.corrupt)
         if data is None:        # not in the file
             tail = b""
             continue
@@ -1664,7 +1682,7 @@ def _kdump_window(f, page, pages, max_size):
     end = min(end, (_last_pfn(pages.bitmap) + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):
-        data = _kdump_page(f, pages[pfn], page) if pfn in pages else None
+        data = _kdump_page(f, pages[pfn], page, pages.corrupt) if pfn in pages else None
         if data is not None:
             window[pfn * page - start:pfn * page - start + len(data)] = data
     del window[end - start:]

@@ -116,8 +116,11 @@ MUTANTS = (
      "if False:", [DAMAGED]),
     ("a link broken one way not walked around", "if joined is stretch:", "if False:",
      [DAMAGED]),
-    ("a kdump page cut by the file's end decompressed", "if not size or len(data) < size:",
-     "if not size:", [DAMAGED]),
+    ("a kdump page cut by the file's end decompressed",
+     "    if len(data) < size:\n        return None", "    if False:\n        return None",
+     [DAMAGED]),
+    ("a corrupt kdump page fails the run", "        return _corrupt_page(corrupt, offset, e)",
+     "        raise SymversError(str(e), EXIT_FORMAT)", [DAMAGED]),
     # kdump pages by address
     ("kdump: pfn of an address in 4 KiB pages", "for pfn in range(address // self.page, "
      "_round_up(address + size, self.page) // self.page):", "for pfn in range(address // "

@@ -248,6 +248,7 @@ def test_a_truncated_kdump_is_said(tmp_path, run):
     assert (result.status, sorted(result.lines)) == (9, sorted(kernel.symvers())), result.err
     assert "warning: the kdump-compressed dump is truncated: " in result.err
     assert "no module list in what the truncated dump holds" in result.err
+    assert "corrupt" not in result.err      # its last page not in the file, not corrupt
 
 
 def test_a_flattened_file_without_its_end_grown_sparse(tmp_path, run):
@@ -348,3 +349,30 @@ def test_page_tables_that_alias_one_table(tmp_path, run):
     result = run(tmp_path / "dump.elf")
     assert result.status in (0, 9), result.err
     assert set(result.lines) <= set(memory.symvers("6.14"))
+
+
+def test_a_corrupt_kdump_page_costs_only_its_module(tmp_path, run):
+    """makedumpfile -c of a kernel with modules, the compressed data of the page holding
+    mod_1's tables corrupt: that page is not in the dump (said once), mod_1 named, the
+    others printed (once exit 4 for all)."""
+    memory = kernel_with_modules(stale=False)
+    physical, root, offset = paged_memory(memory, MMUS["x86-64"], large=21, start=50 << 20)
+    info = ("OSRELEASE=6.14.0-test\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=%x\n"
+            "NUMBER(phys_base)=%#x\n" % ((root + offset) % (1 << 64),
+                                         (0xFFFFFFFF80000000 - offset) % (1 << 64))).encode()
+    start, image = physical.image()
+    ram = bytes(start) + image
+    table = memory.regions[memory.modules[1].table]
+    pfn = ram.index(table[:256]) // 4096
+    data = bytearray(kdump(ram, lambda p: (zlib.compress(p), 1), info, machine=b"x86_64"))
+    # the page's descriptor: the n-th of the table after the header, sub-header and bitmaps
+    bitmap_blocks, = struct.unpack_from("<I", data, 436)
+    dumped = [p for p in range(len(ram) // 4096)
+              if ram[p * 4096:(p + 1) * 4096] != bytes(4096)]
+    at = 4096 * (2 + bitmap_blocks) + 24 * dumped.index(pfn)
+    page_at, size = struct.unpack_from("<qI", data, at)
+    data[page_at:page_at + size] = b"\xff" * size
+    (tmp_path / "dump").write_bytes(bytes(data))
+    result = run(tmp_path / "dump")
+    check(result, memory, ["mod_1"], named=["kdump-compressed page at %#x is corrupt" % page_at,
+                                            "mod_1 cannot be read whole"])
