@@ -106,9 +106,9 @@ from typing import NamedTuple, Optional
 __version__ = "0.3.0"
 __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FORMAT",
            "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED",
-           "EXIT_SIGINT", "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout", "LAYOUTS",
-           "layout_for", "parse_version", "release_option", "Options", "Image", "TableFormat",
-           "TableRef", "Symbol", "format_symvers", "banner_version", "ElfObject",
+           "EXIT_INCOMPLETE", "EXIT_SIGINT", "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout",
+           "LAYOUTS", "layout_for", "parse_version", "release_option", "Options", "Image",
+           "TableFormat", "TableRef", "Symbol", "format_symvers", "banner_version", "ElfObject",
            "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
@@ -131,6 +131,7 @@ EXIT_NOT_FOUND = 5      # the export tables were not found with these options
 EXIT_INCONSISTENT = 6   # tables found, but what they hold is not a valid export list
 EXIT_REFUSED = 7        # --check: the kernel would refuse a module
 EXIT_ABI_CHANGED = 8    # --diff: an export (one the --check modules use) broke
+EXIT_INCOMPLETE = 9     # printed, but loaded modules of a dump could not be read whole
 EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM = 130, 141, 143    # 128 + the signal: stopped
 EXIT_STATUSES = (
     (0, "success: every table found, walked and validated"),
@@ -145,6 +146,8 @@ EXIT_STATUSES = (
     (EXIT_REFUSED, "--check: the kernel would refuse at least one of the modules"),
     (EXIT_ABI_CHANGED, "--diff: a symbol (with --check: one the modules use) was removed, or "
                        "its CRC, licence or namespace changed"),
+    (EXIT_INCOMPLETE, "incomplete: loaded modules of a dump that cannot be read whole are "
+                      "named on stderr, the others printed"),
     (EXIT_SIGINT, "interrupted (Ctrl-C): nothing written"),
     (EXIT_SIGPIPE, "the reader of stdout has gone (broken pipe)"),
     (EXIT_SIGTERM, "terminated (SIGTERM): nothing written"))
@@ -399,6 +402,7 @@ def _vmlinux_lines(symbols, layout):
 
 NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_.$]{0,1023}(?=\x00)")
 NAMESPACE = re.compile(rb"[\x21-\x7e]{0,1024}(?=\x00)")
+NONZERO = re.compile(b"[^\0]")
 
 
 # --- Banners and byte helpers --------------------------------------------------------------
@@ -1118,6 +1122,7 @@ CORE_HEAD = 1 << 20
 CORE_BEFORE, CORE_AFTER, CORE_ALIGN = 48 << 20, 80 << 20, 2 << 20
 FIND_CHUNK = 16 << 20
 PN_XNUM = 0xFFFF        # e_phnum of an ELF file with more program headers: see section 0
+MAX_PHDRS = 1 << 18     # program headers of a core dump read at most (QEMU: one a RAM block)
 
 
 def _reach(banner, text=None):
@@ -1210,37 +1215,82 @@ def _text(info, space):
     return (found[0] - offset) & ((1 << 64) - 1)
 
 
+def _file_size(f):
+    """The bytes a dump's file holds, or None where its size says nothing (procfs: 0 bytes,
+    or /proc/kcore's, computed by the kernel)."""
+    if hasattr(f, "size"):      # a _Flattened file
+        return f.size
+    st = os.fstat(f.fileno())
+    try:
+        procfs = os.stat("/proc").st_dev
+    except OSError:
+        procfs = None
+    return None if st.st_dev == procfs or not stat.S_ISREG(st.st_mode) else st.st_size
+
+
+def _file_held(f):
+    """The bytes a dump's file holds on disk, for a bound: a sparse file's holes (a file
+    grown by truncate) hold none."""
+    if hasattr(f, "size"):      # a _Flattened file: its records
+        return f.size
+    st = os.fstat(f.fileno())
+    return min(st.st_size, getattr(st, "st_blocks", st.st_size >> 9) << 9)
+
+
+def _truncated_dump(what, size, needed):
+    """Whether a dump is shorter than its headers say (size None: unknown), warned of."""
+    if size is None or needed <= size:
+        return False
+    _log.warning("the %s is truncated: %d of the %d bytes its headers say; what is past its "
+                 "end is not in the dump", what, size, needed)
+    return True
+
+
+class _Partial(bytes):
+    """A page of which the dump holds only the `held` spans ((start, end) in it): the rest
+    reads as zeros, for a search, but is not in the dump."""
+    held = ()
+
+
 class _Ranges:
-    """Memory in a file: sorted, non-overlapping (start, end, file offset) runs."""
+    """Memory in a file: sorted, non-overlapping (start, end, file offset) runs, cut where
+    the file (of `size` bytes, None: unknown) ends."""
 
     page = 4096             # what Memory reads of it at a time
 
-    def __init__(self, f, runs):
+    def __init__(self, f, runs, size=None):
         self.f, self.runs = f, []
         for start, end, offset in sorted(runs):
-            if not self.runs or start >= self.runs[-1][1]:     # a PA mapped twice: the first
-                self.runs.append((start, end, offset))
+            if size is not None:
+                end = min(end, start + max(0, size - offset))
+            if start < end and (not self.runs or start >= self.runs[-1][1]):
+                self.runs.append((start, end, offset))      # a PA mapped twice: the first
         self.starts = [run[0] for run in self.runs]
 
     def read(self, address, size):
-        """The bytes at [address, address + size), zeros where no run covers them; None
-        where none does."""
+        """The bytes at [address, address + size): a _Partial where runs cover only some
+        of them (zeros elsewhere), None where none does."""
         i = max(0, bisect.bisect_right(self.starts, address) - 1)
-        if self.runs and self.runs[i][0] <= address and address + size <= self.runs[i][1]:
-            start, _, offset = self.runs[i]         # within one run, as most reads are
-            self.f.seek(offset + address - start)
-            return self.f.read(size).ljust(size, b"\0")
-        out, covered = bytearray(size), False
+        out, held = bytearray(size), []
         while i < len(self.runs) and self.runs[i][0] < address + size:
             start, end, offset = self.runs[i]
             low, high = max(start, address), min(end, address + size)
             if low < high:
                 self.f.seek(offset + low - start)
-                piece = self.f.read(high - low)
+                piece = self.f.read(high - low)     # short where the file shrank since
                 out[low - address:low - address + len(piece)] = piece
-                covered = True
+                if held and held[-1][1] == low - address:
+                    held[-1] = (held[-1][0], low - address + len(piece))
+                elif piece:
+                    held.append((low - address, low - address + len(piece)))
             i += 1
-        return bytes(out) if covered else None
+        if not held:
+            return None
+        if held == [(0, size)]:
+            return bytes(out)
+        page = _Partial(out)
+        page.held = held
+        return page
 
     def find(self, needle):
         """The address of the first `needle` in the runs, or None."""
@@ -1263,15 +1313,18 @@ class _KdumpPages:
         """A page-aligned read of whole pages (what Memory asks), or None."""
         out = b""
         for pfn in range(address // self.page, _round_up(address + size, self.page) // self.page):
-            if pfn not in self.descriptors:
+            data = _kdump_page(self.f, self.descriptors[pfn], self.page,
+                               self.descriptors.corrupt) if pfn in self.descriptors else None
+            if data is None:
                 return None
-            out += _kdump_page(self.f, self.descriptors[pfn], self.page)
+            out += data
         return out
 
     def find(self, needle):
         """The address of the first `needle` within a page, or None."""
-        for pfn in sorted(self.descriptors):
-            found = _kdump_page(self.f, self.descriptors[pfn], self.page).find(needle)
+        for pfn, desc in self.descriptors.items():
+            found = (_kdump_page(self.f, desc, self.page, self.descriptors.corrupt)
+                     or b"").find(needle)
             if found >= 0:
                 return pfn * self.page + found
         return None
@@ -1298,6 +1351,7 @@ class Memory:
         self.sparse = list(sparse)
         self._tables = None
         self.linear = []        # the virtual runs mapped as the kernel is (see _core())
+        self.truncated = False  # the file shorter than its headers say (warned of)
         self._cache = collections.OrderedDict()
 
     @property
@@ -1330,8 +1384,8 @@ class Memory:
         return data
 
     def read(self, address, size, space="virtual", fill=False):
-        """The bytes at [address, address + size) of the `space`, or None where a page is not
-        in the dump (with `fill`, zeros instead)."""
+        """The bytes at [address, address + size) of the `space`, or None where a byte of
+        them is not in the dump (with `fill`, zeros instead: for a search)."""
         out, page_size = [], self._size(space)
         at = address - address % page_size
         while at < address + size:
@@ -1340,6 +1394,10 @@ class Memory:
                 if not fill:
                     return None
                 page = bytes(page_size)
+            elif not fill and isinstance(page, _Partial):
+                low, high = max(address - at, 0), min(address + size - at, page_size)
+                if not any(start <= low and high <= end for start, end in page.held):
+                    return None
             out.append(page)
             at += page_size
         data = b"".join(out)
@@ -1349,18 +1407,31 @@ class Memory:
         return self.physical_memory.page if space == "physical" else self.PAGE
 
 
-def _core_headers(f, head):
-    """(ElfObject, [program headers]) of an ELF core, reading as much of it as they need
-    (with more than 65535 program headers, section header 0 holds their count)."""
+def _core_headers(f, head, size):
+    """(ElfObject, [program headers]) of an ELF core of `size` bytes (None: unknown),
+    reading as much of it as they need (with more than 65535 program headers, section
+    header 0 holds their count): a table the file cannot hold is refused, whatever its
+    count says."""
     elf = ElfObject(head, sections=False)
-    count = elf.header.phnum
-    if count == PN_XNUM and elf.header.shoff:
-        f.seek(elf.header.shoff)
+    header, phdr = elf.header, elf.phdr
+    count = header.phnum
+    if count == PN_XNUM and header.shoff:
+        f.seek(header.shoff)
         count = elf.shdr.read(f.read(elf.shdr.size)).info
-    f.seek(elf.header.phoff)        # anywhere in the file: read the table alone
-    table = f.read(count * elf.header.phentsize)
-    phdr = elf.phdr
-    return elf, [phdr.read(table, i * elf.header.phentsize) for i in range(count)]
+    if header.phentsize < phdr.size:
+        raise SymversError("ELF core dump with program headers of %d bytes, not %d"
+                           % (header.phentsize, phdr.size), EXIT_FORMAT)
+    end = header.phoff + count * header.phentsize
+    if count > MAX_PHDRS or size is not None and end > size:
+        raise SymversError("ELF core dump with %d program headers at %#x: %s" % (
+            count, header.phoff, "more than %d" % MAX_PHDRS if count > MAX_PHDRS else
+            "past the end of the file (%d bytes): truncated or corrupt" % size), EXIT_FORMAT)
+    f.seek(header.phoff)            # anywhere in the file: read the table alone
+    table = f.read(count * header.phentsize)
+    if len(table) < count * header.phentsize:
+        raise SymversError("ELF core dump with %d program headers at %#x, past the end of the "
+                           "file: truncated or corrupt" % (count, header.phoff), EXIT_FORMAT)
+    return elf, [phdr.read(table, i * header.phentsize) for i in range(count)]
 
 
 def _virtual(segment):
@@ -1414,13 +1485,19 @@ def _core_window(f, loads, info, max_size):
 def _core(f, head, max_size):
     """(window, base, Memory) of an ELF core dump (QEMU's dump-guest-memory, a saved
     /proc/vmcore, /proc/kcore)."""
-    elf, segments = _core_headers(f, head)
+    size = _file_size(f)
+    elf, segments = _core_headers(f, head, size)
     notes = []
     for note in (s for s in segments if s.type == PT_NOTE):
         f.seek(note.offset)
         notes += _notes(f.read(min(note.filesz, 1 << 20)), elf.e)
     info = _vmcoreinfo(notes)
     loads = [s for s in segments if s.type == PT_LOAD and s.filesz]
+    truncated = _truncated_dump("ELF core dump", size, max(
+        (s.offset + s.filesz for s in segments if s.type in (PT_LOAD, PT_NOTE)), default=0))
+    if size is not None:        # what the file holds of each segment
+        loads = [s._replace(filesz=min(s.filesz, size - s.offset)) for s in loads
+                 if s.offset < size]
     # kcore's vmalloc and module space (p_paddr -1, fs/proc/kcore.c): what no page table
     # maps there reads as zeros, so it is read only through the page tables
     no_paddr = (1 << elf.bits) - 1
@@ -1429,11 +1506,12 @@ def _core(f, head, max_size):
     window, (space, start), banner = _core_window(f, loads, info, max_size)
     virtual = [s for s in loads if _virtual(s)]
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
-                           if not _virtual(s) or s.paddr])
+                           if not _virtual(s) or s.paddr], size)
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
-                                             for s in virtual]) if virtual else None,
+                                             for s in virtual], size) if virtual else None,
                     notes=notes, info=info, machine=elf.machine, window=(space, start),
                     sparse=[(s.vaddr, s.vaddr + s.filesz) for s in sparse])
+    memory.truncated = truncated
     if space == "virtual":  # the map the kernel is in (i386's, arm's: lowmem) holds no module
         offset = next(s.vaddr - s.paddr for s in virtual
                       if s.vaddr <= banner < s.vaddr + s.filesz)
@@ -1469,6 +1547,76 @@ UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
                 "arm": EM_ARM}
 KDUMP_PAGE_DESC = struct.Struct("<qIIQ")     # offset, size, flags, page_flags
+KDUMP_BITMAP_MAX = 64 << 20     # bytes of a bitmap read at most: 2 TiB of 4 KiB pages
+KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
+POPCOUNT = bytes(bin(byte).count("1") for byte in range(256))
+# the pages (bit numbers) each byte of a bitmap says, least significant first
+BITS_OF = [[bit for bit in range(8) if byte >> bit & 1] for byte in range(256)]
+
+
+def _popcount(data):
+    """The bits set in `data`, at C speed."""
+    counted = data.translate(POPCOUNT)
+    return sum(k * counted.count(k) for k in range(1, 9))
+
+
+class _KdumpIndex:
+    """The pages of a kdump-compressed file, {pfn: (offset, size, flags)} read when asked:
+    its second bitmap (the pages dumped), kept with a running count of its set bits, says
+    which; the n-th set bit's descriptor is the n-th of the table at `descs_at`, which the
+    file holds `room` of.  Its memory is the bitmap's, whatever the count of pages."""
+
+    def __init__(self, f, bitmap, descs_at, room):
+        self.f, self.bitmap, self.descs_at = f, bitmap, descs_at
+        self.counts = array.array("Q", [0])
+        for at in range(0, len(bitmap), KDUMP_INDEX_STEP):
+            self.counts.append(self.counts[-1] + _popcount(bitmap[at:at + KDUMP_INDEX_STEP]))
+        self.total = min(self.counts[-1], room)
+        self.truncated = False      # the file shorter than its pages say
+        self.corrupt = set()        # the offsets of pages found corrupt (warned of)
+
+    def _index(self, pfn):
+        """The number of a page's descriptor, or None where the file does not hold it."""
+        byte = pfn >> 3
+        if not 0 <= byte < len(self.bitmap) or not self.bitmap[byte] >> (pfn & 7) & 1:
+            return None
+        step = byte // KDUMP_INDEX_STEP
+        index = self.counts[step] + _popcount(self.bitmap[step * KDUMP_INDEX_STEP:byte]) \
+            + POPCOUNT[self.bitmap[byte] & (1 << (pfn & 7)) - 1]
+        return index if index < self.total else None
+
+    def __contains__(self, pfn):
+        return self._index(pfn) is not None
+
+    def __getitem__(self, pfn):
+        index = self._index(pfn)
+        if index is None:
+            raise KeyError(pfn)
+        self.f.seek(self.descs_at + index * KDUMP_PAGE_DESC.size)
+        raw = self.f.read(KDUMP_PAGE_DESC.size)
+        if len(raw) < KDUMP_PAGE_DESC.size:         # the file shrank since: no data
+            return 0, 0, 0
+        return KDUMP_PAGE_DESC.unpack(raw)[:3]
+
+    def __len__(self):
+        return self.total
+
+    def __iter__(self):
+        """The pfns, in order (only the bitmap's non-zero bytes cost a step)."""
+        found = (8 * m.start() + bit for m in NONZERO.finditer(self.bitmap)
+                 for bit in BITS_OF[self.bitmap[m.start()]])
+        return itertools.islice(found, self.total)
+
+    def items(self):
+        """(pfn, descriptor) of each page, in order, the table read a chunk at a time."""
+        pfns, step = iter(self), READ_CHUNK // KDUMP_PAGE_DESC.size
+        for index in range(0, self.total, step):
+            self.f.seek(self.descs_at + index * KDUMP_PAGE_DESC.size)
+            table = self.f.read(min(step, self.total - index) * KDUMP_PAGE_DESC.size)
+            descs = KDUMP_PAGE_DESC.iter_unpack(table[:len(table) // KDUMP_PAGE_DESC.size
+                                                      * KDUMP_PAGE_DESC.size])
+            for desc, pfn in zip(descs, pfns):      # a pfn taken only with its descriptor
+                yield pfn, desc[:3]
 
 
 def _kdump_pages(f, head):
@@ -1493,47 +1641,84 @@ def _kdump_pages(f, head):
         f.seek(sub.offset_note)
         notes = f.read(min(sub.size_note, 1 << 20))
     half = header.bitmap_blocks * block // 2
-    if half > mapnr // 8 + block:
-        raise SymversError("kdump-compressed header: %d bitmap blocks for %d pages"
-                           % (header.bitmap_blocks, mapnr), EXIT_FORMAT)
-    f.seek(block * (1 + header.sub_hdr_size) + half)       # the second bitmap: pages dumped
-    bitmap = f.read(half)
-    pfns = [i * 8 + bit for i, byte in enumerate(bitmap) if byte
-            for bit in range(8) if byte >> bit & 1 and i * 8 + bit < mapnr]
-    f.seek(block * (1 + header.sub_hdr_size + header.bitmap_blocks))
-    table = f.read(KDUMP_PAGE_DESC.size * len(pfns))
-    descs = KDUMP_PAGE_DESC.iter_unpack(table[:len(table) // KDUMP_PAGE_DESC.size
-                                              * KDUMP_PAGE_DESC.size])
+    size = _file_size(f)
+    descs_at = block * (1 + header.sub_hdr_size + header.bitmap_blocks)
+    if half > mapnr // 8 + block or half > KDUMP_BITMAP_MAX or \
+            size is not None and descs_at > size:
+        raise SymversError("kdump-compressed header: %d bitmap blocks for %d pages%s"
+                           % (header.bitmap_blocks, mapnr, "" if size is None or
+                              descs_at <= size else ", past the end of the file (%d bytes)"
+                              % size), EXIT_FORMAT)
+    # the second bitmap: the pages dumped (no more than `mapnr`), each with a descriptor
+    f.seek(block * (1 + header.sub_hdr_size) + half)
+    bitmap = bytearray(f.read(min(half, -(-mapnr // 8))))
+    if bitmap and mapnr % 8:
+        bitmap[-1] &= (1 << mapnr % 8) - 1
+    # a descriptor each: no more than the file holds (a sparse file: what is not a hole)
+    room = MAX_SIZE if size is None else \
+        min(size - descs_at, _file_held(f)) // KDUMP_PAGE_DESC.size
+    pages = _KdumpIndex(f, bytes(bitmap), descs_at, room)
+    if pages.counts[-1] > room:
+        pages.truncated = _truncated_dump("kdump-compressed dump", size,
+                                          descs_at + pages.counts[-1] * KDUMP_PAGE_DESC.size)
+    elif len(pages):        # the last page's data: where the pages end, as makedumpfile writes
+        offset, length, _ = pages[_last_pfn(pages.bitmap)]
+        pages.truncated = _truncated_dump("kdump-compressed dump", size, offset + length)
     _log.info("kdump-compressed dump (header version %d): %d of %d pages of %d bytes",
-              header.header_version, len(pfns), mapnr, block)
+              header.header_version, len(pages), mapnr, block)
     machine = UTS_MACHINES.get(header.utsname[4 * 65:5 * 65].split(b"\0")[0].decode(
         "latin-1"))
-    return block, {pfn: d[:3] for pfn, d in zip(pfns, descs)}, info, notes, machine
+    return block, pages, info, notes, machine
 
 
-def _kdump_page(f, desc, page):
+def _last_pfn(bitmap):
+    """The highest bit set in a bitmap (of pfns), or -1."""
+    end = len(bitmap.rstrip(b"\0"))
+    return 8 * end - 9 + bitmap[end - 1].bit_length() if end else -1
+
+
+def _kdump_page(f, desc, page, corrupt):
+    """The bytes of a kdump page, or None where the file ends before its data or they are
+    not a page (a descriptor or compressed data corrupt: warned of once, its offset added to
+    the set `corrupt`): that page is not in the dump, the others are."""
     offset, size, flags = desc
     if flags & KDUMP_SNAPPY:
         raise SymversError("kdump-compressed dump with snappy pages: not read here; rewrite "
                            "it with makedumpfile -c (zlib) or -z (zstd)", EXIT_FORMAT)
-    if size > 2 * page or offset < 0:   # makedumpfile stores a page raw when it does not shrink
-        raise SymversError("kdump-compressed page descriptor of %d bytes at %#x: not a page"
-                           % (size, offset), EXIT_FORMAT)
+    if offset < 0 or not 0 < size <= 2 * page:  # a page is raw when it does not shrink
+        return _corrupt_page(corrupt, offset, "a descriptor of %d bytes" % size)
     f.seek(offset)
     data = f.read(size)
+    if len(data) < size:
+        return None
     kind = "zlib" if flags & KDUMP_ZLIB else "zstd" if flags & KDUMP_ZSTD else \
         "lzo" if flags & KDUMP_LZO else None
     try:
         if kind == "zlib":
-            return zlib.decompress(data, bufsize=page)
-        if kind == "zstd":
-            return bytes(_zstd_decode(memoryview(data), page))
-        if kind == "lzo":
-            return bytes(_lzo1x_block(data, page))
+            data = zlib.decompress(data, bufsize=page)
+        elif kind == "zstd":
+            data = bytes(_zstd_decode(memoryview(data), page))
+        elif kind == "lzo":
+            data = bytes(_lzo1x_block(data, page))
     except DECODE_ERRORS as e:
-        raise SymversError("kdump-compressed page at %#x is corrupt: %s" % (offset, e),
-                           EXIT_FORMAT) from None
-    return data.ljust(page, b"\0")
+        return _corrupt_page(corrupt, offset, e)
+    if len(data) != page:
+        return _corrupt_page(corrupt, offset, "%d bytes, not a page" % len(data))
+    return data
+
+
+KDUMP_CORRUPT_SAID = 10    # corrupt pages warned of one by one; the rest in one line
+
+
+def _corrupt_page(corrupt, offset, why):
+    """None, for a corrupt kdump page; warned of the first time (the first few pages)."""
+    if offset not in corrupt and len(corrupt) <= KDUMP_CORRUPT_SAID:
+        corrupt.add(offset)
+        if len(corrupt) <= KDUMP_CORRUPT_SAID:
+            _log.warning("kdump-compressed page at %#x is corrupt (%s): not read", offset, why)
+        else:
+            _log.warning("more kdump-compressed pages are corrupt: not read, not said")
+    return None
 
 
 def _kdump_window(f, page, pages, info, max_size):
@@ -1541,8 +1726,12 @@ def _kdump_window(f, page, pages, info, max_size):
     kdump-compressed file: pages decompressed in pfn order until the banner, then the
     window around it."""
     tail = b""          # the end of the page before: a banner may straddle two pages
-    for pfn in sorted(pages):
-        data = tail + _kdump_page(f, pages[pfn], page)
+    for pfn, desc in pages.items():
+        data = _kdump_page(f, desc, page, pages.corrupt)
+        if data is None:        # not in the file
+            tail = b""
+            continue
+        data = tail + data
         at = _banner_at(data)
         if at >= 0:
             banner = pfn * page + at - len(tail)
@@ -1552,11 +1741,11 @@ def _kdump_window(f, page, pages, info, max_size):
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
     start, end = _reach(banner, _text(info, "physical"))
-    end = min(end, (max(pages) + 1) * page)
+    end = min(end, (_last_pfn(pages.bitmap) + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):
-        if pfn in pages:
-            data = _kdump_page(f, pages[pfn], page)
+        data = _kdump_page(f, pages[pfn], page, pages.corrupt) if pfn in pages else None
+        if data is not None:
             window[pfn * page - start:pfn * page - start + len(data)] = data
     del window[end - start:]
     _log.info("kdump-compressed dump: kernel banner at physical %#x; reading %#x-%#x (%d MiB)",
@@ -1572,6 +1761,7 @@ def _kdump(f, head, max_size):
     window, start = _kdump_window(f, page, pages, info, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
                     machine=machine, window=("physical", start))
+    memory.truncated = pages.truncated or getattr(f, "truncated", False)
     return window, None, memory
 
 
@@ -1579,13 +1769,15 @@ class _Flattened:
     """makedumpfile -F's flattened format (QEMU's dump-guest-memory -z writes it unless given
     -R) as the file it stands for: after a 4096-byte header, big-endian (offset, size)
     records, each followed by the bytes to be written at offset; offset -1 ends them.  What
-    no record writes reads as zeros."""
+    no record writes reads as zeros, but the end of a truncated file is not read: the
+    records stop where the file does, or at one of no bytes (the zeros of a sparse file)."""
 
     RECORD = struct.Struct(">qq")
 
     def __init__(self, f):
         self.f, self.pos, runs, at = f, 0, [], 4096
-        while True:
+        file_size = _file_size(f)
+        while file_size is None or at < file_size:
             f.seek(at)
             header = f.read(self.RECORD.size)
             if len(header) < self.RECORD.size:
@@ -1593,11 +1785,21 @@ class _Flattened:
             offset, size = self.RECORD.unpack(header)
             if offset < 0 or size < 0:
                 break
+            if not size:        # not a record: zeros (a sparse file, grown without its end)
+                header = b""
+                break
             runs.append((offset, offset + size, at + self.RECORD.size))
             at += self.RECORD.size + size
+        else:
+            header = b""
+        self.truncated = len(header) < self.RECORD.size
+        if self.truncated:
+            _log.warning("makedumpfile flattened file without its end record (%d records, "
+                         "the last ending at byte %d): truncated?", len(runs), at)
+        self.truncated |= _truncated_dump("makedumpfile flattened file", file_size, at)
         self.records = len(runs)
-        self.written = _Ranges(f, runs)
-        self.size = max((end for _, end, _ in runs), default=0)
+        self.written = _Ranges(f, runs, file_size)
+        self.size = max((end for _, end, _ in self.written.runs), default=0)
 
     def seek(self, pos):
         self.pos = pos
@@ -1606,6 +1808,8 @@ class _Flattened:
         size = max(0, min(size, self.size - self.pos))
         data = self.written.read(self.pos, size) or bytes(size)
         self.pos += size
+        if isinstance(data, _Partial):      # what no record writes: zeros
+            data = bytes(data)
         return data
 
     def close(self):
@@ -1800,9 +2004,12 @@ class _PageTables:
 
     def small_pages(self, low, high):
         """(virtual, physical) of every page the last level maps in [low, high), in order:
-        what vmalloc (module memory among it) maps, where the direct map has large ones."""
+        what vmalloc (module memory among it) maps, where the direct map has large ones.
+        Each table is walked once: tables whose entries lead to one table again (a corrupt
+        dump's) would make a walk of every address."""
         scheme, last = self.scheme, len(self.scheme.levels) - 1
         above = ((1 << 64) - 1) & ~((1 << scheme.va_bits) - 1)
+        walked = set()
 
         def canonical(va):
             if scheme.extend == "upper" or scheme.extend == "sign" and va >> scheme.va_bits - 1:
@@ -1810,6 +2017,9 @@ class _PageTables:
             return va
 
         def walk(table, level, prefix):
+            if table in walked:
+                return
+            walked.add(table)
             shift, bits = scheme.levels[level]
             entries = self._entries(table, 1 << bits)
             if entries is None:
@@ -3563,7 +3773,6 @@ def _module_name(path, suffix):
 
 
 S_IFMT, S_IFREG = 0o170000, 0o100000
-NONZERO = re.compile(b"[^\0]")
 
 
 def _cpio_modules(data, label, max_size, depth):
@@ -4326,7 +4535,11 @@ def btf_blob(data):
 # node is no module (the list head); a stale copy (an unloaded module, the
 # .gnu.linkonce.this_module of a .ko in the page cache) is on no ring.  Where its export
 # tables are in it comes from the kernel's BTF, else from a vote over every module on the
-# ring for where a pointer to `count` valid kernel_symbols is.
+# ring for where a pointer to `count` valid kernel_symbols is.  In a damaged dump, one bad
+# module costs only itself: each link is checked on its own, a link broken one way is walked
+# around from the other direction, and a module that cannot be read whole (a byte of it not
+# in the dump, a table not valid, tables overlapping another module's) is named, with why,
+# and left out; the others are read.
 
 MODULE_NAME_LEN = 64
 MODULE_STATES = 4           # LIVE, COMING, GOING, UNFORMED
@@ -4376,9 +4589,15 @@ def _module_layout(version):
 
 
 class LoadedModule(NamedTuple):
-    name: str           # as the kernel holds it
-    address: int        # of its struct module
-    exports: list       # [Symbol], module: its name
+    name: Optional[str]         # as the kernel holds it (None: not readable)
+    address: Optional[int]      # of its struct module (None: a part of the list not read)
+    exports: list               # [Symbol], module: its name
+    missing: Optional[str] = None   # why it cannot be read whole (then exports is [])
+
+
+class _Unreadable(Exception):
+    """What keeps one loaded module from being read whole: a byte of it not in the dump, a
+    table not valid.  That module is named and left out; the others are read."""
 
 
 class _Kernel(NamedTuple):
@@ -4522,6 +4741,7 @@ def _head_pattern(pointer, endian):
 class _Ring(NamedTuple):
     head: int           # the list head (the kernel's `modules`)
     modules: list       # the struct module addresses, in list order
+    breaks: list        # [(a gap, what)]: a link broken one way walked around, or a gap
 
 
 class _ModuleMemory:
@@ -4540,6 +4760,22 @@ class _ModuleMemory:
     def pointer_at(self, address):
         raw = self.read(address, self.pointer)
         return None if raw is None else self.word.unpack(raw)[0]
+
+    def string(self, address, limit=128):
+        """The bytes at `address` to its NUL (included), within `limit`: None where one of
+        them is not in the dump or there is no NUL (a page at a time: a string ends before
+        the page after it, which may be missing)."""
+        out = b""
+        while len(out) < limit:
+            at = address + len(out)
+            raw = self.read(at, min(limit - len(out), Memory.PAGE - at % Memory.PAGE), True)
+            end = raw.find(b"\0") if raw else -1
+            if self.read(at, end + 1 if end >= 0 else len(raw or b"-")) is None:
+                return None     # read again: whether the dump holds them
+            if end >= 0:
+                return out + raw[:end + 1]
+            out += raw
+        return None
 
     def kernel_pointer(self, value):
         """Whether a value can be a kernel address (the upper half, ARM's modules below)."""
@@ -4598,32 +4834,131 @@ def _head_candidates(mm, runs):
     return found
 
 
-def _ring(mm, candidates):
-    """The module ring through the candidates, or None: the first candidate whose list
-    walks back to itself, every next->prev the node, exactly one node no module."""
-    pointer, tried = mm.pointer, set()
-    for candidate in candidates:
-        if candidate in tried or mm.head(candidate) is None:
-            continue
-        start = node = candidate + pointer
-        nodes = []
+class _Links:
+    """The list_heads of a dump's module list, each read once: (next, prev), None where
+    not in the dump."""
+
+    def __init__(self, mm):
+        self.mm, self.read = mm, {}
+
+    def __call__(self, node):
+        if node not in self.read:
+            raw = self.mm.read(node, 2 * self.mm.pointer)
+            self.read[node] = None if raw is None else \
+                tuple(self.mm.word.unpack_from(raw, k * self.mm.pointer)[0] for k in (0, 1))
+        return self.read[node]
+
+    def step(self, node, way):
+        """The node after (`way` 0) or before (1) `node` where its link and the link back
+        agree (next->prev is the node), else None."""
+        here = self(node)
+        there = here and self(here[way])
+        return here[way] if there and there[1 - way] == node else None
+
+    def chain(self, start, way):
+        """The nodes from `start` (not included) one `way`, while the links agree, until
+        one repeats: (nodes, whether they came back to start)."""
+        nodes, seen, node = [], {start}, start
         while len(nodes) < MAX_MODULES:
-            following = mm.pointer_at(node)
-            if following is None or mm.pointer_at(following + pointer) != node:
-                nodes = None
+            node = self.step(node, way)
+            if node is None or node in seen:
                 break
+            seen.add(node)
             nodes.append(node)
-            node = following
-            if node == start:
-                break
-        if not nodes or node != start:
+        return nodes, node == start
+
+
+def _ring(mm, candidates, kernel_at):
+    """The module list through the candidates, or None.  Its nodes are linked where next
+    and prev agree; a ring of them, through exactly one node that is no module (the list
+    head; where other nodes are no module either, the one `kernel_at(node)` says is in the
+    kernel), is the list whole.  Else the stretches of agreeing links (one through the
+    list head) are joined where one link of two says they follow each other; what cannot
+    be joined is a gap in the list, said in the _Ring."""
+    pointer, links = mm.pointer, _Links(mm)
+    tried, stretches, cycles = set(), [], []
+    for candidate in candidates:
+        start = candidate + pointer
+        if start in tried or mm.head(candidate) is None:
             continue
-        tried.update(n - pointer for n in nodes)
-        others = [n for n in nodes if mm.head(n - pointer) is None]
-        if len(others) == 1:
-            at = nodes.index(others[0])
-            return _Ring(others[0], [n - pointer for n in nodes[at + 1:] + nodes[:at]])
-    return None
+        ahead, closed = links.chain(start, 0)
+        before = [] if closed else links.chain(start, 1)[0]
+        nodes = before[::-1] + [start] + ahead
+        tried.update(nodes)
+        if closed:
+            ring = _ring_through(mm, nodes, [], kernel_at)
+            if ring:
+                return ring
+            cycles.append(nodes)    # through no list head: a stretch cut off, or stale
+        else:
+            stretches.append(nodes)
+
+    def label(node):
+        name = mm.head(node - pointer)
+        return "%#x (%s)" % (node, name or "not a module's")
+
+    def after(node):
+        """The stretch whose first node's prev is `node`."""
+        return next((s for s in stretches if (links(s[0]) or (0, None))[1] == node), None)
+
+    # a list broken: from each stretch through a list head, the stretches that follow it
+    found = []
+    for stretch in stretches:
+        if _list_head(mm, stretch, kernel_at) is None:
+            continue
+        nodes, breaks, used = list(stretch), [], {id(stretch)}
+        while len(used) <= len(stretches):
+            end = nodes[-1]
+            following = (links(end) or (None,))[0]
+            joined = after(end) or next((s for s in stretches if s[0] == following), None)
+            cycle = next((c for c in cycles if following in c), None)
+            if joined is None and cycle is not None:    # a stretch whose last link is bad
+                joined = cycle[cycle.index(following):] + cycle[:cycle.index(following)]
+                cycles.remove(cycle)
+            if joined is None and following is not None and links(following) is None:
+                joined = after(following)   # one node between, not in the dump: a module
+                if joined is not None:      # that cannot be read, named by its address
+                    nodes.append(following)
+                    end = following
+            if joined is stretch:
+                breaks.append((False, "the link from %s to %s is broken one way: walked "
+                                      "around" % (label(end), label(stretch[0]))))
+                break
+            if joined is None or id(joined) in used:
+                breaks.append((True, "it is broken after the node at %s (next: %s), before "
+                                     "the node at %s: the modules between, if any, are not "
+                                     "read" % (label(end), "%#x" % following if following
+                                               is not None else "not in the dump",
+                                               label(stretch[0]))))
+                break
+            breaks.append((False, "the link from %s to %s is broken one way: walked around"
+                                  % (label(end), label(joined[0]))))
+            used.add(id(joined))
+            nodes += joined
+        ring = _ring_through(mm, nodes, breaks, kernel_at)
+        if ring:
+            found.append((kernel_at(ring.head), len(ring.modules), ring))
+    return max(found, key=operator.itemgetter(0, 1))[2] if found else None
+
+
+def _list_head(mm, nodes, kernel_at):
+    """The node of `nodes` that is the list head: the only one the dump holds that is no
+    module, else the only one of those in the kernel; None where there is none, or no
+    telling."""
+    others = [n for n in nodes if mm.head(n - mm.pointer) is None
+              and mm.read(n, 2 * mm.pointer) is not None]
+    if len(others) > 1:
+        others = [n for n in others if kernel_at(n)]
+    return others[0] if len(others) == 1 else None
+
+
+def _ring_through(mm, nodes, breaks, kernel_at):
+    """The _Ring of `nodes` in list order, from after its list head, or None."""
+    head = _list_head(mm, nodes, kernel_at)
+    if head is None:
+        return None
+    at = nodes.index(head)
+    return _Ring(head, [n - mm.pointer for n in nodes[at + 1:] + nodes[:at]], breaks)
 
 
 class _TableAt(NamedTuple):
@@ -4659,24 +4994,28 @@ def _place(at, where, pointer):
     return at + where[0] * pointer + where[1]
 
 
-def _table_ok(mm, fmt, syms, count):
-    """Whether `count` kernel_symbols at `syms` (virtual) have valid names, sorted as
-    from 3.0."""
+def _table_fault(mm, fmt, syms, count):
+    """What is wrong with `count` kernel_symbols at `syms` (virtual), or None where the
+    dump holds them and their names, valid, sorted as from 3.0."""
     if not 0 < count < MAX_SYMBOLS or not mm.kernel_pointer(syms):
-        return False
+        return "%d entries at %#x: not a table" % (count, syms)
     raw = mm.read(syms, count * fmt.step)
     if raw is None:
-        return False
+        return "%d entries at %#x: not in the dump" % (count, syms)
     names = []
     for i, fields in enumerate(struct.iter_unpack(fmt.entry, raw)):
         at = syms + i * fmt.step
         target = at + fmt.field + fields[1] if fmt.prel32 else fields[1]
-        name = mm.read(target, 128, fill=True) if mm.kernel_pointer(target) else None
+        name = mm.string(target) if mm.kernel_pointer(target) else None
         m = NAME.match(name) if name else None
         if m is None:
-            return False
+            return "the name of entry %d (at %#x) is %s" % (
+                i, target, "not in the dump" if mm.kernel_pointer(target) and name is None
+                and mm.read(target, 1) is None else "not valid")
         names.append(m.group())
-    return not fmt.layout.sorted or names == sorted(names)
+    if fmt.layout.sorted and names != sorted(names):
+        return "%d entries at %#x: not sorted by name" % (count, syms)
+    return None
 
 
 def _voted_tables(mm, kernel, modules):
@@ -4695,7 +5034,7 @@ def _voted_tables(mm, kernel, modules):
             for shape in set(row.shapes.values()):
                 count = struct.unpack_from(mm.endian + "I", raw, _place(at, shape[1],
                                                                         pointer))[0]
-                if _table_ok(mm, fmt, syms, count):
+                if not _table_fault(mm, fmt, syms, count):
                     votes[(at, shape)] += 1
     # the tables in section order at increasing offsets, each where modules vote for it, the
     # most votes in all (a table with fewer votes than a later one of its shape keeps its
@@ -4718,36 +5057,89 @@ def _voted_tables(mm, kernel, modules):
 
 
 def _module_exports_at(mm, fmt, address, tables):
-    """The exports of the struct module at `address`, read with the kernel's table format."""
-    raw = mm.read(address, max(max(t.syms, t.crcs, t.count, t.flags or 0) for t in tables)
-                  + 2 * mm.pointer, fill=True)
-    symbols = []
+    """[(the _TableAt, its syms address and count)] and the exports of the struct module at
+    `address`, read with the kernel's table format; _Unreadable where a byte they need is
+    not in the dump (its struct module, a table, a name, a namespace, a CRC), or a table
+    is not valid."""
+    size = max(max(t.syms, t.crcs, t.count, t.flags or 0) for t in tables) + 2 * mm.pointer
+    raw = mm.read(address, size)
+    if raw is None:
+        raise _Unreadable("its struct module (%d bytes at %#x) is not in the dump"
+                          % (size, address))
+    symbols, placed = [], []
     for t in tables:
+        what = t.export_type.name
         syms, crcs = (mm.word.unpack_from(raw, at)[0] for at in (t.syms, t.crcs))
         flags = mm.word.unpack_from(raw, t.flags)[0] if t.flags is not None else None
         count = struct.unpack_from(mm.endian + "I", raw, t.count)[0]
         if not count:
             continue
-        if not _table_ok(mm, fmt, syms, count):
-            raise SymversError("the %s table of the module at %#x is not valid"
-                               % (t.export_type.name, address), EXIT_INCONSISTENT)
+        fault = _table_fault(mm, fmt, syms, count)
+        if fault:
+            raise _Unreadable("its %s table: %s" % (what, fault))
+        for table, at, length in (("CRC", crcs, count * fmt.crc_width),
+                                  ("flag", flags, count)):
+            if at and mm.read(at, length) is None:
+                raise _Unreadable("its %s %s table (%d bytes at %#x) is not in the dump"
+                                  % (what, table, length, at))
         entries = mm.read(syms, count * fmt.step)
         targets = [syms, crcs or syms, (flags or syms) + count]
         for i, fields in enumerate(struct.iter_unpack(fmt.entry, entries)):
             at = syms + i * fmt.step
             targets += [at + k * fmt.field + value if fmt.prel32 else value
                         for k, value in enumerate(fields) if k and value]
+            if fmt.layout.namespace and fields[2]:
+                target = targets[-1]
+                if mm.kernel_pointer(target) and mm.string(target, 1025) is None:
+                    raise _Unreadable("its %s table: the namespace of entry %d (at %#x) is "
+                                      "not in the dump" % (what, i, target))
         low = min(t for t in targets if mm.kernel_pointer(t)) & ~0xFFF
         high = max(targets) + 1024 + count * fmt.crc_width
         if high - low > 64 << 20:
-            raise SymversError("the %s table of the module at %#x spreads over %d MiB"
-                               % (t.export_type.name, address, (high - low) >> 20),
-                               EXIT_INCONSISTENT)
+            raise _Unreadable("its %s table spreads over %d MiB" % (what, (high - low) >> 20))
+        if crcs and fmt.layout.rel_crcs:    # self-relative CRCs: where each slot leads
+            slots = struct.unpack(mm.endian + "%di" % count, mm.read(crcs, 4 * count))
+            ends = [crcs + 4 * i + v for i, v in enumerate(slots)]
+            if all(low <= end <= high - 4 for end in ends) and \
+                    any(mm.read(end, 4) is None for end in ends):
+                raise _Unreadable("its %s CRCs (self-relative) are not in the dump" % what)
         window = Image(mm.read(low, high - low, fill=True), low, mm.pointer, mm.endian)
         ref = TableRef(t.export_type, syms - low, count, crcs - low if crcs else None,
                        flags - low if flags else None)
-        symbols += walk(TableFormat(window, fmt.layout, fmt.prel32), [ref])
-    return symbols
+        try:
+            symbols += walk(TableFormat(window, fmt.layout, fmt.prel32), [ref])
+        except SymversError as e:
+            raise _Unreadable("its %s table: %s" % (what, e)) from None
+        placed.append((what, syms, count * fmt.step))
+        if crcs:
+            placed.append((what + " CRC", crcs, count * fmt.crc_width))
+    return placed, symbols
+
+
+def _overlapping(loaded, placed):
+    """The loaded modules, those whose export tables overlap another's (`placed`: each
+    one's [(table, address, size)]) named, both left out: one of them is not what the
+    dump says, and neither's exports are printed twice."""
+    spans = sorted((address, address + size, i, what) for i, tables in placed.items()
+                   for what, address, size in tables)
+    bad = {}
+    end, owner = 0, None
+    for start, stop, i, what in spans:
+        if start < end and owner[0] != i:
+            for k, other in ((i, owner), (owner[0], (i, what))):
+                bad.setdefault(k, "its %s table at %#x overlaps the %s table of %s: the "
+                               "dump is inconsistent" % (
+                                   what if k == i else owner[1], start,
+                                   other[1], _module_label(loaded[other[0]])))
+        if stop > end:
+            end, owner = stop, (i, what)
+    return [m._replace(exports=[], missing=bad[i]) if i in bad else m
+            for i, m in enumerate(loaded)]
+
+
+def _module_label(module):
+    """A loaded module as a warning names it: its name, else its address."""
+    return module.name if module.name is not None else "the module at %#x" % module.address
 
 
 def _vmcoreinfo_in_memory(memory, kernel):
@@ -4765,11 +5157,14 @@ def _vmcoreinfo_in_memory(memory, kernel):
 
 
 def _module_ring(memory, kernel):
-    """(_ModuleMemory, _Ring, how the page tables were found) of the module list, or None:
-    through each way the dump says how its virtual memory is mapped, until the ring is;
-    without a VMCOREINFO note, again with the kernel's own copy of it."""
+    """(_ModuleMemory, _Ring or None, how the page tables were found, the most struct
+    module heads seen) of the module list: through each way the dump says how its virtual
+    memory is mapped, until the ring is; without a VMCOREINFO note, again with the
+    kernel's own copy of it."""
     mm = _ModuleMemory(memory, kernel.fmt.image.ptr_size, kernel.fmt.image.endian)
     machine = _architecture(memory, kernel)
+    image = kernel.fmt.image
+    heads = 0
     for _ in range(2):
         offset = _kernel_offset(memory, kernel)
         candidates = [(None, None, "the dump's virtual addresses")] \
@@ -4778,35 +5173,56 @@ def _module_ring(memory, kernel):
         for scheme, root, how in candidates:
             memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
             runs = _module_runs(memory, _module_areas(memory, machine, scheme), offset)
-            ring = _ring(mm, _head_candidates(mm, runs))
+            starts = [start for start, _ in runs]
+
+            def kernel_at(node):
+                """Whether a node is in the kernel: in its window, or not in module memory."""
+                if image.base is not None and 0 <= node - image.base < len(image.data):
+                    return True
+                i = bisect.bisect_right(starts, node) - 1
+                return i < 0 or node >= runs[i][1]
+
+            found = _head_candidates(mm, runs)
+            heads = max(heads, len(found))
+            ring = _ring(mm, found, kernel_at)
             if ring:
-                return mm, ring, how if scheme is None else "%s from %s" % (scheme.name, how)
+                return mm, ring, how if scheme is None else "%s from %s" % (scheme.name, how), \
+                    heads
         memory.tables = None
         if memory.info:
-            return None
+            break
         memory.info = _vmcoreinfo_in_memory(memory, kernel)
-    return None
+    return mm, None, None, heads
 
 
 def loaded_modules(memory, image, found):
     """[LoadedModule] of the modules on the module list of the dump `memory`, whose kernel
-    window `image` extract() read as `found` (an Extraction); [] where the dump holds no
-    module list (a window of the kernel alone), said."""
+    window `image` extract() read as `found` (an Extraction): each module read whole, or
+    named in a warning, with why, and left out (its `missing`; one with no address: a part
+    of the list that is not read); [] where the dump holds no module list (a window of the
+    kernel alone), said."""
     options = found.options
     layout = layout_for(options.version)
     sizes = [options.bits // 8] if found.placed else [8, 4]     # what PREL32 did not say
+    heads = 0
     for size in sizes:
         kernel = _Kernel(TableFormat(Image(image, options.base, size,
                                            ">" if options.big_endian else "<"), layout,
                                      options.prel32), options.version,
                          image_header(image).machine)
-        on_ring = _module_ring(memory, kernel)
-        if on_ring:
+        mm, ring, how, seen = _module_ring(memory, kernel)
+        heads = max(heads, seen)
+        if ring:
             break
     else:
-        _log.info("no module list found in the dump")
-        return []
-    mm, ring, how = on_ring
+        if not heads and not memory.truncated:
+            _log.info("no module list found in the dump")
+            return []
+        why = "%d struct module heads in module memory, but no module list through them: " \
+              "the loaded modules are not read" % heads if heads else \
+            "no module list in what the truncated dump holds"
+        _log.warning("the module list cannot be read whole: %s", why)
+        return [LoadedModule(None, None, [], why)]
     fmt = kernel.fmt
     tables = _btf_tables(image, mm.pointer, layout)
     offsets = "BTF"
@@ -4818,13 +5234,33 @@ def loaded_modules(memory, image, found):
                            "their export tables is not found: the kernel has no BTF (with "
                            "CONFIG_RANDSTRUCT only BTF says it)" % len(ring.modules),
                            EXIT_NOT_FOUND)
-    loaded = []
+    loaded, placed = [], {}
     for address in ring.modules:
         name = mm.head(address)
-        exports = _module_exports_at(mm, fmt, address, tables)
-        loaded.append(LoadedModule(name, address, [s._replace(module=name) for s in exports]))
+        try:
+            if name is None:
+                raise _Unreadable("its struct module's head (state, list, a name with its "
+                                  "NUL) is %s" % ("not in the dump" if mm.read(
+                                      address, 3 * mm.pointer) is None else "not valid"))
+            placed[len(loaded)], exports = _module_exports_at(mm, fmt, address, tables)
+            loaded.append(LoadedModule(name, address, [s._replace(module=name)
+                                                       for s in exports]))
+        except _Unreadable as e:
+            loaded.append(LoadedModule(name, address, [], str(e)))
+    loaded = _overlapping(loaded, placed)
+    for gap, why in ring.breaks:
+        if gap:
+            loaded.append(LoadedModule(None, None, [], why))
+        else:
+            _log.warning("the module list is broken: %s", why)
+    for module in loaded:
+        if module.address is None:
+            _log.warning("the module list cannot be read whole: %s", module.missing)
+        elif module.missing:
+            _log.warning("%s cannot be read whole, left out: %s", _module_label(module),
+                         module.missing)
     _log.info("%d modules on the module list (page tables: %s; struct module's export "
-              "tables from %s)", len(loaded), how, offsets)
+              "tables from %s)", len(ring.modules), how, offsets)
     return loaded
 
 
@@ -6102,7 +6538,7 @@ class _Run:
         modules = self.same_build(modules, build, image, lines, version)
         return _Side(image, lines + _loaded_lines(loaded, modules, version), modules,
                      version or max((m.module.version for m in modules if m.module.version),
-                                    default=None), build)
+                                    default=None), build, any(m.missing for m in loaded))
 
     def diff_side(self, path):
         """One side of --diff, read on its own: a Module.symvers file, a module tree or
@@ -6138,6 +6574,8 @@ class _Run:
         status, verdicts = self.check(new, checked) if checked else (0, [])
         if not status and any(KABI_BREAKS[change.kind] for change in changes):
             status = EXIT_ABI_CHANGED
+        if not status and (old.incomplete or new.incomplete):
+            status = EXIT_INCOMPLETE
         if self.args.json:
             document = {"old": old_path, "new": new_path,
                         "changes": [change.json(causes) for change in changes],
@@ -6177,10 +6615,12 @@ class _Run:
         side = self.side(args.kernel, args.modules or ())
         if args.check:
             status, verdicts = self.check(side, checked)
+            status = status or (EXIT_INCOMPLETE if side.incomplete else 0)
             return status, _json({"modules": [_verdict_json(v) for v in verdicts]}) \
                 if args.json else "".join(v.line() + "\n" for v in verdicts)
         _exported_twice(side.lines, side.modules)
-        return 0, "".join(line + "\n" for line in side.all_lines)
+        return EXIT_INCOMPLETE if side.incomplete else 0, \
+            "".join(line + "\n" for line in side.all_lines)
 
 
 class _Side(NamedTuple):
@@ -6192,6 +6632,7 @@ class _Side(NamedTuple):
     modules: list
     version: Optional[tuple]
     build: Optional[Build] = None       # the kernel's (None: no image)
+    incomplete: bool = False    # loaded modules that cannot be read whole (named)
 
     @property
     def all_lines(self):
@@ -6224,6 +6665,8 @@ def _loaded_lines(loaded, modules, version):
     given = {_module_key(m.name): m for m in modules}
     lines = []
     for module in loaded:
+        if module.missing:          # named, left out
+            continue
         twin = given.get(_module_key(module.name))
         if twin is None:
             lines += format_symvers(module.exports, layout_for(version).columns)

@@ -18,7 +18,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYOUTS, LOADED, DUMPS = "tests/test_layouts.py", "tests/test_loaded.py", "tests/test_dumps.py"
 CHECK, KABI, SAFETY = "tests/test_check.py", "tests/test_kabi.py", "tests/test_safety.py"
-TABLES = "tests/test_page_tables.py"
+TABLES, DAMAGED = "tests/test_page_tables.py", "tests/test_damaged.py"
 BUILDS = "tests/test_builds.py"
 
 MUTANTS = (
@@ -104,10 +104,24 @@ MUTANTS = (
      [TABLES]),
     # the module ring
     ("ring: next->prev not checked",
-     "if following is None or mm.pointer_at(following + pointer) != node:",
-     "if following is None:", [LOADED]),
-    ("ring: any number of non-modules", "if len(others) == 1:", "if len(others) >= 1:",
-     [LOADED]),
+     "return here[way] if there and there[1 - way] == node else None",
+     "return here[way] if there else None", [LOADED]),
+    ("ring: the first node that is no module the head",
+     "others = [n for n in others if kernel_at(n)]", "others = others[:1]", [LOADED]),
+    # damaged dumps: never a made-up value, never all for one
+    ("a page partly held read whole", "elif not fill and isinstance(page, _Partial):",
+     "elif False:", [DAMAGED]),
+    ("a CRC table not in the dump read as zeros", "if at and mm.read(at, length) is None:",
+     "if False:", [DAMAGED]),
+    ("overlapping tables of two modules not said", "if start < end and owner[0] != i:",
+     "if False:", [DAMAGED]),
+    ("a link broken one way not walked around", "if joined is stretch:", "if False:",
+     [DAMAGED]),
+    ("a kdump page cut by the file's end decompressed",
+     "    if len(data) < size:\n        return None", "    if False:\n        return None",
+     [DAMAGED]),
+    ("a corrupt kdump page fails the run", "        return _corrupt_page(corrupt, offset, e)",
+     "        raise SymversError(str(e), EXIT_FORMAT)", [DAMAGED]),
     # kdump pages by address
     ("kdump: pfn of an address in 4 KiB pages", "for pfn in range(address // self.page, "
      "_round_up(address + size, self.page) // self.page):", "for pfn in range(address // "

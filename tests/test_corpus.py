@@ -5,6 +5,7 @@ every kernel in it is run with the options of its meta.json (found by the script
 without this project's code) and with no options at all, on the image as Debian ships it and
 on the decompressed image.  The vmlinux lines must equal the official file's exactly."""
 
+import collections
 import hashlib
 import itertools
 import json
@@ -12,12 +13,14 @@ import mmap
 import os
 import re
 import shutil
+import struct
 import subprocess
+import sys
 
 import pytest
 
-from corpus import (CORPUS, NO_CORPUS, corpus_kernels, each, kernel_image, loaded_lines, meta,
-                    module_tree, module_vermagic, modules_package, not_in_corpus,
+from corpus import (CORPUS, NO_CORPUS, TOOL, corpus_kernels, each, kernel_image, loaded_lines,
+                    meta, module_tree, module_vermagic, modules_package, not_in_corpus,
                     official_changes, official_lines, official_vmlinux_lines, tool)
 from kobuild import patched_module
 from qemu import (DUMPS, LOAD, LOADED, boot_and_dump, decompressed, insmod_initramfs,
@@ -400,3 +403,95 @@ def test_real_vermagic_of_another_release():
     lines, _ = tool("--check", module, _image(new), status=7)
     assert "the release: module '6.1.0-50-armmp', kernel '7.2.13+deb14-armmp' (another " \
            "version of the kernel)" in lines[0]
+
+
+MODULE_AREA = 0xFFFFFFFFA0000000     # x86-64's module mapping space, to the fixmap
+
+
+def _phdrs(view):
+    """(file offset of each ELF64 program header, its fields: type, flags, offset, vaddr,
+    paddr, filesz) of an ELF core (e_phnum PN_XNUM: the count in section header 0)."""
+    phoff, = struct.unpack_from("<Q", view, 32)
+    phentsize, phnum = struct.unpack_from("<HH", view, 54)
+    if phnum == 0xFFFF:
+        shoff, = struct.unpack_from("<Q", view, 40)
+        phnum, = struct.unpack_from("<I", view, shoff + 44)
+    return [(phoff + i * phentsize, struct.unpack_from("<IIQQQQ", view, phoff + i * phentsize))
+            for i in range(phnum)]
+
+
+def _module_segments(view, offset):
+    """(program header's offset, its fields) of each PT_LOAD of module memory holding a file
+    offset (QEMU's -p dumps: a physical page's bytes once, each mapping of it a segment)."""
+    return [(at, p) for at, p in _phdrs(view)
+            if p[0] == 1 and p[2] <= offset < p[2] + p[5] and p[3] >= MODULE_AREA]
+
+
+def _damaged_run(path, truth, loaded, status):
+    """The tool on a damaged dump, exiting with one of `status`: every line printed a true
+    one, each once; every loaded module missing from its lines named on stderr (or a gap of
+    the list said)."""
+    result = subprocess.run([sys.executable, TOOL, str(path)], capture_output=True, text=True,
+                            timeout=1200)
+    assert result.returncode in status, result.stderr[-3000:]
+    ours, err = result.stdout.splitlines(), result.stderr
+    assert len(ours) == len(set(ours)) and set(ours) <= truth, set(ours) - truth
+    printed = {line.split("\t")[2] for line in ours}
+    exporting = {line.split("\t")[2] for line in truth} - {"vmlinux"}
+    unnamed = [name for name in exporting - printed if name not in err]
+    assert len(unnamed) <= err.count("warning: the module at ") or \
+        "the module list cannot be read whole" in err, (unnamed, err)
+    return ours, err
+
+
+@pytest.mark.parametrize("name", each([n for n in MODULE_KERNELS if n.startswith("amd64-6.1.")],
+                                      not_in_corpus("an amd64 6.1 kernel with its module tree")))
+def test_damaged_real_qemu_dump(name, tmp_path):
+    """A real QEMU paging dump (-p) damaged: a module's CRC table not in the dump (its
+    segment made PT_NULL), a module's list `next` to itself, the file truncated to half.
+    Never a made-up line, the module(s) named, the others printed."""
+    directory = os.path.join(CORPUS, name)
+    loaded = module_initramfs(tmp_path / "initrd", module_tree(directory), LOAD,
+                              meta(directory)["arch"])
+    path = boot_and_dump(directory, tmp_path, until=LOADED, initrd=tmp_path / "initrd",
+                         append="nokaslr", dumps=(("paging", "-p "),))["paging"]
+    truth = set(loaded_lines(directory, loaded))
+    by_module = collections.defaultdict(list)
+    for line in truth:
+        crc, symbol, module, kind = line.split("\t")[:4]
+        by_module[module, kind].append((symbol.encode(), int(crc, 16)))
+    # a module's EXPORT_SYMBOL_GPL CRCs, in its table's (name) order, found in the file
+    (victim, kind), exports = max(((key, e) for key, e in by_module.items()
+                                   if key[0] != "vmlinux" and len(e) >= 4),
+                                  key=lambda item: len(item[1]))
+    crcs = b"".join(struct.pack("<I", crc) for _, crc in sorted(exports))
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as view:
+        # its struct module (state, list, name) in module memory: (file offset, address)
+        record = re.compile(rb"(?s)[\x00-\x03]\x00{7}(.{8})(.{8})%s\x00" % re.escape(
+            victim.encode()))
+        records = [(m.start(), segment[3] + m.start() - segment[2])
+                   for m in record.finditer(view) if m.start() % 8 == 0
+                   and struct.unpack("<Q", m.group(1))[0] >> 63
+                   for _, segment in _module_segments(view, m.start())]
+        assert len(records) == 1, (victim, records)
+        # its CRCs in module memory (the .ko read by insmod may be in the page cache too)
+        found = [at for m in re.finditer(re.escape(crcs), view)
+                 for at, _ in _module_segments(view, m.start())]
+        assert len(found) == 1, (victim, found)
+        view[found[0]:found[0] + 4] = struct.pack("<I", 0)      # PT_NULL: not in the dump
+        view.flush()
+        ours, err = _damaged_run(path, truth, loaded, (9,))
+        assert "warning: %s cannot be read whole" % victim in err or \
+            "warning: the module at %#x cannot be read whole" % records[0][1] in err, err
+        view[found[0]:found[0] + 4] = struct.pack("<I", 1)
+        # its list `next` to itself: walked around, every module printed
+        (at, address), = records
+        view[at + 8:at + 16] = struct.pack("<Q", address + 8)
+        view.flush()
+        ours, err = _damaged_run(path, truth, loaded, (0,))
+        assert sorted(ours) == sorted(truth)
+        assert "the module list is broken" in err
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    _, err = _damaged_run(path, truth, loaded, (0, 9))
+    assert "the ELF core dump is truncated" in err
