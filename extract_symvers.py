@@ -6113,7 +6113,8 @@ def crc_causes(old, new, symbols):
     own = {name for name in symbols if name in olds and name in news and
            old.text(old.refs[olds[name]]) != new.text(new.refs[news[name]])}
     types = {key: _differences(definitions[0][key], definitions[1][key]) for key in differing}
-    types[OWN_PROTOTYPE] = ["the export's own parameters or return type"]
+    if own:
+        types[OWN_PROTOTYPE] = ["the export's own parameters or return type"]
     return Causes(types, {name: ([differing[i] for i in _bits(nearest[name])] +
                                  [OWN_PROTOTYPE] * (name in own)) if name in nearest else None
                           for name in symbols},
