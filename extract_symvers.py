@@ -4294,7 +4294,7 @@ def modules_config(paths, max_size=MAX_SIZE):
     return None
 
 
-# --- BTF: the kernel's own description of its structures -----------------------------------
+# --- BTF: the kernel's own description of its types ----------------------------------------
 # CONFIG_DEBUG_INFO_BTF kernels (Debian's, Android's GKI, most distributions') carry .BTF in
 # their read-only data: a header, then btf_type records, each followed by what its kind
 # needs (Documentation/bpf/btf.rst).
@@ -4304,7 +4304,6 @@ BTF_HEADER_FIELDS = "magic version flags hdr_len type_off type_len str_off str_l
 (BTF_INT, BTF_PTR, BTF_ARRAY, BTF_STRUCT, BTF_UNION, BTF_ENUM, BTF_FWD, BTF_TYPEDEF,
  BTF_VOLATILE, BTF_CONST, BTF_RESTRICT, BTF_FUNC, BTF_FUNC_PROTO, BTF_VAR, BTF_DATASEC,
  BTF_FLOAT, BTF_DECL_TAG, BTF_TYPE_TAG, BTF_ENUM64) = range(1, 20)
-BTF_KIND_STRUCT = BTF_STRUCT
 # kind -> (bytes after the btf_type, bytes per vlen item): int, ptr, array, struct, union,
 # enum, fwd, typedef, volatile, const, restrict, func, func_proto, var, datasec, float,
 # decl_tag, type_tag, enum64
@@ -4329,36 +4328,51 @@ def _btf_header(data, at):
                                            header.str_off + header.str_len)
 
 
-def _btf_struct_at(data, at, name):
-    """The Struct `name` of the BTF blob at `at`, None when it has none (or `name` is None);
-    a blob that does not parse from end to end (a corrupt copy left in memory) raises
-    ValueError."""
+def _btf_types(data, at):
+    """(byte order, header, where its strings start, its types) of the BTF blob at `at`; the
+    types an iterator of (name offset, kind, vlen, kind_flag, size or type, where what its kind
+    adds starts, where the next type starts).  A blob outside `data`, a type of no kind or
+    named outside the strings, types overrunning their section raise ValueError."""
     e, header, _ = _btf_header(data, at)
-    types = at + header.hdr_len + header.type_off
+    first = at + header.hdr_len + header.type_off
     strings = at + header.hdr_len + header.str_off
-    end = types + header.type_len
+    end = first + header.type_len
     if end > len(data) or strings + header.str_len > len(data) or not header.type_len:
         raise ValueError("BTF blob outside the data")
-    record, member = struct.Struct(e + "III"), struct.Struct(e + "III")
+
+    def types(at=first):
+        record = struct.Struct(e + "III")
+        while at < end:
+            name_off, info, ref = record.unpack_from(data, at)
+            kind, vlen = info >> 24 & 0x1F, info & 0xFFFF
+            if kind not in BTF_KINDS or name_off >= header.str_len:
+                raise ValueError("BTF type of kind %d" % kind)
+            fixed, each = BTF_KINDS[kind]
+            body = at + record.size
+            at = body + fixed + each * vlen
+            if at > end:
+                raise ValueError("BTF types overrun their section")
+            yield name_off, kind, vlen, info >> 31, ref, body, at
+
+    return e, header, strings, types()
+
+
+def _btf_struct_at(data, at, name):
+    """The Struct `name` of the BTF blob at `at`, None when it has none (or `name` is None):
+    the blob walked type by type, only that structure's members read; a blob that does not
+    parse from end to end (a corrupt copy left in memory) raises ValueError."""
+    e, _, strings, types = _btf_types(data, at)
+    member = struct.Struct(e + "III")
     wanted, found = None if name is None else name.encode() + b"\0", None
-    while types < end:
-        name_off, info, size = record.unpack_from(data, types)
-        kind, vlen = info >> 24 & 0x1F, info & 0xFFFF
-        if kind not in BTF_KINDS or name_off >= header.str_len:
-            raise ValueError("BTF type of kind %d" % kind)
-        fixed, each = BTF_KINDS[kind]
-        body = types + record.size + fixed
-        if kind == BTF_KIND_STRUCT and found is None and wanted and \
+    for name_off, kind, vlen, bitfields, size, body, _ in types:
+        if kind == BTF_STRUCT and found is None and wanted and \
                 data[strings + name_off:strings + name_off + len(wanted)] == wanted:
             members = {}
             for i in range(vlen):
                 member_name, _, offset = member.unpack_from(data, body + i * member.size)
-                bits = offset & 0xFFFFFF if info >> 31 else offset     # kind_flag: bitfields
+                bits = offset & 0xFFFFFF if bitfields else offset
                 members[_cstring(data, strings + member_name)] = bits // 8
             found = Struct(name, size, members)
-        types = body + each * vlen
-    if types != end:
-        raise ValueError("BTF types overrun their section")
     return found
 
 
@@ -4393,32 +4407,19 @@ class Btf:
                   BTF_TYPE_TAG: ""}
 
     def __init__(self, blob):
-        e, header, _ = _btf_header(blob, 0)
-        strings = blob[header.hdr_len + header.str_off:
-                       header.hdr_len + header.str_off + header.str_len]
+        e, header, strings, types = _btf_types(blob, 0)
         names, at = {}, 0
-        for name in bytes(strings).split(b"\0"):
+        for name in bytes(blob[strings:strings + header.str_len]).split(b"\0"):
             names[at] = name.decode("latin-1")
             at += len(name) + 1
-        record = struct.Struct(e + "III")
         items = {kind: struct.Struct(e + fmt) for kind, fmt in self.ITEMS.items()}
+        array = struct.Struct(e + "III")
         self.kinds, self.names, self.refs, self.items, self.kind_flags = [0], [""], [0], [()], [0]
-        at = header.hdr_len + header.type_off
-        end = min(at + header.type_len, len(blob))
-        while at + record.size <= end:
-            name_off, info, ref = record.unpack_from(blob, at)
-            kind, vlen = info >> 24 & 0x1F, info & 0xFFFF
-            if kind not in BTF_KINDS:
-                raise ValueError("BTF type %d of kind %d" % (len(self.kinds), kind))
-            fixed, each = BTF_KINDS[kind]
-            body = at + record.size + fixed
-            at = body + each * vlen
-            if at > end:
-                raise ValueError("BTF type %d overruns its section" % len(self.kinds))
+        for name_off, kind, _, kind_flag, ref, body, end in types:
             if kind in items:
-                listed = tuple(items[kind].iter_unpack(blob[body:at]))
+                listed = tuple(items[kind].iter_unpack(blob[body:end]))
             elif kind == BTF_ARRAY:
-                element, _, count = struct.unpack_from(e + "III", blob, body - fixed)
+                element, _, count = array.unpack_from(blob, body)
                 listed = (element, count)
             else:
                 listed = ()
@@ -4426,7 +4427,7 @@ class Btf:
             self.names.append(names.get(name_off, ""))
             self.refs.append(ref)
             self.items.append(listed)
-            self.kind_flags.append(info >> 31)
+            self.kind_flags.append(kind_flag)
         self.names_of = names
 
     def __len__(self):
