@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYOUTS, LOADED, DUMPS = "tests/test_layouts.py", "tests/test_loaded.py", "tests/test_dumps.py"
 CHECK, KABI, SAFETY = "tests/test_check.py", "tests/test_kabi.py", "tests/test_safety.py"
 TABLES, DAMAGED = "tests/test_page_tables.py", "tests/test_damaged.py"
-BUILDS = "tests/test_builds.py"
+BUILDS, BTF = "tests/test_builds.py", "tests/test_btf.py"
 
 MUTANTS = (
     # LAYOUTS: each row's change, and the releases it starts at
@@ -192,6 +192,13 @@ MUTANTS = (
     ("kabi: one change a symbol", "                changes.append(Change(kind, name, was, "
      "now))\n", "                changes.append(Change(kind, name, was, now))\n"
      "                break\n", [KABI]),
+    ("why: offsets that follow from embedded types compared",
+     "return tuple(member[:2] + member[3:] for member in body)", "return tuple(body)", [KABI]),
+    ("why: every type on the way a step", "step = named[child]", "step = 1", [KABI]),
+    ("why: types reached only one way", "bits |= reached[child]", "pass", [KABI]),
+    ("btf: the blob without its strings", "return e, header, header.hdr_len + max(header.type_off "
+     "+ header.type_len,", "return e, header, header.hdr_len + max(header.type_off + "
+     "header.type_len, 0) or (", [BTF]),
     ("kabi: GPL-only to GPL-only became GPL-only", "(\"became GPL-only\", gpl == (False, True)),",
      "(\"became GPL-only\", gpl[1]),", [KABI]),
     ("kabi: GPL-only by the first type alone", "gpl = (was.export_type in GPL_ONLY, "

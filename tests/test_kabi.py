@@ -324,3 +324,19 @@ def test_the_nearest_cause_and_cycles():
     causes = causes_of(kernel(False), kernel(True), ["walk"])
     assert causes.symbols == {"walk": ["struct near"]}
     assert causes.reached == {"struct near": 1, "struct far": 1}
+
+
+def test_only_named_types_are_steps():
+    """`const struct a *` is one named type away, `struct holder *` holding a struct b two:
+    a is the nearest cause (a pointer and a qualifier are on the way, not steps)."""
+    def kernel(new):
+        types = BtfTypes()
+        int_ = types.int("int", 4)
+        a = types.struct("a", 8, [("x", int_, 0)] + [("y", int_, 4)] * new)
+        b = types.struct("b", 8, [("x", int_, 0)] + [("y", int_, 4)] * new)
+        holder = types.struct("holder", 8, [("inner", b, 0)])
+        types.func("use", types.func_proto(int_, [("p", types.ptr(types.const(a))),
+                                                  ("h", types.ptr(holder))]))
+        return types
+
+    assert causes_of(kernel(False), kernel(True), ["use"]).symbols == {"use": ["struct a"]}
