@@ -2615,7 +2615,11 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
 # --- Detection: what the image says of itself ----------------------------------------------
 
 RELEASE = re.compile(rb"Linux version ([!-~]+) ")
-VERMAGIC_WORDS = re.compile(rb"(?:[!-~]+ )*[!-~]*(?=\0)")
+# the words after the release: SMP, preempt, mod_unload, modversions, the architecture's
+# (aarch64, ARMv7 p2v8, 686, MIPS32_R2 32BIT, mprofile-kernel, gcc-4.1 ...), RANDSTRUCT_<seed>:
+# letters, digits, _ . + -; not the x86 setup code's kernel_version, "RELEASE (builder@host)
+# #1 SMP ...", which a dump of low memory holds too
+VERMAGIC_WORDS = re.compile(rb"(?:[\w.+-]+ )*[\w.+-]*(?=\0)")
 
 
 def _banner_release(data):

@@ -205,6 +205,17 @@ def test_vermagic(magic):
     assert extract_symvers.vermagic(image.replace(magic, b"x" * len(magic))) is None
 
 
+def test_vermagic_not_the_setup_codes_kernel_version():
+    """A dump of low memory holds x86's setup code, whose kernel_version is the release, a
+    space and "(builder@host) #1 SMP ...": not the vermagic the loader compares."""
+    release = b"6.1.0-50-amd64"
+    magic = release + b" SMP preempt mod_unload modversions "
+    image = (b"\0" + release + b" (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC "
+             b"Debian 6.1.176-1 (2026-07-02)\0" + b"Linux version " + release +
+             b" (builder@host) (gcc 12) #1 SMP\n\0" + magic + b"\0")
+    assert extract_symvers.vermagic(image) == magic.decode()
+
+
 def test_vermagic_is_printed(kernel, run, kernel_file):
     magic = b"5.19.0-test SMP preempt mod_unload modversions "
     assert "vermagic: %s\n" % magic.decode() in \
