@@ -27,10 +27,11 @@ def test_kcore(tmp_path, run, assert_symvers):
     path = tmp_path / "kcore"
     ram = bytearray(64 << 20)
     ram[16 << 20:(16 << 20) + len(kernel.data)] = kernel.data
+    no_paddr = (1 << 64) - 1        # fs/proc/kcore.c: vmalloc and modules have none
     elf_core(path, [(KASLR, 0, len(kernel.data), kernel.data),
-                    (0xFFFFC90000000000, 0, 32 << 30, b""),
+                    (0xFFFFC90000000000, no_paddr, 32 << 30, b""),
                     (0xFFFF888000000000, 0, 16 << 30, bytes(ram)),
-                    (0xFFFFFFFFC0000000, 0, 1 << 30, b"")],
+                    (0xFFFFFFFFC0000000, no_paddr, 1 << 30, b"")],
              notes=[(b"CORE", 1, bytes(336)), (b"VMCOREINFO", 0, VMCOREINFO)])
     assert os.path.getsize(path) > 48 << 30
     result = run("-v", path)      # -v: the bases tried too
