@@ -14,7 +14,6 @@ the exit status, wall time (median of --runs, interpreter start included) and pe
 import argparse
 import os
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -25,10 +24,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOOL = os.path.join(HERE, "..", "extract_symvers.py")
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-from archives import elf_core, kdump                                      # noqa: E402
+from archives import kdump                                                # noqa: E402
 from kernelimage import build                                             # noqa: E402
-from memdump import (MMUS, kernel_with_modules, paged_memory, qemu_cpu_state,  # noqa: E402
-                     virtual_dump)
+from memdump import (aliased_module_tables, bitmap_beyond, kernel_with_modules,  # noqa: E402
+                     phnum_beyond, virtual_dump)
 
 
 def kdump_file(path, flattened=False):
@@ -42,14 +41,7 @@ def kdump_file(path, flattened=False):
 
 def bitmap_blocks(path, ones):
     kdump_file(path)
-    with open(path, "r+b") as f:
-        f.seek(436)
-        f.write(struct.pack("<I", 8192))
-        f.seek(4096 + 96)
-        f.write(struct.pack("<Q", 1 << 40))
-        f.seek(2 * 4096 + 8192 * 4096 // 2)
-        f.write(b"\xff" * ones)
-        f.truncate(8 << 30)
+    bitmap_beyond(path, ones)
 
 
 def flattened_without_end(path):
@@ -61,30 +53,13 @@ def flattened_without_end(path):
 
 def pn_xnum(path):
     virtual_dump(path, kernel_with_modules(count=1, stale=False))
+    phnum_beyond(path, 0xFFFF, 9000000)
     with open(path, "r+b") as f:
-        end = os.path.getsize(path)
-        f.seek(56)
-        f.write(struct.pack("<H", 0xFFFF))
-        f.seek(40)
-        f.write(struct.pack("<Q", end))
-        f.seek(end)
-        f.write(struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, 9000000, 0, 0))
         f.truncate(1 << 30)
 
 
 def aliased_tables(path):
-    memory = kernel_with_modules(stale=False)
-    physical, root, _ = paged_memory(memory, MMUS["x86-64"], large=21)
-    start, image = physical.image()
-    image = bytearray(image)
-    mask, va = 0x000FFFFFFFFFF000, 0xFFFFFFFFC0000000
-    table = struct.unpack_from("<Q", image, root - start + 8 * 511)[0] & mask
-    for shift in (30, 21):
-        entry, = struct.unpack_from("<Q", image, table - start + 8 * (va >> shift & 511))
-        struct.pack_into("<512Q", image, table - start, *[entry] * 512)
-        table = entry & mask
-    elf_core(path, [(start, start, len(image), bytes(image))],
-             notes=[(b"QEMU", 0, qemu_cpu_state(root))])
+    aliased_module_tables(path, kernel_with_modules(stale=False))
 
 
 CASES = (("kdump: 8192 bitmap blocks, 8 GiB sparse", lambda p: bitmap_blocks(p, 0)),

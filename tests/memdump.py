@@ -511,3 +511,49 @@ def paged_dump(path, memory, mmu, btf=None, large=None, notes=(), info=None, mac
     if info:
         notes.append((b"VMCOREINFO", 0, info(root, offset)))
     elf_core(path, [(start, start, len(image), image)], notes=notes, machine=machine)
+
+
+# --- Damage: dumps whose headers or tables claim what they should not --------------------
+
+def phnum_beyond(path, phnum, shinfo=None):
+    """An ELF core at `path` given e_phnum `phnum` and, with `shinfo`, a section header 0
+    after its end whose sh_info says that many program headers (PN_XNUM's count)."""
+    with open(path, "r+b") as f:
+        f.seek(56)
+        f.write(struct.pack("<H", phnum))
+        if shinfo is not None:
+            end = f.seek(0, 2)
+            f.seek(40)
+            f.write(struct.pack("<Q", end))
+            f.seek(end)
+            f.write(struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, shinfo, 0, 0))
+
+
+def aliased_module_tables(path, memory):
+    """A physical x86-64 dump of `memory` whose module memory's tables (0xffffffffc0000000)
+    all alias one: each entry of its PUD leads to the PMD, each of the PMD to its page table
+    (a walk that visits a table more than once visits 512^3 entries)."""
+    physical, root, _ = paged_memory(memory, MMUS["x86-64"], large=21)
+    start, image = physical.image()
+    image = bytearray(image)
+    mask, va = 0x000FFFFFFFFFF000, 0xFFFFFFFFC0000000
+    table = struct.unpack_from("<Q", image, root - start + 8 * 511)[0] & mask
+    for shift in (30, 21):
+        entry, = struct.unpack_from("<Q", image, table - start + 8 * (va >> shift & 511))
+        struct.pack_into("<512Q", image, table - start, *[entry] * 512)
+        table = entry & mask
+    elf_core(path, [(start, start, len(image), bytes(image))],
+             notes=[(b"QEMU", 0, qemu_cpu_state(root))])
+
+
+def bitmap_beyond(path, ones):
+    """A kdump-compressed file at `path` (4 KiB blocks) made to claim 8192 bitmap blocks of a
+    2^40-page machine, sparse to 8 GiB to hold them, `ones` bytes of its bitmap all ones."""
+    with open(path, "r+b") as f:
+        f.seek(436)                     # disk_dump_header.bitmap_blocks
+        f.write(struct.pack("<I", 8192))
+        f.seek(4096 + 96)               # kdump_sub_header.max_mapnr_64
+        f.write(struct.pack("<Q", 1 << 40))
+        f.seek(2 * 4096 + 8192 * 4096 // 2)
+        f.write(b"\xff" * ones)
+        f.truncate(8 << 30)

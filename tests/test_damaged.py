@@ -11,8 +11,8 @@ import pytest
 
 import extract_symvers
 from archives import kdump
-from memdump import (MMUS, STRUCT_MODULE, kernel_with_modules, module_btf, paged_memory,
-                     virtual_dump)
+from memdump import (MMUS, STRUCT_MODULE, aliased_module_tables, bitmap_beyond,
+                     kernel_with_modules, module_btf, paged_memory, phnum_beyond, virtual_dump)
 from kernelimage import PLAIN
 
 SHAPE = STRUCT_MODULE[("6.1", 8)]
@@ -274,14 +274,7 @@ def test_a_kdump_bitmap_of_8192_blocks(ones, tmp_path, run):
     pages): no memory in proportion (an index over the bitmap; no more descriptors than the
     file holds on disk), one line."""
     path, kernel = kdump_file(tmp_path)
-    with open(path, "r+b") as f:
-        f.seek(436)
-        f.write(struct.pack("<I", 8192))
-        f.seek(4096 + 96)
-        f.write(struct.pack("<Q", 1 << 40))
-        f.seek(2 * 4096 + 8192 * 4096 // 2)
-        f.write(b"\xff" * ones)
-        f.truncate(8 << 30)
+    bitmap_beyond(path, ones)
     result = run(path)
     assert result.status in (0, 4), result.err
     assert set(result.lines) <= set(kernel.symvers())
@@ -295,15 +288,7 @@ def test_program_header_counts(phnum, shinfo, tmp_path, run):
     more than the file holds said (once an internal error)."""
     memory = kernel_with_modules(count=1, stale=False)
     path = dump(tmp_path, memory)
-    with open(path, "r+b") as f:
-        f.seek(56)
-        f.write(struct.pack("<H", phnum))
-        if shinfo is not None:
-            end = path.stat().st_size
-            f.seek(40)
-            f.write(struct.pack("<Q", end))
-            f.seek(end)
-            f.write(struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, shinfo, 0, 0))
+    phnum_beyond(path, phnum, shinfo)
     result = run(path)
     if shinfo == 9000000:
         assert result.status == extract_symvers.EXIT_FORMAT, result.err
@@ -330,22 +315,8 @@ def test_any_program_header_table_place(field, value, tmp_path, run):
 def test_page_tables_that_alias_one_table(tmp_path, run):
     """Every entry of the tables of module memory leads to one table: each table is walked
     once (else 512^3 entries); what is printed is true."""
-    from memdump import qemu_cpu_state
-    from archives import elf_core
     memory = kernel_with_modules(stale=False)
-    physical, root, offset = paged_memory(memory, MMUS["x86-64"], large=21)
-    start, image = physical.image()
-    image = bytearray(image)
-    # module memory's tables (0xffffffffc0000000): each entry of its PUD the PMD, each of
-    # the PMD its page table
-    mask, va = 0x000FFFFFFFFFF000, 0xFFFFFFFFC0000000
-    table = struct.unpack_from("<Q", image, root - start + 8 * 511)[0] & mask
-    for shift in (30, 21):
-        entry, = struct.unpack_from("<Q", image, table - start + 8 * (va >> shift & 511))
-        struct.pack_into("<512Q", image, table - start, *[entry] * 512)
-        table = entry & mask
-    elf_core(tmp_path / "dump.elf", [(start, start, len(image), bytes(image))],
-             notes=[(b"QEMU", 0, qemu_cpu_state(root))])
+    aliased_module_tables(tmp_path / "dump.elf", memory)
     result = run(tmp_path / "dump.elf")
     assert result.status in (0, 9), result.err
     assert set(result.lines) <= set(memory.symvers("6.14"))
