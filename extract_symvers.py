@@ -107,16 +107,16 @@ from typing import NamedTuple, Optional
 __version__ = "0.3.0"
 __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FORMAT",
            "EXIT_NOT_FOUND", "EXIT_INCONSISTENT", "EXIT_REFUSED", "EXIT_ABI_CHANGED",
-           "EXIT_INCOMPLETE", "EXIT_SIGINT", "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType", "Layout",
-           "LAYOUTS", "layout_for", "parse_version", "release_option", "Options", "Image",
+           "EXIT_INCOMPLETE", "EXIT_SIGINT", "EXIT_SIGPIPE", "EXIT_SIGTERM", "ExportType",
+           "Layout", "LAYOUTS", "layout_for", "parse_version", "release_option", "Options", "Image",
            "TableFormat", "TableRef", "Symbol", "format_symvers", "banner_version", "ElfObject",
            "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
            "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
            "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob", "Btf",
-           "LoadedModule", "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict", "same_magic",
-           "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
+           "LoadedModule", "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict",
+           "same_magic", "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
            "build_refusals", "elf_header_refusal", "Build", "GkiRelease", "gki_release",
            "check_modules", "Change", "kabi_changes", "Causes", "crc_causes", "main"]
 
@@ -467,7 +467,7 @@ def _cstring(data, offset):
 # --- ELF: one reader for modules, vmlinux and core dumps -----------------------------------
 
 ELF_MAGIC = b"\x7fELF"
-ET_CORE = 4
+ET_REL, ET_CORE = 1, 4
 PT_LOAD, PT_NOTE = 1, 4
 SHN_UNDEF, SHN_ABS = 0, 0xFFF1
 SHT_SYMTAB, SHT_RELA, SHT_NOBITS, SHT_REL = 2, 4, 8, 9
@@ -5360,7 +5360,6 @@ THIS_MODULE_SIZE = ".gnu.linkonce.this_module section size must match the kernel
 # kernel logs its reason from 5.16 (7fd982f394c4, "module: change to print useful messages
 # from elf_validity_check()"), in these words, in this order; before, nothing.
 ELF_REASONS_LOGGED = (5, 16)
-ET_REL = 1
 ELF_HEADER_REFUSALS = {      # what fails: the kernel's message (ET_REL is 1)
     "len": "Invalid ELF header len %d", "type": "Invalid ELF header type: %d != 1",
     "machine": "Invalid architecture in ELF header: %d",
@@ -6223,7 +6222,8 @@ CANNOT_COMBINE = tuple(
     ("--diff", "KERNEL", "--diff OLD NEW reads both kernels itself"),
     ("--diff", "--modules", "--diff OLD NEW reads both sides' modules itself"))
 OPTION_DESTS = {"KERNEL": "kernel", "-o": "output", "-d": "decompress", "--config": "config",
-                "--btf": "btf", "--check": "check", "--diff": "diff", "--json": "json", "--modules": "modules"}
+                "--btf": "btf", "--check": "check", "--diff": "diff", "--json": "json",
+                "--modules": "modules"}
 
 
 def _combined(args):
@@ -6827,7 +6827,8 @@ def main(argv=None):
     onto = _onto_an_input(args)
     if onto:
         parser.error("%s %s would write onto the input %s: give another FILE" % onto)
-    saved = [(option, path) for option, path in _outputs(args)[1:] if path is not None]
+    saved = [(option, path) for option, path in _outputs(args)
+             if option != "-o" and path is not None]
     twice = next(((one, other) for i, one in enumerate(saved) for other in saved[i + 1:]
                   if _written_onto(other[1], one[1])), None)
     if twice:
