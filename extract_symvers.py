@@ -4223,6 +4223,18 @@ def _pool_worker():
     signal.pthread_sigmask(signal.SIG_UNBLOCK, POOL_HELD)
 
 
+class _PoolSignalsHeld:
+    """Ctrl-C and SIGTERM held in this thread while it is in the pool's code, taken (if they
+    came) as it leaves: raised there, an exception could leave one of the pool's locks
+    taken (a `with` is not signal-safe), and terminate() would wait for it forever."""
+
+    def __enter__(self):
+        self.held = signal.pthread_sigmask(signal.SIG_BLOCK, POOL_HELD)
+
+    def __exit__(self, *exc):
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.held)
+
+
 def _load_all(jobs):
     """_load_module() of every job, in order, as a generator: by a process pool where there
     are cores and chunks to share, else (one core, a few modules, or no POSIX semaphores:
@@ -4232,22 +4244,29 @@ def _load_all(jobs):
     try:
         if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
             import multiprocessing
-            # Ctrl-C and SIGTERM held while the pool starts: a worker forked before its
-            # initializer has run does not take them as this process would (a traceback), and
-            # the pool is assigned (so stopped below) before they stop anything; the pool's
-            # threads keep them held, and so the workers they fork later
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, POOL_HELD)
-            try:
-                pool = multiprocessing.Pool(initializer=_pool_worker)
-            except (ImportError, OSError, NotImplementedError) as e:
-                _log.info("reading the modules in one process (%s)", e)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            # held while the pool starts, too: a worker forked before its initializer has run
+            # does not take them as this process would (a traceback), and the pool is
+            # assigned (so stopped below) before they stop anything; the pool's threads keep
+            # them held, and so the workers they fork later
+            with _PoolSignalsHeld():
+                try:
+                    pool = multiprocessing.Pool(initializer=_pool_worker)
+                except (ImportError, OSError, NotImplementedError) as e:
+                    _log.info("reading the modules in one process (%s)", e)
         if pool is None:
             yield from map(_load_module, jobs)
             return
-        for results in pool.imap(_load_modules, chunks):
-            yield from results
+        with _PoolSignalsHeld():
+            results = pool.imap(_load_modules, chunks)
+        while True:     # a Ctrl-C taken between the waits: a tenth of a second after it came
+            with _PoolSignalsHeld():
+                try:
+                    chunk = results.next(timeout=0.1)
+                except multiprocessing.TimeoutError:
+                    continue
+                except StopIteration:
+                    return
+            yield from chunk
     finally:
         if pool is not None:
             pool.terminate()

@@ -322,6 +322,32 @@ def test_ctrl_c_at_a_terminal_while_reading_a_slow_pipe():
         "extract_symvers: error: interrupted (SIGINT): nothing written", "status=130"]
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: the modules are read "
+                    "without a worker pool")
+def test_signals_held_in_the_pools_code(monkeypatch, tmp_path):
+    """While the modules are read by a worker pool, Ctrl-C and SIGTERM are held each time
+    this process is in the pool's code (taken between the calls): raised in there, they
+    could leave one of its locks taken, and its terminate() waiting forever."""
+    import multiprocessing.pool
+    masks, calls = [], (multiprocessing.pool.Pool.imap, multiprocessing.pool.IMapIterator.next)
+
+    def held(call):
+        def wrapped(*args, **kwargs):
+            masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+            return call(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(multiprocessing.pool.Pool, "imap", held(calls[0]))
+    monkeypatch.setattr(multiprocessing.pool.IMapIterator, "next", held(calls[1]))
+    files = {"drivers/m%03d.ko" % i: build_module(
+        "6.14", make_exports(ERAS["6.14"], count=3, seed=2000 + i)) for i in range(70)}
+    paths = [os.path.join(module_tree(tmp_path, files), "kernel", name) for name in sorted(files)]
+    assert len(extract_symvers.read_modules(paths)) == 70
+    assert len(masks) >= 3      # imap, and a wait for each of the 3 chunks
+    assert all({signal.SIGINT, signal.SIGTERM} <= mask for mask in masks)
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
 def test_ctrl_c_stops_the_module_workers(kernel, tmp_path):
     """A worker blocked on a FIFO among the modules: Ctrl-C ends the run at once, with exit
     130, and no worker is left behind."""
