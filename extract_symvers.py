@@ -2136,6 +2136,20 @@ def _boot_img(data):
     return version, h.page_size, h.kernel_size, h.ramdisk_size
 
 
+BOOT_IMG_CMDLINES = ((64, 512), (608, 1024))      # v0-v2: cmdline, then extra_cmdline
+BOOT_IMG_V3_CMDLINE = (44, 1536)
+
+
+def boot_image_cmdline(data):
+    """The kernel command line an Android boot.img's header gives (its bootloader may add
+    to it), or None for another file."""
+    if data[:8] != ANDROID_BOOT or len(data) < 1632:
+        return None
+    fields = BOOT_IMG_CMDLINES if _boot_img(data)[0] < 3 else (BOOT_IMG_V3_CMDLINE,)
+    return "".join(bytes(data[at:at + size]).split(b"\0", 1)[0].decode("latin-1")
+                   for at, size in fields)
+
+
 def _android_kernel(data, max_size):
     """The kernel of an Android boot.img, after the header page, unpacked in turn."""
     version, page, size, _ = _boot_img(data)
@@ -3969,12 +3983,401 @@ def module_sources(top, max_size=MAX_SIZE):
     return sorted(found, key=lambda f: f[1])
 
 
+# --- Signatures: who signed a module, and the keys its kernel holds ------------------------
+
+# A signed module ends with its PKCS#7 message (the signature), then struct module_signature
+# (include/linux/module_signature.h: big-endian sig_len, the other fields zero for PKCS#7),
+# then SIGNATURE_MARK; scripts/sign-file writes them.  PKCS#7 (id_type 2) since 4.3.
+SIGNATURE_MARK = b"~Module signature appended~\n"
+MODULE_SIGNATURE = _Record("ModuleSignatureInfo", "algo hash id_type signer_len key_id_len "
+                           "sig_len", ">BBBBB3xI")
+PKEY_ID_PKCS7 = 2
+
+# Object identifiers, dotted (RFC 5280, 5652, 8017, 5480, NIST's and China's registries)
+OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+OID_SUBJECT_KEY_ID = "2.5.29.14"
+HASHES = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224",
+          "2.16.840.1.101.3.4.2.1": "sha256", "2.16.840.1.101.3.4.2.2": "sha384",
+          "2.16.840.1.101.3.4.2.3": "sha512", "2.16.840.1.101.3.4.2.8": "sha3_256",
+          "2.16.840.1.101.3.4.2.9": "sha3_384", "2.16.840.1.101.3.4.2.10": "sha3_512",
+          "1.2.156.10197.1.401": "sm3"}
+HASH_OIDS = {name: oid for oid, name in HASHES.items()}
+KEY_ALGORITHMS = {"1.2.840.113549.1.1.1": "rsa", "1.2.840.10045.2.1": "ecdsa",
+                  "1.2.156.10197.1.301": "sm2"}
+SIGNATURE_ALGORITHMS = dict(KEY_ALGORITHMS, **{   # the signer's digestEncryptionAlgorithm
+    "1.2.840.113549.1.1.%d" % n: "rsa" for n in (5, 11, 12, 13, 14)}, **{
+    "1.2.840.10045.4.3.%d" % n: "ecdsa" for n in (1, 2, 3, 4)}, **{
+    "1.2.156.10197.1.501": "sm2", "1.2.840.113549.1.1.10": "rsa-pss"})
+# the X.509 Name attributes x509_fabricate_name() (crypto/asymmetric_keys) names a key by
+NAME_ATTRIBUTES = {"2.5.4.3": "CN", "2.5.4.10": "O", "1.2.840.113549.1.9.1": "email"}
+
+
+class Der(NamedTuple):
+    """A DER element (X.690): its tag, its value data[start:end], itself data[begin:end]."""
+    tag: int
+    start: int
+    end: int
+    begin: int
+
+
+def _der(data, at):
+    """The Der element at `at`."""
+    begin = at
+    tag, length = data[at], data[at + 1]
+    at += 2
+    if length & 0x80:
+        size = length & 0x7F
+        if not 0 < size <= 4:
+            raise ValueError("a DER length of %d bytes" % size)
+        length = int.from_bytes(data[at:at + size], "big")
+        at += size
+    if at + length > len(data):
+        raise ValueError("a DER element runs past its data")
+    return Der(tag, at, at + length, begin)
+
+
+def _der_items(data, element):
+    """The Der elements inside a constructed one."""
+    _, at, end, _ = element
+    items = []
+    while at < end:
+        items.append(_der(data, at))
+        at = items[-1].end
+    return items
+
+
+def _oid(data, element):
+    """An OBJECT IDENTIFIER's value, dotted."""
+    numbers, value = [], 0
+    for byte in data[element.start:element.end]:
+        value = value << 7 | byte & 0x7F
+        if not byte & 0x80:
+            numbers.append(value)
+            value = 0
+    first = min(numbers[0] // 40, 2) if numbers else 0
+    return ".".join(map(str, [first, numbers[0] - 40 * first] + numbers[1:])) if numbers else ""
+
+
+def _der_int(data, element):
+    return int.from_bytes(data[element.start:element.end], "big", signed=True)
+
+
+def _key_name(data, name):
+    """A certificate's Name as the kernel names its key: "O: CN", or CN alone when it starts
+    with O (x509_fabricate_name())."""
+    found = {}
+    for rdn in _der_items(data, name):
+        for attribute in _der_items(data, rdn):
+            oid, value = _der_items(data, attribute)[:2]
+            found.setdefault(NAME_ATTRIBUTES.get(_oid(data, oid)),
+                             bytes(data[value.start:value.end]).decode("utf-8", "replace"))
+    cn, o = found.get("CN"), found.get("O")
+    if cn and o and not cn.startswith(o):
+        return "%s: %s" % (o, cn)
+    return cn or o or found.get("email") or ""
+
+
+class Certificate(NamedTuple):
+    """An X.509 certificate (RFC 5280) as the kernel's keyring holds its key: found by its
+    issuer and serial number or by its subject key identifier."""
+    subject: str            # the key's name (_key_name())
+    issuer: bytes           # the issuer Name's DER: with the serial, what a signer names
+    serial: int
+    skid: Optional[bytes]   # the subjectKeyIdentifier extension
+    algorithm: str          # KEY_ALGORITHMS' name, else the OID
+    key: tuple              # rsa: (n, e); ecdsa: (curve OID, the point's bytes)
+
+    def words(self):
+        return "'%s'%s" % (self.subject, " (key id %s)" % self.skid.hex() if self.skid else "")
+
+
+def read_certificate(data, at=0):
+    """The Certificate whose DER starts at `at`; ValueError or IndexError if it does not
+    parse."""
+    certificate = _der(data, at)
+    tbs = _der_items(data, _der_items(data, certificate)[0])
+    if tbs[0].tag == 0xA0:           # [0] version
+        tbs = tbs[1:]
+    serial, issuer, subject, spki = tbs[0], tbs[2], tbs[4], tbs[5]
+    algorithm, bits = _der_items(data, spki)
+    parameters = _der_items(data, algorithm)
+    kind = _oid(data, parameters[0])
+    kind = KEY_ALGORITHMS.get(kind, kind)
+    public = data[bits.start + 1:bits.end]           # a BIT STRING: its unused-bits byte first
+    if kind == "rsa":
+        n, e = _der_items(public, _der(public, 0))
+        key = (_der_int(public, n), _der_int(public, e))
+    else:
+        key = (_oid(data, parameters[1]) if len(parameters) > 1 and parameters[1].tag == 6
+               else "", bytes(public))
+    skid = None
+    for extensions in (item for item in tbs[6:] if item.tag == 0xA3):
+        for extension in _der_items(data, _der_items(data, extensions)[0]):
+            fields = _der_items(data, extension)
+            if _oid(data, fields[0]) == OID_SUBJECT_KEY_ID:
+                value = _der(data, fields[-1].start)
+                skid = bytes(data[value.start:value.end])
+    return Certificate(_key_name(data, subject), bytes(data[issuer.begin:issuer.end]),
+                       _der_int(data, serial), skid, kind, key)
+
+
+class Signer(NamedTuple):
+    """A PKCS#7 SignerInfo (RFC 2315): whose key, and what it signed."""
+    issuer: Optional[bytes]     # issuerAndSerialNumber (sign-file's default)...
+    serial: Optional[int]
+    skid: Optional[bytes]       # ...or subjectKeyIdentifier (sign-file -k)
+    hash: str                   # HASHES' name, else the OID
+    algorithm: str              # SIGNATURE_ALGORITHMS' name, else the OID
+    signature: bytes
+    digest: Optional[bytes]     # what the signature is over, digested: the module's bytes,
+                                # or its authenticated attributes (None: not computable)
+    content_digest: Optional[bytes]     # the module's, and the attributes' messageDigest:
+    attested_digest: Optional[bytes]    # with attributes, they must agree
+
+    def key_words(self):
+        if self.skid is not None:
+            return "key id %s" % self.skid.hex()
+        return "issuer '%s', serial %x" % (_key_name(self.issuer, _der(self.issuer, 0)),
+                                           self.serial)
+
+    def key_of(self, certificates):
+        """The certificate among `certificates` whose key this signer names, or None."""
+        return next((c for c in certificates if (c.skid == self.skid if self.skid is not None
+                                                 else (c.issuer, c.serial) ==
+                                                 (self.issuer, self.serial))), None)
+
+
+class ModuleSignature(NamedTuple):
+    """A module's appended signature, as mod_verify_sig() reads it: `problem` says, in the
+    kernel's terms, why it is not one it verifies (None: a PKCS#7 message with signers)."""
+    id_type: int
+    signers: tuple          # (Signer,)
+    problem: Optional[str]  # "EBADMSG: ...", "ENOPKG: ..."
+
+
+def _digest(name, data):
+    try:
+        return hashlib.new(name, data).digest()
+    except ValueError:      # not in this Python's hashlib (sm3)
+        return None
+
+
+def _signer(data, info, content):
+    """The Signer of a SignerInfo; `content` the module's bytes without the signature."""
+    fields = _der_items(data, info)
+    sid = fields[1]
+    issuer = serial = skid = None
+    if sid.tag == 0x30:
+        name, number = _der_items(data, sid)
+        issuer, serial = bytes(data[name.begin:name.end]), _der_int(data, number)
+    else:
+        skid = bytes(data[sid.start:sid.end])
+    hash_oid = _oid(data, _der_items(data, fields[2])[0])
+    name = HASHES.get(hash_oid, hash_oid)
+    at = 3
+    attributes = None
+    if fields[at].tag == 0xA0:      # authenticatedAttributes: signed in their SET form
+        attributes = b"\x31" + bytes(data[fields[at].begin + 1:fields[at].end])
+        at += 1
+    algorithm = _oid(data, _der_items(data, fields[at])[0])
+    signature = bytes(data[fields[at + 1].start:fields[at + 1].end])
+    content_digest = _digest(name, content)
+    attested = None
+    if attributes is not None:
+        for attribute in _der_items(data, fields[3]):
+            kind, values = _der_items(data, attribute)
+            if _oid(data, kind) == OID_MESSAGE_DIGEST:
+                value = _der_items(data, values)[0]
+                attested = bytes(data[value.start:value.end])
+    return Signer(issuer, serial, skid, name, SIGNATURE_ALGORITHMS.get(algorithm, algorithm),
+                  signature, _digest(name, attributes) if attributes is not None else
+                  content_digest, content_digest, attested)
+
+
+def module_signature(data):
+    """The ModuleSignature appended to a module's bytes, or None: unsigned."""
+    if not data.endswith(SIGNATURE_MARK):
+        return None
+    end = len(data) - len(SIGNATURE_MARK)
+    if end < MODULE_SIGNATURE.size:
+        return ModuleSignature(0, (), "EBADMSG: too short for its struct module_signature")
+    info = MODULE_SIGNATURE.read(data, end - MODULE_SIGNATURE.size)
+    end -= MODULE_SIGNATURE.size
+    if info.sig_len >= end:      # mod_check_sig()
+        return ModuleSignature(info.id_type, (), "EBADMSG: a signature of %d bytes in a "
+                               "module of %d" % (info.sig_len, end))
+    if info.id_type != PKEY_ID_PKCS7:
+        return ModuleSignature(info.id_type, (), "ENOPKG: not signed with expected PKCS#7 "
+                               "message (its id_type is %d)" % info.id_type)
+    if info.algo or info.hash or info.signer_len or info.key_id_len:
+        return ModuleSignature(info.id_type, (), "EBADMSG: struct module_signature's fields "
+                               "other than its length are not zero")
+    message = memoryview(data)[end - info.sig_len:end]
+    content = memoryview(data)[:end - info.sig_len]
+    try:
+        content_info = _der_items(message, _der(message, 0))
+        if _oid(message, content_info[0]) != OID_SIGNED_DATA:
+            raise ValueError("not PKCS#7 signed data")
+        signed_data = _der_items(message, _der_items(message, content_info[1])[0])
+        signers = tuple(_signer(message, info, content)
+                        for info in _der_items(message, signed_data[-1]))
+    except (ValueError, IndexError) as e:
+        return ModuleSignature(info.id_type, (), "EBADMSG: its PKCS#7 message does not "
+                               "parse (%s)" % e)
+    if not signers:
+        return ModuleSignature(info.id_type, (), "EBADMSG: a PKCS#7 message without a signer")
+    return ModuleSignature(info.id_type, signers, None)
+
+
+# certs/system_certificates.S: system_certificate_list, the certificates compiled in (the
+# build's signing key, then CONFIG_SYSTEM_TRUSTED_KEYS, then the room of
+# CONFIG_SYSTEM_EXTRA_CERTIFICATE that scripts/insert-sys-cert fills), 8-aligned, and after
+# them (past that room and system_extra_cert_used), 8-aligned, system_certificate_list_size:
+# an unsigned long holding their length.  That length word, in the image's byte order and
+# word size, tells the list from other certificates a kernel holds (cfg80211's regulatory
+# database keys).  It is in init memory, freed after boot: a dump no longer holds it.
+CERTIFICATE_START = re.compile(rb"\x30\x82(?=..\x30\x82..\xa0\x03\x02\x01\x02)", re.DOTALL)
+EXTRA_CERTIFICATE_ROOM = 1 << 16    # CONFIG_SYSTEM_EXTRA_CERTIFICATE_SIZE: 4096 by default
+
+
+def _certificate_runs(data):
+    """[(start, end)] of runs of DER certificates that follow each other in `data`."""
+    runs = []
+    for m in CERTIFICATE_START.finditer(data):
+        at = m.start()
+        end = at + 4 + int.from_bytes(data[at + 2:at + 4], "big")
+        if runs and runs[-1][1] == at:
+            runs[-1] = (runs[-1][0], end)
+        elif not runs or at >= runs[-1][1]:
+            runs.append((at, end))
+    return runs
+
+
+def _length_follows(image, start, end):
+    """Whether system_certificate_list_size follows the certificates at start:end: their
+    length, at an 8-aligned place past zeros and at most one other word (the extra room's
+    system_extra_cert_used)."""
+    length = end - start
+    words = {struct.pack(fmt, length) for fmt in ("<Q", ">Q", "<I", ">I")}
+    others = 0
+    for at in range(end + (-length) % 8, min(end + EXTRA_CERTIFICATE_ROOM, len(image) - 7),
+                    8):
+        chunk = bytes(image[at:at + 8])
+        if chunk[:4] in words and not any(chunk[4:]) or chunk in words:
+            return True
+        if any(chunk):
+            others += 1
+            if others > 1:
+                return False
+    return False
+
+
+def kernel_certificates(image):
+    """The certificates of an image's system_certificate_list ((Certificate,), in its
+    order), or None when the image holds no such list."""
+    for start, end in _certificate_runs(image):
+        if not _length_follows(image, start, end):
+            continue
+        certificates, at = [], start
+        try:
+            while at < end:
+                certificates.append(read_certificate(image, at))
+                at = _der(image, at).end
+        except (ValueError, IndexError):
+            continue
+        return tuple(certificates)
+    return None
+
+
+def _der_tlv(tag, value):
+    """A DER element of `value` (shorter than 128 bytes: a DigestInfo)."""
+    return bytes((tag, len(value))) + value
+
+
+def _der_oid(dotted):
+    numbers = [int(n) for n in dotted.split(".")]
+    encoded = bytearray((40 * numbers[0] + numbers[1],))
+    for number in numbers[2:]:
+        septets = [number & 0x7F]
+        while number > 0x7F:
+            number >>= 7
+            septets.append(0x80 | number & 0x7F)
+        encoded += bytes(reversed(septets))
+    return _der_tlv(6, bytes(encoded))
+
+
+def _rsa_verifies(key, signer):
+    """RSASSA-PKCS1-v1_5 (RFC 8017 8.2.2), as crypto/rsa-pkcs1pad.c checks it."""
+    n, e = key
+    size = (n.bit_length() + 7) // 8
+    s = int.from_bytes(signer.signature, "big")
+    if len(signer.signature) > size or s >= n:
+        return False
+    digest_info = _der_tlv(0x30, _der_tlv(0x30, _der_oid(HASH_OIDS[signer.hash]) + b"\5\0") +
+                           _der_tlv(4, signer.digest))
+    return pow(s, e, n).to_bytes(size, "big") == \
+        b"\0\1" + b"\xff" * (size - 3 - len(digest_info)) + b"\0" + digest_info
+
+
+VERIFIERS = {"rsa": _rsa_verifies}
+
+
+class SignatureCheck(NamedTuple):
+    """mod_verify_sig() on one module against the kernel's built-in keys: `error` is its
+    errno's name (None: verified, the module is sig_ok), `words` say why."""
+    error: Optional[str]    # ENODATA ENOPKG ENOKEY EBADMSG EKEYREJECTED, or "unknown"
+    words: str
+    signer: Optional[Signer] = None
+    key: Optional[Certificate] = None
+
+
+def verify_signature(signature, certificates):
+    """The SignatureCheck of a ModuleSignature (None: unsigned) against `certificates`, the
+    kernel's built-in ones (None: unknown): its first signer whose key the kernel holds
+    decides, as pkcs7_validate_trust() takes it (crypto/asymmetric_keys, 4.3 on)."""
+    if signature is None:
+        return SignatureCheck("ENODATA", "unsigned")
+    if signature.problem:
+        error, _, why = signature.problem.partition(": ")
+        return SignatureCheck(error, why)
+    signer = signature.signers[0]
+    said = "signed (%s) by %s" % (signer.hash, signer.key_words())
+    if certificates is None:
+        return SignatureCheck("unknown", "%s: whether the kernel holds that key is unknown "
+                              "(its built-in certificates are read from the image)" % said,
+                              signer)
+    for signer in signature.signers:
+        key = signer.key_of(certificates)
+        if key is None:
+            continue
+        said = "signed (%s) by %s" % (signer.hash, key.words())
+        if signer.attested_digest is not None and signer.attested_digest != \
+                signer.content_digest:
+            return SignatureCheck("EKEYREJECTED", "%s, a key the kernel holds, but its "
+                                  "message digest is not the module's" % said, signer, key)
+        verifies = VERIFIERS.get(key.algorithm)
+        if verifies is None or signer.digest is None or signer.hash not in HASH_OIDS:
+            return SignatureCheck("unknown", "%s, a key the kernel holds; a %s signature "
+                                  "with %s this tool does not verify" % (
+                                      said, key.algorithm, signer.hash), signer, key)
+        if not verifies(key.key, signer):
+            return SignatureCheck("EKEYREJECTED", "%s, a key the kernel holds, but the "
+                                  "signature does not match the module's bytes (changed "
+                                  "after signing?)" % said, signer, key)
+        return SignatureCheck(None, "%s, a key the kernel holds: verified" % said, signer,
+                              key)
+    return SignatureCheck("ENOKEY", "%s: not a key built into the kernel (%s); one added at "
+                          "run time (the secondary or machine keyring, MOK) is unknowable "
+                          "here" % (said, ", ".join(c.words() for c in certificates) or
+                                    "it holds none"), signature.signers[0])
+
+
 # --- Module files: what a .ko exports and needs --------------------------------------------
 
 VERMAGIC = re.compile(rb"(?:^|\0)vermagic=([^\0]*)")
 MODVERSION_SIZE = 64        # struct modversion_info: unsigned long crc; char name[...]
 THIS_MODULE = ".gnu.linkonce.this_module"   # modpost's struct module __this_module
-SIGNATURE_MARK = b"~Module signature appended~\n"
 
 
 class Module(NamedTuple):
@@ -3984,7 +4387,7 @@ class Module(NamedTuple):
     modinfo: dict           # .modinfo: key -> [values]
     undefined: list         # [(name, weak)]: what the loader resolves among the exports
     versions: Optional[dict]    # __versions (or 6.14+ __version_ext_*): name -> CRC
-    signed: bool
+    signature: Optional[ModuleSignature]    # None: unsigned
     build: "Build"          # its vermagic's release, ELF class, byte order and machine
     config: Optional[bytes]     # kernel/configs.ko (CONFIG_IKCONFIG=m): the .config
     this_module: Optional[int]  # the size of .gnu.linkonce.this_module: its struct module
@@ -4000,6 +4403,10 @@ class Module(NamedTuple):
     @property
     def vermagic(self):
         return self.modinfo.get("vermagic", [None])[0]
+
+    @property
+    def signed(self):
+        return self.signature is not None
 
 
 MACHINES = {EM_386: "i386", EM_MIPS: "mips", EM_PPC: "powerpc", EM_PPC64: "ppc64",
@@ -4051,7 +4458,7 @@ def read_module(data, version=None):
         magic = modinfo.get("vermagic", [""])[0].split(" ")[0] or None
         this_module = elf.section(THIS_MODULE)
         return Module(_module_exports(elf, version), version, modinfo, elf.undefined(),
-                      _versions(elf), data.endswith(SIGNATURE_MARK),
+                      _versions(elf), module_signature(data),
                       Build(magic, elf.bits, elf.e == ">", elf.machine), embedded_config(data),
                       this_module and this_module[1], elf.relocation_types(),
                       elf.section(".BTF") is not None, bytes(data[:64]))
@@ -5326,14 +5733,16 @@ class Kernel(NamedTuple):
     """What the loader compares a module with: the image's vermagic (None: not found),
     every export it can resolve ({name: Symbol}: vmlinux and the modules given), its
     .config (None: unknown), release, sizeof(struct module) (from its BTF or a module of
-    its build; None: unknown), and its Build (the ELF header it reads modules as; None:
-    unknown)."""
+    its build; None: unknown), its Build (the ELF header it reads modules as; None:
+    unknown), the certificates it holds built in and its command line."""
     vermagic: Optional[str]
     exports: dict
     config: Optional[dict]
     version: tuple
     module_size: Optional[int] = None
     build: Optional[Build] = None
+    keys: Optional[tuple] = None        # (Certificate,) built in (None: unknown)
+    cmdline: Optional["CommandLine"] = None     # None: unknown
 
     @property
     def modversions(self):
@@ -5348,6 +5757,7 @@ class Verdict(NamedTuple):
     taints: list        # what it would taint the kernel with
     warnings: tuple = ()    # what may break it that the loader does not check, or may not
     after: tuple = ()       # the modules given to load first, in modprobe's order
+    signature: Optional[SignatureCheck] = None      # None: signatures are not checked
 
     def line(self):
         """`path: loads` (after ..., tainting: ...) or `path: refused: reasons`."""
@@ -5624,6 +6034,94 @@ def _namespace_allowed(namespace, module_name):
     return False
 
 
+CMDLINE_WORD = re.compile(r'(?:"[^"]*"|[^\s"])+')
+
+
+class CommandLine(NamedTuple):
+    """A kernel's command line, and where it was read (--cmdline, a boot image's header)."""
+    text: str
+    source: str
+
+    def value(self, name):
+        """The value the kernel's parse_args() leaves a parameter with: the last one given
+        (True: given bare), dashes and underscores alike, before "--"; None: not given."""
+        found = None
+        for word in CMDLINE_WORD.findall(self.text):
+            if word == "--":
+                break
+            key, equal, value = word.partition("=")
+            if key.replace("-", "_") == name.replace("-", "_"):
+                found = value.strip('"') if equal else True
+        return found
+
+
+def _kstrtobool(value):
+    """lib/kstrtox.c kstrtobool(): y/Y/1/on true, n/N/0/off false, else None."""
+    if value is True:
+        return True
+    word = value.lower()
+    return True if word[:1] in ("y", "1") or word[:2] == "on" else \
+        False if word[:1] in ("n", "0") or word[:3] == "off" else None
+
+
+# kernel/module/signing.c (kernel/module.c before 5.19) module_sig_check(), from 3.7: a
+# module whose signature does not verify by a key the kernel holds (mod_verify_sig(): no
+# signature ENODATA, not PKCS#7 ENOPKG, a key it does not hold ENOKEY) is refused when
+# signatures are enforced (CONFIG_MODULE_SIG_FORCE, or module.sig_enforce on the command
+# line), from 5.4 also when the kernel is locked down; else it loads and taints (E).  A
+# signature that does not parse (EBADMSG) or that a key it holds rejects (EKEYREJECTED) is
+# refused always.  5.4 ("Enforce module signatures if the kernel is locked down") gave the
+# refusal its words and EKEYREJECTED, and made ENOPKG a refusal only when enforced; before,
+# an enforced refusal is ENOKEY, silent, and ENOPKG always one.
+SIGNATURES_CHECKED = (3, 7)
+SIGNATURE_WORDS = (5, 4)
+SIGNATURE_REASONS = {"ENODATA": "unsigned module", "ENOPKG": "module with unsupported crypto",
+                     "ENOKEY": "module with unavailable key"}
+SIGNATURE_TAINT = "module verification failed: signature and/or required key missing - " \
+    "tainting kernel"
+LOCKDOWN_REFUSAL = "Lockdown: insmod: unsigned module loading is restricted; see man " \
+    "kernel_lockdown.7"
+INSMOD_SAYS = {"EKEYREJECTED": "Key was rejected by service", "ENOKEY": "Required key not "
+               "available", "EBADMSG": "Bad message", "EPERM": "Operation not permitted",
+               "ENOPKG": "Package not installed"}
+
+
+def signature_enforcement(config, cmdline):
+    """(enforced: True, False or None when unknown, why) of a kernel's .config ({CONFIG_X:
+    value} or None) and CommandLine (or None): is_module_sig_enforced()."""
+    if config and config.get("CONFIG_MODULE_SIG_FORCE") == "y":
+        return True, "CONFIG_MODULE_SIG_FORCE=y"
+    value = cmdline and cmdline.value("module.sig_enforce")
+    if value is not None and _kstrtobool(value):
+        return True, "module.sig_enforce=%s on %s" % ("1" if value is True else value,
+                                                      cmdline.source)
+    if cmdline is None:
+        return None, "%s; the command line is unknown (give --cmdline)" % (
+            "not CONFIG_MODULE_SIG_FORCE" if config else "the .config and the command line "
+            "are unknown")
+    return (False if config else None), "%s, no module.sig_enforce on %s" % (
+        "not CONFIG_MODULE_SIG_FORCE" if config else "the .config is unknown", cmdline.source)
+
+
+def lockdown(config, cmdline):
+    """(locked down: True, False or None when it depends on the boot, why): from 5.4,
+    security/lockdown: CONFIG_LOCK_DOWN_KERNEL_FORCE_*, lockdown= on the command line, or
+    UEFI Secure Boot with CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT (x86, arm64)."""
+    config = config or {}
+    forced = next((key for key in ("CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY",
+                                   "CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY")
+                   if config.get(key) == "y"), None)
+    if forced:
+        return True, forced + "=y"
+    level = cmdline and cmdline.value("lockdown")
+    if level in ("integrity", "confidentiality") and \
+            config.get("CONFIG_SECURITY_LOCKDOWN_LSM", "y") == "y":
+        return True, "lockdown=%s on %s" % (level, cmdline.source)
+    if config.get("CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT") == "y":
+        return None, "when booted with UEFI Secure Boot (CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT)"
+    return False, ""
+
+
 class _Loader:
     """One module through load_module()'s checks against a kernel, each step named after the
     kernel function it follows: what it refuses and what it taints, in its words."""
@@ -5654,9 +6152,49 @@ class _Loader:
                 reason, "" if self.kernel.config else ": the kernel's .config is unknown"))
 
     def module_sig_check(self):
-        if self.enabled("MODULE_SIG_FORCE") and not self.module.signed:
-            self.refused.append("Loading of unsigned module is rejected "
-                                "(CONFIG_MODULE_SIG_FORCE=y)")
+        """The module's signature by the kernel's keys (self.signature: None when not
+        checked: before 3.7, without CONFIG_MODULE_SIG, or, the .config unknown, with no
+        built-in key: the build's signing key is one), then what module_sig_check() makes
+        of it: False when refused (nothing more of the module is read then)."""
+        kernel = self.kernel
+        self.signature = None
+        if tuple(kernel.version) < SIGNATURES_CHECKED or not (
+                self.enabled("MODULE_SIG") if kernel.config is not None else kernel.keys):
+            return True
+        check = self.signature = verify_signature(self.module.signature, kernel.keys)
+        error, words = check.error, SIGNATURE_WORDS <= tuple(kernel.version)
+        if error is None:
+            return True
+        if error == "unknown":
+            self.warnings.append("%s: whether the loader accepts its signature is unknown"
+                                 % check.words)
+            return True
+        if error in ("EBADMSG", "EKEYREJECTED") or error == "ENOPKG" and not words:
+            self.refused.append("%s (%s: insmod says \"%s\"; %s)" % (
+                check.words, error, INSMOD_SAYS[error], "refused whether or not signatures "
+                "are enforced" if error != "ENOPKG" else "before 5.4, refused always"))
+            return False
+        enforced, why = signature_enforcement(kernel.config, kernel.cmdline)
+        if enforced:
+            self.refused.append("Loading of %s is rejected (%s; insmod says \"%s\")" % (
+                SIGNATURE_REASONS[error], why, INSMOD_SAYS["EKEYREJECTED"]) if words else
+                "%s: refused, signatures enforced (%s; ENOKEY, insmod says \"%s\"; %s logs "
+                "nothing)" % (check.words, why, INSMOD_SAYS["ENOKEY"],
+                              _dotted(kernel.version[:2])))
+            return False
+        locked, because = lockdown(kernel.config, kernel.cmdline) if words else (False, "")
+        if locked:
+            self.refused.append("%s (%s; insmod says \"%s\")" % (
+                LOCKDOWN_REFUSAL, because, INSMOD_SAYS["EPERM"]))
+            return False
+        if locked is None:
+            self.warnings.append("%s: refused %s (\"%s\")" % (check.words, because,
+                                                              LOCKDOWN_REFUSAL))
+        if enforced is None:
+            self.warnings.append("%s: refused if signatures are enforced (%s)" % (
+                check.words, why))
+        self.taints.append(SIGNATURE_TAINT)
+        return True
 
     def check_vermagic(self):
         """vermagic as same_magic() compares it (with CRCs on both sides, not the release)."""
@@ -5792,15 +6330,15 @@ def check_module(module, kernel, name):
     to refuse, the taints it would add, in its words, in load_module()'s order, the checks
     of `kernel`'s release; `name` is the module column of its Module.symvers lines."""
     loader = _Loader(module, kernel, name)
-    loader.module_sig_check()
-    if loader.elf_header():
+    if loader.module_sig_check() and loader.elf_header():
         loader.elf_validity_check()
         loader.check_modinfo()
         loader.check_modstruct_version()
         loader.simplify_symbols()
         loader.apply_relocations()
         loader.verify_exported_symbols()
-    return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings))
+    return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings),
+                   signature=loader.signature)
 
 
 def build_refusals(module, kernel, name):
@@ -6346,6 +6884,10 @@ def _parser():
                              "modules), a Module.symvers file, or a module tree or archive; "
                              "with --check, only the symbols those modules use, and whether "
                              "NEW loads each")
+    parser.add_argument("--cmdline", metavar="STRING",
+                        help="--check: the kernel's command line (\"$(cat /proc/cmdline)\" on "
+                             "the system itself): module.sig_enforce, lockdown; by default a "
+                             "boot.img's own")
     parser.add_argument("--json", action="store_true",
                         help="--check and --diff: one JSON document on stdout (or -o FILE)")
     parser.add_argument("--max-size", metavar="MIB", type=_mebibytes, default=MAX_SIZE >> 20,
@@ -6393,6 +6935,7 @@ class _Run:
         self.progress = _progress if sys.stderr.isatty() and args.verbosity >= 0 else None
         self.read = {}
         self.memory = None
+        self.cmdline = None     # the last kernel's own CommandLine (a boot.img's)
 
     def modules(self, paths):
         for path in paths or ():
@@ -6411,6 +6954,9 @@ class _Run:
         if path is None:
             return None, ()
         data, core_base, self.memory = read_kernel(path, self.max_size)
+        cmdline = boot_image_cmdline(data)
+        self.cmdline = CommandLine(cmdline, "the boot image's command line") \
+            if cmdline is not None else None
         if self.memory is not None:     # memory holds the kernel running: nothing compressed
             image, payload = data, Payload("none", None)
         else:
@@ -6529,30 +7075,45 @@ class _Run:
                    if symbol.module == "vmlinux" or _module_key(symbol.module) not in names}
         for name, symbol in parse_symvers(module_symvers(given + checked)).items():
             exports.setdefault(name, symbol)
-        return Kernel(vermagic(image) if image is not None else None, exports,
-                      config and parse_config(config.decode("latin-1")), version, size,
-                      side.build)
+        keys = kernel_certificates(image) if image is not None and self.memory is None \
+            else None
+        if keys is not None:
+            _log.info("the kernel's built-in keys: %s", ", ".join(c.words() for c in keys)
+                      or "none")
+        cmdline = CommandLine(self.args.cmdline, "--cmdline") \
+            if self.args.cmdline is not None else side.cmdline
+        config = config and parse_config(config.decode("latin-1"))
+        enforced, why = signature_enforcement(config, cmdline)
+        _log.info("module signatures: %s (%s)", {True: "enforced", False: "not enforced",
+                                                 None: "enforced or not"}[enforced], why)
+        return Kernel(vermagic(image) if image is not None else None, exports, config,
+                      version, size, side.build, keys, cmdline)
 
     def check(self, side, checked):
-        """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts).
+        """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts;
+        the Kernel they are of).
         A checked module stands in for the module of its name given with --modules (or
         loaded in a dump): its exports are the ones the others resolve."""
         names = {_loaded_name(m) for m in checked}
         given = [m for m in side.modules if _loaded_name(m) not in names]
-        verdicts = check_modules(checked, self.kernel(side, checked, given), given + checked)
+        kernel = self.kernel(side, checked, given)
+        verdicts = check_modules(checked, kernel, given + checked)
         for verdict in verdicts:
+            if verdict.signature is not None:
+                _log.info("%s: %s", verdict.path, verdict.signature.words)
             for warning in verdict.warnings:
                 _log.warning("%s: %s", verdict.path, warning)
         refusals = sum(bool(v.refused) for v in verdicts)
         _log.info("%d modules checked: %d load, %d refused", len(verdicts),
                   len(verdicts) - refusals, refusals)
-        return EXIT_REFUSED if refusals else 0, verdicts
+        return EXIT_REFUSED if refusals else 0, verdicts, kernel
 
     def side(self, path, module_paths=()):
         """The _Side of a kernel image, container or dump (None: no kernel) with the
         modules of `module_paths`."""
         args = self.args
         image, bases_to_try = self.image(path)
+        cmdline = self.cmdline
         image, base = self.relocated(image) if image is not None else (None, args.base)
         modules = self.modules(module_paths)
         lines, build, loaded, version = [], None, [], None
@@ -6566,7 +7127,8 @@ class _Run:
         modules = self.same_build(modules, build, image, lines, version)
         return _Side(image, lines + _loaded_lines(loaded, modules, version), modules,
                      version or max((m.module.version for m in modules if m.module.version),
-                                    default=None), build, any(m.missing for m in loaded))
+                                    default=None), build, any(m.missing for m in loaded),
+                     cmdline)
 
     def diff_side(self, path):
         """One side of --diff, read on its own: a Module.symvers file, a module tree or
@@ -6599,7 +7161,7 @@ class _Run:
         _log.info("%s", ", ".join("%d %s" % (counts[kind], kind) for kind, _ in KABI_CHANGES
                                   if counts[kind]) or "no change")
         causes = _causes(old, new, [c.name for c in changes if c.kind == "changed CRC"])
-        status, verdicts = self.check(new, checked) if checked else (0, [])
+        status, verdicts, kernel = self.check(new, checked) if checked else (0, [], None)
         if not status and any(KABI_BREAKS[change.kind] for change in changes):
             status = EXIT_ABI_CHANGED
         if not status and (old.incomplete or new.incomplete):
@@ -6608,6 +7170,8 @@ class _Run:
             document = {"old": old_path, "new": new_path,
                         "changes": [change.json(causes) for change in changes],
                         "modules": [_verdict_json(v) for v in verdicts]}
+            if kernel is not None:
+                document["kernel"] = _kernel_json(kernel)
             if causes is not None:
                 document["causes"] = {key: {"differences": causes.types[key],
                                             "reached_by": causes.reached[key]}
@@ -6626,6 +7190,8 @@ class _Run:
 
     def _main(self):
         args = self.args
+        if args.cmdline is not None and not args.check:
+            _log.warning("--cmdline is read by --check only: ignored")
         checked = self.modules(args.check)
         if args.diff:
             return self.diff(*args.diff, checked)
@@ -6642,9 +7208,10 @@ class _Run:
             return 0, ""
         side = self.side(args.kernel, args.modules or ())
         if args.check:
-            status, verdicts = self.check(side, checked)
+            status, verdicts, kernel = self.check(side, checked)
             status = status or (EXIT_INCOMPLETE if side.incomplete else 0)
-            return status, _json({"modules": [_verdict_json(v) for v in verdicts]}) \
+            return status, _json({"modules": [_verdict_json(v) for v in verdicts],
+                                  "kernel": _kernel_json(kernel)}) \
                 if args.json else "".join(v.line() + "\n" for v in verdicts)
         _exported_twice(side.lines, side.modules)
         return EXIT_INCOMPLETE if side.incomplete else 0, \
@@ -6661,6 +7228,7 @@ class _Side(NamedTuple):
     version: Optional[tuple]
     build: Optional[Build] = None       # the kernel's (None: no image)
     incomplete: bool = False    # loaded modules that cannot be read whole (named)
+    cmdline: Optional[CommandLine] = None   # the one its container gives
 
     @property
     def all_lines(self):
@@ -6722,10 +7290,31 @@ def _json(document):
     return json.dumps(document, indent=1, sort_keys=True) + "\n"
 
 
+def _kernel_json(kernel):
+    """What --check's verdicts on signatures rest on."""
+    enforced, why = signature_enforcement(kernel.config, kernel.cmdline)
+    locked, because = lockdown(kernel.config, kernel.cmdline)
+    return {"signatures_enforced": enforced, "enforced_why": why, "locked_down": locked,
+            "lockdown_why": because, "cmdline": kernel.cmdline and kernel.cmdline._asdict(),
+            "keys": None if kernel.keys is None else [
+                {"subject": key.subject, "key_id": key.skid and key.skid.hex(),
+                 "algorithm": key.algorithm} for key in kernel.keys]}
+
+
 def _verdict_json(verdict):
-    return {"path": verdict.path, "loads": not verdict.refused, "refused": verdict.refused,
+    said = {"path": verdict.path, "loads": not verdict.refused, "refused": verdict.refused,
             "taints": verdict.taints, "warnings": list(verdict.warnings),
             "after": list(verdict.after)}
+    check = verdict.signature
+    if check is not None:
+        signer, key = check.signer, check.key
+        said["signature"] = {
+            "signed": check.error != "ENODATA", "verified": check.error is None,
+            "error": check.error if check.error != "unknown" else None,
+            "hash": signer and signer.hash, "signer": signer and signer.key_words(),
+            "key": key and key.subject, "key_id": key and key.skid and key.skid.hex(),
+            "said": check.words}
+    return said
 
 
 def _kernel_build(image, found):
