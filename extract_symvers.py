@@ -30,6 +30,9 @@ command line uses them all):
     Extract                     extract(): image -> Module.symvers lines
     Output                      write_stdout(), write_file(): whole or not at all
     Module archives             ARCHIVES: cpio, tar, .deb, zip, boot.img; module_sources()
+    Signatures                  module_signature(): who signed a module (PKCS#7);
+                                kernel_certificates(): the keys an image holds built in;
+                                verify_signature()
     Module files                read_module(), read_modules(), module_symvers()
     BTF                         btf_struct(): the kernel's own description of a structure;
                                 btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it;
@@ -6096,9 +6099,8 @@ def signature_enforcement(config, cmdline):
         return True, "module.sig_enforce=%s on %s" % ("1" if value is True else value,
                                                       cmdline.source)
     if cmdline is None:
-        return None, "%s; the command line is unknown (give --cmdline)" % (
-            "not CONFIG_MODULE_SIG_FORCE" if config else "the .config and the command line "
-            "are unknown")
+        return None, "%s the command line is unknown (give --cmdline)" % (
+            "not CONFIG_MODULE_SIG_FORCE;" if config else "the .config and")
     return (False if config else None), "%s, no module.sig_enforce on %s" % (
         "not CONFIG_MODULE_SIG_FORCE" if config else "the .config is unknown", cmdline.source)
 
@@ -7085,7 +7087,7 @@ class _Run:
         config = config and parse_config(config.decode("latin-1"))
         enforced, why = signature_enforcement(config, cmdline)
         _log.info("module signatures: %s (%s)", {True: "enforced", False: "not enforced",
-                                                 None: "enforced or not"}[enforced], why)
+                                                 None: "enforcement unknown"}[enforced], why)
         return Kernel(vermagic(image) if image is not None else None, exports, config,
                       version, size, side.build, keys, cmdline)
 

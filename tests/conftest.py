@@ -7,6 +7,7 @@ from typing import NamedTuple
 import pytest
 
 import extract_symvers
+import kobuild
 from kernelimage import build
 
 
@@ -78,3 +79,15 @@ def kernel_file(tmp_path):
         path.write_bytes(data)
         return str(path)
     return write
+
+
+@pytest.fixture
+def check(tmp_path, run, kernel_file):
+    """check(module bytes, image=None, *args): python extract_symvers.py ARGS --check
+    probe.ko vmlinux -> (exit status, stdout without the directory, stderr)."""
+    def check(ko, image=None, *args):
+        (tmp_path / "probe.ko").write_bytes(ko)
+        result = run(*args, "--check", tmp_path / "probe.ko",
+                     kernel_file(image or kobuild.kernel()))
+        return result.status, result.out.replace(str(tmp_path) + "/", ""), result.err
+    return check

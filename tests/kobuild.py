@@ -8,13 +8,15 @@ for PREL32, R_*_ABS for pointers; RELA, or REL with the addend in place), and a 
 __kcrctab<suffix>: before 5.19 a relocation to the absolute symbol __crc_<name>, from 5.19
 the value itself.  7.1+ has one __ksymtab and a __kflagstab byte per export."""
 
+import gzip
 import os
 import struct
 import subprocess
 from typing import NamedTuple
 
 from formats import elf
-from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL, build, make_exports
+from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL, Export, build, \
+    make_exports
 
 SUFFIX = {PLAIN: "", GPL: "_gpl", GPL_FUTURE: "_gpl_future", UNUSED: "_unused",
           UNUSED_GPL: "_unused_gpl"}
@@ -354,3 +356,34 @@ def with_certificates(image, certificates, bits=64, big=False):
     listed = b"".join(certificates)
     size = struct.pack((">" if big else "<") + ("Q" if bits == 64 else "I"), len(listed))
     return image + listed + bytes(-len(listed) % 8) + size + bytes(64)
+
+
+# The kernel and module --check's tests judge: a 6.14 fixture kernel with these exports
+# (and its .config, when given, embedded as CONFIG_IKCONFIG embeds it), and a module using
+# some of them with modpost's __versions of them
+MAGIC = "6.14.0-test SMP preempt mod_unload modversions "
+EXPORTS = [Export("module_layout", 0x1234ABCD, PLAIN, ""),
+           Export("printk", 0x11111111, PLAIN, ""),
+           Export("usb_register_driver", 0x22222222, GPL, ""),
+           Export("usb_stor_probe1", 0x33333333, GPL, "USB_STORAGE"),
+           Export("cxl_mem_probe", 0x44444444, GPL, "module:cxl_core,cxl_pmem*"),
+           Export("cxl_pmem_probe", 0x55555555, GPL, "module:cxl-pmem")]
+CRC = {x.name: x.crc for x in EXPORTS}
+USES = ["printk", "usb_register_driver", "usb_stor_probe1"]
+GOOD = ["license=GPL", "vermagic=6.14.0-test SMP preempt mod_unload modversions ",
+        "import_ns=USB_STORAGE", "name=probe"]
+
+
+def kernel(config=None, magic=MAGIC, era="6.14", modversions=True):
+    image = build(era, exports=EXPORTS + make_exports(ERAS[era], count=30, seed=5),
+                  modversions=modversions).data
+    if config is not None:
+        image += b"IKCFG_ST" + gzip.compress(config.encode(), mtime=0) + b"IKCFG_ED"
+    return image + b"\0" + magic.encode() + b"\0" + b"\0" * 64
+
+
+def probe(uses=USES, modinfo=GOOD, versions="all", **kwargs):
+    """A module using `uses`, with modpost's __versions of them (and module_layout)."""
+    if versions == "all":
+        versions = {name: CRC[name] for name in ["module_layout"] + uses if name in CRC}
+    return build_module("6.14", [], imports=uses, versions=versions, modinfo=modinfo, **kwargs)

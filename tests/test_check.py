@@ -6,48 +6,9 @@ import json
 
 import pytest
 
-from kernelimage import ERAS, GPL, PLAIN, Export, build, make_exports
-from kobuild import build_module, era_kernel, era_probe
+from kernelimage import GPL, Export
+from kobuild import CRC, GOOD, MAGIC, USES, build_module, era_kernel, era_probe, kernel, probe
 from memdump import module_btf
-
-MAGIC = "6.14.0-test SMP preempt mod_unload modversions "
-EXPORTS = [Export("module_layout", 0x1234ABCD, PLAIN, ""),
-           Export("printk", 0x11111111, PLAIN, ""),
-           Export("usb_register_driver", 0x22222222, GPL, ""),
-           Export("usb_stor_probe1", 0x33333333, GPL, "USB_STORAGE"),
-           Export("cxl_mem_probe", 0x44444444, GPL, "module:cxl_core,cxl_pmem*"),
-           Export("cxl_pmem_probe", 0x55555555, GPL, "module:cxl-pmem")]
-CRC = {x.name: x.crc for x in EXPORTS}
-USES = ["printk", "usb_register_driver", "usb_stor_probe1"]
-GOOD = ["license=GPL", "vermagic=6.14.0-test SMP preempt mod_unload modversions ",
-        "import_ns=USB_STORAGE", "name=probe"]
-
-
-def kernel(config=None, magic=MAGIC, era="6.14", modversions=True):
-    image = build(era, exports=EXPORTS + make_exports(ERAS[era], count=30, seed=5),
-                  modversions=modversions).data
-    if config is not None:
-        image += b"IKCFG_ST" + gzip.compress(config.encode(), mtime=0) + b"IKCFG_ED"
-    return image + b"\0" + magic.encode() + b"\0" + b"\0" * 64
-
-
-def probe(uses=USES, modinfo=GOOD, versions="all", **kwargs):
-    """A module using `uses`, with modpost's __versions of them (and module_layout)."""
-    if versions == "all":
-        versions = {name: CRC[name] for name in ["module_layout"] + uses if name in CRC}
-    return build_module("6.14", [], imports=uses, versions=versions, modinfo=modinfo, **kwargs)
-
-
-@pytest.fixture
-def check(tmp_path, run, kernel_file):
-    """check(module bytes, image=None, *args): python extract_symvers.py ARGS --check
-    probe.ko vmlinux -> (exit status, stdout without the directory, stderr)."""
-    def check(ko, image=None, *args):
-        (tmp_path / "probe.ko").write_bytes(ko)
-        result = run(*args, "--check", tmp_path / "probe.ko", kernel_file(image or kernel()))
-        return result.status, result.out.replace(str(tmp_path) + "/", ""), result.err
-    return check
-
 
 def test_loads(check):
     status, out, err = check(probe())

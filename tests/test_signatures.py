@@ -10,8 +10,7 @@ import subprocess
 import pytest
 
 from archives import boot_img
-from kobuild import SIGNATURE_MARK, sign, signing_key, with_certificates
-from test_check import check, kernel, probe  # noqa: F401 (check: its fixture)
+from kobuild import SIGNATURE_MARK, kernel, probe, sign, signing_key, with_certificates
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed "
                                 "(Debian: apt-get install openssl): it makes the keys")
