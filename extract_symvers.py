@@ -6099,8 +6099,9 @@ def signature_enforcement(config, cmdline):
         return True, "module.sig_enforce=%s on %s" % ("1" if value is True else value,
                                                       cmdline.source)
     if cmdline is None:
-        return None, "%s the command line is unknown (give --cmdline)" % (
-            "not CONFIG_MODULE_SIG_FORCE;" if config else "the .config and")
+        return None, "%s unknown (give --cmdline)" % (
+            "not CONFIG_MODULE_SIG_FORCE; the command line is" if config else
+            "the .config and the command line are")
     return (False if config else None), "%s, no module.sig_enforce on %s" % (
         "not CONFIG_MODULE_SIG_FORCE" if config else "the .config is unknown", cmdline.source)
 
