@@ -20,6 +20,7 @@ LAYOUTS, LOADED, DUMPS = "tests/test_layouts.py", "tests/test_loaded.py", "tests
 CHECK, KABI, SAFETY = "tests/test_check.py", "tests/test_kabi.py", "tests/test_safety.py"
 TABLES, DAMAGED = "tests/test_page_tables.py", "tests/test_damaged.py"
 BUILDS, BTF = "tests/test_builds.py", "tests/test_btf.py"
+SIGNATURES = "tests/test_signatures.py"
 
 MUTANTS = (
     # LAYOUTS: each row's change, and the releases it starts at
@@ -204,6 +205,28 @@ MUTANTS = (
     ("kabi: GPL-only by the first type alone", "gpl = (was.export_type in GPL_ONLY, "
      "now.export_type in GPL_ONLY)", "gpl = (was.export_type == GPL.name, now.export_type == "
      "GPL.name)", [KABI]),
+    # module signatures: mod_verify_sig(), module_sig_check(), the kernel's keys
+    ("signatures: the signer by issuer alone", "else (c.issuer, c.serial) ==\n"
+     "                                                 (self.issuer, self.serial))), None)",
+     "else c.issuer ==\n                                                 self.issuer)), None)",
+     [SIGNATURES]),
+    ("signatures: the PKCS#1 padding not checked", "return pow(s, e, n).to_bytes(size, \"big\") "
+     "== \\\n        b\"\\0\\1\" + b\"\\xff\" * (size - 3 - len(digest_info)) + b\"\\0\" + digest_info",
+     "return pow(s, e, n).to_bytes(size, \"big\").endswith(digest_info)", [SIGNATURES]),
+    ("signatures: the attributes' digest not compared", "if signer.attested_digest is not "
+     "None and signer.attested_digest != \\", "if False and signer.attested_digest != \\",
+     [SIGNATURES]),
+    ("signatures: the list's length word not needed", "if not _length_follows(image, start, "
+     "end):", "if False:", [SIGNATURES]),
+    ("signatures: a bad signature refused only when enforced", "if error in (\"EBADMSG\", "
+     "\"EKEYREJECTED\") or error == \"ENOPKG\" and not words:", "if error == \"EBADMSG\" or "
+     "error == \"ENOPKG\" and not words:", [SIGNATURES]),
+    ("signatures: module.sig_enforce's first value wins", "found = value.strip('\"') if equal "
+     "else True", "found = found or (value.strip('\"') if equal else True)", [SIGNATURES]),
+    ("signatures: the words from 5.5", "SIGNATURE_WORDS = (5, 4)", "SIGNATURE_WORDS = (5, 5)",
+     [SIGNATURES]),
+    ("signatures: lockdown from the command line ignored", "if level in (\"integrity\", "
+     "\"confidentiality\") and \\", "if False and \\", [SIGNATURES]),
     # -o: replaced whole, keeping the mode
     ("write_file: written in place", "os.replace(tmp, target)",
      "os.replace(tmp, target) if False else (open(target, 'wb').write(data), os.unlink(tmp))",

@@ -2,6 +2,7 @@
 and what module_sig_check() does with it, in the kernel's words.  Keys, certificates and
 signatures are made by openssl as a kernel build and scripts/sign-file make them."""
 
+import hashlib
 import json
 import shutil
 import struct
@@ -96,6 +97,46 @@ def test_a_byte_changed_after_signing(check, keys):
             % skid(build_key))
 
 
+def test_a_key_of_the_same_name(check, keys, tmp_path):
+    """A signer is its key's issuer and serial number: another key of the same name (a
+    rebuild's fresh key) is not the kernel's."""
+    ko = sign(probe(), signing_key(tmp_path))
+    assert check(ko, keyed(FORCE, keys[0]))[:2] == (
+        7, 'probe.ko: refused: Loading of module with unavailable key is rejected '
+           '(CONFIG_MODULE_SIG_FORCE=y; insmod says "Key was rejected by service")\n')
+
+
+def test_attributes_of_other_bytes(check, keys):
+    """Signed with authenticated attributes, then changed: the attributes' messageDigest is
+    no longer the module's."""
+    ko = bytearray(sign(probe(), keys[0], attributes=True))
+    ko[200] ^= 1
+    status, out, _ = check(bytes(ko), keyed(SIG, keys[0]))
+    assert status == 7 and "a key the kernel holds, but its message digest is not the " \
+        "module's (EKEYREJECTED" in out
+
+
+def test_a_signature_without_its_padding(check, keys, tmp_path):
+    """RSA decrypts to the DigestInfo, but not after PKCS#1 v1.5's 00 01 FF..FF 00: made
+    with the key itself (its raw private operation, openssl's no-padding decryption), it is
+    a bad signature (crypto/rsa-pkcs1pad.c)."""
+    build_key, _ = keys
+    ko = sign(probe(), build_key)
+    good = sign(probe(), build_key)     # the same bytes: RSA PKCS#1 v1.5 is deterministic
+    size = len(good) - len(SIGNATURE_MARK) - 12
+    digest_info = bytes.fromhex("3031300d060960864801650304020105000420") + \
+        hashlib.sha256(probe()).digest()
+    raw = b"\0\2" + b"\x55" * (256 - 3 - len(digest_info)) + b"\0" + digest_info
+    (tmp_path / "em").write_bytes(raw)
+    forged = subprocess.run(["openssl", "pkeyutl", "-decrypt", "-inkey", build_key.pem, "-in",
+                             str(tmp_path / "em"), "-pkeyopt", "rsa_padding_mode:none"],
+                            check=True, capture_output=True).stdout
+    signature = good[size - 256:size]
+    assert ko == good and len(forged) == 256
+    status, out, _ = check(ko.replace(signature, forged), keyed(SIG, build_key))
+    assert status == 7 and "the signature does not match the module's bytes" in out
+
+
 def test_not_pkcs7(check, keys):
     """id_type 1 (the 3.7-4.2 format): ENOPKG, "unsupported crypto"; before 5.4 refused
     always."""
@@ -176,15 +217,18 @@ def test_lockdown(check, keys):
         "(CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT)" in err
 
 
-def test_before_5_4(check, keys):
-    """Before 5.4 an enforced refusal is ENOKEY and the kernel says nothing."""
-    magic = "4.19.0-test SMP mod_unload modversions "
-    image = with_certificates(kernel(FORCE, magic=magic, era="4.19"), [keys[0].certificate])
+@pytest.mark.parametrize("era, refusal", [
+    ("4.19", 'unsigned: refused, signatures enforced (CONFIG_MODULE_SIG_FORCE=y; ENOKEY, insmod '
+             'says "Required key not available"; 4.19 logs nothing)'),
+    ("5.4", 'Loading of unsigned module is rejected (CONFIG_MODULE_SIG_FORCE=y; insmod says '
+            '"Key was rejected by service")')])
+def test_the_words_by_release(check, keys, era, refusal):
+    """Before 5.4 an enforced refusal is ENOKEY and the kernel says nothing; from 5.4 its
+    words."""
+    magic = "%s.0-test SMP mod_unload modversions " % era
+    image = with_certificates(kernel(FORCE, magic=magic, era=era), [keys[0].certificate])
     ko = probe(modinfo=["license=GPL", "vermagic=" + magic])
-    status, out, _ = check(ko, image)
-    assert (status, out) == (7, 'probe.ko: refused: unsigned: refused, signatures enforced '
-                                '(CONFIG_MODULE_SIG_FORCE=y; ENOKEY, insmod says "Required key '
-                                'not available"; 4.19 logs nothing)\n')
+    assert check(ko, image)[:2] == (7, "probe.ko: refused: %s\n" % refusal)
 
 
 def test_without_module_signing(check, keys):
