@@ -4137,12 +4137,7 @@ class Signer(NamedTuple):
                                 # or its authenticated attributes (None: not computable)
     content_digest: Optional[bytes]     # the module's, and the attributes' messageDigest:
     attested_digest: Optional[bytes]    # with attributes, they must agree
-
-    def key_words(self):
-        if self.skid is not None:
-            return "key id %s" % self.skid.hex()
-        return "issuer '%s', serial %x" % (_key_name(self.issuer, _der(self.issuer, 0)),
-                                           self.serial)
+    key_words: str              # its key: "key id ...", or "issuer '...', serial ..."
 
     def key_of(self, certificates):
         """The certificate among `certificates` whose key this signer names, or None."""
@@ -4172,10 +4167,12 @@ def _signer(data, info, content):
     sid = fields[1]
     issuer = serial = skid = None
     if sid.tag == 0x30:
-        name, number = _der_items(data, sid)
-        issuer, serial = bytes(data[name.begin:name.end]), _der_int(data, number)
+        named, number = _der_items(data, sid)
+        issuer, serial = bytes(data[named.begin:named.end]), _der_int(data, number)
+        key_words = "issuer '%s', serial %x" % (_key_name(data, named), serial)
     else:
         skid = bytes(data[sid.start:sid.end])
+        key_words = "key id %s" % skid.hex()
     hash_oid = _oid(data, _der_items(data, fields[2])[0])
     name = HASHES.get(hash_oid, hash_oid)
     at = 3
@@ -4195,7 +4192,7 @@ def _signer(data, info, content):
                 attested = bytes(data[value.start:value.end])
     return Signer(issuer, serial, skid, name, SIGNATURE_ALGORITHMS.get(algorithm, algorithm),
                   signature, _digest(name, attributes) if attributes is not None else
-                  content_digest, content_digest, attested)
+                  content_digest, content_digest, attested, key_words)
 
 
 def module_signature(data):
@@ -4315,7 +4312,7 @@ def _rsa_verifies(key, signer):
     n, e = key
     size = (n.bit_length() + 7) // 8
     s = int.from_bytes(signer.signature, "big")
-    if len(signer.signature) > size or s >= n:
+    if len(signer.signature) > size or s >= n or e <= 0:
         return False
     digest_info = _der_tlv(0x30, _der_tlv(0x30, _der_oid(HASH_OIDS[signer.hash]) + b"\5\0") +
                            _der_tlv(4, signer.digest))
@@ -4345,7 +4342,7 @@ def verify_signature(signature, certificates):
         error, _, why = signature.problem.partition(": ")
         return SignatureCheck(error, why)
     signer = signature.signers[0]
-    said = "signed (%s) by %s" % (signer.hash, signer.key_words())
+    said = "signed (%s) by %s" % (signer.hash, signer.key_words)
     if certificates is None:
         return SignatureCheck("unknown", "%s: whether the kernel holds that key is unknown "
                               "(its built-in certificates are read from the image)" % said,
@@ -7314,7 +7311,7 @@ def _verdict_json(verdict):
         said["signature"] = {
             "signed": check.error != "ENODATA", "verified": check.error is None,
             "error": check.error if check.error != "unknown" else None,
-            "hash": signer and signer.hash, "signer": signer and signer.key_words(),
+            "hash": signer and signer.hash, "signer": signer and signer.key_words,
             "key": key and key.subject, "key_id": key and key.skid and key.skid.hex(),
             "said": check.words}
     return said
