@@ -4320,7 +4320,108 @@ def _rsa_verifies(key, signer):
         b"\0\1" + b"\xff" * (size - 3 - len(digest_info)) + b"\0" + digest_info
 
 
-VERIFIERS = {"rsa": _rsa_verifies}
+class Curve(NamedTuple):
+    """A prime curve y^2 = x^3 + ax + b mod p, its generator and the generator's order."""
+    p: int
+    a: int
+    b: int
+    g: tuple
+    n: int
+
+
+def _curve(p, b, gx, gy, n):
+    """A NIST curve (a = -3) from its parameters in hexadecimal (SEC 2)."""
+    p = int(p, 16)
+    return Curve(p, p - 3, int(b, 16), (int(gx, 16), int(gy, 16)), int(n, 16))
+
+
+# The curves crypto/ecdsa.c verifies with, by their OIDs (RFC 5480): P-192, P-256, P-384
+# (5.13 on, the kernel's own module key with CONFIG_MODULE_SIG_KEY_TYPE_ECDSA), P-521 (6.10)
+CURVES = {
+    "1.2.840.10045.3.1.1": _curve(
+        "fffffffffffffffffffffffffffffffeffffffffffffffff",
+        "64210519e59c80e70fa7e9ab72243049feb8deecc146b9b1",
+        "188da80eb03090f67cbf20eb43a18800f4ff0afd82ff1012",
+        "07192b95ffc8da78631011ed6b24cdd573f977a11e794811",
+        "ffffffffffffffffffffffff99def836146bc9b1b4d22831"),
+    "1.2.840.10045.3.1.7": _curve(
+        "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
+        "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b",
+        "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296",
+        "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
+        "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"),
+    "1.3.132.0.34": _curve(
+        "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000"
+        "ffffffff",
+        "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8ed"
+        "d3ec2aef",
+        "aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e38"
+        "72760ab7",
+        "3617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c00a60b1ce1d7e819d7a431d7c"
+        "90ea0e5f",
+        "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196a"
+        "ccc52973"),
+    "1.3.132.0.35": _curve(
+        "1" + "f" * 130,
+        "51953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0"
+        "bd3bb1bf073573df883d2c34f1ef451fd46b503f00",
+        "c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc1"
+        "27a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66",
+        "11839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b"
+        "9013fad0761353c7086a272c24088be94769fd16650",
+        "1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0"
+        "148f709a5d03bb5c9b8899c47aebb6fb71e91386409"),
+}
+
+
+def _ec_add(curve, one, other):
+    """The sum of two points (None: the point at infinity), in affine coordinates."""
+    if one is None or other is None:
+        return other if one is None else one
+    p = curve.p
+    if one[0] == other[0]:
+        if (one[1] + other[1]) % p == 0:
+            return None
+        slope = (3 * one[0] * one[0] + curve.a) * pow(2 * one[1], -1, p)
+    else:
+        slope = (other[1] - one[1]) * pow(other[0] - one[0], -1, p)
+    x = (slope * slope - one[0] - other[0]) % p
+    return x, (slope * (one[0] - x) - one[1]) % p
+
+
+def _ecdsa_verifies(key, signer):
+    """ECDSA (SEC 1 4.1.4) over a NIST curve, as crypto/ecdsa.c checks it; None for a curve
+    or a point this tool does not read."""
+    oid, point = key
+    curve = CURVES.get(oid)
+    size = curve and (curve.p.bit_length() + 7) // 8
+    if curve is None or len(point) != 1 + 2 * size or point[0] != 4:
+        return None
+    q = (int.from_bytes(point[1:1 + size], "big"), int.from_bytes(point[1 + size:], "big"))
+    try:
+        signature = _der(signer.signature, 0)
+        r, s = (_der_int(signer.signature, item) for item in
+                _der_items(signer.signature, signature))
+    except (ValueError, IndexError):
+        return False
+    n = curve.n
+    if not (0 < r < n and 0 < s < n):
+        return False
+    e = int.from_bytes(signer.digest, "big") >> max(0, 8 * len(signer.digest) -
+                                                     n.bit_length())
+    w = pow(s, -1, n)
+    u1, u2 = e * w % n, r * w % n
+    steps = {(1, 0): curve.g, (0, 1): q, (1, 1): _ec_add(curve, curve.g, q)}
+    total = None            # u1 G + u2 Q, both at once (Shamir's trick)
+    for bit in range(max(u1.bit_length(), u2.bit_length()) - 1, -1, -1):
+        total = _ec_add(curve, _ec_add(curve, total, total),
+                        steps.get((u1 >> bit & 1, u2 >> bit & 1)))
+    return total is not None and total[0] % n == r
+
+
+# how each kind of key verifies (True, False; None: not this tool's to say); sm2 and
+# rsa-pss keys are left to the kernel
+VERIFIERS = {"rsa": _rsa_verifies, "ecdsa": _ecdsa_verifies}
 
 
 class SignatureCheck(NamedTuple):
@@ -4357,11 +4458,13 @@ def verify_signature(signature, certificates):
             return SignatureCheck("EKEYREJECTED", "%s, a key the kernel holds, but its "
                                   "message digest is not the module's" % said, signer, key)
         verifies = VERIFIERS.get(key.algorithm)
-        if verifies is None or signer.digest is None or signer.hash not in HASH_OIDS:
+        verified = verifies(key.key, signer) if verifies and signer.digest is not None and \
+            signer.hash in HASH_OIDS else None
+        if verified is None:
             return SignatureCheck("unknown", "%s, a key the kernel holds; a %s signature "
                                   "with %s this tool does not verify" % (
                                       said, key.algorithm, signer.hash), signer, key)
-        if not verifies(key.key, signer):
+        if not verified:
             return SignatureCheck("EKEYREJECTED", "%s, a key the kernel holds, but the "
                                   "signature does not match the module's bytes (changed "
                                   "after signing?)" % said, signer, key)

@@ -223,6 +223,9 @@ MUTANTS = (
      "error == \"ENOPKG\" and not words:", [SIGNATURES]),
     ("signatures: module.sig_enforce's first value wins", "found = value.strip('\"') if equal "
      "else True", "found = found or (value.strip('\"') if equal else True)", [SIGNATURES]),
+    ("signatures: ECDSA's digest not truncated to the order", "e = int.from_bytes("
+     "signer.digest, \"big\") >> max(0, 8 * len(signer.digest) -", "e = int.from_bytes("
+     "signer.digest, \"big\") >> 0 * max(0, 8 * len(signer.digest) -", [SIGNATURES]),
     ("signatures: the words from 5.5", "SIGNATURE_WORDS = (5, 4)", "SIGNATURE_WORDS = (5, 5)",
      [SIGNATURES]),
     ("signatures: lockdown from the command line ignored", "if level in (\"integrity\", "

@@ -60,6 +60,22 @@ def test_signed_every_way_sign_file_signs(check, keys, how):
     assert "signed (%s) by 'Build time" % how.get("hash", "sha256") in err
 
 
+@pytest.mark.parametrize("curve", ["prime256v1", "secp384r1", "secp521r1"])
+def test_ecdsa(check, keys, tmp_path, curve):
+    """An ECDSA key (CONFIG_MODULE_SIG_KEY_TYPE_ECDSA makes a P-384 one): verified, and one
+    byte changed rejected."""
+    key = signing_key(tmp_path, curve=curve)
+    image = keyed(FORCE, key)
+    ko = sign(probe(), key, hash="sha384")
+    status, out, err = check(ko, image)
+    assert (status, out) == (0, "probe.ko: loads\n")
+    assert "a key the kernel holds: verified" in err
+    changed = bytearray(ko)
+    changed[300] ^= 1
+    status, out, err = check(bytes(changed), image)
+    assert status == 7 and "the signature does not match the module's bytes" in out
+
+
 def test_unsigned_when_enforced(check, keys):
     assert check(probe(), keyed(FORCE, keys[0]))[:2] == (
         7, 'probe.ko: refused: Loading of unsigned module is rejected '
