@@ -2141,14 +2141,18 @@ def _boot_img(data):
 
 BOOT_IMG_CMDLINES = ((64, 512), (608, 1024))      # v0-v2: cmdline, then extra_cmdline
 BOOT_IMG_V3_CMDLINE = (44, 1536)
+VENDOR_BOOT_V3_CMDLINE = (28, 2048)
 
 
 def boot_image_cmdline(data):
-    """The kernel command line an Android boot.img's header gives (its bootloader may add
-    to it), or None for another file."""
-    if data[:8] != ANDROID_BOOT or len(data) < 1632:
+    """The kernel command line the header of an Android boot.img or vendor_boot.img gives
+    (the bootloader joins the two, and may add to them), or None for another file."""
+    if data[:8] == VENDOR_BOOT and len(data) >= VENDOR_BOOT_V3.size:
+        fields = (VENDOR_BOOT_V3_CMDLINE,)
+    elif data[:8] == ANDROID_BOOT and len(data) >= 1632:
+        fields = BOOT_IMG_CMDLINES if _boot_img(data)[0] < 3 else (BOOT_IMG_V3_CMDLINE,)
+    else:
         return None
-    fields = BOOT_IMG_CMDLINES if _boot_img(data)[0] < 3 else (BOOT_IMG_V3_CMDLINE,)
     return "".join(bytes(data[at:at + size]).split(b"\0", 1)[0].decode("latin-1")
                    for at, size in fields)
 
@@ -6989,8 +6993,9 @@ def _parser():
                              "NEW loads each")
     parser.add_argument("--cmdline", metavar="STRING",
                         help="--check: the kernel's command line (\"$(cat /proc/cmdline)\" on "
-                             "the system itself): module.sig_enforce, lockdown; by default a "
-                             "boot.img's own")
+                             "the system itself): module.sig_enforce, lockdown; by default the "
+                             "one boot.img and vendor_boot.img say, or /proc/cmdline beside "
+                             "/proc/kcore")
     parser.add_argument("--json", action="store_true",
                         help="--check and --diff: one JSON document on stdout (or -o FILE)")
     parser.add_argument("--max-size", metavar="MIB", type=_mebibytes, default=MAX_SIZE >> 20,
@@ -7038,7 +7043,7 @@ class _Run:
         self.progress = _progress if sys.stderr.isatty() and args.verbosity >= 0 else None
         self.read = {}
         self.memory = None
-        self.cmdline = None     # the last kernel's own CommandLine (a boot.img's)
+        self.boot_cmdline = None    # the command line the last kernel's boot.img says
 
     def modules(self, paths):
         for path in paths or ():
@@ -7057,9 +7062,7 @@ class _Run:
         if path is None:
             return None, ()
         data, core_base, self.memory = read_kernel(path, self.max_size)
-        cmdline = boot_image_cmdline(data)
-        self.cmdline = CommandLine(cmdline, "the boot image's command line") \
-            if cmdline is not None else None
+        self.boot_cmdline = boot_image_cmdline(data)
         if self.memory is not None:     # memory holds the kernel running: nothing compressed
             image, payload = data, Payload("none", None)
         else:
@@ -7183,14 +7186,38 @@ class _Run:
         if keys is not None:
             _log.info("the kernel's built-in keys: %s", ", ".join(c.words() for c in keys)
                       or "none")
-        cmdline = CommandLine(self.args.cmdline, "--cmdline") \
-            if self.args.cmdline is not None else side.cmdline
+        cmdline = self.cmdline_of(side)
         config = config and parse_config(config.decode("latin-1"))
         enforced, why = signature_enforcement(config, cmdline)
         _log.info("module signatures: %s (%s)", {True: "enforced", False: "not enforced",
                                                  None: "enforcement unknown"}[enforced], why)
         return Kernel(vermagic(image) if image is not None else None, exports, config,
                       version, size, side.build, keys, cmdline)
+
+    def cmdline_of(self, side):
+        """The kernel's CommandLine: --cmdline's; else, beside /proc/kcore, the running
+        kernel's /proc/cmdline; else what its boot.img and a vendor_boot.img given with
+        --modules say (the bootloader joins them); None: unknown."""
+        if self.args.cmdline is not None:
+            return CommandLine(self.args.cmdline, "--cmdline")
+        if self.args.kernel and os.path.realpath(self.args.kernel) == "/proc/kcore":
+            try:
+                with open("/proc/cmdline") as f:
+                    return CommandLine(f.read().strip(), "/proc/cmdline")
+            except OSError as e:
+                _log.warning("/proc/cmdline: %s: the command line is unknown", e.strerror)
+                return None
+        said = [side.cmdline] if side.cmdline is not None else []
+        for path in self.args.modules or ():
+            try:
+                with open(path, "rb") as f:
+                    text = boot_image_cmdline(f.read(VENDOR_BOOT_V3.size))
+            except OSError:
+                continue            # read, or said unreadable, with the modules
+            if text is not None:
+                said.append(_ImageCmdline(text, path))
+        return CommandLine(" ".join(c.text for c in said), "the command line of " + " and "
+                           .join(os.path.basename(c.path) for c in said)) if said else None
 
     def check(self, side, checked):
         """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts;
@@ -7216,7 +7243,8 @@ class _Run:
         modules of `module_paths`."""
         args = self.args
         image, bases_to_try = self.image(path)
-        cmdline = self.cmdline
+        cmdline = _ImageCmdline(self.boot_cmdline, path) if self.boot_cmdline is not None \
+            else None
         image, base = self.relocated(image) if image is not None else (None, args.base)
         modules = self.modules(module_paths)
         lines, build, loaded, version = [], None, [], None
@@ -7321,6 +7349,11 @@ class _Run:
             "".join(line + "\n" for line in side.all_lines)
 
 
+class _ImageCmdline(NamedTuple):
+    text: str
+    path: str       # the boot.img or vendor_boot.img whose header says it
+
+
 class _Side(NamedTuple):
     """A kernel as the command line reads it: its image (None: not given), the lines of
     vmlinux and of the modules loaded in it (a dump), the modules of its build, its release
@@ -7331,7 +7364,7 @@ class _Side(NamedTuple):
     version: Optional[tuple]
     build: Optional[Build] = None       # the kernel's (None: no image)
     incomplete: bool = False    # loaded modules that cannot be read whole (named)
-    cmdline: Optional[CommandLine] = None   # the one its container gives
+    cmdline: Optional["_ImageCmdline"] = None   # the one its container (boot.img) gives
 
     @property
     def all_lines(self):

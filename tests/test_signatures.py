@@ -4,13 +4,14 @@ signatures are made by openssl as a kernel build and scripts/sign-file make them
 
 import hashlib
 import json
+import os
 import shutil
 import struct
 import subprocess
 
 import pytest
 
-from archives import boot_img
+from archives import boot_img, cpio, vendor_boot_img
 from kobuild import SIGNATURE_MARK, kernel, probe, sign, signing_key, with_certificates
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed "
@@ -201,11 +202,40 @@ def test_the_boot_images_command_line(run, tmp_path, keys):
         result = run("--check", tmp_path / "probe.ko", tmp_path / "boot.img")
         assert (result.status, result.out) == (
             7, '%s/probe.ko: refused: Loading of unsigned module is rejected '
-               '(module.sig_enforce=1 on the boot image\'s command line; insmod says "Key was '
+               '(module.sig_enforce=1 on the command line of boot.img; insmod says "Key was '
                'rejected by service")\n' % tmp_path)
         # --cmdline wins: the bootloader may change the header's
         assert run("--check", tmp_path / "probe.ko", "--cmdline", "quiet",
                    tmp_path / "boot.img").status == 0
+
+
+def test_vendor_boot_command_line(run, tmp_path, keys):
+    """A phone's kernel parameters are mostly in vendor_boot.img's header: the bootloader
+    appends its command line to boot.img's."""
+    (tmp_path / "boot.img").write_bytes(boot_img(keyed(SIG, keys[0]), b"", 4))
+    vendor = bytearray(vendor_boot_img([cpio({"lib/modules/other.ko": probe()})], 4))
+    text = b"console=ttyMSM0 module.sig_enforce=1"
+    vendor[28:28 + len(text)] = text
+    (tmp_path / "vendor_boot.img").write_bytes(vendor)
+    (tmp_path / "probe.ko").write_bytes(probe())
+    result = run("--modules", tmp_path / "vendor_boot.img", "--check", tmp_path / "probe.ko",
+                 tmp_path / "boot.img")
+    assert result.status == 7 and "(module.sig_enforce=1 on the command line of boot.img and " \
+        "vendor_boot.img; " in result.out
+
+
+def test_live_command_line(run, tmp_path, keys, monkeypatch):
+    """Beside /proc/kcore, the running kernel's own /proc/cmdline."""
+    if not os.path.exists("/proc/cmdline"):
+        pytest.skip("no /proc/cmdline here")
+    image = tmp_path / "kcore"
+    image.write_bytes(keyed(SIG, keys[0]))
+    (tmp_path / "probe.ko").write_bytes(probe())
+    realpath = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda path: "/proc/kcore" if str(path) == str(
+        image) else realpath(path))
+    result = run("--check", tmp_path / "probe.ko", image)
+    assert "/proc/cmdline)" in result.err
 
 
 def test_mkbootimg_command_line(run, tmp_path, keys):
