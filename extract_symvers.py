@@ -4012,10 +4012,6 @@ HASHES = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224",
 HASH_OIDS = {name: oid for oid, name in HASHES.items()}
 KEY_ALGORITHMS = {"1.2.840.113549.1.1.1": "rsa", "1.2.840.10045.2.1": "ecdsa",
                   "1.2.156.10197.1.301": "sm2"}
-SIGNATURE_ALGORITHMS = dict(KEY_ALGORITHMS, **{   # the signer's digestEncryptionAlgorithm
-    "1.2.840.113549.1.1.%d" % n: "rsa" for n in (5, 11, 12, 13, 14)}, **{
-    "1.2.840.10045.4.3.%d" % n: "ecdsa" for n in (1, 2, 3, 4)}, **{
-    "1.2.156.10197.1.501": "sm2", "1.2.840.113549.1.1.10": "rsa-pss"})
 # the X.509 Name attributes x509_fabricate_name() (crypto/asymmetric_keys) names a key by
 NAME_ATTRIBUTES = {"2.5.4.3": "CN", "2.5.4.10": "O", "1.2.840.113549.1.9.1": "email"}
 
@@ -4046,9 +4042,8 @@ def _der(data, at):
 
 def _der_items(data, element):
     """The Der elements inside a constructed one."""
-    _, at, end, _ = element
-    items = []
-    while at < end:
+    items, at = [], element.start
+    while at < element.end:
         items.append(_der(data, at))
         at = items[-1].end
     return items
@@ -4135,7 +4130,6 @@ class Signer(NamedTuple):
     serial: Optional[int]
     skid: Optional[bytes]       # ...or subjectKeyIdentifier (sign-file -k)
     hash: str                   # HASHES' name, else the OID
-    algorithm: str              # SIGNATURE_ALGORITHMS' name, else the OID
     signature: bytes
     digest: Optional[bytes]     # what the signature is over, digested: the module's bytes,
                                 # or its authenticated attributes (None: not computable)
@@ -4178,15 +4172,14 @@ def _signer(data, info, content):
         skid = bytes(data[sid.start:sid.end])
         key_words = "key id %s" % skid.hex()
     hash_oid = _oid(data, _der_items(data, fields[2])[0])
-    name = HASHES.get(hash_oid, hash_oid)
+    hash_name = HASHES.get(hash_oid, hash_oid)
     at = 3
     attributes = None
     if fields[at].tag == 0xA0:      # authenticatedAttributes: signed in their SET form
         attributes = b"\x31" + bytes(data[fields[at].begin + 1:fields[at].end])
         at += 1
-    algorithm = _oid(data, _der_items(data, fields[at])[0])
-    signature = bytes(data[fields[at + 1].start:fields[at + 1].end])
-    content_digest = _digest(name, content)
+    signature = bytes(data[fields[at + 1].start:fields[at + 1].end])   # after its algorithm
+    content_digest = _digest(hash_name, content)
     attested = None
     if attributes is not None:
         for attribute in _der_items(data, fields[3]):
@@ -4194,9 +4187,8 @@ def _signer(data, info, content):
             if _oid(data, kind) == OID_MESSAGE_DIGEST:
                 value = _der_items(data, values)[0]
                 attested = bytes(data[value.start:value.end])
-    return Signer(issuer, serial, skid, name, SIGNATURE_ALGORITHMS.get(algorithm, algorithm),
-                  signature, _digest(name, attributes) if attributes is not None else
-                  content_digest, content_digest, attested, key_words)
+    return Signer(issuer, serial, skid, hash_name, signature, content_digest if attributes is None
+                  else _digest(hash_name, attributes), content_digest, attested, key_words)
 
 
 def module_signature(data):
