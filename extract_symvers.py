@@ -5289,6 +5289,134 @@ def loaded_modules(memory, image, found):
     return loaded
 
 
+# --- Android GKI: what a module the kernel cannot verify may not export or use ---------------
+
+# CONFIG_MODULE_SIG_PROTECT of the Android common kernel (android13-5.10 on): a module that is
+# not sig_ok (unsigned, or signed by a key the kernel does not hold) may not export a symbol of
+# the signed GKI modules (verify_exported_symbols()), nor use a symbol outside the KMI symbol
+# list (resolve_symbol(): whose symbols count, GKI_USE_RULES).  kernel/module/gki_module.c
+# (kernel/gki_module.c in 5.10 and 5.15) bsearch()es two arrays that
+# scripts/gen_gki_modules_headers.sh writes into generated headers from the symbol lists:
+#     static const char gki_unprotected_symbols[][MAX_UNPROTECTED_NAME_LEN] = {"name", ...};
+#     static const char gki_protected_exports_symbols[][MAX_PROTECTED_EXPORTS_NAME_LEN] = ...;
+# each sorted in byte order (LC_ALL=C sort -u), a name a row, NUL-padded to the width of the
+# longest name + 1.  They are found here by that shape, without symbols: the KMI table by its
+# rows, most of them vmlinux's exports; the other beside it (both are gki_module.o's .rodata,
+# between them only alignment), none of its names vmlinux's.  A build without a KMI list
+# has an empty unprotected array, which turns both checks off (gki_is_module_unprotected_symbol()
+# says yes to all; gki_is_module_protected_export() no, from "ANDROID: GKI: Move GKI module
+# headers to generated includes"; before it, in 5.10 and 5.15, exports stayed protected).
+GKI_ROW = re.compile(rb"[A-Za-z_][A-Za-z0-9_.$]*\0+")
+GKI_MIN_KMI = 16        # rows of a KMI table at least (real ones: thousands)
+GKI_RUN = re.compile(rb"(?:[A-Za-z_][A-Za-z0-9_.$]*\0+)+")
+# where a table may be: rows padded with more than one NUL, as most of a table's are (a
+# literal start, searched for fast), the run of rows around them read from GKI_BACK before
+GKI_SEED = re.compile(rb"\0\0(?:[A-Za-z_][A-Za-z0-9_.$]*\0\0+){4}")
+GKI_BACK = 4096
+GKI_NEAR = 256          # bytes searched beside the KMI table for the protected exports
+EACCES_WORDS = "EACCES: insmod says Permission denied"
+
+
+class GkiLists(NamedTuple):
+    """The two lists of kernel/module/gki_module.c, as the image holds them."""
+    unprotected: frozenset          # the KMI: what a module not sig_ok may use
+    protected_exports: frozenset    # the signed GKI modules' exports
+    at: int                         # where the KMI table starts in the image
+
+
+class _GkiTable(NamedTuple):
+    start: int
+    end: int
+    names: list
+
+
+def _gki_tables(data, start, end):
+    """The tables of the generator's shape between start and end: NUL-padded names one after
+    the other at one stride, in byte order, the stride the longest name + 1; a lone name is
+    a table of one row."""
+    rows = [(m.start(), m.end(), m.group().rstrip(b"\0"))
+            for m in GKI_ROW.finditer(data, start, end)]
+    # each pair of rows that may be neighbours in a table, by its stride
+    pairs = [(i, b[0] - a[0] if a[1] == b[0] and a[2] < b[2] else None)
+             for i, (a, b) in enumerate(zip(rows, rows[1:]))]
+    spans = [(i, i) for i in range(len(rows))]
+    for stride, run in itertools.groupby(pairs, key=operator.itemgetter(1)):
+        if stride is not None:
+            run = list(run)
+            spans.append((run[0][0], run[-1][0] + 1))
+    tables = []
+    for first, last in spans:
+        names = [row[2] for row in rows[first:last + 1]]
+        width = max(map(len, names)) + 1
+        if (first == last or rows[first + 1][0] - rows[first][0] == width) and \
+                rows[last][1] - rows[last][0] >= width:
+            tables.append(_GkiTable(rows[first][0], rows[last][0] + width, names))
+    return tables
+
+
+def _gki_runs(data):
+    """The GKI_RUNs of an image that hold rows padded with more than one NUL."""
+    end = 0
+    for seed in GKI_SEED.finditer(data):
+        if seed.start() < end:
+            continue
+        run = next(run for run in GKI_RUN.finditer(data, max(seed.start() - GKI_BACK, end))
+                   if run.end() > seed.start())     # the seed's rows are one at least
+        end = run.end()
+        yield run
+
+
+def gki_lists(data, vmlinux):
+    """The GkiLists of an image (`vmlinux`: the names it exports), or None when it holds no
+    KMI table (not CONFIG_MODULE_SIG_PROTECT, or built without a KMI list)."""
+    kmi = max((table for run in _gki_runs(data)
+               for table in _gki_tables(data, run.start(), run.end())
+               if len(table.names) >= GKI_MIN_KMI and
+               2 * sum(name.decode("latin-1") in vmlinux for name in table.names) >
+               len(table.names)), key=lambda table: len(table.names), default=None)
+    if kmi is None:
+        return None
+    beside = [table for table in _gki_tables(data, max(kmi.start - GKI_NEAR, 0),
+                                             kmi.end + GKI_NEAR)
+              if (not data[table.end:kmi.start].strip(b"\0") if table.end <= kmi.start else
+                  table.start >= kmi.end and not data[kmi.end:table.start].strip(b"\0"))
+              and not any(name.decode("latin-1") in vmlinux for name in table.names)]
+    protected = max(beside, key=lambda table: len(table.names), default=None)
+    return GkiLists(frozenset(name.decode("latin-1") for name in kmi.names),
+                    frozenset(name.decode("latin-1") for name in protected.names)
+                    if protected else frozenset(), kmi.start)
+
+
+class GkiUseRule(NamedTuple):
+    """resolve_symbol()'s rule for a module not sig_ok, from a release on: a symbol outside
+    the KMI list is refused (-EACCES) unless an unsigned module exports it, and also when
+    vmlinux does (`vmlinux_too`); simplify_symbols() says the refusal in `words`."""
+    since: tuple
+    vmlinux_too: bool
+    words: str
+    read: str       # the tree it was read in
+
+
+GKI_USE_RULES = (
+    # "fsa.owner && fsa.owner->sig_ok": only the signed modules' exports are guarded
+    GkiUseRule((6, 1), False, "Protected symbol: %s (err -13)",
+               "android14-6.1: kernel/module/main.c of an android14-6.1 tree "
+               "(winzkh/android_kernel_oplus_mt6989 2ef816f1), booted here"),
+    # "is_vendor_module && !is_vendor_exported_symbol": vmlinux's exports too
+    GkiUseRule((6, 12), True, "Protected symbol: %s (err -13)",
+               "aosp-mirror/kernel_common 02da4609 (a 6.10+ tree: execmem)"),
+)
+
+
+def gki_use_rule(version):
+    """(the GkiUseRule of a release, the rule read after it when the release lies between
+    two read ones, else None)."""
+    version = tuple(version)
+    before = [rule for rule in GKI_USE_RULES if rule.since <= version[:2]]
+    after = [rule for rule in GKI_USE_RULES if rule.since > version[:2]]
+    return (before or GKI_USE_RULES[:1])[-1], (after[0] if after else None)
+
+
 # --- Load checks: would the kernel load a module? ------------------------------------------
 
 def parse_symvers(lines):
@@ -5334,6 +5462,8 @@ class Kernel(NamedTuple):
     version: tuple
     module_size: Optional[int] = None
     build: Optional[Build] = None
+    gki: Optional[GkiLists] = None      # CONFIG_MODULE_SIG_PROTECT's lists (None: none)
+    sig_ok: frozenset = frozenset()     # the modules given whose signature the kernel accepts
 
     @property
     def modversions(self):
@@ -5348,6 +5478,7 @@ class Verdict(NamedTuple):
     taints: list        # what it would taint the kernel with
     warnings: tuple = ()    # what may break it that the loader does not check, or may not
     after: tuple = ()       # the modules given to load first, in modprobe's order
+    protected: tuple = ()   # GkiRefusals: CONFIG_MODULE_SIG_PROTECT's, also in `refused`
 
     def line(self):
         """`path: loads` (after ..., tainting: ...) or `path: refused: reasons`."""
@@ -5624,6 +5755,16 @@ def _namespace_allowed(namespace, module_name):
     return False
 
 
+class GkiRefusal(NamedTuple):
+    """A refusal of CONFIG_MODULE_SIG_PROTECT: a protected symbol the module exports, or
+    one it uses (its owner: the module exporting it, or vmlinux)."""
+    symbol: str
+    exports: bool
+    owner: Optional[str]
+    said: str       # the kernel's words
+    error: int = -errno.EACCES
+
+
 class _Loader:
     """One module through load_module()'s checks against a kernel, each step named after the
     kernel function it follows: what it refuses and what it taints, in its words."""
@@ -5642,6 +5783,10 @@ class _Loader:
         self.module_name = module.modinfo.get("name", [name.rsplit("/", 1)[-1]])[0]
         self.gplok = self.licence in GPL_COMPATIBLE or self.licence == "Dual MIT/GPL" and \
             kernel.version >= (2, 6, 18)
+        # mod->sig_ok: signed by a key the kernel holds.  Until the signature is verified,
+        # any appended signature counts (the lead's verification replaces this line)
+        self.sig_ok = module.signed
+        self.protected = []
 
     def enabled(self, option):
         return (self.kernel.config or {}).get("CONFIG_" + option) == "y"
@@ -5776,11 +5921,52 @@ class _Loader:
                     not _namespace_allowed(namespace, self.module_name):
                 message = "module uses symbol (%s) from namespace %s, but does not import " \
                     "it" % (symbol, namespace)
-                (self.taints if self.enabled("MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS")
-                 else self.refused).append(message)
+                allowed = self.enabled("MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS")
+                (self.taints if allowed else self.refused).append(message)
+                if not allowed:
+                    continue
+            self.gki_use(symbol, export.module, self.sig_ok)
+
+    def gki_refuse(self, refusal, why):
+        self.protected.append(refusal)
+        self.refused.append("%s (%s; %s)" % (refusal.said, why, EACCES_WORDS))
+
+    def gki_use(self, symbol, owner, sig_ok):
+        """resolve_symbol() of CONFIG_MODULE_SIG_PROTECT: a module not `sig_ok` uses a symbol
+        outside the KMI list only from a module the kernel cannot verify either (from 6.12 not
+        from vmlinux either: GKI_USE_RULES).  A release between two read ones: where their
+        rules differ, a warning."""
+        lists = self.kernel.gki
+        if sig_ok or lists is None or not lists.unprotected or symbol in lists.unprotected:
+            return
+        rule, later = gki_use_rule(self.kernel.version)
+        vmlinux = owner == "vmlinux"
+        guarded = {r: r.vmlinux_too if vmlinux else owner in self.kernel.sig_ok
+                   for r in (rule, later) if r}
+        why = "not in the kernel's KMI list; exported by %s" % (
+            "vmlinux" if vmlinux else "%s, %s" % (owner, "signed" if guarded[rule] else
+                                                  "not signed either"))
+        if later and guarded[later] != guarded[rule]:
+            self.warnings.append("%s: %s %s it (%s), %s's %s (%s): this release's rule "
+                                 "was not read" % (
+                                     symbol, _dotted(rule.since),
+                                     "refuses" if guarded[rule] else "allows", why,
+                                     _dotted(later.since),
+                                     "refuses" if guarded[later] else "allows", later.read))
+        elif guarded[rule]:
+            self.gki_refuse(GkiRefusal(symbol, False, owner, rule.words % symbol), why)
 
     def verify_exported_symbols(self):
+        lists = self.kernel.gki
         for symbol in self.module.exports:
+            # CONFIG_MODULE_SIG_PROTECT: checked first, and the loader stops there
+            if lists and lists.unprotected and not self.sig_ok and \
+                    symbol.name in lists.protected_exports:
+                self.gki_refuse(GkiRefusal(symbol.name, True, None,
+                                           "exports protected symbol %s" % symbol.name),
+                                "an export of a signed GKI module; this module is not "
+                                "signed by a key the kernel holds")
+                continue
             owner = self.kernel.exports.get(symbol.name)
             if owner and owner.module != self.name:
                 self.refused.append("exports duplicate symbol %s (owned by %s)" % (
@@ -5800,7 +5986,8 @@ def check_module(module, kernel, name):
         loader.simplify_symbols()
         loader.apply_relocations()
         loader.verify_exported_symbols()
-    return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings))
+    return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings),
+                   protected=tuple(loader.protected))
 
 
 def build_refusals(module, kernel, name):
@@ -6529,9 +6716,29 @@ class _Run:
                    if symbol.module == "vmlinux" or _module_key(symbol.module) not in names}
         for name, symbol in parse_symvers(module_symvers(given + checked)).items():
             exports.setdefault(name, symbol)
-        return Kernel(vermagic(image) if image is not None else None, exports,
-                      config and parse_config(config.decode("latin-1")), version, size,
-                      side.build)
+        config = config and parse_config(config.decode("latin-1"))
+        return Kernel(vermagic(image) if image is not None else None, exports, config, version,
+                      size, side.build, self.gki(image, config, exports),
+                      frozenset(m.name for m in given + checked if m.module.signed))
+
+    @staticmethod
+    def gki(image, config, exports):
+        """The GkiLists of CONFIG_MODULE_SIG_PROTECT (not looked for when the .config says
+        it is off), said."""
+        if image is None or config is not None and \
+                config.get("CONFIG_MODULE_SIG_PROTECT") != "y":
+            return None
+        lists = gki_lists(image, {name for name, symbol in exports.items()
+                                  if symbol.module == "vmlinux"})
+        if lists:
+            _log.info("CONFIG_MODULE_SIG_PROTECT: %d protected exports, a KMI list of %d "
+                      "symbols (gki_module.c's tables, at %#x): a module not signed by a key "
+                      "the kernel holds may not export the first, nor use what the second "
+                      "lacks", len(lists.protected_exports), len(lists.unprotected), lists.at)
+        elif config is not None:
+            _log.info("CONFIG_MODULE_SIG_PROTECT=y without a KMI list in the kernel (built "
+                      "without one): nothing is protected")
+        return lists
 
     def check(self, side, checked):
         """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts).
@@ -6725,7 +6932,8 @@ def _json(document):
 def _verdict_json(verdict):
     return {"path": verdict.path, "loads": not verdict.refused, "refused": verdict.refused,
             "taints": verdict.taints, "warnings": list(verdict.warnings),
-            "after": list(verdict.after)}
+            "after": list(verdict.after),
+            "protected_symbols": [r._asdict() for r in verdict.protected]}
 
 
 def _kernel_build(image, found):

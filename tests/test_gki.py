@@ -1,0 +1,187 @@
+"""Android's protected symbols (CONFIG_MODULE_SIG_PROTECT): the two lists the generator of
+the Android common kernel writes into gki_module.c, found in the image by their shape, and
+the loader's rule on a module the kernel cannot verify.  Fixture kernels hold the arrays as
+tests/kernelimage.gki_arrays() lays out the generator's output; modules are kobuild's."""
+
+import gzip
+import json
+
+import pytest
+
+from extract_symvers import gki_lists
+from kernelimage import ERAS, GPL, PLAIN, Export, build, gki_arrays, make_exports
+from kobuild import build_module, module_tree
+
+ERA = "5.19"        # the export tables of 5.19 to 7.0
+VMLINUX = [Export("module_layout", 0x1234ABCD, PLAIN), Export("_printk", 0x11111111, PLAIN),
+           Export("kstrtouint", 0x22222222, PLAIN), Export("kfree", 0x33333333, PLAIN)]
+# libarc4, a GKI module (system_dlkm): its exports are protected, one of them is in the KMI
+LIBARC4 = [Export("arc4_crypt", 0x44444444, GPL), Export("arc4_setkey", 0x55555555, GPL)]
+CRC = {x.name: x.crc for x in VMLINUX + LIBARC4}
+PROTECTED_EXPORTS = "arc4_crypt\narc4_setkey\n"
+# android/abi_gki_aarch64*-like: the symbols vendor modules use (kstrtouint is not one)
+KMI = "[abi_symbol_list]\n# core\n  _printk\n  kfree\n  module_layout\n" \
+      "# libarc4\n  arc4_setkey\n"
+
+
+def magic(release):
+    return "%s SMP preempt mod_unload modversions aarch64" % release
+
+
+def kernel(release="6.1.25-android14-11-g1234567", kmi=KMI, protected=PROTECTED_EXPORTS,
+           config="CONFIG_MODULE_SIG=y\nCONFIG_MODULE_SIG_PROTECT=y\n"):
+    """An image of `release` exporting VMLINUX and 30 more (all in the KMI list), with
+    gki_module.c's arrays generated from `protected` and `kmi`, and its .config."""
+    more = make_exports(ERAS[ERA], count=30, seed=3)
+    kmi += "".join("  %s\n" % x.name for x in more) if kmi else ""
+    image = build(ERA, exports=VMLINUX + more, release=release).data
+    image += bytes(-len(image) % 64) + gki_arrays(protected, kmi) + bytes(64)
+    if config is not None:
+        image += b"IKCFG_ST" + gzip.compress(config.encode(), mtime=0) + b"IKCFG_ED"
+    return image + b"\0" + magic(release).encode() + b"\0" + b"\0" * 64
+
+
+def module(name, release, exports=(), uses=(), signed=False):
+    """A module `name` of `release`'s build exporting `exports`, using `uses`."""
+    return build_module(ERA, list(exports), imports=list(uses), signed=signed,
+                        versions={n: CRC[n] for n in ["module_layout"] + list(uses)},
+                        modinfo=["license=GPL", "vermagic=" + magic(release), "name=" + name])
+
+
+@pytest.fixture
+def check(tmp_path, run, kernel_file):
+    """check(module, release=6.1's, libarc4_signed=True, image=None, *args): --check of the
+    module beside libarc4 (--modules) -> (status, stdout, stderr)."""
+    def check(ko, release="6.1.25-android14-11-g1234567", libarc4_signed=True, image=None,
+              *args):
+        tree = module_tree(tmp_path / "tree", {"lib/libarc4.ko": module(
+            "libarc4", release, exports=LIBARC4, signed=libarc4_signed)}, release)
+        (tmp_path / "probe.ko").write_bytes(ko)
+        result = run(*args, "--modules", tree, "--check", tmp_path / "probe.ko",
+                     kernel_file(image or kernel(release)))
+        return result.status, result.out.replace(str(tmp_path) + "/", ""), result.err
+    return check
+
+
+RELEASE = "6.1.25-android14-11-g1234567"
+DENIED = "EACCES: insmod says Permission denied"
+
+
+def test_unsigned_module_exporting_a_protected_symbol_is_refused(check):
+    ko = module("exports_protected", RELEASE, exports=[Export("arc4_crypt", 1, GPL)])
+    assert check(ko)[:2] == (7, "probe.ko: refused: exports protected symbol arc4_crypt (an "
+                                "export of a signed GKI module; this module is not signed by "
+                                "a key the kernel holds; %s)\n" % DENIED)
+
+
+def test_signed_module_may_export_it(check):
+    ko = module("exports_protected", RELEASE, exports=[Export("arc4_crypt", 1, GPL)],
+                signed=True)
+    status, out, _ = check(ko)
+    assert "protected" not in out      # a duplicate of libarc4's, as without the protection
+    assert out == "probe.ko: refused: exports duplicate symbol arc4_crypt (owned by " \
+                  "lib/libarc4)\n"
+
+
+def test_unsigned_module_using_a_signed_modules_export_outside_the_kmi(check):
+    ko = module("uses_protected", RELEASE, uses=["arc4_crypt"])
+    assert check(ko)[:2] == (7, "probe.ko: refused: Protected symbol: arc4_crypt (err -13) "
+                                "(not in the kernel's KMI list; exported by lib/libarc4, signed; "
+                                "%s)\n" % DENIED)
+
+
+def test_the_same_symbol_of_an_unsigned_module_is_free(check):
+    ko = module("uses_protected", RELEASE, uses=["arc4_crypt"])
+    assert check(ko, RELEASE, False)[:2] == (0, "probe.ko: loads after libarc4\n")
+
+
+def test_kmi_symbols_load(check):
+    ko = module("uses_kmi", RELEASE, uses=["_printk", "arc4_setkey"])
+    status, out, err = check(ko)
+    assert (status, out) == (0, "probe.ko: loads after libarc4\n")
+    assert "CONFIG_MODULE_SIG_PROTECT: 2 protected exports, a KMI list of 34 symbols" in err
+
+
+def test_signed_module_uses_anything(check):
+    ko = module("uses_protected", RELEASE, uses=["arc4_crypt", "kstrtouint"], signed=True)
+    assert check(ko)[:2] == (0, "probe.ko: loads after libarc4\n")
+
+
+def test_vmlinux_outside_the_kmi_by_release(check):
+    """6.1 guards the signed modules' exports only; 6.12 vmlinux's too; 6.6, whose loader was
+    not read, between them: a warning."""
+    ko = module("uses_core", RELEASE, uses=["kstrtouint"])
+    assert check(ko)[:2] == (0, "probe.ko: loads\n")
+    release = "6.12.23-android16-5-g89abcde"
+    ko = module("uses_core", release, uses=["kstrtouint"])
+    assert check(ko, release)[:2] == (
+        7, "probe.ko: refused: Protected symbol: kstrtouint (err -13) (not in the kernel's "
+           "KMI list; exported by vmlinux; %s)\n" % DENIED)
+    release = "6.6.50-android15-8-g89abcde"
+    ko = module("uses_core", release, uses=["kstrtouint"])
+    status, out, err = check(ko, release)
+    assert (status, out) == (0, "probe.ko: loads\n")
+    assert "kstrtouint: 6.1 allows it (not in the kernel's KMI list; exported by vmlinux), " \
+           "6.12's refuses" in err
+
+
+def test_json_carries_the_findings(check):
+    ko = module("uses_protected", RELEASE, uses=["arc4_crypt"])
+    status, out, _ = check(ko, RELEASE, True, None, "--json")
+    found = json.loads(out)["modules"][0]["protected_symbols"]
+    assert (status, found) == (7, [{"symbol": "arc4_crypt", "exports": False,
+                                    "owner": "lib/libarc4", "error": -13,
+                                    "said": "Protected symbol: arc4_crypt (err -13)"}])
+
+
+def test_without_a_kmi_list_nothing_is_protected(check):
+    ko = module("exports_protected", RELEASE, exports=[Export("arc4_crypt", 1, GPL)],
+                uses=["arc4_crypt"])
+    image = kernel(kmi="", protected=PROTECTED_EXPORTS)
+    status, out, err = check(ko, RELEASE, True, image)
+    assert "protected" not in out.lower()
+    assert "CONFIG_MODULE_SIG_PROTECT=y without a KMI list in the kernel (built without " \
+           "one): nothing is protected" in err
+
+
+def test_not_looked_for_when_the_config_says_off(check):
+    ko = module("uses_protected", RELEASE, uses=["arc4_crypt"])
+    image = kernel(config="CONFIG_MODULE_SIG=y\n# CONFIG_MODULE_SIG_PROTECT is not set\n")
+    assert check(ko, RELEASE, True, image)[:2] == (0, "probe.ko: loads after libarc4\n")
+
+
+# --- the lists' shape, as gki_lists() finds them ---
+
+NAMES = ["kfree", "kmalloc", "_printk", "module_layout"] + ["sym_%02d" % i for i in range(20)]
+EXPORTED = set(NAMES)
+
+
+def test_lists_found_in_either_order():
+    kmi, protected = "\n".join(NAMES), "arc4_crypt\narc4_setkey"
+    for image in (bytes(100) + gki_arrays(protected, kmi) + bytes(100),
+                  bytes(100) + gki_arrays(kmi, protected) + bytes(100)):
+        lists = gki_lists(image, EXPORTED)
+        assert lists.unprotected == set(NAMES)
+        assert lists.protected_exports == {"arc4_crypt", "arc4_setkey"}
+
+
+def test_one_protected_export():
+    lists = gki_lists(bytes(64) + gki_arrays("rfkill_alloc", "\n".join(NAMES)), EXPORTED)
+    assert lists.protected_exports == {"rfkill_alloc"}
+
+
+def test_not_the_generators_shape():
+    """Rows one byte wider than the longest name + 1, rows out of order, a string pool of
+    single NULs (as __ksymtab_strings): none is a KMI table."""
+    names = sorted(n.encode() for n in NAMES)
+    width = max(map(len, names)) + 2
+    wide = b"".join(name.ljust(width, b"\0") for name in names)
+    unsorted = b"".join(name.ljust(width - 1, b"\0") for name in reversed(names))
+    pool = b"\0".join(names) + b"\0"
+    for data in (wide, unsorted, pool):
+        assert gki_lists(bytes(64) + data + bytes(64), EXPORTED) is None
+
+
+def test_a_table_not_of_exports_is_not_the_kmi():
+    others = "\n".join("name_%02d" % i for i in range(24))
+    assert gki_lists(bytes(64) + gki_arrays(others) + bytes(64), EXPORTED) is None
