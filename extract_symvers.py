@@ -5411,10 +5411,10 @@ GKI_USE_RULES = (
 def gki_use_rule(version):
     """(the GkiUseRule of a release, the rule read after it when the release lies between
     two read ones, else None)."""
-    version = tuple(version)
-    before = [rule for rule in GKI_USE_RULES if rule.since <= version[:2]]
-    after = [rule for rule in GKI_USE_RULES if rule.since > version[:2]]
-    return (before or GKI_USE_RULES[:1])[-1], (after[0] if after else None)
+    series = tuple(version)[:2]
+    rule = ([r for r in GKI_USE_RULES if r.since <= series] or GKI_USE_RULES[:1])[-1]
+    later = [r for r in GKI_USE_RULES if r.since > series]
+    return rule, later[0] if later and rule.since < series else None
 
 
 # --- Load checks: would the kernel load a module? ------------------------------------------
@@ -6718,11 +6718,11 @@ class _Run:
             exports.setdefault(name, symbol)
         config = config and parse_config(config.decode("latin-1"))
         return Kernel(vermagic(image) if image is not None else None, exports, config, version,
-                      size, side.build, self.gki(image, config, exports),
+                      size, side.build, self.gki(image, config, exports, version),
                       frozenset(m.name for m in given + checked if m.module.signed))
 
     @staticmethod
-    def gki(image, config, exports):
+    def gki(image, config, exports, version):
         """The GkiLists of CONFIG_MODULE_SIG_PROTECT (not looked for when the .config says
         it is off), said."""
         if image is None or config is not None and \
@@ -6735,6 +6735,11 @@ class _Run:
                       "symbols (gki_module.c's tables, at %#x): a module not signed by a key "
                       "the kernel holds may not export the first, nor use what the second "
                       "lacks", len(lists.protected_exports), len(lists.unprotected), lists.at)
+            first = GKI_USE_RULES[0]
+            if tuple(version)[:2] < first.since:
+                _log.warning("the loader of %s was not read: %s's rule on what a module not "
+                             "signed may use is applied (%s)", _dotted(version[:2]),
+                             _dotted(first.since), first.read)
         elif config is not None:
             _log.info("CONFIG_MODULE_SIG_PROTECT=y without a KMI list in the kernel (built "
                       "without one): nothing is protected")

@@ -185,3 +185,12 @@ def test_not_the_generators_shape():
 def test_a_table_not_of_exports_is_not_the_kmi():
     others = "\n".join("name_%02d" % i for i in range(24))
     assert gki_lists(bytes(64) + gki_arrays(others) + bytes(64), EXPORTED) is None
+
+
+def test_a_release_before_the_rules_read_is_said(check):
+    release = "5.15.94-android13-8-g89abcde"
+    ko = module("uses_kmi", release, uses=["_printk"])
+    status, out, err = check(ko, release)
+    assert (status, out) == (0, "probe.ko: loads\n")
+    assert "the loader of 5.15 was not read: 6.1's rule on what a module not signed may use " \
+           "is applied" in err
