@@ -5,9 +5,14 @@ tests/kernelimage.gki_arrays() lays out the generator's output; modules are kobu
 
 import gzip
 import json
+import lzma
+import os
+import shutil
+import subprocess
 
 import pytest
 
+from archives import busybox_initramfs
 from extract_symvers import gki_lists
 from kernelimage import ERAS, GPL, PLAIN, Export, build, gki_arrays, make_exports
 from kobuild import build_module, module_tree
@@ -194,3 +199,95 @@ def test_a_release_before_the_rules_read_is_said(check):
     assert (status, out) == (0, "probe.ko: loads\n")
     assert "the loader of 5.15 was not read: 6.1's rule on what a module not signed may use " \
            "is applied" in err
+
+
+# --- a real kernel with the Android common kernel's protection (tests/data/gki-kernel) ---
+
+GKI_KERNEL = os.path.join(os.path.dirname(__file__), "data", "gki-kernel")
+# what the kernel said of each module under QEMU (README.md there): (insmod, dmesg)
+SAID = {"signed_exports": ("loaded", None),
+        "libarc4": ("loaded", None),
+        "exports_protected": ("Permission denied",
+                              "exports_protected: exports protected symbol arc4_crypt"),
+        "uses_protected": ("Permission denied",
+                           "uses_protected: Protected symbol: arc4_crypt (err -13)"),
+        "uses_kmi": ("loaded", None),
+        "uses_core": ("loaded", None)}
+# signed_exports is loaded (and unloaded) before libarc4, whose arc4_crypt it also exports
+ORDER = ("signed_exports", "libarc4", "exports_protected", "uses_protected", "uses_kmi",
+         "uses_core")
+INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /tmp; mount -t proc proc /proc
+try() { if insmod /$1.ko 2>/tmp/err; then echo "insmod $1: loaded"; else
+        echo "insmod $1: failed: $(cat /tmp/err)"; fi; }
+try signed_exports
+rmmod exports_protected
+%s
+echo "tainted: $(cat /proc/sys/kernel/tainted)"
+reboot -f
+""" % "\n".join("try " + name for name in ORDER[1:])
+
+
+def gki_module(name):
+    return os.path.join(GKI_KERNEL, "modules", name + ".ko.xz")
+
+
+def gki_check(run, tmp_path, name):
+    """--check of one module against the kernel, beside libarc4 when it is loaded then."""
+    tree = tmp_path / "tree"
+    tree.mkdir(exist_ok=True)
+    shutil.copy(gki_module("libarc4"), tree)
+    given = () if name == "signed_exports" else ("--modules", tree)
+    result = run("-q", *given, "--check", gki_module(name),
+                 os.path.join(GKI_KERNEL, "bzImage"))
+    return result.status, result.out.replace(gki_module(name), name)
+
+
+def test_check_says_what_the_kernel_said(run, tmp_path):
+    """--check of each module of tests/data/gki-kernel: the verdicts the kernel gave under
+    QEMU (test_the_kernel_under_qemu), in its words."""
+    verdicts = {name: gki_check(run, tmp_path, name) for name in ORDER}
+    assert verdicts == {
+        "signed_exports": (0, "signed_exports: loads\n"),
+        "libarc4": (0, "libarc4: loads\n"),
+        "exports_protected": (7, "exports_protected: refused: exports protected symbol "
+                                 "arc4_crypt (an export of a signed GKI module; this module "
+                                 "is not signed by a key the kernel holds; %s)\n" % DENIED),
+        "uses_protected": (7, "uses_protected: refused: Protected symbol: arc4_crypt (err -13) "
+                              "(not in the kernel's KMI list; exported by libarc4, signed; "
+                              "%s)\n" % DENIED),
+        "uses_kmi": (0, "uses_kmi: loads after libarc4\n"),
+        "uses_core": (0, "uses_core: loads\n")}
+
+
+def test_the_kernel_under_qemu(run, tmp_path):
+    """The kernel of tests/data/gki-kernel booted under QEMU, busybox's insmod of each module:
+    what it loads and refuses, and why, is what --check says."""
+    missing = [t for t in ("qemu-system-x86_64", "busybox", "cpio") if not shutil.which(t)]
+    if missing:
+        pytest.skip("%s not installed (qemu-system-x86, busybox-static, cpio): the kernel "
+                    "cannot be booted" % ", ".join(missing))
+    for name in ORDER:
+        with lzma.open(gki_module(name)) as f:
+            (tmp_path / (name + ".ko")).write_bytes(f.read())
+    busybox_initramfs(tmp_path / "initrd", INIT, [(tmp_path / (name + ".ko"), name + ".ko")
+                                                  for name in ORDER])
+    result = subprocess.run([shutil.which("qemu-system-x86_64"), "-m", "256", "-nographic",
+                             "-no-reboot", "-kernel", os.path.join(GKI_KERNEL, "bzImage"),
+                             "-initrd", str(tmp_path / "initrd"),
+                             "-append", "console=ttyS0 rdinit=/init panic=-1"],
+                            capture_output=True, text=True, timeout=300)
+    console = result.stdout.replace("\r", "")
+    assert "tainted: 4096" in console, console[-3000:]     # O only: no E for unsigned ones
+    for name in ORDER:
+        insmod, dmesg = SAID[name]
+        status, out = gki_check(run, tmp_path, name)
+        if insmod == "loaded":
+            assert "insmod %s: loaded" % name in console, console[-3000:]
+            assert status == 0, out
+        else:
+            assert "insmod %s: failed: insmod: can't insert '/%s.ko': %s" % (
+                name, name, insmod) in console, console[-3000:]
+            assert dmesg in console
+            assert status == 7 and dmesg.split(": ", 1)[1] in out and insmod in out
