@@ -35,6 +35,8 @@ command line uses them all):
                                 btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it;
                                 Btf: every type of it
     Loaded modules              loaded_modules(): the modules of a dump, by struct module
+    Android GKI                 gki_lists(): what a module the kernel cannot verify may not
+                                export or use (CONFIG_MODULE_SIG_PROTECT)
     Load checks                 check_module(): would the kernel load it? build_refusals():
                                 is it of the kernel's build, as the loader judges builds?
     Comparing kernels           kabi_changes(): a kABI report between two kernels;
