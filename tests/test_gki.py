@@ -291,3 +291,12 @@ def test_the_kernel_under_qemu(run, tmp_path):
                 name, name, insmod) in console, console[-3000:]
             assert dmesg in console
             assert status == 7 and dmesg.split(": ", 1)[1] in out and insmod in out
+
+
+def test_what_lies_beside_the_kmi_must_not_be_vmlinux_s():
+    """The protected exports are modules' exports: a name of vmlinux beside the KMI table
+    (another array of .rodata) is not one; nor are eight rows a KMI table."""
+    image = bytes(64) + gki_arrays("\n".join(NAMES)) + b"kfree\0" + bytes(64)
+    assert gki_lists(image, EXPORTED).protected_exports == frozenset()
+    few = "\n".join(["_printk", "kfree"] + NAMES[4:10])
+    assert gki_lists(bytes(64) + gki_arrays(few) + bytes(64), EXPORTED) is None
