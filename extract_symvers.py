@@ -6721,6 +6721,7 @@ class _Run:
         config = config and parse_config(config.decode("latin-1"))
         return Kernel(vermagic(image) if image is not None else None, exports, config, version,
                       size, side.build, self.gki(image, config, exports, version),
+                      # sig_ok of the owners: until signatures are verified, any one counts
                       frozenset(m.name for m in given + checked if m.module.signed))
 
     @staticmethod
