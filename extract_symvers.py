@@ -5390,33 +5390,34 @@ def gki_lists(data, vmlinux):
 
 
 class GkiUseRule(NamedTuple):
-    """resolve_symbol()'s rule for a module not sig_ok, from a release on: a symbol outside
-    the KMI list is refused (-EACCES) unless an unsigned module exports it, and also when
-    vmlinux does (`vmlinux_too`); simplify_symbols() says the refusal in `words`."""
+    """resolve_symbol()'s rule for a module not sig_ok, from an Android common kernel branch
+    on: a symbol outside the KMI list is refused (-EACCES, which simplify_symbols() says as
+    GKI_USE_WORDS) when a signed module exports it, and from android15-6.6 also when vmlinux
+    does (`vmlinux_too`): only an unsigned module's exports stay free."""
     since: tuple
     vmlinux_too: bool
-    words: str
     read: str       # the tree it was read in
 
 
+GKI_USE_WORDS = "Protected symbol: %s (err -13)"
 GKI_USE_RULES = (
-    # "fsa.owner && fsa.owner->sig_ok": only the signed modules' exports are guarded
-    GkiUseRule((6, 1), False, "Protected symbol: %s (err -13)",
-               "android14-6.1: kernel/module/main.c of an android14-6.1 tree "
-               "(winzkh/android_kernel_oplus_mt6989 2ef816f1), booted here"),
-    # "is_vendor_module && !is_vendor_exported_symbol": vmlinux's exports too
-    GkiUseRule((6, 12), True, "Protected symbol: %s (err -13)",
-               "aosp-mirror/kernel_common 02da4609 (a 6.10+ tree: execmem)"),
+    # "!mod->sig_ok && !gki_is_module_unprotected_symbol(name) && fsa.owner &&
+    # fsa.owner->sig_ok"
+    GkiUseRule((5, 15), False, "android13-5.15's kernel/module.c, in CodeLinaro-mirror/"
+               "kernel-platform-2-0-os_kernel_common fb0838a7"),
+    GkiUseRule((6, 1), False, "android14-6.1's kernel/module/main.c, in GrapheneOS/"
+               "kernel_common-6.1 a6fc30b2; booted here: tests/data/gki-kernel"),
+    # "is_vendor_module && !is_vendor_exported_symbol && !gki_is_module_unprotected_symbol()"
+    GkiUseRule((6, 6), True, "android15-6.6's kernel/module/main.c, in GrapheneOS/"
+               "kernel_common-6.6 b15343a8 (and a 6.10+ tree: aosp-mirror/kernel_common "
+               "02da4609)"),
 )
 
 
 def gki_use_rule(version):
-    """(the GkiUseRule of a release, the rule read after it when the release lies between
-    two read ones, else None)."""
+    """The GkiUseRule of a release (before the first read, the first's)."""
     series = tuple(version)[:2]
-    rule = ([r for r in GKI_USE_RULES if r.since <= series] or GKI_USE_RULES[:1])[-1]
-    later = [r for r in GKI_USE_RULES if r.since > series]
-    return rule, later[0] if later and rule.since < series else None
+    return ([rule for rule in GKI_USE_RULES if rule.since <= series] or GKI_USE_RULES[:1])[-1]
 
 
 # --- Load checks: would the kernel load a module? ------------------------------------------
@@ -5935,28 +5936,18 @@ class _Loader:
 
     def gki_use(self, symbol, owner, sig_ok):
         """resolve_symbol() of CONFIG_MODULE_SIG_PROTECT: a module not `sig_ok` uses a symbol
-        outside the KMI list only from a module the kernel cannot verify either (from 6.12 not
-        from vmlinux either: GKI_USE_RULES).  A release between two read ones: where their
-        rules differ, a warning."""
+        outside the KMI list only from a module the kernel cannot verify either (before 6.6
+        from vmlinux too: GKI_USE_RULES)."""
         lists = self.kernel.gki
         if sig_ok or lists is None or not lists.unprotected or symbol in lists.unprotected:
             return
-        rule, later = gki_use_rule(self.kernel.version)
-        vmlinux = owner == "vmlinux"
-        guarded = {r: r.vmlinux_too if vmlinux else owner in self.kernel.sig_ok
-                   for r in (rule, later) if r}
-        why = "not in the kernel's KMI list; exported by %s" % (
-            "vmlinux" if vmlinux else "%s, %s" % (owner, "signed" if guarded[rule] else
-                                                  "not signed either"))
-        if later and guarded[later] != guarded[rule]:
-            self.warnings.append("%s: %s %s it (%s), %s's %s (%s): this release's rule "
-                                 "was not read" % (
-                                     symbol, _dotted(rule.since),
-                                     "refuses" if guarded[rule] else "allows", why,
-                                     _dotted(later.since),
-                                     "refuses" if guarded[later] else "allows", later.read))
-        elif guarded[rule]:
-            self.gki_refuse(GkiRefusal(symbol, False, owner, rule.words % symbol), why)
+        if owner == "vmlinux":
+            if gki_use_rule(self.kernel.version).vmlinux_too:
+                self.gki_refuse(GkiRefusal(symbol, False, owner, GKI_USE_WORDS % symbol),
+                                "not in the kernel's KMI list; exported by vmlinux")
+        elif owner in self.kernel.sig_ok:
+            self.gki_refuse(GkiRefusal(symbol, False, owner, GKI_USE_WORDS % symbol),
+                            "not in the kernel's KMI list; exported by %s, signed" % owner)
 
     def verify_exported_symbols(self):
         lists = self.kernel.gki
