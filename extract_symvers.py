@@ -5307,7 +5307,10 @@ def loaded_modules(memory, image, found):
 # between them only alignment), none of its names vmlinux's.  A build without a KMI list
 # has an empty unprotected array, which turns both checks off (gki_is_module_unprotected_symbol()
 # says yes to all; gki_is_module_protected_export() no, from "ANDROID: GKI: Move GKI module
-# headers to generated includes"; before it, in 5.10 and 5.15, exports stayed protected).
+# headers to generated includes"; in the 5.15 tree read, exports stayed protected: without the
+# KMI table that is not seen here).  The first form (android13-5.10's early
+# gki_module_protected.h: the GKI modules' exports an unsigned module may not use, no KMI
+# list) holds no table of vmlinux's names: nothing is found, nothing said.
 GKI_ROW = re.compile(rb"[A-Za-z_][A-Za-z0-9_.$]*\0+")
 GKI_MIN_KMI = 16        # rows of a KMI table at least (real ones: thousands)
 GKI_RUN = re.compile(rb"(?:[A-Za-z_][A-Za-z0-9_.$]*\0+)+")
@@ -5952,7 +5955,7 @@ class _Loader:
     def verify_exported_symbols(self):
         lists = self.kernel.gki
         for symbol in self.module.exports:
-            # CONFIG_MODULE_SIG_PROTECT: checked first, and the loader stops there
+            # CONFIG_MODULE_SIG_PROTECT: before the duplicate; the loader stops at the first
             if lists and lists.unprotected and not self.sig_ok and \
                     symbol.name in lists.protected_exports:
                 self.gki_refuse(GkiRefusal(symbol.name, True, None,
