@@ -38,6 +38,8 @@ command line uses them all):
                                 btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it;
                                 Btf: every type of it
     Loaded modules              loaded_modules(): the modules of a dump, by struct module
+    Android GKI                 gki_lists(): what a module the kernel cannot verify may not
+                                export or use (CONFIG_MODULE_SIG_PROTECT)
     Load checks                 check_module(): would the kernel load it? build_refusals():
                                 is it of the kernel's build, as the loader judges builds?
     Comparing kernels           kabi_changes(): a kABI report between two kernels;
@@ -5795,6 +5797,138 @@ def loaded_modules(memory, image, found):
     return loaded
 
 
+# --- Android GKI: what a module the kernel cannot verify may not export or use ---------------
+
+# CONFIG_MODULE_SIG_PROTECT of the Android common kernel (android13-5.10 on): a module that is
+# not sig_ok (unsigned, or signed by a key the kernel does not hold) may not export a symbol of
+# the signed GKI modules (verify_exported_symbols()), nor use a symbol outside the KMI symbol
+# list (resolve_symbol(): whose symbols count, GKI_USE_RULES).  kernel/module/gki_module.c
+# (kernel/gki_module.c in 5.10 and 5.15) bsearch()es two arrays that
+# scripts/gen_gki_modules_headers.sh writes into generated headers from the symbol lists:
+#     static const char gki_unprotected_symbols[][MAX_UNPROTECTED_NAME_LEN] = {"name", ...};
+#     static const char gki_protected_exports_symbols[][MAX_PROTECTED_EXPORTS_NAME_LEN] = ...;
+# each sorted in byte order (LC_ALL=C sort -u), a name a row, NUL-padded to the width of the
+# longest name + 1.  They are found here by that shape, without symbols: the KMI table by its
+# rows, most of them vmlinux's exports; the other beside it (both are gki_module.o's .rodata,
+# between them only alignment), none of its names vmlinux's.  A build without a KMI list
+# has an empty unprotected array, which turns both checks off (gki_is_module_unprotected_symbol()
+# says yes to all; gki_is_module_protected_export() no, from "ANDROID: GKI: Move GKI module
+# headers to generated includes"; in the 5.15 tree read, exports stayed protected: without the
+# KMI table that is not seen here).  The first form (android13-5.10's early
+# gki_module_protected.h: the GKI modules' exports an unsigned module may not use, no KMI
+# list) holds no table of vmlinux's names: nothing is found, nothing said.
+GKI_ROW = re.compile(rb"[A-Za-z_][A-Za-z0-9_.$]*\0+")
+GKI_MIN_KMI = 16        # rows of a KMI table at least (real ones: thousands)
+GKI_RUN = re.compile(rb"(?:[A-Za-z_][A-Za-z0-9_.$]*\0+)+")
+# where a table may be: rows padded with more than one NUL, as most of a table's are (a
+# literal start, searched for fast), the run of rows around them read from GKI_BACK before
+GKI_SEED = re.compile(rb"\0\0(?:[A-Za-z_][A-Za-z0-9_.$]*\0\0+){4}")
+GKI_BACK = 4096
+GKI_NEAR = 256          # bytes searched beside the KMI table for the protected exports
+EACCES_WORDS = "EACCES: insmod says Permission denied"
+
+
+class GkiLists(NamedTuple):
+    """The two lists of kernel/module/gki_module.c, as the image holds them."""
+    unprotected: frozenset          # the KMI: what a module not sig_ok may use
+    protected_exports: frozenset    # the signed GKI modules' exports
+    at: int                         # where the KMI table starts in the image
+
+
+class _GkiTable(NamedTuple):
+    start: int
+    end: int
+    names: list
+
+
+def _gki_tables(data, start, end):
+    """The tables of the generator's shape between start and end: NUL-padded names one after
+    the other at one stride, in byte order, the stride the longest name + 1; a lone name is
+    a table of one row."""
+    rows = [(m.start(), m.end(), m.group().rstrip(b"\0"))
+            for m in GKI_ROW.finditer(data, start, end)]
+    # each pair of rows that may be neighbours in a table, by its stride
+    pairs = [(i, b[0] - a[0] if a[1] == b[0] and a[2] < b[2] else None)
+             for i, (a, b) in enumerate(zip(rows, rows[1:]))]
+    spans = [(i, i) for i in range(len(rows))]
+    for stride, run in itertools.groupby(pairs, key=operator.itemgetter(1)):
+        if stride is not None:
+            run = list(run)
+            spans.append((run[0][0], run[-1][0] + 1))
+    tables = []
+    for first, last in spans:
+        names = [row[2] for row in rows[first:last + 1]]
+        width = max(map(len, names)) + 1
+        if (first == last or rows[first + 1][0] - rows[first][0] == width) and \
+                rows[last][1] - rows[last][0] >= width:
+            tables.append(_GkiTable(rows[first][0], rows[last][0] + width, names))
+    return tables
+
+
+def _gki_runs(data):
+    """The GKI_RUNs of an image that hold rows padded with more than one NUL."""
+    end = 0
+    for seed in GKI_SEED.finditer(data):
+        if seed.start() < end:
+            continue
+        run = next(run for run in GKI_RUN.finditer(data, max(seed.start() - GKI_BACK, end))
+                   if run.end() > seed.start())     # the seed's rows are one at least
+        end = run.end()
+        yield run
+
+
+def gki_lists(data, vmlinux):
+    """The GkiLists of an image (`vmlinux`: the names it exports), or None when it holds no
+    KMI table (not CONFIG_MODULE_SIG_PROTECT, or built without a KMI list)."""
+    kmi = max((table for run in _gki_runs(data)
+               for table in _gki_tables(data, run.start(), run.end())
+               if len(table.names) >= GKI_MIN_KMI and
+               2 * sum(name.decode("latin-1") in vmlinux for name in table.names) >
+               len(table.names)), key=lambda table: len(table.names), default=None)
+    if kmi is None:
+        return None
+    beside = [table for table in _gki_tables(data, max(kmi.start - GKI_NEAR, 0),
+                                             kmi.end + GKI_NEAR)
+              if (not data[table.end:kmi.start].strip(b"\0") if table.end <= kmi.start else
+                  table.start >= kmi.end and not data[kmi.end:table.start].strip(b"\0"))
+              and not any(name.decode("latin-1") in vmlinux for name in table.names)]
+    protected = max(beside, key=lambda table: len(table.names), default=None)
+    return GkiLists(frozenset(name.decode("latin-1") for name in kmi.names),
+                    frozenset(name.decode("latin-1") for name in protected.names)
+                    if protected else frozenset(), kmi.start)
+
+
+class GkiUseRule(NamedTuple):
+    """resolve_symbol()'s rule for a module not sig_ok, from an Android common kernel branch
+    on: a symbol outside the KMI list is refused (-EACCES, which simplify_symbols() says as
+    GKI_USE_WORDS) when a signed module exports it, and from android15-6.6 also when vmlinux
+    does (`vmlinux_too`): only an unsigned module's exports stay free."""
+    since: tuple
+    vmlinux_too: bool
+    read: str       # the tree it was read in
+
+
+GKI_USE_WORDS = "Protected symbol: %s (err -13)"
+GKI_USE_RULES = (
+    # "!mod->sig_ok && !gki_is_module_unprotected_symbol(name) && fsa.owner &&
+    # fsa.owner->sig_ok"
+    GkiUseRule((5, 15), False, "android13-5.15's kernel/module.c, in CodeLinaro-mirror/"
+               "kernel-platform-2-0-os_kernel_common fb0838a7"),
+    GkiUseRule((6, 1), False, "android14-6.1's kernel/module/main.c, in GrapheneOS/"
+               "kernel_common-6.1 a6fc30b2; booted here: tests/data/gki-kernel"),
+    # "is_vendor_module && !is_vendor_exported_symbol && !gki_is_module_unprotected_symbol()"
+    GkiUseRule((6, 6), True, "android15-6.6's kernel/module/main.c, in GrapheneOS/"
+               "kernel_common-6.6 b15343a8 (and a 6.10+ tree: aosp-mirror/kernel_common "
+               "02da4609)"),
+)
+
+
+def gki_use_rule(version):
+    """The GkiUseRule of a release (before the first read, the first's)."""
+    series = tuple(version)[:2]
+    return ([rule for rule in GKI_USE_RULES if rule.since <= series] or GKI_USE_RULES[:1])[-1]
+
+
 # --- Load checks: would the kernel load a module? ------------------------------------------
 
 def parse_symvers(lines):
@@ -5842,6 +5976,8 @@ class Kernel(NamedTuple):
     build: Optional[Build] = None
     keys: Optional[tuple] = None        # (Certificate,) built in (None: unknown)
     cmdline: Optional["CommandLine"] = None     # None: unknown
+    gki: Optional[GkiLists] = None      # CONFIG_MODULE_SIG_PROTECT's lists (None: none)
+    sig_ok: frozenset = frozenset()     # the modules given whose signature the kernel accepts
 
     @property
     def modversions(self):
@@ -5857,6 +5993,7 @@ class Verdict(NamedTuple):
     warnings: tuple = ()    # what may break it that the loader does not check, or may not
     after: tuple = ()       # the modules given to load first, in modprobe's order
     signature: Optional[SignatureCheck] = None      # None: signatures are not checked
+    protected: tuple = ()   # GkiRefusals: CONFIG_MODULE_SIG_PROTECT's, also in `refused`
 
     def line(self):
         """`path: loads` (after ..., tainting: ...) or `path: refused: reasons`."""
@@ -6221,6 +6358,16 @@ def lockdown(config, cmdline):
     return False, ""
 
 
+class GkiRefusal(NamedTuple):
+    """A refusal of CONFIG_MODULE_SIG_PROTECT: a protected symbol the module exports, or
+    one it uses (its owner: the module exporting it, or vmlinux)."""
+    symbol: str
+    exports: bool
+    owner: Optional[str]
+    said: str       # the kernel's words
+    error: int = -errno.EACCES
+
+
 class _Loader:
     """One module through load_module()'s checks against a kernel, each step named after the
     kernel function it follows: what it refuses and what it taints, in its words."""
@@ -6239,6 +6386,8 @@ class _Loader:
         self.module_name = module.modinfo.get("name", [name.rsplit("/", 1)[-1]])[0]
         self.gplok = self.licence in GPL_COMPATIBLE or self.licence == "Dual MIT/GPL" and \
             kernel.version >= (2, 6, 18)
+        self.sig_ok = False     # mod->sig_ok: signed by a key the kernel holds (verified)
+        self.protected = []
 
     def enabled(self, option):
         return (self.kernel.config or {}).get("CONFIG_" + option) == "y"
@@ -6262,6 +6411,7 @@ class _Loader:
             return True
         check = self.signature = verify_signature(self.module.signature, kernel.keys)
         error, words = check.error, SIGNATURE_WORDS <= tuple(kernel.version)
+        self.sig_ok = error is None
         if error is None:
             return True
         if error == "unknown":
@@ -6273,6 +6423,8 @@ class _Loader:
                 check.words, error, INSMOD_SAYS[error], "refused whether or not signatures "
                 "are enforced" if error != "ENOPKG" else "before 5.4, refused always"))
             return False
+        if self.enabled("MODULE_SIG_PROTECT") or kernel.config is None and kernel.gki:
+            return True     # Android GKI: never enforced, no taint; the protected symbols rule
         enforced, why = signature_enforcement(kernel.config, kernel.cmdline)
         if enforced:
             self.refused.append("Loading of %s is rejected (%s; insmod says \"%s\")" % (
@@ -6413,11 +6565,42 @@ class _Loader:
                     not _namespace_allowed(namespace, self.module_name):
                 message = "module uses symbol (%s) from namespace %s, but does not import " \
                     "it" % (symbol, namespace)
-                (self.taints if self.enabled("MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS")
-                 else self.refused).append(message)
+                allowed = self.enabled("MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS")
+                (self.taints if allowed else self.refused).append(message)
+                if not allowed:
+                    continue
+            self.gki_use(symbol, export.module, self.sig_ok)
+
+    def gki_refuse(self, refusal, why):
+        self.protected.append(refusal)
+        self.refused.append("%s (%s; %s)" % (refusal.said, why, EACCES_WORDS))
+
+    def gki_use(self, symbol, owner, sig_ok):
+        """resolve_symbol() of CONFIG_MODULE_SIG_PROTECT: a module not `sig_ok` uses a symbol
+        outside the KMI list only from a module the kernel cannot verify either (before 6.6
+        from vmlinux too: GKI_USE_RULES)."""
+        lists = self.kernel.gki
+        if sig_ok or lists is None or not lists.unprotected or symbol in lists.unprotected:
+            return
+        if owner == "vmlinux":
+            if gki_use_rule(self.kernel.version).vmlinux_too:
+                self.gki_refuse(GkiRefusal(symbol, False, owner, GKI_USE_WORDS % symbol),
+                                "not in the kernel's KMI list; exported by vmlinux")
+        elif owner in self.kernel.sig_ok:
+            self.gki_refuse(GkiRefusal(symbol, False, owner, GKI_USE_WORDS % symbol),
+                            "not in the kernel's KMI list; exported by %s, signed" % owner)
 
     def verify_exported_symbols(self):
+        lists = self.kernel.gki
         for symbol in self.module.exports:
+            # CONFIG_MODULE_SIG_PROTECT: before the duplicate; the loader stops at the first
+            if lists and lists.unprotected and not self.sig_ok and \
+                    symbol.name in lists.protected_exports:
+                self.gki_refuse(GkiRefusal(symbol.name, True, None,
+                                           "exports protected symbol %s" % symbol.name),
+                                "an export of a signed GKI module; this module is not "
+                                "signed by a key the kernel holds")
+                continue
             owner = self.kernel.exports.get(symbol.name)
             if owner and owner.module != self.name:
                 self.refused.append("exports duplicate symbol %s (owned by %s)" % (
@@ -6437,7 +6620,8 @@ def check_module(module, kernel, name):
         loader.apply_relocations()
         loader.verify_exported_symbols()
     return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings),
-                   signature=loader.signature)
+                   signature=loader.signature,
+                   protected=tuple(loader.protected))
 
 
 def build_refusals(module, kernel, name):
@@ -7183,8 +7367,12 @@ class _Run:
         enforced, why = signature_enforcement(config, cmdline)
         _log.info("module signatures: %s (%s)", {True: "enforced", False: "not enforced",
                                                  None: "enforcement unknown"}[enforced], why)
+        gki = self.gki(image, config, exports, version)
+        # the modules given that the kernel verifies: mod->sig_ok of GKI's signed modules
+        sig_ok = frozenset(m.name for m in given + checked if gki is not None and
+                           verify_signature(m.module.signature, keys).error is None)
         return Kernel(vermagic(image) if image is not None else None, exports, config,
-                      version, size, side.build, keys, cmdline)
+                      version, size, side.build, keys, cmdline, gki, sig_ok)
 
     def cmdline_of(self, side):
         """The kernel's CommandLine: --cmdline's; else, beside /proc/kcore, the running
@@ -7210,6 +7398,30 @@ class _Run:
                 said.append(_ImageCmdline(text, path))
         return CommandLine(" ".join(c.text for c in said), "the command line of " + " and "
                            .join(os.path.basename(c.path) for c in said)) if said else None
+
+    @staticmethod
+    def gki(image, config, exports, version):
+        """The GkiLists of CONFIG_MODULE_SIG_PROTECT (not looked for when the .config says
+        it is off), said."""
+        if image is None or config is not None and \
+                config.get("CONFIG_MODULE_SIG_PROTECT") != "y":
+            return None
+        lists = gki_lists(image, {name for name, symbol in exports.items()
+                                  if symbol.module == "vmlinux"})
+        if lists:
+            _log.info("CONFIG_MODULE_SIG_PROTECT: %d protected exports, a KMI list of %d "
+                      "symbols (gki_module.c's tables, at %#x): a module not signed by a key "
+                      "the kernel holds may not export the first, nor use what the second "
+                      "lacks", len(lists.protected_exports), len(lists.unprotected), lists.at)
+            first = GKI_USE_RULES[0]
+            if tuple(version)[:2] < first.since:
+                _log.warning("the loader of %s was not read: %s's rule on what a module not "
+                             "signed may use is applied (%s)", _dotted(version[:2]),
+                             _dotted(first.since), first.read)
+        elif config is not None:
+            _log.info("CONFIG_MODULE_SIG_PROTECT=y without a KMI list in the kernel (built "
+                      "without one): nothing is protected")
+        return lists
 
     def check(self, side, checked):
         """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts;
@@ -7432,7 +7644,8 @@ def _kernel_json(kernel):
 def _verdict_json(verdict):
     said = {"path": verdict.path, "loads": not verdict.refused, "refused": verdict.refused,
             "taints": verdict.taints, "warnings": list(verdict.warnings),
-            "after": list(verdict.after)}
+            "after": list(verdict.after),
+            "protected_symbols": [r._asdict() for r in verdict.protected]}
     check = verdict.signature
     if check is not None:
         signer, key = check.signer, check.key
