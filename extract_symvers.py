@@ -5979,6 +5979,13 @@ class Kernel(NamedTuple):
     gki: Optional[GkiLists] = None      # CONFIG_MODULE_SIG_PROTECT's lists (None: none)
     sig_ok: frozenset = frozenset()     # the modules given whose signature the kernel accepts
 
+    def enforcement(self):
+        """(signatures enforced: True, False or None when unknown, why)."""
+        if (self.config or {}).get("CONFIG_MODULE_SIG_PROTECT") == "y" or self.gki:
+            return False, "CONFIG_MODULE_SIG_PROTECT: never; what a module the kernel " \
+                "cannot verify may export and use is limited instead"
+        return signature_enforcement(self.config, self.cmdline)
+
     @property
     def modversions(self):
         if self.vermagic is not None:
@@ -6423,9 +6430,9 @@ class _Loader:
                 check.words, error, INSMOD_SAYS[error], "refused whether or not signatures "
                 "are enforced" if error != "ENOPKG" else "before 5.4, refused always"))
             return False
-        if self.enabled("MODULE_SIG_PROTECT") or kernel.config is None and kernel.gki:
+        if self.enabled("MODULE_SIG_PROTECT") or kernel.gki:
             return True     # Android GKI: never enforced, no taint; the protected symbols rule
-        enforced, why = signature_enforcement(kernel.config, kernel.cmdline)
+        enforced, why = kernel.enforcement()
         if enforced:
             self.refused.append("Loading of %s is rejected (%s; insmod says \"%s\")" % (
                 SIGNATURE_REASONS[error], why, INSMOD_SAYS["EKEYREJECTED"]) if words else
@@ -7364,15 +7371,16 @@ class _Run:
                       or "none")
         cmdline = self.cmdline_of(side)
         config = config and parse_config(config.decode("latin-1"))
-        enforced, why = signature_enforcement(config, cmdline)
-        _log.info("module signatures: %s (%s)", {True: "enforced", False: "not enforced",
-                                                 None: "enforcement unknown"}[enforced], why)
         gki = self.gki(image, config, exports, version)
         # the modules given that the kernel verifies: mod->sig_ok of GKI's signed modules
         sig_ok = frozenset(m.name for m in given + checked if gki is not None and
                            verify_signature(m.module.signature, keys).error is None)
-        return Kernel(vermagic(image) if image is not None else None, exports, config,
-                      version, size, side.build, keys, cmdline, gki, sig_ok)
+        kernel = Kernel(vermagic(image) if image is not None else None, exports, config,
+                        version, size, side.build, keys, cmdline, gki, sig_ok)
+        enforced, why = kernel.enforcement()
+        _log.info("module signatures: %s (%s)", {True: "enforced", False: "not enforced",
+                                                 None: "enforcement unknown"}[enforced], why)
+        return kernel
 
     def cmdline_of(self, side):
         """The kernel's CommandLine: --cmdline's; else, beside /proc/kcore, the running
@@ -7632,7 +7640,7 @@ def _json(document):
 
 def _kernel_json(kernel):
     """What --check's verdicts on signatures rest on."""
-    enforced, why = signature_enforcement(kernel.config, kernel.cmdline)
+    enforced, why = kernel.enforcement()
     locked, because = lockdown(kernel.config, kernel.cmdline)
     return {"signatures_enforced": enforced, "enforced_why": why, "locked_down": locked,
             "lockdown_why": because, "cmdline": kernel.cmdline and kernel.cmdline._asdict(),
