@@ -7644,6 +7644,8 @@ def _kernel_json(kernel):
     locked, because = lockdown(kernel.config, kernel.cmdline)
     return {"signatures_enforced": enforced, "enforced_why": why, "locked_down": locked,
             "lockdown_why": because, "cmdline": kernel.cmdline and kernel.cmdline._asdict(),
+            "protected_exports": sorted(kernel.gki.protected_exports) if kernel.gki else None,
+            "kmi_symbols": len(kernel.gki.unprotected) if kernel.gki else None,
             "keys": None if kernel.keys is None else [
                 {"subject": key.subject, "key_id": key.skid and key.skid.hex(),
                  "algorithm": key.algorithm} for key in kernel.keys]}

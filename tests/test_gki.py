@@ -134,10 +134,14 @@ def test_vmlinux_outside_the_kmi_by_release(check):
 def test_json_carries_the_findings(check):
     ko = module("uses_protected", RELEASE, uses=["arc4_crypt"])
     status, out, _ = check(ko, RELEASE, True, None, "--json")
-    found = json.loads(out)["modules"][0]["protected_symbols"]
+    document = json.loads(out)
+    found = document["modules"][0]["protected_symbols"]
     assert (status, found) == (7, [{"symbol": "arc4_crypt", "exports": False,
                                     "owner": "lib/libarc4", "error": -13,
                                     "said": "Protected symbol: arc4_crypt (err -13)"}])
+    kernel_said = document["kernel"]
+    assert (kernel_said["protected_exports"], kernel_said["kmi_symbols"],
+            kernel_said["signatures_enforced"]) == (["arc4_crypt", "arc4_setkey"], 34, False)
 
 
 def test_without_a_kmi_list_nothing_is_protected(check):
