@@ -30,6 +30,7 @@ command line uses them all):
     Extract                     extract(): image -> Module.symvers lines
     Output                      write_stdout(), write_file(): whole or not at all
     Module archives             ARCHIVES: cpio, tar, .deb, zip, boot.img; module_sources()
+    kCFI                        KCFI_CODE: Clang's type checks; module_kcfi(), kernel_kcfi()
     Module files                read_module(), read_modules(), module_symvers()
     BTF                         btf_struct(): the kernel's own description of a structure;
                                 btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it;
@@ -113,8 +114,9 @@ __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FO
            "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
-           "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
-           "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob", "Btf",
+           "module_sources", "module_kcfi", "kernel_kcfi", "Module", "ModuleFile", "read_module",
+           "read_modules", "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob",
+           "Btf",
            "LoadedModule", "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict",
            "same_magic", "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
            "build_refusals", "elf_header_refusal", "Build", "GkiRelease", "gki_release",
@@ -5924,14 +5926,14 @@ class _Loader:
                     option + "=y" if option else "kCFI checks in its code",
                     "a warning (CONFIG_CFI_PERMISSIVE=y): the call goes on" if permissive else
                     "an oops%s: insmod killed, the module left half-loaded" % (
-                        "" if config else " unless CONFIG_CFI_PERMISSIVE")))
+                        "" if config is not None else " unless CONFIG_CFI_PERMISSIVE")))
         else:
             self.warnings.append(
                 "built with kCFI (-fsanitize=kcfi), the kernel without it (%s): it loads, then "
                 "its first indirect call into the kernel finds no type hash before the "
                 "function: its trap (%s), which the kernel has no kCFI handler for, an oops in "
                 "the module; build it without -fsanitize=kcfi, as the kernel was" % (
-                    "no CONFIG_CFI_CLANG" if config else "no kCFI check in its code",
+                    "no CONFIG_CFI_CLANG" if config is not None else "no kCFI check in its code",
                     "ud2: \"invalid opcode\"" if self.module.build.machine == EM_X86_64 else
                     "brk #0x8000+"))
 
