@@ -4012,10 +4012,12 @@ KCFI_ENTRIES = ("init_module", "cleanup_module")
 
 class KcfiCode(NamedTuple):
     """Clang's kCFI code on one machine: `check`, the sequence before each indirect call,
-    ending in its trap; `hash`, a type hash's slot, matched ending at a function's entry."""
+    ending in its trap; `hash`, a type hash's slot, matched ending at a function's entry;
+    `trap`, what a kernel without kCFI says of that trap (measured on 6.1 under QEMU)."""
     machine: int
     check: "re.Pattern"
     hash: "re.Pattern"
+    trap: str
 
 
 KCFI_CODE = {row.machine: row for row in (
@@ -4024,14 +4026,15 @@ KCFI_CODE = {row.machine: row for row in (
     # movl $hash, %eax, then 11 nops with CONFIG_CALL_PADDING (arch/x86/include/asm/cfi.h)
     KcfiCode(EM_X86_64, re.compile(rb"\x41\xba[\s\S]{4}[\x44\x45]\x03[\x50-\x57][\x80-\xff]"
                                    rb"\x74\x02\x0f\x0b"),
-             re.compile(rb"\xb8[\s\S]{4}(?:\x90{11})?\Z")),
+             re.compile(rb"\xb8[\s\S]{4}(?:\x90{11})?\Z"), 'ud2: "invalid opcode"'),
     # arm64 (the kernel's cfi_handler() decodes the brk): ldur w16, [xN, #-4]; movz, movk w17;
     # cmp w16, w17; b.eq 1f; brk #(CFI_BRK_IMM_BASE 0x8000 | type register << 5 | target
     # register), arch/arm64/include/asm/brk-imm.h.  The hash: a word of data before the entry
     # (neither a nop nor zero padding)
     KcfiCode(EM_AARCH64, re.compile(rb"\x40\x00\x00\x54[\x00\x20\x40\x60\x80\xa0\xc0\xe0]"
                                     rb"[\x00-\x7f]\x30\xd4"),
-             re.compile(rb"(?!\x1f\x20\x03\xd5|\0\0\0\0)[\s\S]{4}\Z")),
+             re.compile(rb"(?!\x1f\x20\x03\xd5|\0\0\0\0)[\s\S]{4}\Z"),
+             'brk: "Unexpected kernel BRK exception at EL1"'),
 )}
 
 
@@ -5934,8 +5937,7 @@ class _Loader:
                 "function: its trap (%s), which the kernel has no kCFI handler for, an oops in "
                 "the module; build it without -fsanitize=kcfi, as the kernel was" % (
                     "no CONFIG_CFI_CLANG" if config is not None else "no kCFI check in its code",
-                    "ud2: \"invalid opcode\"" if self.module.build.machine == EM_X86_64 else
-                    "brk #0x8000+"))
+                    KCFI_CODE[self.module.build.machine].trap))
 
 
 def check_module(module, kernel, name):
