@@ -33,6 +33,7 @@ command line uses them all):
     Signatures                  module_signature(): who signed a module (PKCS#7);
                                 kernel_certificates(): the keys an image holds built in;
                                 verify_signature()
+    kCFI                        KCFI_CODE: Clang's type checks; module_kcfi(), kernel_kcfi()
     Module files                read_module(), read_modules(), module_symvers()
     BTF                         btf_struct(): the kernel's own description of a structure;
                                 btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it;
@@ -118,8 +119,9 @@ __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FO
            "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
-           "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
-           "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob", "Btf",
+           "module_sources", "module_kcfi", "kernel_kcfi", "Module", "ModuleFile", "read_module",
+           "read_modules", "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob",
+           "Btf",
            "LoadedModule", "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict",
            "same_magic", "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
            "build_refusals", "elf_header_refusal", "Build", "GkiRelease", "gki_release",
@@ -476,8 +478,9 @@ ET_REL, ET_CORE = 1, 4
 PT_LOAD, PT_NOTE = 1, 4
 SHN_UNDEF, SHN_ABS = 0, 0xFFF1
 SHT_SYMTAB, SHT_RELA, SHT_NOBITS, SHT_REL = 2, 4, 8, 9
-SHF_ALLOC = 0x2
+SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
 STB_WEAK = 2
+STT_FUNC = 2
 EM_386, EM_MIPS, EM_PPC, EM_PPC64, EM_S390, EM_ARM = 3, 8, 20, 21, 22, 40
 EM_X86_64, EM_AARCH64, EM_RISCV, EM_LOONGARCH = 62, 183, 243, 258
 EM_X86 = (EM_386, EM_X86_64)
@@ -580,6 +583,22 @@ class ElfObject:
         return [(_cstring(self.data, names + name), info >> 4 == STB_WEAK)
                 for name, info, shndx in map(pick, self.sym.iter_unpack(table))
                 if shndx == SHN_UNDEF and name]
+
+    def functions(self):
+        """{section index: [(st_value, st_size, name)]} of the function symbols (STT_FUNC)."""
+        if self.symtab is None:
+            return {}
+        names = self.sections[self.symtab.link].offset
+        fields = self.sym.tuple._fields
+        pick = operator.itemgetter(*map(fields.index, ("name", "info", "shndx", "value", "size")))
+        table = self.data[self.symtab.offset:self.symtab.offset + self.symtab.size
+                          // self.sym.size * self.sym.size]
+        found = {}
+        for name, info, shndx, value, size in map(pick, self.sym.iter_unpack(table)):
+            if info & 0xF == STT_FUNC and SHN_UNDEF < shndx < len(self.sections):
+                found.setdefault(shndx, []).append((value, size, _cstring(self.data,
+                                                                          names + name)))
+        return found
 
     def relocations(self, name):
         """{offset in the section: (symbol index, addend)} of the section's REL/RELA
@@ -4474,6 +4493,105 @@ def verify_signature(signature, certificates):
                                     "it holds none"), signature.signers[0])
 
 
+# --- kCFI: Clang's type check before each indirect call -----------------------------------
+
+# Clang's -fsanitize=kcfi (16+; the kernel's CONFIG_CFI_CLANG from 6.1 on x86-64 and arm64,
+# CONFIG_CFI from 6.18, 23ef9d439769): a function whose address is taken carries a 32-bit hash
+# of its type just before its entry, and each indirect call compares the hash before its
+# target with the one its pointer's type wants, trapping when they differ.  The loader compares
+# nothing of it (6.1's load_module() has no kCFI check): a module built without kCFI loads on
+# a kCFI kernel and traps on the kernel's first indirect call into it, and a kCFI module on a
+# kernel without it on its first indirect call into the kernel.  Before 6.1 CONFIG_CFI_CLANG
+# was another scheme (LTO's jump tables, arm64 only), not judged here.
+KCFI_SINCE = (6, 1)
+KCFI_CONFIGS = ("CONFIG_CFI_CLANG", "CONFIG_CFI")
+# A module's list of its traps, which kernel/cfi.c module_cfi_finalize() reads (x86-64): the
+# compiler's .kcfi_traps, renamed by scripts/module.lds.S of a kCFI tree
+KCFI_TRAPS = ("__kcfi_traps", ".kcfi_traps")
+# The hash of an address-taken function declared elsewhere (for assembly to use): absolute
+# symbols only Clang's kCFI emits
+KCFI_TYPEID = re.compile(rb"\0__kcfi_typeid_")
+# The functions the kernel calls through a pointer of every module: mod->init, mod->exit
+KCFI_ENTRIES = ("init_module", "cleanup_module")
+
+
+class KcfiCode(NamedTuple):
+    """Clang's kCFI code on one machine: `check`, the sequence before each indirect call,
+    ending in its trap; `hash`, a type hash's slot, matched ending at a function's entry;
+    `trap`, what a kernel without kCFI says of that trap (measured on 6.1 under QEMU)."""
+    machine: int
+    check: "re.Pattern"
+    hash: "re.Pattern"
+    trap: str
+
+
+KCFI_CODE = {row.machine: row for row in (
+    # arch/x86/kernel/cfi.c decode_cfi_insn() (6.1): movl $-hash, %r10d; addl -4(%reg), %r10d
+    # (-15 from 6.2 with CONFIG_CALL_PADDING); je 1f; ud2.  The hash: __cfi_<function>'s
+    # movl $hash, %eax, then 11 nops with CONFIG_CALL_PADDING (arch/x86/include/asm/cfi.h)
+    KcfiCode(EM_X86_64, re.compile(rb"\x41\xba[\s\S]{4}[\x44\x45]\x03[\x50-\x57][\x80-\xff]"
+                                   rb"\x74\x02\x0f\x0b"),
+             re.compile(rb"\xb8[\s\S]{4}(?:\x90{11})?\Z"), 'ud2: "invalid opcode"'),
+    # arm64 (the kernel's cfi_handler() decodes the brk): ldur w16, [xN, #-4]; movz, movk w17;
+    # cmp w16, w17; b.eq 1f; brk #(CFI_BRK_IMM_BASE 0x8000 | type register << 5 | target
+    # register), arch/arm64/include/asm/brk-imm.h.  The hash: a word of data before the entry
+    # (neither a nop nor zero padding)
+    KcfiCode(EM_AARCH64, re.compile(rb"\x40\x00\x00\x54[\x00\x20\x40\x60\x80\xa0\xc0\xe0]"
+                                    rb"[\x00-\x7f]\x30\xd4"),
+             re.compile(rb"(?!\x1f\x20\x03\xd5|\0\0\0\0)[\s\S]{4}\Z"),
+             'brk: "Unexpected kernel BRK exception at EL1"'),
+)}
+
+
+def _kcfi_hashed(elf, code, shndx, functions, entry, name):
+    """Whether the function `name` at `entry` (its section's offset) carries a type hash:
+    the slot before it within its section, inside no other function (its __cfi_ preamble
+    aside)."""
+    section = elf.sections[shndx]
+    m = code.hash.search(elf.data, section.offset + max(entry - 16, 0), section.offset + entry)
+    if m is None:
+        return False
+    start = m.start() - section.offset
+    return not any(value < entry and value + size > start for value, size, other in functions
+                   if other != "__cfi_" + name)
+
+
+def module_kcfi(elf):
+    """Whether a module (an ElfObject) was built with kCFI: its traps' section, a
+    __kcfi_typeid_ symbol, a check before an indirect call, a type hash before its init or
+    exit function; None when it cannot tell (another machine; no mark and neither function)."""
+    code = KCFI_CODE.get(elf.machine)
+    if code is None:
+        return None
+    if any(name in elf.names for name in KCFI_TRAPS):
+        return True
+    strtab = elf.sections[elf.symtab.link] if elf.symtab else None
+    if strtab and KCFI_TYPEID.search(elf.data, strtab.offset, strtab.offset + strtab.size):
+        return True
+    if any(s.flags & SHF_EXECINSTR and s.type != SHT_NOBITS and
+           code.check.search(elf.data, s.offset, s.offset + s.size) for s in elf.sections):
+        return True
+    hashed = [_kcfi_hashed(elf, code, shndx, functions, value, name)
+              for shndx, functions in elf.functions().items()
+              for value, _, name in functions if name in KCFI_ENTRIES]
+    return any(hashed) if hashed else None
+
+
+def kernel_kcfi(config, image, machine, version, dump=False):
+    """Whether the kernel was built with kCFI: its .config says (`config`, {CONFIG_X: value});
+    without one, its code: a kCFI kernel has thousands of checks (a dump's running kernel may
+    have rewritten them, FineIBT or cfi=off: their absence there says nothing); None where
+    unknown, and before 6.1."""
+    if tuple(version) < KCFI_SINCE:
+        return None
+    if config is not None:
+        return any(config.get(option) == "y" for option in KCFI_CONFIGS)
+    code = KCFI_CODE.get(machine)
+    if code is None or image is None:
+        return None
+    return True if code.check.search(image) else None if dump else False
+
+
 # --- Module files: what a .ko exports and needs --------------------------------------------
 
 VERMAGIC = re.compile(rb"(?:^|\0)vermagic=([^\0]*)")
@@ -4495,6 +4613,7 @@ class Module(NamedTuple):
     relocation_types: frozenset     # of the relocations the loader applies
     split_btf: bool         # a .BTF section: its own types, split on the kernel's BTF
     header: bytes           # its first 64 bytes: the ELF header, as the loader reads it
+    kcfi: Optional[bool] = None     # built with Clang's kCFI (module_kcfi(); None: unknown)
 
     @property
     def columns(self):
@@ -4562,7 +4681,7 @@ def read_module(data, version=None):
                       _versions(elf), module_signature(data),
                       Build(magic, elf.bits, elf.e == ">", elf.machine), embedded_config(data),
                       this_module and this_module[1], elf.relocation_types(),
-                      elf.section(".BTF") is not None, bytes(data[:64]))
+                      elf.section(".BTF") is not None, bytes(data[:64]), module_kcfi(elf))
     except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
 
@@ -5967,7 +6086,8 @@ class Kernel(NamedTuple):
     every export it can resolve ({name: Symbol}: vmlinux and the modules given), its
     .config (None: unknown), release, sizeof(struct module) (from its BTF or a module of
     its build; None: unknown), its Build (the ELF header it reads modules as; None:
-    unknown), the certificates it holds built in and its command line."""
+    unknown), the certificates it holds built in, its command line, and whether
+    it was built with kCFI (kernel_kcfi(); None: unknown)."""
     vermagic: Optional[str]
     exports: dict
     config: Optional[dict]
@@ -5978,6 +6098,7 @@ class Kernel(NamedTuple):
     cmdline: Optional["CommandLine"] = None     # None: unknown
     gki: Optional[GkiLists] = None      # CONFIG_MODULE_SIG_PROTECT's lists (None: none)
     sig_ok: frozenset = frozenset()     # the modules given whose signature the kernel accepts
+    kcfi: Optional[bool] = None
 
     def enforcement(self):
         """(signatures enforced: True, False or None when unknown, why)."""
@@ -6001,6 +6122,7 @@ class Verdict(NamedTuple):
     after: tuple = ()       # the modules given to load first, in modprobe's order
     signature: Optional[SignatureCheck] = None      # None: signatures are not checked
     protected: tuple = ()   # GkiRefusals: CONFIG_MODULE_SIG_PROTECT's, also in `refused`
+    kcfi: tuple = (None, None)  # built with kCFI (None: unknown): the module, the kernel
 
     def line(self):
         """`path: loads` (after ..., tainting: ...) or `path: refused: reasons`."""
@@ -6613,6 +6735,43 @@ class _Loader:
                 self.refused.append("exports duplicate symbol %s (owned by %s)" % (
                     symbol.name, "kernel" if owner.module == "vmlinux" else owner.module))
 
+    def report_cfi_failure(self):
+        """kCFI on one side only, which the loader does not check: the first indirect call
+        across traps.  A kCFI kernel's check finds no hash before the module's function
+        (kernel/cfi.c report_cfi_failure() from arch/x86/kernel/cfi.c handle_cfi_failure(),
+        6.1: a BUG, unless CONFIG_CFI_PERMISSIVE; a page fault when nothing is mapped before
+        it, permissive or not); a kCFI module's check, on a kernel without them, is a bare ud2
+        or brk.  Each as measured on 6.1 under QEMU (tests/data/cfi-kernel)."""
+        module, kernel = self.module.kcfi, self.kernel.kcfi
+        if module is None or kernel is None or module == kernel:
+            return
+        config = self.kernel.config
+        option = next((o for o in KCFI_CONFIGS if (config or {}).get(o) == "y"), None)
+        if kernel:
+            permissive = config and config.get("CONFIG_CFI_PERMISSIVE") == "y"
+            self.warnings.append(
+                "built without kCFI, the kernel with it (%s): it loads, then the kernel's first "
+                "indirect call into it (its init function, from do_one_initcall()) finds no type "
+                "hash before the function: %s; build it with the kernel's clang and "
+                "-fsanitize=kcfi (its Makefile's CC_FLAGS_CFI)" % (
+                    option + "=y" if option else "kCFI checks in its code",
+                    "\"CFI failure at do_one_initcall+...\", a warning (CONFIG_CFI_PERMISSIVE=y), "
+                    "the kernel tainted P (6.1 passes __warn() taint 0, TAINT_PROPRIETARY_MODULE), "
+                    "and the call goes on (a page fault and an oops when the function starts the "
+                    "module's memory)" if permissive else
+                    "an oops%s, \"CFI failure at do_one_initcall+...\" (a page fault when the "
+                    "function starts the module's memory), insmod killed, the module left "
+                    "half-loaded" % ("" if config is not None else
+                                     " unless CONFIG_CFI_PERMISSIVE")))
+        else:
+            self.warnings.append(
+                "built with kCFI (-fsanitize=kcfi), the kernel without it (%s): it loads, then "
+                "its first indirect call into the kernel finds no type hash before the "
+                "function: its trap (%s), which the kernel has no kCFI handler for, an oops in "
+                "the module; build it without -fsanitize=kcfi, as the kernel was" % (
+                    "no CONFIG_CFI_CLANG" if config is not None else "no kCFI check in its code",
+                    KCFI_CODE[self.module.build.machine].trap))
+
 
 def check_module(module, kernel, name):
     """The Verdict (its path `name`, nothing after) of the loader on a module: its reasons
@@ -6626,9 +6785,11 @@ def check_module(module, kernel, name):
         loader.simplify_symbols()
         loader.apply_relocations()
         loader.verify_exported_symbols()
+        if not loader.refused:
+            loader.report_cfi_failure()
     return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings),
-                   signature=loader.signature,
-                   protected=tuple(loader.protected))
+                   signature=loader.signature, protected=tuple(loader.protected),
+                   kcfi=(module.kcfi, kernel.kcfi))
 
 
 def build_refusals(module, kernel, name):
@@ -7375,8 +7536,10 @@ class _Run:
         # the modules given that the kernel verifies: mod->sig_ok of GKI's signed modules
         sig_ok = frozenset(m.name for m in given + checked if gki is not None and
                            verify_signature(m.module.signature, keys).error is None)
+        kcfi = kernel_kcfi(config, image, side.build and side.build.machine, version,
+                           self.memory is not None)
         kernel = Kernel(vermagic(image) if image is not None else None, exports, config,
-                        version, size, side.build, keys, cmdline, gki, sig_ok)
+                        version, size, side.build, keys, cmdline, gki, sig_ok, kcfi)
         enforced, why = kernel.enforcement()
         _log.info("module signatures: %s (%s)", {True: "enforced", False: "not enforced",
                                                  None: "enforcement unknown"}[enforced], why)
@@ -7655,7 +7818,8 @@ def _verdict_json(verdict):
     said = {"path": verdict.path, "loads": not verdict.refused, "refused": verdict.refused,
             "taints": verdict.taints, "warnings": list(verdict.warnings),
             "after": list(verdict.after),
-            "protected_symbols": [r._asdict() for r in verdict.protected]}
+            "protected_symbols": [r._asdict() for r in verdict.protected],
+            "kcfi": dict(zip(("module", "kernel"), verdict.kcfi))}
     check = verdict.signature
     if check is not None:
         signer, key = check.signer, check.key
