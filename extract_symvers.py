@@ -429,6 +429,20 @@ def _has_banner(data):
     return _banner_at(data) >= 0
 
 
+RELEASE = re.compile(rb"Linux version ([!-~]+) ")
+
+
+def _banner_release(data):
+    """The release of the first kernel banner that has one (b'6.1.0-50-amd64'), or None."""
+    at = _banner_at(data)
+    while at >= 0:
+        m = RELEASE.match(data, at)
+        if m:
+            return m[1]
+        at = _banner_at(data, at + 1)
+    return None
+
+
 def banner_version(data):
     """((major, minor, patch), banner text) of the first kernel banner in `data`, or None;
     without a patch level the newest of the series."""
@@ -1414,6 +1428,29 @@ class Memory:
         return self.physical_memory.page if space == "physical" else self.PAGE
 
 
+def _vmcoreinfo_in_memory(memory, image, window=False):
+    """{key: value} of the VMCOREINFO the kernel keeps in its memory, for a dump without the
+    note (QEMU's without -device vmcoreinfo): vmcoreinfo_data, written at boot by
+    crash_save_vmcoreinfo_init() (CONFIG_CRASH_CORE; a page of its own from 4.13, commit
+    203e9e41219b, before in .bss), "OSRELEASE=" the release of the kernel `image`'s banner
+    first; {} where none.  With `window`, looked for only in the image, the physical window
+    read around the kernel (its copy is allocated at boot, as a rule near it)."""
+    release = _banner_release(image)
+    if release is None:
+        return {}
+    pattern = b"OSRELEASE=%s\n" % release
+    if window:
+        at = image.find(pattern)
+        at = None if at < 0 else memory.window[1] + at
+    else:
+        at = memory.physical_memory.find(pattern)
+    if at is None:
+        return {}
+    text = (memory.read(at, VMCOREINFO_BYTES, "physical", fill=True) or b"").split(b"\0")[0]
+    _log.info("no VMCOREINFO note: the kernel's own copy found at physical %#x", at)
+    return _vmcoreinfo([(b"VMCOREINFO", text)])
+
+
 def _core_headers(f, head, size):
     """(ElfObject, [program headers]) of an ELF core of `size` bytes (None: unknown),
     reading as much of it as they need (with more than 65535 program headers, section
@@ -1552,7 +1589,7 @@ KDUMP_HEADERS = (
 # utsname.machine (the fifth of new_utsname's six 65-byte fields) -> e_machine
 UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_386,
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
-                "arm": EM_ARM}
+                "arm": EM_ARM, "riscv64": EM_RISCV}
 KDUMP_PAGE_DESC = struct.Struct("<qIIQ")     # offset, size, flags, page_flags
 KDUMP_BITMAP_MAX = 64 << 20     # bytes of a bitmap read at most: 2 TiB of 4 KiB pages
 KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
@@ -2681,23 +2718,11 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
 
 # --- Detection: what the image says of itself ----------------------------------------------
 
-RELEASE = re.compile(rb"Linux version ([!-~]+) ")
 # the words after the release: SMP, preempt, mod_unload, modversions, the architecture's
 # (aarch64, ARMv7 p2v8, 686, MIPS32_R2 32BIT, mprofile-kernel, gcc-4.1 ...), RANDSTRUCT_<seed>:
 # letters, digits, _ . + -; not the x86 setup code's kernel_version, "RELEASE (builder@host)
 # #1 SMP ...", which a dump of low memory holds too
 VERMAGIC_WORDS = re.compile(rb"(?:[\w.+-]+ )*[\w.+-]*(?=\0)")
-
-
-def _banner_release(data):
-    """The release of the first kernel banner that has one (b'6.1.0-50-amd64'), or None."""
-    at = _banner_at(data)
-    while at >= 0:
-        m = RELEASE.match(data, at)
-        if m:
-            return m[1]
-        at = _banner_at(data, at + 1)
-    return None
 
 
 def vermagic(data):
@@ -5753,29 +5778,6 @@ def _overlapping(loaded, placed):
 def _module_label(module):
     """A loaded module as a warning names it: its name, else its address."""
     return module.name if module.name is not None else "the module at %#x" % module.address
-
-
-def _vmcoreinfo_in_memory(memory, image, window=False):
-    """{key: value} of the VMCOREINFO the kernel keeps in its memory, for a dump without the
-    note (QEMU's without -device vmcoreinfo): vmcoreinfo_data, written at boot by
-    crash_save_vmcoreinfo_init() (CONFIG_CRASH_CORE; a page of its own from 4.13, commit
-    203e9e41219b, before in .bss), "OSRELEASE=" the release of the kernel `image`'s banner
-    first; {} where none.  With `window`, looked for only in the image, the physical window
-    read around the kernel (its copy is allocated at boot, as a rule near it)."""
-    release = _banner_release(image)
-    if release is None:
-        return {}
-    pattern = b"OSRELEASE=%s\n" % release
-    if window:
-        at = image.find(pattern)
-        at = None if at < 0 else memory.window[1] + at
-    else:
-        at = memory.physical_memory.find(pattern)
-    if at is None:
-        return {}
-    text = (memory.read(at, VMCOREINFO_BYTES, "physical", fill=True) or b"").split(b"\0")[0]
-    _log.info("no VMCOREINFO note: the kernel's own copy found at physical %#x", at)
-    return _vmcoreinfo([(b"VMCOREINFO", text)])
 
 
 def _module_ring(memory, kernel):
