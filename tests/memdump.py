@@ -487,6 +487,23 @@ def translation_tables(physical, mmu, mappings):
     return root
 
 
+def napot_64k(physical, mmu, root, va, data):
+    """Svnapot (the RISC-V privileged spec): the 64 KiB at `va` remapped to a new 64 KiB
+    block holding `data` by its 16 last-level entries, each with N (bit 63) and the block's
+    PPN with its low 4 bits 1000; the block's physical address."""
+    block = physical.page(0x10000, data, align=0x10000)
+    word = physical.e + "Q"
+    for page in range(va, va + 0x10000, 0x1000):
+        at = root
+        for shift, bits in mmu.levels:
+            slot = at + 8 * (page >> shift & (1 << bits) - 1)
+            at = (struct.unpack(word, _read(physical, slot, 8))[0] & 0xFFFFFFFFFC00) \
+                << mmu.address_shift
+        physical.put(slot, struct.pack(word, 1 << 63 | (block >> 12 & ~0xF | 0x8) << 10
+                                       | mmu.page))
+    return block
+
+
 def paged_memory(memory, mmu, btf=None, large=None, big=False, start=0x40000000):
     """(PhysicalMemory, root, offset) of `memory` in physical pages from `start`, mapped by
     `mmu`'s tables: the kernel first (its image and list head in pages of 1 << `large` bytes
