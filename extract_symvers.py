@@ -1212,9 +1212,8 @@ X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
 
 def _image_offset(info):
     """The kernel image's virtual minus physical address as VMCOREINFO says it: arm64's
-    kimage_voffset, RISC-V's va_kernel_pa_offset (arch/riscv/kernel/crash_core.c, 6.1;
-    vmcore_info.c from 6.9), x86-64's __START_KERNEL_map - phys_base; None where it does
-    not."""
+    kimage_voffset, RISC-V's va_kernel_pa_offset (its arch_crash_save_vmcoreinfo(): Debian's
+    6.12 and 7.2 say it), x86-64's __START_KERNEL_map - phys_base; None where it does not."""
     found = _numbers(info, "NUMBER(kimage_voffset)") or \
         _numbers(info, "NUMBER(va_kernel_pa_offset)")
     if found:
@@ -1434,7 +1433,7 @@ def _vmcoreinfo_in_memory(memory, image, window=False):
     crash_save_vmcoreinfo_init() (CONFIG_CRASH_CORE; a page of its own from 4.13, commit
     203e9e41219b, before in .bss), "OSRELEASE=" the release of the kernel `image`'s banner
     first; {} where none.  With `window`, looked for only in the image, the physical window
-    read around the kernel (its copy is allocated at boot, as a rule near it)."""
+    read around the kernel (riscv64 7.2 under QEMU: its copy 9 MiB after the kernel's start)."""
     release = _banner_release(image)
     if release is None:
         return {}
@@ -5305,7 +5304,7 @@ def _root_candidates(memory, kernel, machine, offset):
             yield scheme, root, "CR3 of QEMU's CPU state"
             break
     satp = _numbers(info, "NUMBER(satp)") if machine == EM_RISCV else None
-    if satp and satp[0] >> 60 in SATP_MODES:    # riscv's arch_crash_save_vmcoreinfo(), 7.x
+    if satp and satp[0] >> 60 in SATP_MODES:    # riscv's, from 7.x (Debian's 6.12 has none)
         yield RISCV_SCHEMES[SATP_MODES[satp[0] >> 60]], (satp[0] & (1 << 44) - 1) << 12, \
             "VMCOREINFO's satp"
     symbol = next((key for key in ("SYMBOL(init_top_pgt)", "SYMBOL(init_level4_pgt)",

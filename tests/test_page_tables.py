@@ -1,8 +1,9 @@
 """The loaded modules of a dump of physical memory, through each MMU's translation tables
 (x86-64 4- and 5-level, i386 with and without PAE, arm64 4/16/64 KiB granules, ARMv7 short
-descriptors, RISC-V Sv39/Sv48/Sv57): modules spread over the whole module area, so that every index bit of every
-level is used, and the kernel mapped as it maps itself (large pages, sections, blocks);
-and a kdump-compressed dump (makedumpfile) with modules."""
+descriptors, RISC-V Sv39/Sv48/Sv57): modules spread over the whole module area, so that
+every index bit of every level is used, and the kernel mapped as it maps itself (large
+pages, sections, blocks, megapages); and a kdump-compressed dump (makedumpfile) with
+modules."""
 
 import zlib
 
