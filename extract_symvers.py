@@ -33,11 +33,14 @@ command line uses them all):
     Signatures                  module_signature(): who signed a module (PKCS#7);
                                 kernel_certificates(): the keys an image holds built in;
                                 verify_signature()
+    kCFI                        KCFI_CODE: Clang's type checks; module_kcfi(), kernel_kcfi()
     Module files                read_module(), read_modules(), module_symvers()
     BTF                         btf_struct(): the kernel's own description of a structure;
                                 btf_blob(): the kernel's BTF, as /sys/kernel/btf/vmlinux holds it;
                                 Btf: every type of it
     Loaded modules              loaded_modules(): the modules of a dump, by struct module
+    Android GKI                 gki_lists(): what a module the kernel cannot verify may not
+                                export or use (CONFIG_MODULE_SIG_PROTECT)
     Load checks                 check_module(): would the kernel load it? build_refusals():
                                 is it of the kernel's build, as the loader judges builds?
     Comparing kernels           kabi_changes(): a kABI report between two kernels;
@@ -116,8 +119,9 @@ __all__ = ["SymversError", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_FO
            "decompress_payload", "Memory", "Input", "read_kernel", "Payload", "unpack", "Header",
            "image_header", "vermagic", "embedded_config", "kernel_version", "relocate",
            "find_symsearch", "find_tables_direct", "walk", "extract", "write_stdout", "write_file",
-           "module_sources", "Module", "ModuleFile", "read_module", "read_modules",
-           "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob", "Btf",
+           "module_sources", "module_kcfi", "kernel_kcfi", "Module", "ModuleFile", "read_module",
+           "read_modules", "module_symvers", "modules_config", "Struct", "btf_struct", "btf_blob",
+           "Btf",
            "LoadedModule", "loaded_modules", "parse_symvers", "parse_config", "Kernel", "Verdict",
            "same_magic", "RELOCATIONS", "relocation_types", "vermagic_differences", "check_module",
            "build_refusals", "elf_header_refusal", "Build", "GkiRelease", "gki_release",
@@ -488,8 +492,9 @@ ET_REL, ET_CORE = 1, 4
 PT_LOAD, PT_NOTE = 1, 4
 SHN_UNDEF, SHN_ABS = 0, 0xFFF1
 SHT_SYMTAB, SHT_RELA, SHT_NOBITS, SHT_REL = 2, 4, 8, 9
-SHF_ALLOC = 0x2
+SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
 STB_WEAK = 2
+STT_FUNC = 2
 EM_386, EM_MIPS, EM_PPC, EM_PPC64, EM_S390, EM_ARM = 3, 8, 20, 21, 22, 40
 EM_X86_64, EM_AARCH64, EM_RISCV, EM_LOONGARCH = 62, 183, 243, 258
 EM_X86 = (EM_386, EM_X86_64)
@@ -592,6 +597,22 @@ class ElfObject:
         return [(_cstring(self.data, names + name), info >> 4 == STB_WEAK)
                 for name, info, shndx in map(pick, self.sym.iter_unpack(table))
                 if shndx == SHN_UNDEF and name]
+
+    def functions(self):
+        """{section index: [(st_value, st_size, name)]} of the function symbols (STT_FUNC)."""
+        if self.symtab is None:
+            return {}
+        names = self.sections[self.symtab.link].offset
+        fields = self.sym.tuple._fields
+        pick = operator.itemgetter(*map(fields.index, ("name", "info", "shndx", "value", "size")))
+        table = self.data[self.symtab.offset:self.symtab.offset + self.symtab.size
+                          // self.sym.size * self.sym.size]
+        found = {}
+        for name, info, shndx, value, size in map(pick, self.sym.iter_unpack(table)):
+            if info & 0xF == STT_FUNC and SHN_UNDEF < shndx < len(self.sections):
+                found.setdefault(shndx, []).append((value, size, _cstring(self.data,
+                                                                          names + name)))
+        return found
 
     def relocations(self, name):
         """{offset in the section: (symbol index, addend)} of the section's REL/RELA
@@ -4082,10 +4103,6 @@ HASHES = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224",
 HASH_OIDS = {name: oid for oid, name in HASHES.items()}
 KEY_ALGORITHMS = {"1.2.840.113549.1.1.1": "rsa", "1.2.840.10045.2.1": "ecdsa",
                   "1.2.156.10197.1.301": "sm2"}
-SIGNATURE_ALGORITHMS = dict(KEY_ALGORITHMS, **{   # the signer's digestEncryptionAlgorithm
-    "1.2.840.113549.1.1.%d" % n: "rsa" for n in (5, 11, 12, 13, 14)}, **{
-    "1.2.840.10045.4.3.%d" % n: "ecdsa" for n in (1, 2, 3, 4)}, **{
-    "1.2.156.10197.1.501": "sm2", "1.2.840.113549.1.1.10": "rsa-pss"})
 # the X.509 Name attributes x509_fabricate_name() (crypto/asymmetric_keys) names a key by
 NAME_ATTRIBUTES = {"2.5.4.3": "CN", "2.5.4.10": "O", "1.2.840.113549.1.9.1": "email"}
 
@@ -4116,9 +4133,8 @@ def _der(data, at):
 
 def _der_items(data, element):
     """The Der elements inside a constructed one."""
-    _, at, end, _ = element
-    items = []
-    while at < end:
+    items, at = [], element.start
+    while at < element.end:
         items.append(_der(data, at))
         at = items[-1].end
     return items
@@ -4205,7 +4221,6 @@ class Signer(NamedTuple):
     serial: Optional[int]
     skid: Optional[bytes]       # ...or subjectKeyIdentifier (sign-file -k)
     hash: str                   # HASHES' name, else the OID
-    algorithm: str              # SIGNATURE_ALGORITHMS' name, else the OID
     signature: bytes
     digest: Optional[bytes]     # what the signature is over, digested: the module's bytes,
                                 # or its authenticated attributes (None: not computable)
@@ -4248,15 +4263,14 @@ def _signer(data, info, content):
         skid = bytes(data[sid.start:sid.end])
         key_words = "key id %s" % skid.hex()
     hash_oid = _oid(data, _der_items(data, fields[2])[0])
-    name = HASHES.get(hash_oid, hash_oid)
+    hash_name = HASHES.get(hash_oid, hash_oid)
     at = 3
     attributes = None
     if fields[at].tag == 0xA0:      # authenticatedAttributes: signed in their SET form
         attributes = b"\x31" + bytes(data[fields[at].begin + 1:fields[at].end])
         at += 1
-    algorithm = _oid(data, _der_items(data, fields[at])[0])
-    signature = bytes(data[fields[at + 1].start:fields[at + 1].end])
-    content_digest = _digest(name, content)
+    signature = bytes(data[fields[at + 1].start:fields[at + 1].end])   # after its algorithm
+    content_digest = _digest(hash_name, content)
     attested = None
     if attributes is not None:
         for attribute in _der_items(data, fields[3]):
@@ -4264,9 +4278,8 @@ def _signer(data, info, content):
             if _oid(data, kind) == OID_MESSAGE_DIGEST:
                 value = _der_items(data, values)[0]
                 attested = bytes(data[value.start:value.end])
-    return Signer(issuer, serial, skid, name, SIGNATURE_ALGORITHMS.get(algorithm, algorithm),
-                  signature, _digest(name, attributes) if attributes is not None else
-                  content_digest, content_digest, attested, key_words)
+    return Signer(issuer, serial, skid, hash_name, signature, content_digest if attributes is None
+                  else _digest(hash_name, attributes), content_digest, attested, key_words)
 
 
 def module_signature(data):
@@ -4550,6 +4563,105 @@ def verify_signature(signature, certificates):
                                     "it holds none"), signature.signers[0])
 
 
+# --- kCFI: Clang's type check before each indirect call -----------------------------------
+
+# Clang's -fsanitize=kcfi (16+; the kernel's CONFIG_CFI_CLANG from 6.1 on x86-64 and arm64,
+# CONFIG_CFI from 6.18, 23ef9d439769): a function whose address is taken carries a 32-bit hash
+# of its type just before its entry, and each indirect call compares the hash before its
+# target with the one its pointer's type wants, trapping when they differ.  The loader compares
+# nothing of it (6.1's load_module() has no kCFI check): a module built without kCFI loads on
+# a kCFI kernel and traps on the kernel's first indirect call into it, and a kCFI module on a
+# kernel without it on its first indirect call into the kernel.  Before 6.1 CONFIG_CFI_CLANG
+# was another scheme (LTO's jump tables, arm64 only), not judged here.
+KCFI_SINCE = (6, 1)
+KCFI_CONFIGS = ("CONFIG_CFI_CLANG", "CONFIG_CFI")
+# A module's list of its traps, which kernel/cfi.c module_cfi_finalize() reads (x86-64): the
+# compiler's .kcfi_traps, renamed by scripts/module.lds.S of a kCFI tree
+KCFI_TRAPS = ("__kcfi_traps", ".kcfi_traps")
+# The hash of an address-taken function declared elsewhere (for assembly to use): absolute
+# symbols only Clang's kCFI emits
+KCFI_TYPEID = re.compile(rb"\0__kcfi_typeid_")
+# The functions the kernel calls through a pointer of every module: mod->init, mod->exit
+KCFI_ENTRIES = ("init_module", "cleanup_module")
+
+
+class KcfiCode(NamedTuple):
+    """Clang's kCFI code on one machine: `check`, the sequence before each indirect call,
+    ending in its trap; `hash`, a type hash's slot, matched ending at a function's entry;
+    `trap`, what a kernel without kCFI says of that trap (measured on 6.1 under QEMU)."""
+    machine: int
+    check: "re.Pattern"
+    hash: "re.Pattern"
+    trap: str
+
+
+KCFI_CODE = {row.machine: row for row in (
+    # arch/x86/kernel/cfi.c decode_cfi_insn() (6.1): movl $-hash, %r10d; addl -4(%reg), %r10d
+    # (-15 from 6.2 with CONFIG_CALL_PADDING); je 1f; ud2.  The hash: __cfi_<function>'s
+    # movl $hash, %eax, then 11 nops with CONFIG_CALL_PADDING (arch/x86/include/asm/cfi.h)
+    KcfiCode(EM_X86_64, re.compile(rb"\x41\xba[\s\S]{4}[\x44\x45]\x03[\x50-\x57][\x80-\xff]"
+                                   rb"\x74\x02\x0f\x0b"),
+             re.compile(rb"\xb8[\s\S]{4}(?:\x90{11})?\Z"), 'ud2: "invalid opcode"'),
+    # arm64 (the kernel's cfi_handler() decodes the brk): ldur w16, [xN, #-4]; movz, movk w17;
+    # cmp w16, w17; b.eq 1f; brk #(CFI_BRK_IMM_BASE 0x8000 | type register << 5 | target
+    # register), arch/arm64/include/asm/brk-imm.h.  The hash: a word of data before the entry
+    # (neither a nop nor zero padding)
+    KcfiCode(EM_AARCH64, re.compile(rb"\x40\x00\x00\x54[\x00\x20\x40\x60\x80\xa0\xc0\xe0]"
+                                    rb"[\x00-\x7f]\x30\xd4"),
+             re.compile(rb"(?!\x1f\x20\x03\xd5|\0\0\0\0)[\s\S]{4}\Z"),
+             'brk: "Unexpected kernel BRK exception at EL1"'),
+)}
+
+
+def _kcfi_hashed(elf, code, shndx, functions, entry, name):
+    """Whether the function `name` at `entry` (its section's offset) carries a type hash:
+    the slot before it within its section, inside no other function (its __cfi_ preamble
+    aside)."""
+    section = elf.sections[shndx]
+    m = code.hash.search(elf.data, section.offset + max(entry - 16, 0), section.offset + entry)
+    if m is None:
+        return False
+    start = m.start() - section.offset
+    return not any(value < entry and value + size > start for value, size, other in functions
+                   if other != "__cfi_" + name)
+
+
+def module_kcfi(elf):
+    """Whether a module (an ElfObject) was built with kCFI: its traps' section, a
+    __kcfi_typeid_ symbol, a check before an indirect call, a type hash before its init or
+    exit function; None when it cannot tell (another machine; no mark and neither function)."""
+    code = KCFI_CODE.get(elf.machine)
+    if code is None:
+        return None
+    if any(name in elf.names for name in KCFI_TRAPS):
+        return True
+    strtab = elf.sections[elf.symtab.link] if elf.symtab else None
+    if strtab and KCFI_TYPEID.search(elf.data, strtab.offset, strtab.offset + strtab.size):
+        return True
+    if any(s.flags & SHF_EXECINSTR and s.type != SHT_NOBITS and
+           code.check.search(elf.data, s.offset, s.offset + s.size) for s in elf.sections):
+        return True
+    hashed = [_kcfi_hashed(elf, code, shndx, functions, value, name)
+              for shndx, functions in elf.functions().items()
+              for value, _, name in functions if name in KCFI_ENTRIES]
+    return any(hashed) if hashed else None
+
+
+def kernel_kcfi(config, image, machine, version, dump=False):
+    """Whether the kernel was built with kCFI: its .config says (`config`, {CONFIG_X: value});
+    without one, its code: a kCFI kernel has thousands of checks (a dump's running kernel may
+    have rewritten them, FineIBT or cfi=off: their absence there says nothing); None where
+    unknown, and before 6.1."""
+    if tuple(version) < KCFI_SINCE:
+        return None
+    if config is not None:
+        return any(config.get(option) == "y" for option in KCFI_CONFIGS)
+    code = KCFI_CODE.get(machine)
+    if code is None or image is None:
+        return None
+    return True if code.check.search(image) else None if dump else False
+
+
 # --- Module files: what a .ko exports and needs --------------------------------------------
 
 VERMAGIC = re.compile(rb"(?:^|\0)vermagic=([^\0]*)")
@@ -4571,6 +4683,7 @@ class Module(NamedTuple):
     relocation_types: frozenset     # of the relocations the loader applies
     split_btf: bool         # a .BTF section: its own types, split on the kernel's BTF
     header: bytes           # its first 64 bytes: the ELF header, as the loader reads it
+    kcfi: Optional[bool] = None     # built with Clang's kCFI (module_kcfi(); None: unknown)
 
     @property
     def columns(self):
@@ -4638,7 +4751,7 @@ def read_module(data, version=None):
                       _versions(elf), module_signature(data),
                       Build(magic, elf.bits, elf.e == ">", elf.machine), embedded_config(data),
                       this_module and this_module[1], elf.relocation_types(),
-                      elf.section(".BTF") is not None, bytes(data[:64]))
+                      elf.section(".BTF") is not None, bytes(data[:64]), module_kcfi(elf))
     except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise SymversError("corrupt module: %s" % e, EXIT_INCONSISTENT) from None
 
@@ -5887,6 +6000,138 @@ def loaded_modules(memory, image, found):
     return loaded
 
 
+# --- Android GKI: what a module the kernel cannot verify may not export or use ---------------
+
+# CONFIG_MODULE_SIG_PROTECT of the Android common kernel (android13-5.10 on): a module that is
+# not sig_ok (unsigned, or signed by a key the kernel does not hold) may not export a symbol of
+# the signed GKI modules (verify_exported_symbols()), nor use a symbol outside the KMI symbol
+# list (resolve_symbol(): whose symbols count, GKI_USE_RULES).  kernel/module/gki_module.c
+# (kernel/gki_module.c in 5.10 and 5.15) bsearch()es two arrays that
+# scripts/gen_gki_modules_headers.sh writes into generated headers from the symbol lists:
+#     static const char gki_unprotected_symbols[][MAX_UNPROTECTED_NAME_LEN] = {"name", ...};
+#     static const char gki_protected_exports_symbols[][MAX_PROTECTED_EXPORTS_NAME_LEN] = ...;
+# each sorted in byte order (LC_ALL=C sort -u), a name a row, NUL-padded to the width of the
+# longest name + 1.  They are found here by that shape, without symbols: the KMI table by its
+# rows, most of them vmlinux's exports; the other beside it (both are gki_module.o's .rodata,
+# between them only alignment), none of its names vmlinux's.  A build without a KMI list
+# has an empty unprotected array, which turns both checks off (gki_is_module_unprotected_symbol()
+# says yes to all; gki_is_module_protected_export() no, from "ANDROID: GKI: Move GKI module
+# headers to generated includes"; in the 5.15 tree read, exports stayed protected: without the
+# KMI table that is not seen here).  The first form (android13-5.10's early
+# gki_module_protected.h: the GKI modules' exports an unsigned module may not use, no KMI
+# list) holds no table of vmlinux's names: nothing is found, nothing said.
+GKI_ROW = re.compile(rb"[A-Za-z_][A-Za-z0-9_.$]*\0+")
+GKI_MIN_KMI = 16        # rows of a KMI table at least (real ones: thousands)
+GKI_RUN = re.compile(rb"(?:[A-Za-z_][A-Za-z0-9_.$]*\0+)+")
+# where a table may be: rows padded with more than one NUL, as most of a table's are (a
+# literal start, searched for fast), the run of rows around them read from GKI_BACK before
+GKI_SEED = re.compile(rb"\0\0(?:[A-Za-z_][A-Za-z0-9_.$]*\0\0+){4}")
+GKI_BACK = 4096
+GKI_NEAR = 256          # bytes searched beside the KMI table for the protected exports
+EACCES_WORDS = "EACCES: insmod says Permission denied"
+
+
+class GkiLists(NamedTuple):
+    """The two lists of kernel/module/gki_module.c, as the image holds them."""
+    unprotected: frozenset          # the KMI: what a module not sig_ok may use
+    protected_exports: frozenset    # the signed GKI modules' exports
+    at: int                         # where the KMI table starts in the image
+
+
+class _GkiTable(NamedTuple):
+    start: int
+    end: int
+    names: list
+
+
+def _gki_tables(data, start, end):
+    """The tables of the generator's shape between start and end: NUL-padded names one after
+    the other at one stride, in byte order, the stride the longest name + 1; a lone name is
+    a table of one row."""
+    rows = [(m.start(), m.end(), m.group().rstrip(b"\0"))
+            for m in GKI_ROW.finditer(data, start, end)]
+    # each pair of rows that may be neighbours in a table, by its stride
+    pairs = [(i, b[0] - a[0] if a[1] == b[0] and a[2] < b[2] else None)
+             for i, (a, b) in enumerate(zip(rows, rows[1:]))]
+    spans = [(i, i) for i in range(len(rows))]
+    for stride, run in itertools.groupby(pairs, key=operator.itemgetter(1)):
+        if stride is not None:
+            run = list(run)
+            spans.append((run[0][0], run[-1][0] + 1))
+    tables = []
+    for first, last in spans:
+        names = [row[2] for row in rows[first:last + 1]]
+        width = max(map(len, names)) + 1
+        if (first == last or rows[first + 1][0] - rows[first][0] == width) and \
+                rows[last][1] - rows[last][0] >= width:
+            tables.append(_GkiTable(rows[first][0], rows[last][0] + width, names))
+    return tables
+
+
+def _gki_runs(data):
+    """The GKI_RUNs of an image that hold rows padded with more than one NUL."""
+    end = 0
+    for seed in GKI_SEED.finditer(data):
+        if seed.start() < end:
+            continue
+        run = next(run for run in GKI_RUN.finditer(data, max(seed.start() - GKI_BACK, end))
+                   if run.end() > seed.start())     # the seed's rows are one at least
+        end = run.end()
+        yield run
+
+
+def gki_lists(data, vmlinux):
+    """The GkiLists of an image (`vmlinux`: the names it exports), or None when it holds no
+    KMI table (not CONFIG_MODULE_SIG_PROTECT, or built without a KMI list)."""
+    kmi = max((table for run in _gki_runs(data)
+               for table in _gki_tables(data, run.start(), run.end())
+               if len(table.names) >= GKI_MIN_KMI and
+               2 * sum(name.decode("latin-1") in vmlinux for name in table.names) >
+               len(table.names)), key=lambda table: len(table.names), default=None)
+    if kmi is None:
+        return None
+    beside = [table for table in _gki_tables(data, max(kmi.start - GKI_NEAR, 0),
+                                             kmi.end + GKI_NEAR)
+              if (not data[table.end:kmi.start].strip(b"\0") if table.end <= kmi.start else
+                  table.start >= kmi.end and not data[kmi.end:table.start].strip(b"\0"))
+              and not any(name.decode("latin-1") in vmlinux for name in table.names)]
+    protected = max(beside, key=lambda table: len(table.names), default=None)
+    return GkiLists(frozenset(name.decode("latin-1") for name in kmi.names),
+                    frozenset(name.decode("latin-1") for name in protected.names)
+                    if protected else frozenset(), kmi.start)
+
+
+class GkiUseRule(NamedTuple):
+    """resolve_symbol()'s rule for a module not sig_ok, from an Android common kernel branch
+    on: a symbol outside the KMI list is refused (-EACCES, which simplify_symbols() says as
+    GKI_USE_WORDS) when a signed module exports it, and from android15-6.6 also when vmlinux
+    does (`vmlinux_too`): only an unsigned module's exports stay free."""
+    since: tuple
+    vmlinux_too: bool
+    read: str       # the tree it was read in
+
+
+GKI_USE_WORDS = "Protected symbol: %s (err -13)"
+GKI_USE_RULES = (
+    # "!mod->sig_ok && !gki_is_module_unprotected_symbol(name) && fsa.owner &&
+    # fsa.owner->sig_ok"
+    GkiUseRule((5, 15), False, "android13-5.15's kernel/module.c, in CodeLinaro-mirror/"
+               "kernel-platform-2-0-os_kernel_common fb0838a7"),
+    GkiUseRule((6, 1), False, "android14-6.1's kernel/module/main.c, in GrapheneOS/"
+               "kernel_common-6.1 a6fc30b2; booted here: tests/data/gki-kernel"),
+    # "is_vendor_module && !is_vendor_exported_symbol && !gki_is_module_unprotected_symbol()"
+    GkiUseRule((6, 6), True, "android15-6.6's kernel/module/main.c, in GrapheneOS/"
+               "kernel_common-6.6 b15343a8 (and a 6.10+ tree: aosp-mirror/kernel_common "
+               "02da4609)"),
+)
+
+
+def gki_use_rule(version):
+    """The GkiUseRule of a release (before the first read, the first's)."""
+    series = tuple(version)[:2]
+    return ([rule for rule in GKI_USE_RULES if rule.since <= series] or GKI_USE_RULES[:1])[-1]
+
+
 # --- Load checks: would the kernel load a module? ------------------------------------------
 
 def parse_symvers(lines):
@@ -5925,7 +6170,8 @@ class Kernel(NamedTuple):
     every export it can resolve ({name: Symbol}: vmlinux and the modules given), its
     .config (None: unknown), release, sizeof(struct module) (from its BTF or a module of
     its build; None: unknown), its Build (the ELF header it reads modules as; None:
-    unknown), the certificates it holds built in and its command line."""
+    unknown), the certificates it holds built in, its command line, and whether
+    it was built with kCFI (kernel_kcfi(); None: unknown)."""
     vermagic: Optional[str]
     exports: dict
     config: Optional[dict]
@@ -5934,6 +6180,16 @@ class Kernel(NamedTuple):
     build: Optional[Build] = None
     keys: Optional[tuple] = None        # (Certificate,) built in (None: unknown)
     cmdline: Optional["CommandLine"] = None     # None: unknown
+    gki: Optional[GkiLists] = None      # CONFIG_MODULE_SIG_PROTECT's lists (None: none)
+    sig_ok: frozenset = frozenset()     # the modules given whose signature the kernel accepts
+    kcfi: Optional[bool] = None
+
+    def enforcement(self):
+        """(signatures enforced: True, False or None when unknown, why)."""
+        if (self.config or {}).get("CONFIG_MODULE_SIG_PROTECT") == "y" or self.gki:
+            return False, "CONFIG_MODULE_SIG_PROTECT: never; what a module the kernel " \
+                "cannot verify may export and use is limited instead"
+        return signature_enforcement(self.config, self.cmdline)
 
     @property
     def modversions(self):
@@ -5949,6 +6205,8 @@ class Verdict(NamedTuple):
     warnings: tuple = ()    # what may break it that the loader does not check, or may not
     after: tuple = ()       # the modules given to load first, in modprobe's order
     signature: Optional[SignatureCheck] = None      # None: signatures are not checked
+    protected: tuple = ()   # GkiRefusals: CONFIG_MODULE_SIG_PROTECT's, also in `refused`
+    kcfi: tuple = (None, None)  # built with kCFI (None: unknown): the module, the kernel
 
     def line(self):
         """`path: loads` (after ..., tainting: ...) or `path: refused: reasons`."""
@@ -6313,6 +6571,16 @@ def lockdown(config, cmdline):
     return False, ""
 
 
+class GkiRefusal(NamedTuple):
+    """A refusal of CONFIG_MODULE_SIG_PROTECT: a protected symbol the module exports, or
+    one it uses (its owner: the module exporting it, or vmlinux)."""
+    symbol: str
+    exports: bool
+    owner: Optional[str]
+    said: str       # the kernel's words
+    error: int = -errno.EACCES
+
+
 class _Loader:
     """One module through load_module()'s checks against a kernel, each step named after the
     kernel function it follows: what it refuses and what it taints, in its words."""
@@ -6331,6 +6599,8 @@ class _Loader:
         self.module_name = module.modinfo.get("name", [name.rsplit("/", 1)[-1]])[0]
         self.gplok = self.licence in GPL_COMPATIBLE or self.licence == "Dual MIT/GPL" and \
             kernel.version >= (2, 6, 18)
+        self.sig_ok = False     # mod->sig_ok: signed by a key the kernel holds (verified)
+        self.protected = []
 
     def enabled(self, option):
         return (self.kernel.config or {}).get("CONFIG_" + option) == "y"
@@ -6354,6 +6624,7 @@ class _Loader:
             return True
         check = self.signature = verify_signature(self.module.signature, kernel.keys)
         error, words = check.error, SIGNATURE_WORDS <= tuple(kernel.version)
+        self.sig_ok = error is None
         if error is None:
             return True
         if error == "unknown":
@@ -6365,7 +6636,9 @@ class _Loader:
                 check.words, error, INSMOD_SAYS[error], "refused whether or not signatures "
                 "are enforced" if error != "ENOPKG" else "before 5.4, refused always"))
             return False
-        enforced, why = signature_enforcement(kernel.config, kernel.cmdline)
+        if self.enabled("MODULE_SIG_PROTECT") or kernel.gki:
+            return True     # Android GKI: never enforced, no taint; the protected symbols rule
+        enforced, why = kernel.enforcement()
         if enforced:
             self.refused.append("Loading of %s is rejected (%s; insmod says \"%s\")" % (
                 SIGNATURE_REASONS[error], why, INSMOD_SAYS["EKEYREJECTED"]) if words else
@@ -6505,15 +6778,83 @@ class _Loader:
                     not _namespace_allowed(namespace, self.module_name):
                 message = "module uses symbol (%s) from namespace %s, but does not import " \
                     "it" % (symbol, namespace)
-                (self.taints if self.enabled("MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS")
-                 else self.refused).append(message)
+                allowed = self.enabled("MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS")
+                (self.taints if allowed else self.refused).append(message)
+                if not allowed:
+                    continue
+            self.gki_use(symbol, export.module, self.sig_ok)
+
+    def gki_refuse(self, refusal, why):
+        self.protected.append(refusal)
+        self.refused.append("%s (%s; %s)" % (refusal.said, why, EACCES_WORDS))
+
+    def gki_use(self, symbol, owner, sig_ok):
+        """resolve_symbol() of CONFIG_MODULE_SIG_PROTECT: a module not `sig_ok` uses a symbol
+        outside the KMI list only from a module the kernel cannot verify either (before 6.6
+        from vmlinux too: GKI_USE_RULES)."""
+        lists = self.kernel.gki
+        if sig_ok or lists is None or not lists.unprotected or symbol in lists.unprotected:
+            return
+        if owner == "vmlinux":
+            if gki_use_rule(self.kernel.version).vmlinux_too:
+                self.gki_refuse(GkiRefusal(symbol, False, owner, GKI_USE_WORDS % symbol),
+                                "not in the kernel's KMI list; exported by vmlinux")
+        elif owner in self.kernel.sig_ok:
+            self.gki_refuse(GkiRefusal(symbol, False, owner, GKI_USE_WORDS % symbol),
+                            "not in the kernel's KMI list; exported by %s, signed" % owner)
 
     def verify_exported_symbols(self):
+        lists = self.kernel.gki
         for symbol in self.module.exports:
+            # CONFIG_MODULE_SIG_PROTECT: before the duplicate; the loader stops at the first
+            if lists and lists.unprotected and not self.sig_ok and \
+                    symbol.name in lists.protected_exports:
+                self.gki_refuse(GkiRefusal(symbol.name, True, None,
+                                           "exports protected symbol %s" % symbol.name),
+                                "an export of a signed GKI module; this module is not "
+                                "signed by a key the kernel holds")
+                continue
             owner = self.kernel.exports.get(symbol.name)
             if owner and owner.module != self.name:
                 self.refused.append("exports duplicate symbol %s (owned by %s)" % (
                     symbol.name, "kernel" if owner.module == "vmlinux" else owner.module))
+
+    def report_cfi_failure(self):
+        """kCFI on one side only, which the loader does not check: the first indirect call
+        across traps.  A kCFI kernel's check finds no hash before the module's function
+        (kernel/cfi.c report_cfi_failure() from arch/x86/kernel/cfi.c handle_cfi_failure(),
+        6.1: a BUG, unless CONFIG_CFI_PERMISSIVE; a page fault when nothing is mapped before
+        it, permissive or not); a kCFI module's check, on a kernel without them, is a bare ud2
+        or brk.  Each as measured on 6.1 under QEMU (tests/data/cfi-kernel)."""
+        module, kernel = self.module.kcfi, self.kernel.kcfi
+        if module is None or kernel is None or module == kernel:
+            return
+        config = self.kernel.config
+        option = next((o for o in KCFI_CONFIGS if (config or {}).get(o) == "y"), None)
+        if kernel:
+            permissive = config and config.get("CONFIG_CFI_PERMISSIVE") == "y"
+            self.warnings.append(
+                "built without kCFI, the kernel with it (%s): it loads, then the kernel's first "
+                "indirect call into it (its init function, from do_one_initcall()) finds no type "
+                "hash before the function: %s; build it with the kernel's clang and "
+                "-fsanitize=kcfi (its Makefile's CC_FLAGS_CFI)" % (
+                    option + "=y" if option else "kCFI checks in its code",
+                    "\"CFI failure at do_one_initcall+...\", a warning (CONFIG_CFI_PERMISSIVE=y), "
+                    "the kernel tainted P (6.1 passes __warn() taint 0, TAINT_PROPRIETARY_MODULE), "
+                    "and the call goes on (a page fault and an oops when the function starts the "
+                    "module's memory)" if permissive else
+                    "an oops%s, \"CFI failure at do_one_initcall+...\" (a page fault when the "
+                    "function starts the module's memory), insmod killed, the module left "
+                    "half-loaded" % ("" if config is not None else
+                                     " unless CONFIG_CFI_PERMISSIVE")))
+        else:
+            self.warnings.append(
+                "built with kCFI (-fsanitize=kcfi), the kernel without it (%s): it loads, then "
+                "its first indirect call into the kernel finds no type hash before the "
+                "function: its trap (%s), which the kernel has no kCFI handler for, an oops in "
+                "the module; build it without -fsanitize=kcfi, as the kernel was" % (
+                    "no CONFIG_CFI_CLANG" if config is not None else "no kCFI check in its code",
+                    KCFI_CODE[self.module.build.machine].trap))
 
 
 def check_module(module, kernel, name):
@@ -6528,8 +6869,11 @@ def check_module(module, kernel, name):
         loader.simplify_symbols()
         loader.apply_relocations()
         loader.verify_exported_symbols()
+        if not loader.refused:
+            loader.report_cfi_failure()
     return Verdict(name, loader.refused, loader.taints, tuple(loader.warnings),
-                   signature=loader.signature)
+                   signature=loader.signature, protected=tuple(loader.protected),
+                   kcfi=(module.kcfi, kernel.kcfi))
 
 
 def build_refusals(module, kernel, name):
@@ -7272,11 +7616,18 @@ class _Run:
                       or "none")
         cmdline = self.cmdline_of(side)
         config = config and parse_config(config.decode("latin-1"))
-        enforced, why = signature_enforcement(config, cmdline)
+        gki = self.gki(image, config, exports, version)
+        # the modules given that the kernel verifies: mod->sig_ok of GKI's signed modules
+        sig_ok = frozenset(m.name for m in given + checked if gki is not None and
+                           verify_signature(m.module.signature, keys).error is None)
+        kcfi = kernel_kcfi(config, image, side.build and side.build.machine, version,
+                           self.memory is not None)
+        kernel = Kernel(vermagic(image) if image is not None else None, exports, config,
+                        version, size, side.build, keys, cmdline, gki, sig_ok, kcfi)
+        enforced, why = kernel.enforcement()
         _log.info("module signatures: %s (%s)", {True: "enforced", False: "not enforced",
                                                  None: "enforcement unknown"}[enforced], why)
-        return Kernel(vermagic(image) if image is not None else None, exports, config,
-                      version, size, side.build, keys, cmdline)
+        return kernel
 
     def cmdline_of(self, side):
         """The kernel's CommandLine: --cmdline's; else, beside /proc/kcore, the running
@@ -7302,6 +7653,30 @@ class _Run:
                 said.append(_ImageCmdline(text, path))
         return CommandLine(" ".join(c.text for c in said), "the command line of " + " and "
                            .join(os.path.basename(c.path) for c in said)) if said else None
+
+    @staticmethod
+    def gki(image, config, exports, version):
+        """The GkiLists of CONFIG_MODULE_SIG_PROTECT (not looked for when the .config says
+        it is off), said."""
+        if image is None or config is not None and \
+                config.get("CONFIG_MODULE_SIG_PROTECT") != "y":
+            return None
+        lists = gki_lists(image, {name for name, symbol in exports.items()
+                                  if symbol.module == "vmlinux"})
+        if lists:
+            _log.info("CONFIG_MODULE_SIG_PROTECT: %d protected exports, a KMI list of %d "
+                      "symbols (gki_module.c's tables, at %#x): a module not signed by a key "
+                      "the kernel holds may not export the first, nor use what the second "
+                      "lacks", len(lists.protected_exports), len(lists.unprotected), lists.at)
+            first = GKI_USE_RULES[0]
+            if tuple(version)[:2] < first.since:
+                _log.warning("the loader of %s was not read: %s's rule on what a module not "
+                             "signed may use is applied (%s)", _dotted(version[:2]),
+                             _dotted(first.since), first.read)
+        elif config is not None:
+            _log.info("CONFIG_MODULE_SIG_PROTECT=y without a KMI list in the kernel (built "
+                      "without one): nothing is protected")
+        return lists
 
     def check(self, side, checked):
         """--check: (EXIT_REFUSED when any module would be refused, else 0; the verdicts;
@@ -7512,10 +7887,12 @@ def _json(document):
 
 def _kernel_json(kernel):
     """What --check's verdicts on signatures rest on."""
-    enforced, why = signature_enforcement(kernel.config, kernel.cmdline)
+    enforced, why = kernel.enforcement()
     locked, because = lockdown(kernel.config, kernel.cmdline)
     return {"signatures_enforced": enforced, "enforced_why": why, "locked_down": locked,
             "lockdown_why": because, "cmdline": kernel.cmdline and kernel.cmdline._asdict(),
+            "protected_exports": sorted(kernel.gki.protected_exports) if kernel.gki else None,
+            "kmi_symbols": len(kernel.gki.unprotected) if kernel.gki else None,
             "keys": None if kernel.keys is None else [
                 {"subject": key.subject, "key_id": key.skid and key.skid.hex(),
                  "algorithm": key.algorithm} for key in kernel.keys]}
@@ -7524,7 +7901,9 @@ def _kernel_json(kernel):
 def _verdict_json(verdict):
     said = {"path": verdict.path, "loads": not verdict.refused, "refused": verdict.refused,
             "taints": verdict.taints, "warnings": list(verdict.warnings),
-            "after": list(verdict.after)}
+            "after": list(verdict.after),
+            "protected_symbols": [r._asdict() for r in verdict.protected],
+            "kcfi": dict(zip(("module", "kernel"), verdict.kcfi))}
     check = verdict.signature
     if check is not None:
         signer, key = check.signer, check.key

@@ -91,3 +91,9 @@ def check(tmp_path, run, kernel_file):
                      kernel_file(image or kobuild.kernel()))
         return result.status, result.out.replace(str(tmp_path) + "/", ""), result.err
     return check
+
+
+@pytest.fixture(scope="session")
+def build_key(tmp_path_factory):
+    """A kernel build's signing key and certificate, made by openssl as kbuild makes them."""
+    return kobuild.signing_key(tmp_path_factory.mktemp("build-key"))

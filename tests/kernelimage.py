@@ -377,3 +377,21 @@ def _decoy_strings(w, rng):
     names = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(4, 20)))
              for _ in range(120)]
     w.put(b"\0".join(n.encode() for n in names) + b"\0")
+
+
+def gki_arrays(*symbol_lists, align=32):
+    """What scripts/gen_gki_modules_headers.sh of the Android common kernel makes of symbol
+    lists (the text of android/abi_gki_* files), as the compiler lays out each generated
+    `static const char gki_..._symbols[][MAX_..._NAME_LEN]` of gki_module.c, one after the
+    other, each `align`ed: the names (lines stripped; comments, empty lines and the
+    [abi_symbol_list] header dropped) in byte order without repeats (LC_ALL=C sort -u), each
+    NUL-padded to the longest's length + 1."""
+    data = b""
+    for text in symbol_lists:
+        names = sorted({line.strip().encode() for line in text.splitlines()} -
+                       {b"", b"[abi_symbol_list]"})
+        names = [name for name in names if not name.startswith(b"#")]
+        width = max(map(len, names), default=0) + 1
+        data += bytes(-len(data) % align) + b"".join(name.ljust(width, b"\0")
+                                                     for name in names)
+    return data

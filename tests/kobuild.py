@@ -37,14 +37,18 @@ class Sections:
 
 def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
                  machine=None, imports=(), versions=None, modinfo=None,
-                 relocations=(), this_module=None, modversions=True, btf=None):
+                 relocations=(), this_module=None, modversions=True, btf=None, code=(),
+                 absolute=(), extra_sections=()):
     """The bytes of a .ko exporting `exports` (kernelimage.Export) in this era's layout,
     using the symbols `imports` (undefined, global; a (name, "weak") pair is a weak one),
     with `versions` ({name: CRC}: modpost's __versions) and `modinfo` (.modinfo's
     key=value entries; by default a GPL licence and the era's vermagic); `relocations`:
     types of relocations in .text besides; `this_module`: the size of its
     .gnu.linkonce.this_module (modpost's struct module); without `modversions`, no
-    __kcrctab sections (CONFIG_MODVERSIONS=n); `btf`: its .BTF section (split BTF)."""
+    __kcrctab sections (CONFIG_MODVERSIONS=n); `btf`: its .BTF section (split BTF);
+    `code`: [(section name, bytes, [(function, offset, size)])], sections of machine code
+    and their function symbols (global STT_FUNC); `absolute`: [(name, value)], weak absolute
+    symbols; `extra_sections`: [(name, bytes)], more sections."""
     era = ERAS[era_name]
     prel32 = era.prel32 if prel32 is None else prel32 and era.prel32
     e = ">" if big else "<"
@@ -122,18 +126,26 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
     for name in imports:
         name, bind = (name[0], 2) if isinstance(name, tuple) else (name, 1)  # STB_WEAK, GLOBAL
         symbols.append((name, 0, 0, bind << 4))
+    for name, data, functions in code:
+        where = sections.add(name, 1, data, align=16)
+        symbols.extend((function, offset, where, 0x12, size)       # STB_GLOBAL, STT_FUNC
+                       for function, offset, size in functions)
+    symbols.extend((name, value, SHN_ABS, 0x20) for name, value in absolute)     # STB_WEAK
+    for name, data in extra_sections:
+        sections.add(name, 1, data)
 
     # .symtab/.strtab, then the relocation sections (they link to .symtab)
     names = bytearray(b"\0")
     symtab = bytearray()
-    for name, value, shndx, info in symbols:
+    for name, value, shndx, info, *size in symbols:
         name_at = len(names) if name else 0
+        size = size[0] if size else 0
         if name:
             names += name.encode() + b"\0"
         if bits == 64:
-            symtab += struct.pack(e + "IBBHQQ", name_at, info, 0, shndx, value, 0)
+            symtab += struct.pack(e + "IBBHQQ", name_at, info, 0, shndx, value, size)
         else:
-            symtab += struct.pack(e + "IIIBBH", name_at, value, 0, info, 0, shndx)
+            symtab += struct.pack(e + "IIIBBH", name_at, value, size, info, 0, shndx)
     strtab = sections.add(".strtab", 3, names)
     symtab_index = sections.add(".symtab", 2, symtab, link=strtab, info=2, align=P,
                                 entsize=24 if bits == 64 else 16)
@@ -169,6 +181,11 @@ def build_module(era_name, exports, bits=64, big=False, prel32=None, rela=True,
     return ko
 
 
+def flags(name, kind):
+    """sh_flags: SHF_ALLOC for PROGBITS, and SHF_EXECINSTR for code (.text, .init.text)."""
+    return (2 | (4 if name.endswith("text") else 0)) if kind == 1 else 0
+
+
 def elf_object(sections, bits, big, machine):
     """Lay the sections out after the ELF header, section headers last (ET_REL)."""
     e = ">" if big else "<"
@@ -193,10 +210,10 @@ def elf_object(sections, bits, big, machine):
     shoff = len(body)
     for i, (name, kind, data, link, info, align, entsize) in enumerate(items):
         if bits == 64:
-            body += struct.pack(e + "IIQQQQIIQQ", name_at[i], kind, 2 if kind == 1 else 0, 0,
+            body += struct.pack(e + "IIQQQQIIQQ", name_at[i], kind, flags(name, kind), 0,
                                 placed[i], len(data), link, info, align, entsize)
         else:
-            body += struct.pack(e + "IIIIIIIIII", name_at[i], kind, 2 if kind == 1 else 0, 0,
+            body += struct.pack(e + "IIIIIIIIII", name_at[i], kind, flags(name, kind), 0,
                                 placed[i], len(data), link, info, align, entsize)
     ident = b"\x7fELF" + bytes([bits // 32, 2 if big else 1, 1]) + bytes(9)
     if bits == 64:
@@ -277,12 +294,13 @@ def patched_module(ko, this_module_growth=0, relocation_type=None, vermagic=None
     return bytes(ko)
 
 
-def era_kernel(era, btf=b"", bits=64, big=False, machine=None):
+def era_kernel(era, btf=b"", bits=64, big=False, machine=None, code=b""):
     """(image, its options) of a kernel of `era` without namespaced exports, its vermagic
-    `<release>-test SMP mod_unload modversions `, and `btf` (the kernel's BTF) after it;
-    with `machine`, a vmlinux (ELF) of that e_machine, class and byte order."""
+    `<release>-test SMP mod_unload modversions `, and `btf` (the kernel's BTF) and `code`
+    (machine code) after it; with `machine`, a vmlinux (ELF) of that e_machine, class and
+    byte order."""
     kernel = build(era, bits=bits, big=big, exports=make_exports(ERAS[era], count=30, seed=5))
-    data = kernel.data + btf + b"\0%s-test SMP mod_unload modversions \0" % \
+    data = kernel.data + btf + code + b"\0%s-test SMP mod_unload modversions \0" % \
         ERAS[era].release.encode() + bytes(64)
     if machine is None:
         return data, kernel.options
