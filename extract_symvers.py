@@ -433,6 +433,20 @@ def _has_banner(data):
     return _banner_at(data) >= 0
 
 
+RELEASE = re.compile(rb"Linux version ([!-~]+) ")
+
+
+def _banner_release(data):
+    """The release of the first kernel banner that has one (b'6.1.0-50-amd64'), or None."""
+    at = _banner_at(data)
+    while at >= 0:
+        m = RELEASE.match(data, at)
+        if m:
+            return m[1]
+        at = _banner_at(data, at + 1)
+    return None
+
+
 def banner_version(data):
     """((major, minor, patch), banner text) of the first kernel banner in `data`, or None;
     without a patch level the newest of the series."""
@@ -1219,8 +1233,10 @@ X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
 
 def _image_offset(info):
     """The kernel image's virtual minus physical address as VMCOREINFO says it: arm64's
-    kimage_voffset, x86-64's __START_KERNEL_map - phys_base; None where it does not."""
-    found = _numbers(info, "NUMBER(kimage_voffset)")
+    kimage_voffset, RISC-V's va_kernel_pa_offset (its arch_crash_save_vmcoreinfo(): Debian's
+    6.12 and 7.2 say it), x86-64's __START_KERNEL_map - phys_base; None where it does not."""
+    found = _numbers(info, "NUMBER(kimage_voffset)") or \
+        _numbers(info, "NUMBER(va_kernel_pa_offset)")
     if found:
         return found[0]
     found = _numbers(info, "NUMBER(phys_base)")
@@ -1432,6 +1448,29 @@ class Memory:
         return self.physical_memory.page if space == "physical" else self.PAGE
 
 
+def _vmcoreinfo_in_memory(memory, image, window=False):
+    """{key: value} of the VMCOREINFO the kernel keeps in its memory, for a dump without the
+    note (QEMU's without -device vmcoreinfo): vmcoreinfo_data, written at boot by
+    crash_save_vmcoreinfo_init() (CONFIG_CRASH_CORE; a page of its own from 4.13, commit
+    203e9e41219b, before in .bss), "OSRELEASE=" the release of the kernel `image`'s banner
+    first; {} where none.  With `window`, looked for only in the image, the physical window
+    read around the kernel (riscv64 7.2 under QEMU: its copy 9 MiB after the kernel's start)."""
+    release = _banner_release(image)
+    if release is None:
+        return {}
+    pattern = b"OSRELEASE=%s\n" % release
+    if window:
+        at = image.find(pattern)
+        at = None if at < 0 else memory.window[1] + at
+    else:
+        at = memory.physical_memory.find(pattern)
+    if at is None:
+        return {}
+    text = (memory.read(at, VMCOREINFO_BYTES, "physical", fill=True) or b"").split(b"\0")[0]
+    _log.info("no VMCOREINFO note: the kernel's own copy found at physical %#x", at)
+    return _vmcoreinfo([(b"VMCOREINFO", text)])
+
+
 def _core_headers(f, head, size):
     """(ElfObject, [program headers]) of an ELF core of `size` bytes (None: unknown),
     reading as much of it as they need (with more than 65535 program headers, section
@@ -1570,7 +1609,7 @@ KDUMP_HEADERS = (
 # utsname.machine (the fifth of new_utsname's six 65-byte fields) -> e_machine
 UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_386,
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
-                "arm": EM_ARM}
+                "arm": EM_ARM, "riscv64": EM_RISCV}
 KDUMP_PAGE_DESC = struct.Struct("<qIIQ")     # offset, size, flags, page_flags
 KDUMP_BITMAP_MAX = 64 << 20     # bytes of a bitmap read at most: 2 TiB of 4 KiB pages
 KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
@@ -1846,17 +1885,33 @@ def _dump(f, max_size):
     a core dump or a kdump file."""
     head = f.read(CORE_HEAD)
     if _is_elf(head) and ElfObject(head, sections=False).type == ET_CORE:
-        return _core(f, head, max_size)
+        return _window_base(*_core(f, head, max_size))
     if head[:len(KDUMP_MAGIC)] == KDUMP_MAGIC:
-        return _kdump(f, head, max_size)
+        return _window_base(*_kdump(f, head, max_size))
     if head[:len(KDUMP_FLATTENED)] == KDUMP_FLATTENED:
         flat = _Flattened(f)
         head = flat.read(CORE_HEAD)
         if head[:len(KDUMP_MAGIC)] == KDUMP_MAGIC:
             _log.info("makedumpfile flattened format: %d records", flat.records)
-            return _kdump(flat, head, max_size)
+            return _window_base(*_kdump(flat, head, max_size))
         raise SymversError("makedumpfile flattened file without a kdump header", EXIT_FORMAT)
     return None
+
+
+def _window_base(window, base, memory):
+    """(window, base, Memory) with the virtual address of a physical window's first byte
+    where VMCOREINFO says the kernel's virtual minus physical offset: the note's, else, of a
+    dump without one, the kernel's own copy where the window holds it (then the dump's
+    VMCOREINFO).  A riscv64 kernel's absolute name pointers do not vote for its base in a
+    dump: its __ksymtab_strings is not among the largest identifier blocks there."""
+    if base is None and memory.window[0] == "physical":
+        if not memory.info:
+            memory.info = _vmcoreinfo_in_memory(memory, window, window=True)
+        offset = _image_offset(memory.info)
+        if offset is not None:
+            base = (memory.window[1] + offset) & ((1 << 64) - 1)
+            _log.info("the window's base from VMCOREINFO: %x", base)
+    return window, base, memory
 
 
 class Input(NamedTuple):
@@ -1957,6 +2012,21 @@ def _arm_short_decode(entry, level, last):
     return (PAGE_ENTRY, entry & 0xFFFFF000, 12) if kind else None
 
 
+def _riscv_decode(entry, level, last):
+    """RISC-V Sv39/Sv48/Sv57 PTEs (the privileged spec's "Virtual-Memory System"; Linux's
+    arch/riscv/include/asm/pgtable-bits.h): bit 0 valid; R, W and X (bits 1-3) all clear a
+    pointer to the next table, else a leaf, at an upper level a megapage (2 MiB, 1 GiB, ...);
+    the PPN in bits 10-53 (above: Svpbmt's memory types, Svnapot's N) is the address >> 12.
+    A leaf with N set is a 64 KiB NAPOT page (Svnapot: the PPN's low 4 bits 1000, the VA's
+    own in the address)."""
+    if not entry & 1:
+        return None
+    address = (entry >> 10 & (1 << 44) - 1) << 12
+    if entry & 0xE:
+        return PAGE_ENTRY, address, 16 if last and entry >> 63 else None
+    return None if last else (TABLE, address)
+
+
 def _arm64_scheme(granule, va_bits, big_endian=False):
     """The translation scheme of an arm64 kernel: granule 12 (4 KiB), 14 or 16 bits, VA_BITS
     39 to 52 (an Android kernel often 39): as many levels as the VA bits need; a big-endian
@@ -1982,7 +2052,19 @@ SCHEMES = {
     "arm": _Scheme("ARMv7 short descriptors", 4, ((20, 12), (12, 8)), _arm_short_decode, 32),
     "arm lpae": _Scheme("ARMv7 LPAE", 8, ((30, 2), (21, 9), (12, 9)),
                         _arm64_decode(12, 0xFFFFFFF000), 32),
+    # satp's modes 8, 9 and 10: 3, 4 and 5 levels of 512 entries over 4 KiB pages, the VA
+    # sign-extended from bit 38, 47 or 56 (Linux picks the largest the hart has, or the one
+    # no4lvl/no5lvl leaves: VMCOREINFO's VA_BITS, arch/riscv/include/asm/pgtable.h)
+    "riscv sv39": _Scheme("RISC-V Sv39", 8, ((30, 9), (21, 9), (12, 9)), _riscv_decode, 39,
+                          "sign"),
+    "riscv sv48": _Scheme("RISC-V Sv48", 8, ((39, 9), (30, 9), (21, 9), (12, 9)), _riscv_decode,
+                          48, "sign"),
+    "riscv sv57": _Scheme("RISC-V Sv57", 8, ((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)),
+                          _riscv_decode, 57, "sign"),
 }
+RISCV_SCHEMES = {39: SCHEMES["riscv sv39"], 48: SCHEMES["riscv sv48"], 57: SCHEMES["riscv sv57"]}
+RISCV_PTE = struct.Struct("<Q")
+SATP_MODES = {8: 39, 9: 48, 10: 57}     # RV64 satp: MODE in bits 63:60 (VA bits), PPN 43:0
 
 
 class _PageTables:
@@ -2656,23 +2738,11 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
 
 # --- Detection: what the image says of itself ----------------------------------------------
 
-RELEASE = re.compile(rb"Linux version ([!-~]+) ")
 # the words after the release: SMP, preempt, mod_unload, modversions, the architecture's
 # (aarch64, ARMv7 p2v8, 686, MIPS32_R2 32BIT, mprofile-kernel, gcc-4.1 ...), RANDSTRUCT_<seed>:
 # letters, digits, _ . + -; not the x86 setup code's kernel_version, "RELEASE (builder@host)
 # #1 SMP ...", which a dump of low memory holds too
 VERMAGIC_WORDS = re.compile(rb"(?:[\w.+-]+ )*[\w.+-]*(?=\0)")
-
-
-def _banner_release(data):
-    """The release of the first kernel banner that has one (b'6.1.0-50-amd64'), or None."""
-    at = _banner_at(data)
-    while at >= 0:
-        m = RELEASE.match(data, at)
-        if m:
-            return m[1]
-        at = _banner_at(data, at + 1)
-    return None
 
 
 def vermagic(data):
@@ -5264,15 +5334,20 @@ class _Kernel(NamedTuple):
 # 1 GiB), the vmalloc area above PAGE_OFFSET on i386, MODULES_VADDR (PAGE_OFFSET - 16 MiB)
 # and vmalloc on arm.  arm64's: VMCOREINFO's MODULES_VADDR-MODULES_END, and with KASLR
 # within 4 GiB of the kernel text, which moves with it (module_alloc_base, 4.6 to 6.4; from
-# 6.5 in 2 GiB of it, commit 3e35d303ab7d), else the upper half of kernel space.
+# 6.5 in 2 GiB of it, commit 3e35d303ab7d), else the upper half of kernel space.  riscv64's
+# last 4 GiB (Documentation/arch/riscv/vm-layout.rst, 5.13 on): modules and BPF in the 2 GiB
+# below the kernel's end (MODULES_VADDR = _end - 2 GiB, MODULES_END = _start), the kernel
+# in the last 2 GiB, KASLR (6.6) moving it within its first 1 GiB.
 MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
-                EM_386: [(0xc0000000, 0xfffff000)], EM_ARM: [(0x7f000000, 0xfffff000)]}
+                EM_386: [(0xc0000000, 0xfffff000)], EM_ARM: [(0x7f000000, 0xfffff000)],
+                EM_RISCV: [(0xffffffff00000000, 1 << 64)]}
 ARM64_MODULE_REACH = 4 << 30
 
 
 # the architecture's words of vermagic (MODULE_ARCH_VERMAGIC): what names the machine of a
-# dump that does not (QEMU's kdump-compressed arm dumps say "Unknown")
-VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM))
+# dump that does not (QEMU's kdump-compressed arm and riscv dumps say "Unknown")
+VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM),
+                     (re.compile(r" riscv\b"), EM_RISCV))
 
 
 def _architecture(memory, kernel):
@@ -5341,6 +5416,10 @@ def _root_candidates(memory, kernel, machine, offset):
                 yield scheme, root & ~PTI_USER_PGD, "CR3 of QEMU's CPU state (PTI's kernel half)"
             yield scheme, root, "CR3 of QEMU's CPU state"
             break
+    satp = _numbers(info, "NUMBER(satp)") if machine == EM_RISCV else None
+    if satp and satp[0] >> 60 in SATP_MODES:    # riscv's, from 7.x (Debian's 6.12 has none)
+        yield RISCV_SCHEMES[SATP_MODES[satp[0] >> 60]], (satp[0] & (1 << 44) - 1) << 12, \
+            "VMCOREINFO's satp"
     symbol = next((key for key in ("SYMBOL(init_top_pgt)", "SYMBOL(init_level4_pgt)",
                                    "SYMBOL(swapper_pg_dir)") if key in info), None)
     top = _numbers(info, symbol) if symbol else None
@@ -5358,21 +5437,40 @@ def _root_candidates(memory, kernel, machine, offset):
             yield SCHEMES["i386 pae" if "CONFIG_X86_PAE" in info else "i386"], root, how
         elif machine == EM_ARM:
             yield SCHEMES["arm lpae" if "CONFIG_ARM_LPAE" in info else "arm"], root, how
+        elif machine == EM_RISCV:
+            # VA_BITS: the mode the kernel chose at boot (pgtable_l4/l5_enabled)
+            va_bits = _numbers(info, "NUMBER(VA_BITS)")
+            if va_bits and va_bits[0] in RISCV_SCHEMES:
+                yield RISCV_SCHEMES[va_bits[0]], root, how
     yield from _scanned_roots(memory, kernel, machine)
 
 
 def _scanned_roots(memory, kernel, machine):
     """Roots found by their content: where the kernel image's own virtual and physical
     addresses are known (a physical dump of a kernel with absolute pointers, whose base
-    the name pointers gave), a 32-bit ARM first-level table that maps its banner where it
-    is, in the 16 MiB from the first memory of the window (swapper_pg_dir is 16 KiB before
-    the kernel text, which starts near the start of RAM)."""
+    the name pointers gave), a first-level table that maps its banner where it is: on
+    32-bit ARM in the 16 MiB from the first memory of the window (swapper_pg_dir is 16 KiB
+    before the kernel text, which starts near the start of RAM), on RISC-V a page of the
+    window (swapper_pg_dir is in the kernel's .bss) whose entry for the banner points to a
+    table, in each mode from the largest."""
     space, start = memory.window
     image = kernel.fmt.image
-    if machine != EM_ARM or space != "physical" or image.base is None:
+    if machine not in (EM_ARM, EM_RISCV) or space != "physical" or image.base is None:
         return
     banner = _banner_at(image.data)
     va, pa = image.base + banner, start + banner
+    if machine == EM_RISCV:
+        for bits in sorted(RISCV_SCHEMES, reverse=True):
+            scheme = RISCV_SCHEMES[bits]
+            slot = 8 * (va >> scheme.levels[0][0] & 511)
+            for at in range(-start % 4096, len(image.data) - 4095, 4096):
+                if RISCV_PTE.unpack_from(image.data, at + slot)[0] & 0xF != 1:
+                    continue        # not valid, or a leaf: the kernel's is a table
+                tables = _PageTables(memory, scheme, start + at, "a first-level table "
+                                     "found at %#x" % (start + at))
+                if tables.translate(va) == pa:
+                    yield scheme, start + at, tables.how
+        return
     first = start + NONZERO.search(image.data).start()      # a kdump's window: RAM after 0s
     for scheme, align in ((SCHEMES["arm"], 0x4000), (SCHEMES["arm lpae"], 0x1000)):
         low = max(0, (first - (1 << 20)) & ~(align - 1))
@@ -5794,20 +5892,6 @@ def _module_label(module):
     return module.name if module.name is not None else "the module at %#x" % module.address
 
 
-def _vmcoreinfo_in_memory(memory, kernel):
-    """{key: value} of the VMCOREINFO the kernel keeps in its memory, for a dump without the
-    note (QEMU's without -device vmcoreinfo): vmcoreinfo_data, written at boot by
-    crash_save_vmcoreinfo_init() (CONFIG_CRASH_CORE; a page of its own from 4.13, commit
-    203e9e41219b, before in .bss), "OSRELEASE=" the banner's release first; {} where none."""
-    release = _banner_release(kernel.fmt.image.data)
-    at = release and memory.physical_memory.find(b"OSRELEASE=%s\n" % release)
-    if at is None:
-        return {}
-    text = (memory.read(at, VMCOREINFO_BYTES, "physical", fill=True) or b"").split(b"\0")[0]
-    _log.info("no VMCOREINFO note: the kernel's own copy found at physical %#x", at)
-    return _vmcoreinfo([(b"VMCOREINFO", text)])
-
-
 def _module_ring(memory, kernel):
     """(_ModuleMemory, _Ring or None, how the page tables were found, the most struct
     module heads seen) of the module list: through each way the dump says how its virtual
@@ -5843,7 +5927,7 @@ def _module_ring(memory, kernel):
         memory.tables = None
         if memory.info:
             break
-        memory.info = _vmcoreinfo_in_memory(memory, kernel)
+        memory.info = _vmcoreinfo_in_memory(memory, kernel.fmt.image.data)
     return mm, None, None, heads
 
 

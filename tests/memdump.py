@@ -416,7 +416,8 @@ class Mmu:
     of each level from the top, bytes per entry, the bits a table entry, a page entry (last
     level) and a large page or block (a level above) carry; the top table's alignment and
     its place in the page it is in (i386 PAE's PDPT: 32 bytes anywhere 32-aligned), the
-    lower tables' place (ARM's hardware second-level tables: the upper half of a page)."""
+    lower tables' place (ARM's hardware second-level tables: the upper half of a page); how
+    far right an entry holds the address (RISC-V: the PPN, the address >> 12, from bit 10)."""
     levels: tuple
     entry: int
     table: int
@@ -425,6 +426,7 @@ class Mmu:
     top_align: int = 4096
     top_at: int = 0
     lower_at: int = 0
+    address_shift: int = 0
 
     def page_size(self):
         return 1 << self.levels[-1][0]
@@ -447,6 +449,13 @@ MMUS = {
     "arm64 16k 47": Mmu(((36, 11), (25, 11), (14, 11)), 8, 0x3, 0x703, 0x701, top_align=16384),
     "arm64 64k 42": Mmu(((29, 13), (16, 13)), 8, 0x3, 0x703, 0x701, top_align=65536),
     "arm64 64k 48": Mmu(((42, 6), (29, 13), (16, 13)), 8, 0x3, 0x703, 0x701, top_align=65536),
+    # RISC-V (the privileged spec, Sv39/Sv48/Sv57): V alone points to the next table; a leaf
+    # has R, W or X: V|R|W|A|D a page, V|R|X|A|D a megapage (the kernel's text)
+    "riscv sv39": Mmu(((30, 9), (21, 9), (12, 9)), 8, 0x1, 0xC7, 0xCB, address_shift=2),
+    "riscv sv48": Mmu(((39, 9), (30, 9), (21, 9), (12, 9)), 8, 0x1, 0xC7, 0xCB,
+                      address_shift=2),
+    "riscv sv57": Mmu(((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)), 8, 0x1, 0xC7, 0xCB,
+                      address_shift=2),
 }
 
 
@@ -467,14 +476,32 @@ def translation_tables(physical, mmu, mappings):
             slot = at + mmu.entry * (va >> level_shift & (1 << bits) - 1)
             if level_shift == shift:
                 flags = mmu.page if level == len(mmu.levels) - 1 else mmu.large
-                physical.put(slot, struct.pack(word, pa | flags))
+                physical.put(slot, struct.pack(word, pa >> mmu.address_shift | flags))
                 break
             entry = struct.unpack(word, _read(physical, slot, mmu.entry))[0]
             if not entry:
-                entry = table(level + 1, max(mmu.page_size(), 4096), mmu.lower_at) | mmu.table
+                entry = table(level + 1, max(mmu.page_size(), 4096), mmu.lower_at) \
+                    >> mmu.address_shift | mmu.table
                 physical.put(slot, struct.pack(word, entry))
-            at = entry & 0xFFFFFFFFFC00
+            at = (entry & 0xFFFFFFFFFC00) << mmu.address_shift
     return root
+
+
+def napot_64k(physical, mmu, root, va, data):
+    """Svnapot (the RISC-V privileged spec): the 64 KiB at `va` remapped to a new 64 KiB
+    block holding `data` by its 16 last-level entries, each with N (bit 63) and the block's
+    PPN with its low 4 bits 1000; the block's physical address."""
+    block = physical.page(0x10000, data, align=0x10000)
+    word = physical.e + "Q"
+    for page in range(va, va + 0x10000, 0x1000):
+        at = root
+        for shift, bits in mmu.levels:
+            slot = at + 8 * (page >> shift & (1 << bits) - 1)
+            at = (struct.unpack(word, _read(physical, slot, 8))[0] & 0xFFFFFFFFFC00) \
+                << mmu.address_shift
+        physical.put(slot, struct.pack(word, 1 << 63 | (block >> 12 & ~0xF | 0x8) << 10
+                                       | mmu.page))
+    return block
 
 
 def paged_memory(memory, mmu, btf=None, large=None, big=False, start=0x40000000):

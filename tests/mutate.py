@@ -25,8 +25,8 @@ from archives import (boot_img, cpio, deb, elf_core, fdt, kdump, lz4_legacy, spa
                       vendor_boot_img, zip_of)
 from kernelimage import ERAS, build, make_exports, randbytes
 from kobuild import build_module
-from memdump import (arm64_tables, kernel_with_modules, module_btf, physical_dump,
-                     qemu_cpu_state, x86_64_tables)
+from memdump import (MMUS, arm64_tables, kernel_with_modules, module_btf, paged_dump,
+                     physical_dump, qemu_cpu_state, x86_64_tables)
 
 LINE = re.compile(r"0x[0-9a-f]{8}\t[A-Za-z_][A-Za-z0-9_.$]*\t[!-~]+(\tEXPORT_[A-Z_]+(\t[!-~]*)?)?")
 CASE_SECONDS = 10
@@ -69,7 +69,7 @@ def seeds():
                       kdump(bytes(memory), lambda page: (page, 0), flattened=True)):
         out.append((container, []))
     # dumps of physical memory with modules loaded: page tables to walk (x86-64 from QEMU's
-    # CPU state, arm64 from VMCOREINFO), struct modules on a ring, their BTF
+    # CPU state, arm64 and riscv64 from VMCOREINFO), struct modules on a ring, their BTF
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "dump")
         physical_dump(path, kernel_with_modules(count=3), x86_64_tables, module_btf("6.1", 8),
@@ -82,6 +82,15 @@ def seeds():
                           "SYMBOL(swapper_pg_dir)=ffffffc020000000\nNUMBER(kimage_voffset)="
                           "%#x\nNUMBER(VA_BITS)=39\n" % (0xFFFFFFC020000000 - root)).encode())],
                       machine=183)
+        out.append((open(path, "rb").read(), []))
+        # riscv64: Sv39 from VMCOREINFO's satp (MODE 8), the kernel in megapages
+        paged_dump(path, kernel_with_modules(count=3, prel32=False,
+                                             kernel_base=0xFFFFFFFF80000000,
+                                             module_base=0xFFFFFFFF40000000,
+                                             head=0xFFFFFFFF81000000),
+                   MMUS["riscv sv39"], large=21, machine=243, info=lambda root, offset: (
+                       "NUMBER(va_kernel_pa_offset)=%#x\nNUMBER(satp)=%#x\n"
+                       % (offset, 8 << 60 | root >> 12)).encode())
         out.append((open(path, "rb").read(), []))
     return out
 

@@ -26,7 +26,9 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
           "i386": ("qemu-system-i386", [], "ttyS0"),
           "arm64": ("qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a57"], "ttyAMA0"),
           "armhf": ("qemu-system-arm", ["-M", "virt,highmem=off", "-cpu", "cortex-a15"],
-                    "ttyAMA0")}
+                    "ttyAMA0"),
+          # OpenSBI (QEMU's own -bios default) starts the kernel in S-mode
+          "riscv64": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default"], "ttyS0")}
 
 
 def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,
@@ -36,7 +38,8 @@ def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None
     in each of `dumps`' forms: {dump name: path}."""
     qemu, machine, console_name = GUESTS[meta(directory)["arch"]]
     if not shutil.which(qemu):
-        pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm)" % qemu)
+        pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc)"
+                    % qemu)
     monitor, console = str(work / "monitor"), work / "console"
     vm = subprocess.Popen([qemu, *machine, *options, "-m", "512", "-display", "none",
                            "-no-reboot",

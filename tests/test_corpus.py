@@ -134,21 +134,31 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
 
 
 # the guests QEMU runs, each with modules of its own tree loaded: (kernel, KASLR, QEMU's
-# vmcoreinfo device: the dumps carry the VMCOREINFO note); armhf has no KASLR
+# vmcoreinfo device: the dumps carry the VMCOREINFO note, words of the kernel's command
+# line); armhf has no KASLR, Debian's riscv64 none either; QEMU 7.2's riscv64 virt machine
+# refuses the vmcoreinfo device ("requires fw_cfg with DMA")
 GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(False, True)],
                  "arm64-6.1.": [(True, False), (False, True)], "i386-6.1.": [(True, False)],
-                 "armhf-6.1.": [(False, False)]}
-DUMPED = [pytest.param(name, kaslr, note, id="%s-%s%s" % (name, "kaslr" if kaslr else "nokaslr",
-                                                          "-vmcoreinfo" if note else ""))
+                 "armhf-6.1.": [(False, False)], "riscv64-6.12.": [(False, False)],
+                 "riscv64-7.": [(False, False), (False, False, "no4lvl")]}
+# the mode each riscv64 kernel chose under QEMU 7.2 (no4lvl, 6.4+: Sv39), and where its
+# root comes from: 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir
+RISCV_TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
+                ("riscv64-7.", ""): "RISC-V Sv48 from VMCOREINFO's satp",
+                ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp"}
+DUMPED = [pytest.param(name, kaslr, note, "".join(words),
+                       id="%s-%s%s%s" % (name, "kaslr" if kaslr else "nokaslr",
+                                         "-vmcoreinfo" if note else "",
+                                         "".join("-" + w for w in words)))
           for name in MODULE_KERNELS for prefix, variants in GUESTS_DUMPED.items()
-          if name.startswith(prefix) for kaslr, note in variants]
+          if name.startswith(prefix) for kaslr, note, *words in variants]
 BTF_HEADER = b"\x9f\xeb\x01\x00\x18\x00\x00\x00"     # magic, version 1, flags 0, hdr_len 24
 
 
-@pytest.mark.parametrize("name,kaslr,note", each(DUMPED, not_in_corpus(
+@pytest.mark.parametrize("name,kaslr,note,words", each(DUMPED, not_in_corpus(
     "the kernels booted here (%s) with their module trees"
-    % ", ".join(prefix + "*" for prefix in GUESTS_DUMPED)), width=3))
-def test_real_qemu_memory_dumps(name, kaslr, note, tmp_path):
+    % ", ".join(prefix + "*" for prefix in GUESTS_DUMPED)), width=4))
+def test_real_qemu_memory_dumps(name, kaslr, note, words, tmp_path):
     """The kernel booted under QEMU (TCG) with an initramfs that insmods modules of its own
     tree, dumped by the monitor in each of dump-guest-memory's formats: each dump gives, with
     no options, the official lines of vmlinux and of every module loaded (named as the kernel
@@ -160,7 +170,7 @@ def test_real_qemu_memory_dumps(name, kaslr, note, tmp_path):
     loaded = module_initramfs(tmp_path / "initrd", module_tree(directory), LOAD,
                               meta(directory)["arch"])
     dumps = boot_and_dump(directory, tmp_path, until=LOADED, initrd=tmp_path / "initrd",
-                          append="" if kaslr else "nokaslr",
+                          append=" ".join(w for w in ("" if kaslr else "nokaslr", words) if w),
                           options=["-device", "vmcoreinfo"] if note else [])
     console = (tmp_path / "console").read_bytes()
     assert all(b"insmod %s: 0" % name.encode() in console for name in loaded), console[-3000:]
@@ -183,8 +193,11 @@ def test_real_qemu_memory_dumps(name, kaslr, note, tmp_path):
             assert hashlib.sha256(f.read()).hexdigest().encode() == guest_btf.group(1), source
     if note:
         assert ("KERNELOFFSET=0," in err) != kaslr
-    elif name.startswith("arm64-"):
+    elif name.startswith(("arm64-", "riscv64-")):
         assert "no VMCOREINFO note: the kernel's own copy found" in err
+    for (prefix, on), tables in RISCV_TABLES.items():
+        if name.startswith(prefix) and words == on:
+            assert "page tables: %s" % tables in err
     if "export tables from BTF" in err:
         with open(dumps["paging"], "r+b") as f, mmap.mmap(f.fileno(), 0) as view:
             at = view.find(BTF_HEADER)

@@ -1,17 +1,19 @@
 """The loaded modules of a dump of physical memory, through each MMU's translation tables
 (x86-64 4- and 5-level, i386 with and without PAE, arm64 4/16/64 KiB granules, ARMv7 short
-descriptors): modules spread over the whole module area, so that every index bit of every
-level is used, and the kernel mapped as it maps itself (large pages, sections, blocks);
-and a kdump-compressed dump (makedumpfile) with modules."""
+descriptors, RISC-V Sv39/Sv48/Sv57): modules spread over the whole module area, so that
+every index bit of every level is used, and the kernel mapped as it maps itself (large
+pages, sections, blocks, megapages); and a kdump-compressed dump (makedumpfile) with
+modules."""
 
 import zlib
 
 import pytest
 
 from archives import elf_core, kdump
-from memdump import MMUS, kernel_with_modules, paged_dump, paged_memory, qemu_cpu_state
+from memdump import (MMUS, kernel_with_modules, napot_64k, paged_dump, paged_memory,
+                     qemu_cpu_state)
 
-EM_ARM, EM_AARCH64 = 40, 183
+EM_ARM, EM_AARCH64, EM_RISCV = 40, 183, 243
 LA57, PAE = 1 << 12, 1 << 5
 
 # module regions of 64 KiB at the bottom, the top and in between of each module area, the
@@ -20,6 +22,28 @@ X86_64 = dict(module_bases=[0xFFFFFFFFA0000000, 0xFFFFFFFFA5A50000, 0xFFFFFFFFBF
                             0xFFFFFFFFF7FE0000])
 I386 = dict(era="5.10", bits=32, kernel_base=0xC1000000, head=0xC2000000,
             module_bases=[0xF8000000, 0xFBFE0000, 0xFFBE0000])
+
+
+# riscv64's last 4 GiB: 2 GiB of modules below the kernel at its link address; absolute
+# pointers in the tables (riscv has no HAVE_ARCH_PREL32_RELOCATIONS)
+RISCV = dict(prel32=False, kernel_base=0xFFFFFFFF80000000, head=0xFFFFFFFF81000000,
+             module_bases=[0xFFFFFFFF00000000, 0xFFFFFFFF3FFE0000, 0xFFFFFFFF5A5A0000,
+                           0xFFFFFFFF7FFE0000])
+
+
+def riscv_info(va_bits, satp=True):
+    """VMCOREINFO of a riscv64 kernel (arch_crash_save_vmcoreinfo()): va_kernel_pa_offset,
+    and the root as 7.x says it, satp (MODE 8, 9 or 10 for Sv39, Sv48, Sv57, in bits 63:60;
+    the root's PPN), or as 6.12 does, swapper_pg_dir with VA_BITS."""
+    modes = {39: 8, 48: 9, 57: 10}
+
+    def info(root, offset):
+        text = "OSRELEASE=6.14.0-test\nPAGESIZE=4096\nNUMBER(va_kernel_pa_offset)=%#x\n" % offset
+        text += "NUMBER(satp)=%#x\n" % (modes[va_bits] << 60 | root >> 12) if satp else \
+            "SYMBOL(swapper_pg_dir)=%x\nNUMBER(VA_BITS)=%d\n" % ((root + offset) % (1 << 64),
+                                                               va_bits)
+        return text.encode()
+    return info
 
 
 def arm64(modules, **kwargs):
@@ -70,6 +94,13 @@ CASES = {
     "arm64 64k 48": (arm64(0xFFFF800000000000), dict(machine=EM_AARCH64, info=arm64_info(
         65536, 48, 0xFFFF800000000000, t1sz=True)), "arm64 64 KiB pages, 48-bit VA from "
                                                     "VMCOREINFO"),
+    # the kernel in megapages (2 MiB leaves a level up), modules in 4 KiB pages
+    "riscv sv39": (RISCV, dict(large=21, machine=EM_RISCV, info=riscv_info(39)),
+                   "RISC-V Sv39 from VMCOREINFO's satp"),
+    "riscv sv48": (RISCV, dict(large=21, machine=EM_RISCV, info=riscv_info(48, satp=False)),
+                   "RISC-V Sv48 from VMCOREINFO SYMBOL(swapper_pg_dir)"),
+    "riscv sv57": (RISCV, dict(large=21, machine=EM_RISCV, info=riscv_info(57)),
+                   "RISC-V Sv57 from VMCOREINFO's satp"),
 }
 
 
@@ -86,7 +117,41 @@ def test_modules_over_the_whole_module_area(mmu, tmp_path, run, assert_symvers):
     assert "page tables: %s" % said in result.err
 
 
+@pytest.mark.parametrize("mmu", ["riscv sv39", "riscv sv48", "riscv sv57"])
+def test_riscv_root_found_by_a_scan(mmu, tmp_path, run, assert_symvers):
+    """A riscv64 dump with no VMCOREINFO, neither a note nor the kernel's own copy (a kernel
+    without CONFIG_VMCORE_INFO): the root is the page of the kernel's window whose walk,
+    in each mode from the largest, takes the kernel's banner where it is."""
+    memory = kernel_with_modules(**RISCV)
+    paged_dump(tmp_path / "dump.elf", memory, MMUS[mmu], large=21, machine=EM_RISCV)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "4 modules on the module list (page tables: RISC-V Sv%s from a first-level table " \
+        "found at" % mmu[-2:] in result.err
+
+
+def test_riscv_napot_pages(tmp_path, run, assert_symvers):
+    """Svnapot: each module's 64 KiB mapped by one 64 KiB NAPOT page (16 last-level entries
+    alike, N set, the PPN's low 4 bits 1000: bits 15:12 of the address are the VA's own)."""
+    memory = kernel_with_modules(**RISCV)
+    mmu = MMUS["riscv sv48"]
+    physical, root, offset = paged_memory(memory, mmu, large=21)
+    for base in RISCV["module_bases"]:
+        data = bytearray(0x10000)
+        for address, region in memory.regions.items():
+            if base <= address < base + len(data):
+                data[address - base:address - base + len(region)] = region
+        napot_64k(physical, mmu, root, base, bytes(data))
+    start, image = physical.image()
+    elf_core(tmp_path / "dump.elf", [(start, start, len(image), image)],
+             notes=[(b"VMCOREINFO", 0, riscv_info(48)(root, offset))], machine=EM_RISCV)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "4 modules on the module list (page tables: RISC-V Sv48" in result.err
+
+
 KDUMPS = {
+    "riscv sv39": (RISCV, 4096, b"riscv64", 21, riscv_info(39)),
     "x86-64": (X86_64, 4096, b"x86_64", 21, lambda root, offset: (
         "OSRELEASE=6.14.0-test\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=%x\nNUMBER(phys_base)=%#x\n"
         % ((root + offset) % (1 << 64), (0xFFFFFFFF80000000 - offset) % (1 << 64))).encode()),
@@ -119,6 +184,8 @@ def test_kdump_with_modules(machine, in_memory, tmp_path, run, assert_symvers):
     assert "4 modules on the module list" in result.err
     assert ("no VMCOREINFO note: the kernel's own copy found at physical %#x"
             % (start + len(image) - page) in result.err) == in_memory
+    if machine.startswith("riscv"):     # its names do not vote for it in a real dump
+        assert "the window's base from VMCOREINFO" in result.err
 
 
 # kcore's segments (fs/proc/kcore.c) beside the kernel text: the linear map of RAM (p_paddr
