@@ -148,7 +148,7 @@ MUTANTS = (
      "_round_up(address + size, self.page) // self.page):", "for pfn in range(address // "
      "4096, _round_up(address + size, self.page) // self.page):", [DUMPS, TABLES]),
     ("kdump: a page found at its pfn", "return pfn * self.page + found",
-     "return pfn + found", [DUMPS, TABLES]),
+     "return pfn + found", [DUMPS, TABLES, DAMAGED, LOADED]),
     # load checks
     ("same_magic: the release compared with CRCs", "    if has_crcs:\n        module_magic",
      "    if not has_crcs:\n        module_magic", [CHECK]),
@@ -190,9 +190,10 @@ MUTANTS = (
      "(\"type\", False, fields.type)", [BUILDS]),
     ("elf: reasons logged from 5.15", "ELF_REASONS_LOGGED = (5, 16)",
      "ELF_REASONS_LOGGED = (5, 10)", [BUILDS]),
-    ("elf: more judged after the header", "    if loader.elf_header():\n        loader.elf_"
-     "validity_check()", "    if loader.elf_header() or True:\n        loader.elf_"
-     "validity_check()", [BUILDS]),
+    ("elf: more judged after the header", "    if loader.module_sig_check() and "
+     "loader.elf_header():\n        loader.elf_validity_check()", "    if loader.module_sig_"
+     "check() and (loader.elf_header() or True):\n        loader.elf_validity_check()",
+     [BUILDS]),
     ("stand-in: loaded namesake kept", "if symbol.module == \"vmlinux\" or _module_key("
      "symbol.module) not in names}", "if True}", [BUILDS]),
     ("stand-in: namesake kept", "given = [m for m in side.modules if _loaded_name(m) not in "
