@@ -6184,9 +6184,14 @@ class Kernel(NamedTuple):
     sig_ok: frozenset = frozenset()     # the modules given whose signature the kernel accepts
     kcfi: Optional[bool] = None
 
+    @property
+    def sig_protect(self):
+        """Android GKI's CONFIG_MODULE_SIG_PROTECT, by its .config or its lists."""
+        return (self.config or {}).get("CONFIG_MODULE_SIG_PROTECT") == "y" or bool(self.gki)
+
     def enforcement(self):
         """(signatures enforced: True, False or None when unknown, why)."""
-        if (self.config or {}).get("CONFIG_MODULE_SIG_PROTECT") == "y" or self.gki:
+        if self.sig_protect:
             return False, "CONFIG_MODULE_SIG_PROTECT: never; what a module the kernel " \
                 "cannot verify may export and use is limited instead"
         return signature_enforcement(self.config, self.cmdline)
@@ -6636,7 +6641,7 @@ class _Loader:
                 check.words, error, INSMOD_SAYS[error], "refused whether or not signatures "
                 "are enforced" if error != "ENOPKG" else "before 5.4, refused always"))
             return False
-        if self.enabled("MODULE_SIG_PROTECT") or kernel.gki:
+        if kernel.sig_protect:
             return True     # Android GKI: never enforced, no taint; the protected symbols rule
         enforced, why = kernel.enforcement()
         if enforced:
