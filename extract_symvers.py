@@ -4694,10 +4694,6 @@ class Module(NamedTuple):
     def vermagic(self):
         return self.modinfo.get("vermagic", [None])[0]
 
-    @property
-    def signed(self):
-        return self.signature is not None
-
 
 MACHINES = {EM_386: "i386", EM_MIPS: "mips", EM_PPC: "powerpc", EM_PPC64: "ppc64",
             EM_S390: "s390", EM_ARM: "arm", EM_X86_64: "x86-64", EM_AARCH64: "arm64",
