@@ -4469,9 +4469,9 @@ def _ec_add(curve, one, other):
     if one[0] == other[0]:
         if (one[1] + other[1]) % p == 0:
             return None
-        slope = (3 * one[0] * one[0] + curve.a) * pow(2 * one[1], -1, p)
-    else:
-        slope = (other[1] - one[1]) * pow(other[0] - one[0], -1, p)
+        slope = (3 * one[0] * one[0] + curve.a) * pow(2 * one[1], p - 2, p)
+    else:       # an inverse by Fermat (p is prime): pow(x, -1, p) needs Python 3.8
+        slope = (other[1] - one[1]) * pow(other[0] - one[0], p - 2, p)
     x = (slope * slope - one[0] - other[0]) % p
     return x, (slope * (one[0] - x) - one[1]) % p
 
@@ -4496,7 +4496,7 @@ def _ecdsa_verifies(key, signer):
         return False
     e = int.from_bytes(signer.digest, "big") >> max(0, 8 * len(signer.digest) -
                                                      n.bit_length())
-    w = pow(s, -1, n)
+    w = pow(s, n - 2, n)    # the order is prime
     u1, u2 = e * w % n, r * w % n
     steps = {(1, 0): curve.g, (0, 1): q, (1, 1): _ec_add(curve, curve.g, q)}
     total = None            # u1 G + u2 Q, both at once (Shamir's trick)
