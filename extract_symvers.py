@@ -6600,6 +6600,7 @@ class _Loader:
         self.module_name = module.modinfo.get("name", [name.rsplit("/", 1)[-1]])[0]
         self.gplok = self.licence in GPL_COMPATIBLE or self.licence == "Dual MIT/GPL" and \
             kernel.version >= (2, 6, 18)
+        self.signature = None   # module_sig_check()'s SignatureCheck (None: not checked)
         self.sig_ok = False     # mod->sig_ok: signed by a key the kernel holds (verified)
         self.protected = []
 
@@ -6619,7 +6620,6 @@ class _Loader:
         built-in key: the build's signing key is one), then what module_sig_check() makes
         of it: False when refused (nothing more of the module is read then)."""
         kernel = self.kernel
-        self.signature = None
         if tuple(kernel.version) < SIGNATURES_CHECKED or not (
                 self.enabled("MODULE_SIG") if kernel.config is not None else kernel.keys):
             return True
@@ -6783,18 +6783,19 @@ class _Loader:
                 (self.taints if allowed else self.refused).append(message)
                 if not allowed:
                     continue
-            self.gki_use(symbol, export.module, self.sig_ok)
+            self.gki_use(symbol, export.module)
 
     def gki_refuse(self, refusal, why):
         self.protected.append(refusal)
         self.refused.append("%s (%s; %s)" % (refusal.said, why, EACCES_WORDS))
 
-    def gki_use(self, symbol, owner, sig_ok):
-        """resolve_symbol() of CONFIG_MODULE_SIG_PROTECT: a module not `sig_ok` uses a symbol
+    def gki_use(self, symbol, owner):
+        """resolve_symbol() of CONFIG_MODULE_SIG_PROTECT: a module not sig_ok uses a symbol
         outside the KMI list only from a module the kernel cannot verify either (before 6.6
         from vmlinux too: GKI_USE_RULES)."""
         lists = self.kernel.gki
-        if sig_ok or lists is None or not lists.unprotected or symbol in lists.unprotected:
+        if self.sig_ok or lists is None or not lists.unprotected or \
+                symbol in lists.unprotected:
             return
         if owner == "vmlinux":
             if gki_use_rule(self.kernel.version).vmlinux_too:
