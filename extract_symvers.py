@@ -7473,7 +7473,6 @@ class _Run:
         self.progress = _progress if sys.stderr.isatty() and args.verbosity >= 0 else None
         self.read = {}
         self.memory = None
-        self.boot_cmdline = None    # the command line the last kernel's boot.img says
 
     def modules(self, paths):
         for path in paths or ():
@@ -7484,15 +7483,16 @@ class _Run:
         return [module for path in paths or () for module in self.read[os.path.realpath(path)]]
 
     def image(self, path):
-        """(decompressed image, bases to try) of a kernel path, or (None, ()) for None;
-        self.memory the dump it is in (None: not a dump)."""
+        """(decompressed image, bases to try, the command line its boot.img says) of a kernel
+        path, or (None, (), None) for None; self.memory the dump it is in (None: not a
+        dump)."""
         if self.memory is not None:
             self.memory.close()
             self.memory = None
         if path is None:
-            return None, ()
+            return None, (), None
         data, core_base, self.memory = read_kernel(path, self.max_size)
-        self.boot_cmdline = boot_image_cmdline(data)
+        cmdline = boot_image_cmdline(data)
         if self.memory is not None:     # memory holds the kernel running: nothing compressed
             image, payload = data, Payload("none", None)
         else:
@@ -7503,7 +7503,8 @@ class _Run:
                                "not a kernel (give -k to read it as a raw image)"
                                % (payload.kind, payload.offset, len(image)), EXIT_FORMAT)
         _log.info("vermagic: %s", vermagic(image) or "not found")
-        return image, tuple(b for b in (payload.load, core_base) if b is not None)
+        return image, tuple(b for b in (payload.load, core_base) if b is not None), \
+            None if cmdline is None else _ImageCmdline(cmdline, path)
 
     def config(self, image):
         """--config FILE: the .config to save."""
@@ -7703,9 +7704,7 @@ class _Run:
         """The _Side of a kernel image, container or dump (None: no kernel) with the
         modules of `module_paths`."""
         args = self.args
-        image, bases_to_try = self.image(path)
-        cmdline = _ImageCmdline(self.boot_cmdline, path) if self.boot_cmdline is not None \
-            else None
+        image, bases_to_try, cmdline = self.image(path)
         image, base = self.relocated(image) if image is not None else (None, args.base)
         modules = self.modules(module_paths)
         lines, build, loaded, version = [], None, [], None
@@ -7788,7 +7787,7 @@ class _Run:
         if args.diff:
             return self.diff(*args.diff, checked)
         if args.config or args.decompress or args.btf:
-            image, _ = self.image(args.kernel)
+            image, _, _ = self.image(args.kernel)
             saved = [(args.config, self.config(image))] if args.config else []
             if args.btf:
                 saved.append((args.btf, self.btf(image)))
