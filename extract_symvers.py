@@ -4461,19 +4461,78 @@ CURVES = {
 }
 
 
-def _ec_add(curve, one, other):
-    """The sum of two points (None: the point at infinity), in affine coordinates."""
-    if one is None or other is None:
-        return other if one is None else one
-    p = curve.p
-    if one[0] == other[0]:
-        if (one[1] + other[1]) % p == 0:
-            return None
-        slope = (3 * one[0] * one[0] + curve.a) * pow(2 * one[1], p - 2, p)
-    else:       # an inverse by Fermat (p is prime): pow(x, -1, p) needs Python 3.8
-        slope = (other[1] - one[1]) * pow(other[0] - one[0], p - 2, p)
-    x = (slope * slope - one[0] - other[0]) % p
-    return x, (slope * (one[0] - x) - one[1]) % p
+def _ec_double(p, point):
+    """2P in Jacobian coordinates (x = X/Z^2, y = Y/Z^3, Z = 0 at infinity) on a curve with
+    a = -3, as every NIST curve has (dbl-2001-b): no inverse per step, where affine
+    coordinates would take one (a pow() as long as p) each time."""
+    x, y, z = point
+    if not z or not y:
+        return 1, 1, 0
+    delta, gamma = z * z % p, y * y % p
+    beta = x * gamma % p
+    alpha = 3 * (x - delta) * (x + delta) % p
+    x3 = (alpha * alpha - 8 * beta) % p
+    return (x3, (alpha * (4 * beta - x3) - 8 * gamma * gamma) % p,
+            ((y + z) * (y + z) - gamma - delta) % p)
+
+
+def _ec_add(p, point, other):
+    """P + Q, P in Jacobian coordinates and Q affine (x, y), in Jacobian coordinates."""
+    x, y, z = point
+    if not z:
+        return other[0], other[1], 1
+    zz = z * z % p
+    h = (other[0] * zz - x) % p
+    r = (other[1] * zz * z - y) % p
+    if not h:
+        return _ec_double(p, point) if not r else (1, 1, 0)
+    hh = h * h % p
+    hhh, v = h * hh % p, x * hh % p
+    x3 = (r * r - hhh - 2 * v) % p
+    return x3, (r * (v - x3) - y * hhh) % p, z * h % p
+
+
+def _ec_affine(p, points):
+    """Points in Jacobian coordinates as affine (x, y), None at infinity, with one inverse
+    for them all (Montgomery's trick); the inverse by Fermat (p is prime): pow(x, -1, p)
+    needs Python 3.8."""
+    products, product = [], 1
+    for _, _, z in points:
+        products.append(product)
+        product = product * (z or 1) % p
+    inverse = pow(product, p - 2, p)
+    affine = []
+    for (x, y, z), before in zip(reversed(points), reversed(products)):
+        if not z:
+            affine.append(None)
+            continue
+        z_inverse, inverse = inverse * before % p, inverse * z % p
+        square = z_inverse * z_inverse % p
+        affine.append((x * square % p, y * square * z_inverse % p))
+    return affine[::-1]
+
+
+EC_WINDOW = 6      # bits of a scalar per table row: 64 rows of 63 points for P-384
+
+
+def _ec_windows(curve, point, _tables={}):
+    """The multiples j 2^(w i) P (0 < j < 2^w, w = EC_WINDOW) of an affine point P, affine,
+    row i by row: u P is then an addition per w bits of u and no doubling. The tables of
+    the last few points are kept (a generator and a kernel's key each verify thousands of
+    modules)."""
+    table = _tables.get((curve, point))
+    if table is None:
+        p, table, base = curve.p, [], point
+        for _ in range((curve.n.bit_length() + EC_WINDOW - 1) // EC_WINDOW):
+            row = [base + (1,)]
+            for _ in range((1 << EC_WINDOW) - 1):   # up to 2^w base: the next row's base
+                row.append(_ec_add(p, row[-1], base))
+            *row, base = _ec_affine(p, row)
+            table.append(row)
+        if len(_tables) >= 4:
+            _tables.clear()
+        _tables[curve, point] = table
+    return table
 
 
 def _ecdsa_verifies(key, signer):
@@ -4485,6 +4544,8 @@ def _ecdsa_verifies(key, signer):
     if curve is None or len(point) != 1 + 2 * size or point[0] != 4:
         return None
     q = (int.from_bytes(point[1:1 + size], "big"), int.from_bytes(point[1 + size:], "big"))
+    if max(q) >= curve.p or (q[1] * q[1] - (q[0] * q[0] + curve.a) * q[0] - curve.b) % curve.p:
+        return None         # not a point of the curve: a key the kernel does not load
     try:
         signature = _der(signer.signature, 0)
         r, s = (_der_int(signer.signature, item) for item in
@@ -4498,12 +4559,16 @@ def _ecdsa_verifies(key, signer):
                                                      n.bit_length())
     w = pow(s, n - 2, n)    # the order is prime
     u1, u2 = e * w % n, r * w % n
-    steps = {(1, 0): curve.g, (0, 1): q, (1, 1): _ec_add(curve, curve.g, q)}
-    total = None            # u1 G + u2 Q, both at once (Shamir's trick)
-    for bit in range(max(u1.bit_length(), u2.bit_length()) - 1, -1, -1):
-        total = _ec_add(curve, _ec_add(curve, total, total),
-                        steps.get((u1 >> bit & 1, u2 >> bit & 1)))
-    return total is not None and total[0] % n == r
+    p, total, mask = curve.p, (1, 1, 0), (1 << EC_WINDOW) - 1
+    for g_row, q_row in zip(_ec_windows(curve, curve.g), _ec_windows(curve, q)):
+        for row, digit in ((g_row, u1 & mask), (q_row, u2 & mask)):
+            if digit:
+                total = _ec_add(p, total, row[digit - 1])
+        u1, u2 = u1 >> EC_WINDOW, u2 >> EC_WINDOW
+    # x(u1 G + u2 Q) mod n == r, without an inverse: X == x Z^2 for x in r, r + n (< p)
+    x, _, z = total
+    return bool(z) and any((x - candidate * z * z) % p == 0
+                           for candidate in range(r, p, n))
 
 
 # how each kind of key verifies (True, False; None: not this tool's to say); sm2 and

@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+import extract_symvers
 from archives import boot_img, cpio, vendor_boot_img
 from kobuild import SIGNATURE_MARK, kernel, probe, sign, signing_key, with_certificates
 
@@ -75,6 +76,26 @@ def test_ecdsa(check, keys, tmp_path, curve):
     changed[300] ^= 1
     status, out, err = check(bytes(changed), image)
     assert status == 7 and "the signature does not match the module's bytes" in out
+
+
+def test_point_arithmetic_known_answers():
+    """P-256's 2G and 3G as the published test vectors give them (the doubling, the sum of
+    two points, and the sum of a point and itself that ECDSA's additions can meet), and
+    G + (-G) at infinity."""
+    curve = extract_symvers.CURVES["1.2.840.10045.3.1.7"]
+    p, g = curve.p, curve.g
+    two_g = (0x7CF27B188D034F7E8A52380304B51AC3C08969E277F21B35A60B48FC47669978,
+             0x07775510DB8ED040293D9AC69F7430DBBA7DADE63CE982299E04B79D227873D1)
+    three_g = (0x5ECBE4D1A6330A44C8F7EF951D4BF165E6C6B721EFADA985FB41661BC6E7FD6C,
+               0x8734640C4998FF7E374B06CE1A64A2ECD82AB036384FB83D9A79B127A27D5032)
+    doubled = extract_symvers._ec_double(p, g + (1,))
+    assert extract_symvers._ec_affine(p, [doubled, extract_symvers._ec_add(p, g + (1,), g),
+                                          extract_symvers._ec_add(p, doubled, g)]) == \
+        [two_g, two_g, three_g]
+    assert extract_symvers._ec_affine(p, [extract_symvers._ec_add(p, g + (1,),
+                                                                  (g[0], p - g[1]))]) == [None]
+    table = extract_symvers._ec_windows(curve, g)
+    assert table[0][:3] == [g, two_g, three_g]
 
 
 def test_unsigned_when_enforced(check, keys):
