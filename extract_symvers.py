@@ -1159,18 +1159,22 @@ def _read_input(path, max_size):
 # .rodata), .rodata and the export tables after it.
 CORE_HEAD = 1 << 20
 CORE_BEFORE, CORE_AFTER, CORE_ALIGN = 48 << 20, 80 << 20, 2 << 20
-FIND_CHUNK = 16 << 20
+FIND_CHUNK = 4 << 20     # read at a time: the one before is alive while the next is read
 PN_XNUM = 0xFFFF        # e_phnum of an ELF file with more program headers: see section 0
 MAX_PHDRS = 1 << 18     # program headers of a core dump read at most (QEMU: one a RAM block)
 
 
-def _reach(banner, text=None):
+def _reach(banner, text=None, data=None):
     """(start, end) of the memory around a kernel banner that holds the kernel image: from
-    its `text` where that is known (and before the banner), nothing before it read."""
-    start = max(0, banner - CORE_BEFORE)
+    its `text` where that is known (and before the banner), nothing before it read; up to
+    its writable `data` where that is known (after the banner): the linker scripts put all of
+    RO_DATA (the banner, the export tables, BTF) before .data, and nothing after is read."""
+    start, end = max(0, banner - CORE_BEFORE), banner + CORE_AFTER
     if text is not None and start <= text <= banner:
         start = text
-    return start & ~(CORE_ALIGN - 1), banner + CORE_AFTER
+    if data is not None and banner < data < end:
+        end = _round_up(data, 4096)
+    return start & ~(CORE_ALIGN - 1), end
 
 
 def _window(size, max_size):
@@ -1245,15 +1249,21 @@ def _image_offset(info):
     return None
 
 
-def _text(info, space):
-    """The address of the kernel's text in the `space` ("virtual" or "physical") of a
-    dump, as VMCOREINFO says it (SYMBOL(_stext); on arm64 the Image header is 64 KiB before
-    it, within the window's alignment), or None."""
-    found = _numbers(info, "SYMBOL(_stext)")
+def _symbol(info, name, space):
+    """The address of a kernel symbol VMCOREINFO gives (`SYMBOL(name)`) in the `space`
+    ("virtual" or "physical") of a dump, or None."""
+    found = _numbers(info, "SYMBOL(%s)" % name)
     offset = 0 if space == "virtual" else _image_offset(info)
     if found is None or offset is None:
         return None
     return (found[0] - offset) & ((1 << 64) - 1)
+
+
+def _reach_of(banner, info, space):
+    """_reach() of a banner with what VMCOREINFO says: the kernel's text (_stext; on arm64
+    the Image header is 64 KiB before it, within the window's alignment) and its first
+    writable data (init_uts_ns, in .data since 2.6.19)."""
+    return _reach(banner, _symbol(info, "_stext", space), _symbol(info, "init_uts_ns", space))
 
 
 def _file_size(f):
@@ -1300,21 +1310,30 @@ class _Ranges:
     page = 4096             # what Memory reads of it at a time
 
     def __init__(self, f, runs, size=None):
-        self.f, self.runs = f, []
+        # three arrays, not a tuple a run: QEMU's paging dumps have ~66 000 runs
+        self.f = f
+        self.starts, self.ends, self.offsets = array.array("Q"), array.array("Q"), \
+            array.array("Q")
         for start, end, offset in sorted(runs):
             if size is not None:
                 end = min(end, start + max(0, size - offset))
-            if start < end and (not self.runs or start >= self.runs[-1][1]):
-                self.runs.append((start, end, offset))      # a PA mapped twice: the first
-        self.starts = [run[0] for run in self.runs]
+            if start < end and (not self.ends or start >= self.ends[-1]):
+                self.starts.append(start)               # a PA mapped twice: the first
+                self.ends.append(end)
+                self.offsets.append(offset)
+
+    @property
+    def runs(self):
+        """(start, end, file offset) of each run, in order."""
+        return zip(self.starts, self.ends, self.offsets)
 
     def read(self, address, size):
         """The bytes at [address, address + size): a _Partial where runs cover only some
         of them (zeros elsewhere), None where none does."""
         i = max(0, bisect.bisect_right(self.starts, address) - 1)
         out, held = bytearray(size), []
-        while i < len(self.runs) and self.runs[i][0] < address + size:
-            start, end, offset = self.runs[i]
+        while i < len(self.starts) and self.starts[i] < address + size:
+            start, end, offset = self.starts[i], self.ends[i], self.offsets[i]
             low, high = max(start, address), min(end, address + size)
             if low < high:
                 self.f.seek(offset + low - start)
@@ -1503,14 +1522,15 @@ def _virtual(segment):
     return segment.vaddr not in (0, segment.paddr)
 
 
-def _core_window(f, loads, info, max_size):
-    """(bytes, (space, where they start), the banner's address) of the kernel in an ELF
-    core: the memory around the first kernel banner of the segment holding VMCOREINFO's
-    _stext, else of the smallest segment holding one (kcore's KCORE_TEXT, before the direct
-    map of all RAM), assembled from every PT_LOAD in that address space (p_vaddr; p_paddr
-    for a segment without a virtual address, whose base is then unknown).  `loads` are those
-    that map memory (not kcore's vmalloc space, its unmapped pages zeros)."""
-    text = _text(info, "virtual")       # the kernel says where its text is: that segment first
+def _core_window(f, loads, info):
+    """(the pieces to read: [(low, high, file offset)], the window they make: (space, low,
+    high), the banner's address) of the kernel in an ELF core: the memory around the first
+    kernel banner of the segment holding VMCOREINFO's _stext, else of the smallest segment
+    holding one (kcore's KCORE_TEXT, before the direct map of all RAM), assembled from every
+    PT_LOAD in that address space (p_vaddr; p_paddr for a segment without a virtual address,
+    whose base is then unknown).  `loads` are those that map memory (not kcore's vmalloc
+    space, its unmapped pages zeros)."""
+    text = _symbol(info, "_stext", "virtual")   # the kernel says where its text is: first
 
     def order(s):
         return (not (text is not None and s.vaddr <= text < s.vaddr + s.filesz), s.filesz)
@@ -1528,22 +1548,28 @@ def _core_window(f, loads, info, max_size):
         return s.vaddr if virtual else s.paddr
 
     banner = address(segment) + found - segment.offset
-    start, end = _reach(banner, _text(info, "virtual" if virtual else "physical"))
+    start, end = _reach_of(banner, info, "virtual" if virtual else "physical")
     pieces = []
     for s in loads:
         low, high = max(start, address(s)), min(end, address(s) + s.filesz)
         if low < high and _virtual(s) == virtual:
             pieces.append((low, high, s.offset + low - address(s)))
-    low, high = min(p[0] for p in pieces), max(p[1] for p in pieces)
+    space = "virtual" if virtual else "physical"
+    _log.info("ELF core dump, %d memory segments: kernel banner at %s %#x", len(loads),
+              space, banner)
+    return pieces, (space, min(p[0] for p in pieces), max(p[1] for p in pieces)), banner
+
+
+def _read_pieces(f, pieces, low, high, max_size):
+    """The window [low, high) of a dump, read from the file's `pieces`: [(low, high, file
+    offset)]."""
     window = _window(high - low, max_size)
     view = memoryview(window)
     for piece_low, piece_high, offset in pieces:
         f.seek(offset)
         f.readinto(view[piece_low - low:piece_high - low])     # what a file lacks stays 0
-    _log.info("ELF core dump, %d memory segments: kernel banner at %s %#x; reading %#x-%#x "
-              "(%d MiB)", len(loads), "virtual" if virtual else "physical", banner, low, high,
-              (high - low) >> 20)
-    return window, ("virtual" if virtual else "physical", low), banner
+    _log.info("reading %#x-%#x (%d MiB) of the dump", low, high, (high - low) >> 20)
+    return window
 
 
 def _core(f, head, max_size):
@@ -1560,14 +1586,14 @@ def _core(f, head, max_size):
     truncated = _truncated_dump("ELF core dump", size, max(
         (s.offset + s.filesz for s in segments if s.type in (PT_LOAD, PT_NOTE)), default=0))
     if size is not None:        # what the file holds of each segment
-        loads = [s._replace(filesz=min(s.filesz, size - s.offset)) for s in loads
-                 if s.offset < size]
+        loads = [s if s.offset + s.filesz <= size else s._replace(filesz=size - s.offset)
+                 for s in loads if s.offset < size]
     # kcore's vmalloc and module space (p_paddr -1, fs/proc/kcore.c): what no page table
     # maps there reads as zeros, so it is read only through the page tables
     no_paddr = (1 << elf.bits) - 1
     sparse = [s for s in loads if s.paddr == no_paddr and _virtual(s)]
     loads = [s for s in loads if s not in sparse]
-    window, (space, start), banner = _core_window(f, loads, info, max_size)
+    pieces, (space, start, end), banner = _core_window(f, loads, info)
     virtual = [s for s in loads if _virtual(s)]
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
                            if not _virtual(s) or s.paddr], size)
@@ -1581,6 +1607,8 @@ def _core(f, head, max_size):
                       if s.vaddr <= banner < s.vaddr + s.filesz)
         memory.linear = [(s.vaddr, s.vaddr + s.filesz) for s in virtual
                          if s.vaddr - s.paddr == offset]
+    del segments, loads, virtual    # the program headers (QEMU's -p: ~66 000) before the window
+    window = _read_pieces(f, pieces, start, end, max_size)
     return window, start if space == "virtual" else None, memory
 
 
@@ -1804,7 +1832,7 @@ def _kdump_window(f, page, pages, info, max_size):
     else:
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
-    start, end = _reach(banner, _text(info, "physical"))
+    start, end = _reach_of(banner, info, "physical")
     end = min(end, (_last_pfn(pages.bitmap) + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):

@@ -100,6 +100,25 @@ def test_window_from_the_text(tmp_path, run, assert_symvers):
     assert "reading %#x-" % text in result.err
 
 
+def test_window_to_the_data(tmp_path, run, assert_symvers):
+    """A dump whose VMCOREINFO says where init_uts_ns is (.data, after all of RO_DATA: the
+    banner, the export tables, BTF): the window read ends there, not 80 MiB after the
+    banner."""
+    kernel = build("6.14", base=KASLR)
+    ram = bytearray(128 << 20)
+    ram[39 << 20:(39 << 20) + len(kernel.data)] = kernel.data
+    text = (1 << 20) + (39 << 20)
+    uts = KASLR + len(kernel.data) + 0x123
+    info = VMCOREINFO + (b"NUMBER(phys_base)=%#x\nSYMBOL(init_top_pgt)=ffffffff9b000000\n"
+                         b"SYMBOL(init_uts_ns)=%x\n") % (text - (KASLR - 0xFFFFFFFF80000000), uts)
+    path = tmp_path / "dump.elf"
+    elf_core(path, [(0, 1 << 20, len(ram), bytes(ram))], notes=[(b"VMCOREINFO", 0, info)])
+    result = run("-v", path)
+    assert_symvers(result, kernel)
+    end = text + len(kernel.data) + 0x123 + 0xFFF & ~0xFFF
+    assert "reading %#x-%#x (%d MiB)" % (text, end, (end - text) >> 20) in result.err
+
+
 def test_core_without_kernel(tmp_path, run):
     path = tmp_path / "core"
     elf_core(path, [(0x400000, 0, 1 << 20, b"\x90" * 4096)])
