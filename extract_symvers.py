@@ -1530,13 +1530,18 @@ def _core_window(f, loads, info):
     PT_LOAD in that address space (p_vaddr; p_paddr for a segment without a virtual address,
     whose base is then unknown).  `loads` are those that map memory (not kcore's vmalloc
     space, its unmapped pages zeros)."""
-    text = _symbol(info, "_stext", "virtual")   # the kernel says where its text is: first
+    # the kernel says where its text is: that segment first, searched from there (the
+    # banner is in .rodata, after the text)
+    texts = {space: _symbol(info, "_stext", space) for space in ("virtual", "physical")}
 
-    def order(s):
-        return (not (text is not None and s.vaddr <= text < s.vaddr + s.filesz), s.filesz)
+    def skip(s):
+        text, address = (texts["virtual"], s.vaddr) if _virtual(s) else \
+            (texts["physical"], s.paddr)
+        return text - address if text is not None and 0 <= text - address < s.filesz else None
 
-    for segment in sorted(loads, key=order):
-        found = _file_find(f, segment.offset, segment.filesz, _banner_at, 64)
+    for segment in sorted(loads, key=lambda s: (skip(s) is None, s.filesz)):
+        start = skip(segment) or 0
+        found = _file_find(f, segment.offset + start, segment.filesz - start, _banner_at, 64)
         if found is not None:
             break
     else:

@@ -1,14 +1,24 @@
 #!/usr/bin/env python3
-"""Benchmark the loaded modules of memory dumps against vmlinux's lines alone.
+"""Benchmark the loaded modules of memory dumps against the same kernel's image and drgn.
 
-usage: bench/loaded.py [--runs N] [--sparse GIB] DUMP...   (QEMU's dump-guest-memory files)
+usage: bench/loaded.py [--runs N] [--sparse GIB] [--image VMLINUX] [--drgn-python PY] DUMP...
+       (QEMU's dump-guest-memory files of one kernel; VMLINUX its decompressed image, e.g.
+       the corpus' vmlinux.raw)
 
-For each dump: wall time (median of --runs, interpreter start included) and peak RSS of
-`extract_symvers.py DUMP > /dev/null` (vmlinux and every loaded module), and of the same
-process stopped after vmlinux's lines (what the tool did before it read loaded modules:
-read_kernel, extract, the lines written), with their ratio.  An ELF core is also
-measured grown to --sparse GiB (default 4) by a sparse segment of physical memory after
-its own: the memory bound must not grow with the file."""
+For each dump, side by side in one run: wall time (median of --runs, interpreter start
+included) and peak RSS of
+- `cat DUMP > /dev/null`: reading the file once;
+- `extract_symvers.py VMLINUX > /dev/null`: the same kernel's image alone (vmlinux's lines);
+- `extract_symvers.py DUMP > /dev/null`: the complete run (vmlinux and every loaded module),
+  and its ratio to the image;
+- drgn listing the loaded modules' exports (their kernel_symbol counts), where `--drgn-python`
+  (default: this interpreter) imports drgn and drgn finds `struct module`: its released
+  versions need the kernel's DWARF for that; its BTF type finder (pull request 625) is built
+  from its public source: `git clone` the branch of that pull request, `apt-get install
+  autoconf automake libtool pkgconf gawk libelf-dev libdw-dev`, then `python3 -m venv V &&
+  V/bin/pip install ./drgn`.  Otherwise the column says why not.
+An ELF core is also measured grown to --sparse GiB (default 4) by a sparse segment of
+physical memory after its own: the memory bound must not grow with the file."""
 
 import argparse
 import os
@@ -21,17 +31,24 @@ import tempfile
 from dumps import measure       # bench/ is this script's directory: on sys.path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.join(HERE, "..")
-TOOL = os.path.join(ROOT, "extract_symvers.py")
-# vmlinux's lines only: the tool's own steps up to its output, without loaded_modules()
-VMLINUX_ONLY = """
+TOOL = os.path.join(HERE, "..", "extract_symvers.py")
+# drgn on a dump: the exports of every loaded module, as this tool prints them
+DRGN = """
 import sys
-sys.path.insert(0, %r)
-import extract_symvers as es
-data, base, memory = es.read_kernel(sys.argv[1])
-found = es.extract(data, es.Options(base=base))     # memory: the kernel as it runs
-es.write_stdout("".join(line + "\\n" for line in found.lines).encode())
-""" % ROOT
+import drgn
+from drgn.helpers.linux.module import for_each_module
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+try:
+    prog.load_default_debug_info()
+except drgn.MissingDebugInfoError:
+    pass
+try:
+    prog.type("struct module")
+except LookupError:
+    sys.exit("no type information for struct module")
+print(sum(int(m.num_syms) + int(m.num_gpl_syms) for m in for_each_module(prog)))
+"""
 
 
 def modules_found(path):
@@ -72,15 +89,29 @@ def sparse_copy(path, target, size):
     return True
 
 
+def drgn_run(python, path, runs):
+    """drgn's (seconds, peak RSS) on a dump, or why it cannot say."""
+    probe = subprocess.run([python, "-c", DRGN, path], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    if probe.returncode:
+        return (probe.stderr.strip().splitlines() or ["failed"])[-1]
+    return measure([python, "-c", DRGN, path], runs)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sparse", type=int, default=4, metavar="GIB")
+    parser.add_argument("--image", metavar="VMLINUX", help="the same kernel's decompressed image")
+    parser.add_argument("--drgn-python", default=sys.executable, metavar="PY")
     parser.add_argument("dumps", nargs="+", metavar="DUMP")
     args = parser.parse_args()
-    print("| dump | size | modules | vmlinux only | complete | ratio | peak RSS (vmlinux "
-          "only) | peak RSS |")
-    print("|---|---|---|---|---|---|---|---|")
+    image = measure([sys.executable, TOOL, args.image], args.runs) if args.image else None
+    if image:
+        print("the image alone (%s): %.2f s, peak RSS %d MB\n"
+              % (os.path.basename(args.image), image[0], image[1] >> 20))
+    print("| dump | size | modules | cat | complete | / image | peak RSS | drgn | drgn RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(args.dumps[0]))) \
             as work:
         inputs = []
@@ -92,11 +123,14 @@ def main():
                     if sparse_copy(path, grown, args.sparse << 30):
                         inputs.append((path + " in %d GiB, sparse" % args.sparse, grown))
         for label, path in inputs:
-            alone, alone_peak = measure([sys.executable, "-c", VMLINUX_ONLY, path], args.runs)
+            cat, _ = measure(["sh", "-c", 'cat "$0" > /dev/null', path], args.runs)
             took, peak = measure([sys.executable, TOOL, path], args.runs)
-            print("| %s | %.0f MiB | %d | %.2f s | %.2f s | %.2f | %d MB | %d MB |"
-                  % (label, os.path.getsize(path) / 2 ** 20, modules_found(path), alone, took,
-                     took / alone, alone_peak >> 20, peak >> 20))
+            drgn = drgn_run(args.drgn_python, path, args.runs)
+            print("| %s | %.0f MiB | %d | %.2f s | %.2f s | %s | %d MB | %s | %s |"
+                  % (label, os.path.getsize(path) / 2 ** 20, modules_found(path), cat, took,
+                     "%.2f" % (took / image[0]) if image else "-", peak >> 20,
+                     "%.2f s" % drgn[0] if isinstance(drgn, tuple) else drgn,
+                     "%d MB" % (drgn[1] >> 20) if isinstance(drgn, tuple) else "-"))
 
 
 if __name__ == "__main__":
