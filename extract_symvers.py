@@ -5113,7 +5113,9 @@ def modules_config(paths, max_size=MAX_SIZE):
 # their read-only data: a header, then btf_type records, each followed by what its kind
 # needs (Documentation/bpf/btf.rst).
 
-BTF_MAGICS = re.compile(rb"\x9f\xeb\x01\x00\x18\x00\x00\x00|\xeb\x9f\x01\x00\x00\x00\x00\x18")
+# a header's first 8 bytes, little- and big-endian (magic 0xeb9f, version 1, flags 0,
+# hdr_len 24), each found by bytes.find: a regex alternation of the two is 30 times slower
+BTF_MAGICS = (b"\x9f\xeb\x01\x00\x18\x00\x00\x00", b"\xeb\x9f\x01\x00\x00\x00\x00\x18")
 BTF_HEADER_FIELDS = "magic version flags hdr_len type_off type_len str_off str_len"
 (BTF_INT, BTF_PTR, BTF_ARRAY, BTF_STRUCT, BTF_UNION, BTF_ENUM, BTF_FWD, BTF_TYPEDEF,
  BTF_VOLATILE, BTF_CONST, BTF_RESTRICT, BTF_FUNC, BTF_FUNC_PROTO, BTF_VAR, BTF_DATASEC,
@@ -5193,9 +5195,12 @@ def _btf_struct_at(data, at, name):
 def _btf_blobs(data, name=None):
     """(offset, Struct `name` or None) of each BTF blob in `data` that parses from end to
     end."""
-    for m in BTF_MAGICS.finditer(data):
+    found = {magic: data.find(magic) for magic in BTF_MAGICS}
+    while max(found.values()) >= 0:
+        at, magic = min((at, magic) for magic, at in found.items() if at >= 0)
+        found[magic] = data.find(magic, at + 1)
         try:
-            yield m.start(), _btf_struct_at(data, m.start(), name)
+            yield at, _btf_struct_at(data, at, name)
         except (ValueError, struct.error, IndexError):
             continue
 
