@@ -2065,8 +2065,8 @@ def _s390_decode(tables):
         kind = tables - 2 - level
         if entry & 0x20 or entry >> 2 & 3 != kind:
             return None
-        if entry & 0x400 and kind <= 1:
-            return PAGE_ENTRY, entry & ~((1 << (20 if kind == 0 else 31)) - 1), None
+        if entry & 0x400 and kind <= 1:     # the frame: the bits above the level's size
+            return PAGE_ENTRY, entry, None
         if kind == 0:
             return TABLE, entry & ~0x7FF, None
         return TABLE, entry & ~0xFFF, ((entry >> 6 & 3) << 9, ((entry & 3) + 1) << 9)
@@ -5637,8 +5637,8 @@ def _scanned_roots(memory, kernel, machine):
                 if S390_CR.unpack_from(image.data, at + slot)[0] & 0x2C != kind << 2:
                     continue        # invalid, or another table type's
                 asce = start + at | kind << 2 | 3
-                tables = _PageTables(memory, scheme, asce, "a %s found at %#x" % (
-                    scheme.name.split(" ", 2)[2], start + at))
+                tables = _PageTables(memory, scheme, asce, "a first table found at %#x"
+                                     % (start + at))
                 if tables.translate(va) == pa:
                     yield scheme, asce, tables.how
         return

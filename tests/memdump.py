@@ -417,19 +417,26 @@ class Mmu:
     level) and a large page or block (a level above) carry; the top table's alignment and
     its place in the page it is in (i386 PAE's PDPT: 32 bytes anywhere 32-aligned), the
     lower tables' place (ARM's hardware second-level tables: the upper half of a page); how
-    far right an entry holds the address (RISC-V: the PPN, the address >> 12, from bit 10)."""
+    far right an entry holds the address (RISC-V: the PPN, the address >> 12, from bit 10);
+    what an entry that maps nothing holds (0, or a value per level: s390x's invalid bits).
+    `table` and `large` are one value or one per level (s390x's entries say their level)."""
     levels: tuple
     entry: int
-    table: int
+    table: object
     page: int
-    large: int
+    large: object
     top_align: int = 4096
     top_at: int = 0
     lower_at: int = 0
     address_shift: int = 0
+    empty: tuple = ()
 
     def page_size(self):
         return 1 << self.levels[-1][0]
+
+    def at_level(self, value, level):
+        """`value` (table, large, empty) as the entries of `level` hold it."""
+        return value[level] if isinstance(value, tuple) else value
 
 
 PRESENT_RW, PSE = 0x3, 0x83      # x86: present | writable; with PS, a large page
@@ -449,6 +456,20 @@ MMUS = {
     "arm64 16k 47": Mmu(((36, 11), (25, 11), (14, 11)), 8, 0x3, 0x703, 0x701, top_align=16384),
     "arm64 64k 42": Mmu(((29, 13), (16, 13)), 8, 0x3, 0x703, 0x701, top_align=65536),
     "arm64 64k 48": Mmu(((42, 6), (29, 13), (16, 13)), 8, 0x3, 0x703, 0x701, top_align=65536),
+    # z/Architecture DAT (Principles of Operation, "Dynamic Address Translation"): region
+    # and segment tables of 2048 entries, page tables of 256; a region entry holds its
+    # table's type (bits 60-61: 3 region-first, 2 second, 1 third) and the next table's
+    # length (62-63: 3, all four 512-entry quarters), a segment entry type 0; an entry that
+    # maps nothing is invalid (bit 58, 0x20, with its type; a page entry bit 53, 0x400: Linux's
+    # _REGION*_ENTRY_EMPTY, _SEGMENT_ENTRY_EMPTY, _PAGE_INVALID); a large page: format control
+    # (bit 53, 0x400) in a segment entry, 1 MiB (EDAT-1); big-endian, as the machine
+    "s390x region-first": Mmu(((53, 11), (42, 11), (31, 11), (20, 11), (12, 8)), 8,
+                              (0xF, 0xB, 0x7, 0x0), 0x0, (None, None, 0x404, 0x400),
+                              empty=(0x2C, 0x28, 0x24, 0x20, 0x400)),
+    "s390x region-second": Mmu(((42, 11), (31, 11), (20, 11), (12, 8)), 8, (0xB, 0x7, 0x0), 0x0,
+                               (None, 0x404, 0x400), empty=(0x28, 0x24, 0x20, 0x400)),
+    "s390x region-third": Mmu(((31, 11), (20, 11), (12, 8)), 8, (0x7, 0x0), 0x0, (0x404, 0x400),
+                              empty=(0x24, 0x20, 0x400)),
     # RISC-V (the privileged spec, Sv39/Sv48/Sv57): V alone points to the next table; a leaf
     # has R, W or X: V|R|W|A|D a page, V|R|X|A|D a megapage (the kernel's text)
     "riscv sv39": Mmu(((30, 9), (21, 9), (12, 9)), 8, 0x1, 0xC7, 0xCB, address_shift=2),
@@ -465,9 +486,15 @@ def translation_tables(physical, mmu, mappings):
     physical address."""
     word = physical.e + ("Q" if mmu.entry == 8 else "I")
 
+    def empty(level):
+        return mmu.at_level(mmu.empty, level) if mmu.empty else 0
+
     def table(level, align, at):
-        size = (1 << mmu.levels[level][1]) * mmu.entry
-        return physical.page(max(size + at, align), align=align) + at
+        count = 1 << mmu.levels[level][1]
+        address = physical.page(max(count * mmu.entry + at, align), align=align) + at
+        physical.put(address, struct.pack(physical.e + "%d%s" % (count, word[1]),
+                                          *[empty(level)] * count))
+        return address
 
     root = table(0, mmu.top_align, mmu.top_at)
     for va, pa, shift in mappings:
@@ -475,13 +502,14 @@ def translation_tables(physical, mmu, mappings):
         for level, (level_shift, bits) in enumerate(mmu.levels):
             slot = at + mmu.entry * (va >> level_shift & (1 << bits) - 1)
             if level_shift == shift:
-                flags = mmu.page if level == len(mmu.levels) - 1 else mmu.large
+                flags = mmu.page if level == len(mmu.levels) - 1 else \
+                    mmu.at_level(mmu.large, level)
                 physical.put(slot, struct.pack(word, pa >> mmu.address_shift | flags))
                 break
             entry = struct.unpack(word, _read(physical, slot, mmu.entry))[0]
-            if not entry:
+            if entry == empty(level):
                 entry = table(level + 1, max(mmu.page_size(), 4096), mmu.lower_at) \
-                    >> mmu.address_shift | mmu.table
+                    >> mmu.address_shift | mmu.at_level(mmu.table, level)
                 physical.put(slot, struct.pack(word, entry))
             at = (entry & 0xFFFFFFFFFC00) << mmu.address_shift
     return root
