@@ -2192,12 +2192,12 @@ class _PageTables:
                 return va | above
             return va
 
-        def walk(table, span, level, prefix):
+        def walk(table, held, level, prefix):
             if table in walked:
                 return
             walked.add(table)
             shift, bits = scheme.levels[level]
-            first, end = span or (0, 1 << bits)
+            first, end = held or (0, 1 << bits)     # the entries the table has
             entries = self._entries(table + first * scheme.entry, end - first)
             if entries is None:
                 return
@@ -5530,11 +5530,12 @@ QEMU_CR = 392           # QEMUCPUState: cr[5] after the registers and ten segmen
 # s390x's ELF notes (QEMU's target/s390x/arch_dump.c, the kernel's arch/s390/kernel/
 # crash_dump.c): "LINUX" NT_S390_CTRS holds the 16 control registers, big-endian; CR13 the
 # home space's ASCE, the kernel's (arch/s390/mm/init.c, vmem.c: kernel_asce loaded in 1 and
-# 13; 7.x runs user space in the primary space, CR1, and the kernel in the home space)
+# 13; in Debian's 7.2 under QEMU, CR1 and CR7 held a user process's ASCE, CR13 swapper_pg_dir)
 NT_S390_CTRS = 0x304
 S390_CR = struct.Struct(">Q")
 S390_TABLE = 2048 * 8       # a region or segment table: swapper_pg_dir
-S390_INVALID = 0x20         # bit 58 of a region or segment entry
+S390_INVALID = 0x20         # bit 58 of a region or segment entry; bits 60-61 its table type
+S390_TYPE = 0xC
 
 
 PTI_USER_PGD = 1 << 12      # CR3 of a task in user mode with PTI: the user half of 8 KiB
@@ -5603,12 +5604,12 @@ def _root_candidates(memory, kernel, machine, offset):
             va_bits = _numbers(info, "NUMBER(VA_BITS)")
             if va_bits and va_bits[0] in RISCV_SCHEMES:
                 yield RISCV_SCHEMES[va_bits[0]], root, how
-        elif machine == EM_S390:
+        elif machine == EM_S390:    # the type its valid entries agree on, the length Linux's
             raw = memory.read(root, S390_TABLE, "physical")
-            kind = next((entry >> 2 & 3 for entry in struct.unpack(">%dQ" % (S390_TABLE // 8),
-                                                                    raw)
-                         if not entry & S390_INVALID), None) if raw else None
-            if kind is not None:        # the type its entries say, the length Linux's
+            kinds = {entry >> 2 & 3 for entry in struct.unpack(">2048Q", raw)
+                     if not entry & S390_INVALID} if raw else set()
+            if len(kinds) == 1:
+                kind = kinds.pop()
                 yield S390_SCHEMES[kind], root | kind << 2 | 3, how
     yield from _scanned_roots(memory, kernel, machine)
 
@@ -5634,7 +5635,8 @@ def _scanned_roots(memory, kernel, machine):
             scheme = S390_SCHEMES[kind]
             slot = 8 * (va >> scheme.levels[0][0] & 2047)
             for at in range(-start % 4096, len(image.data) - S390_TABLE + 1, 4096):
-                if S390_CR.unpack_from(image.data, at + slot)[0] & 0x2C != kind << 2:
+                if S390_CR.unpack_from(image.data, at + slot)[0] & (S390_INVALID | S390_TYPE) \
+                        != kind << 2:
                     continue        # invalid, or another table type's
                 asce = start + at | kind << 2 | 3
                 tables = _PageTables(memory, scheme, asce, "a first table found at %#x"
