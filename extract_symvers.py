@@ -21,7 +21,7 @@ command line uses them all):
     ELF                         ElfObject: modules, vmlinux and core dumps
     Decompression               CODECS: gzip, xz, lzma, bzip2, zstd, lz4, lzo
     Reading inputs and dumps    read_kernel(): files, devices, pipes; Memory: dumps by address
-    Page tables                 SCHEMES: x86-64, i386, arm64, ARMv7 translation tables
+    Page tables                 SCHEMES: x86, arm64, ARMv7, RISC-V, s390x DAT tables
     Containers and unpack       CONTAINERS: u-boot, Android boot, FIT, sparse; unpack()
     Detection                   image_header(), vermagic(), the options an image says
     Relocation                  relocate(): arm64 Images whose pointers the boot code fills

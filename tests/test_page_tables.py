@@ -231,10 +231,19 @@ def test_kcore_module_space(machine, tmp_path, run, assert_symvers):
 # the kernel where it is in physical memory and the modules at the top of the address
 # space the ASCE spans (5.10's MODULES_END = vmax, 4 TiB with a region-third table).
 # Big-endian, absolute pointers (no PREL32 relocations), 7.2's struct module
-S390_END = 0x3FFFE300000
-S390 = dict(era="7.2", layout="7.2", big=True, prel32=False, kernel_base=0x3FFFE3A8000,
-            head=0x3FFFF3A8000, module_bases=[S390_END - (2 << 30), S390_END - 0x5A5A0000,
-                                              S390_END - 0x10000])
+
+
+def s390_layout(kernel_base):
+    """A 7.x kernel at `kernel_base` (Debian's 7.2 under QEMU: 0x3fffe3a8000), modules at
+    the bottom, the middle and the top of the 2 GiB below it."""
+    end = kernel_base & ~0xFFFFF
+    return dict(era="7.2", layout="7.2", big=True, prel32=False, kernel_base=kernel_base,
+                head=kernel_base + (16 << 20), module_bases=[end - (2 << 30), end - 0x5A5A0000,
+                                                             end - 0x10000])
+
+
+S390 = s390_layout(0x3FFFE3A8000)
+S390_KASLR = s390_layout(0x2F3C5A54000)     # randomized: 16 KiB aligned, anywhere below
 S390_OLD = dict(era="5.10", big=True, prel32=False, kernel_base=0x100000, head=0x1100000,
                 module_bases=[(4 << 40) - (2 << 30), (4 << 40) - 0x10000])
 S390_TYPES = {"s390x region-first": 0xC, "s390x region-second": 0x8, "s390x region-third": 0x4}
@@ -250,13 +259,15 @@ def s390_ctrs(asce):
     return struct.pack(">16Q", *crs)
 
 
-def s390_info(root, offset):
+def s390_info(kernel_base):
     """s390's VMCOREINFO (arch_crash_save_vmcoreinfo(), 6.10+, and the generic
     SYMBOL(swapper_pg_dir)): KERNELOFFSET the kernel's virtual start, KERNELOFFPHYS its
     physical one."""
-    return ("OSRELEASE=7.2.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=%x\nKERNELOFFSET=%x\n"
-            "KERNELOFFPHYS=%x\n" % (root + offset, S390["kernel_base"],
-                                    S390["kernel_base"] - offset)).encode()
+    def info(root, offset):
+        return ("OSRELEASE=7.2.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=%x\n"
+                "KERNELOFFSET=%x\nKERNELOFFPHYS=%x\n" % (root + offset, kernel_base,
+                                                        kernel_base - offset)).encode()
+    return info
 
 
 def s390_dump(path, layout, mmu, note=True, info=True, start=0x40000000):
@@ -268,21 +279,23 @@ def s390_dump(path, layout, mmu, note=True, info=True, start=0x40000000):
     image_start, image = physical.image()
     notes = [(b"LINUX", 0x304, s390_ctrs(root | S390_TYPES[mmu] | 3))] if note else []
     if info:
-        notes.append((b"VMCOREINFO", 0, s390_info(root, offset)))
+        notes.append((b"VMCOREINFO", 0, s390_info(layout["kernel_base"])(root, offset)))
     elf_core(path, [(image_start, image_start, len(image), image)], notes=notes,
              machine=EM_S390, big=True)
     return memory
 
 
-@pytest.mark.parametrize("mmu, note, said", [
-    ("s390x region-third", True, "region-third table from CR13 of the dump's CPU note"),
-    ("s390x region-first", True, "region-first table from CR13 of the dump's CPU note"),
-    ("s390x region-second", False, "region-second table from VMCOREINFO SYMBOL(swapper_pg_dir)")])
-def test_s390x_dat(mmu, note, said, tmp_path, run, assert_symvers):
+@pytest.mark.parametrize("layout, mmu, note, said", [
+    (S390, "s390x region-third", True, "region-third table from CR13 of the dump's CPU note"),
+    (S390, "s390x region-first", True, "region-first table from CR13 of the dump's CPU note"),
+    (S390, "s390x region-second", False, "region-second table from VMCOREINFO "
+                                         "SYMBOL(swapper_pg_dir)"),
+    (S390_KASLR, "s390x region-second", True, "region-second table from CR13")])
+def test_s390x_dat(layout, mmu, note, said, tmp_path, run, assert_symvers):
     """s390x 7.x: the kernel's ASCE from CR13 of the CPU note (not CR1, a user process's),
     else VMCOREINFO's swapper_pg_dir, its table type from its entries; modules over the
-    2 GiB below the kernel."""
-    memory = s390_dump(tmp_path / "dump.elf", S390, mmu, note=note)
+    2 GiB below the kernel, where KASLR put it."""
+    memory = s390_dump(tmp_path / "dump.elf", layout, mmu, note=note)
     result = run(tmp_path / "dump.elf")
     assert_symvers(result, memory.symvers("7.2"))
     assert "3 modules on the module list (page tables: s390x DAT %s" % said in result.err
@@ -321,7 +334,8 @@ def test_s390x_kdump(flattened, tmp_path, run, assert_symvers):
     notes = s390_ctrs(root | 0x7)
     notes = struct.pack(">III", 6, len(notes), 0x304) + b"LINUX\0\0\0" + notes
     (tmp_path / "dump").write_bytes(kdump(bytes(start) + image, lambda p: (zlib.compress(p), 1),
-                                          s390_info(root, offset), flattened=flattened,
+                                          s390_info(S390["kernel_base"])(root, offset),
+                                          flattened=flattened,
                                           machine=b"S390X" if flattened else b"s390x",
                                           big=True, notes=notes))
     result = run(tmp_path / "dump")
