@@ -6021,7 +6021,7 @@ def _module_exports_at(mm, fmt, address, tables):
                 raise _Unreadable("its %s %s table (%d bytes at %#x) is not in the dump"
                                   % (what, table, length, at))
         entries = mm.read(syms, count * fmt.step)
-        targets = [syms, crcs or syms, (flags or syms) + count]
+        targets = [syms, syms + count * fmt.step, crcs or syms, (flags or syms) + count]
         for i, fields in enumerate(struct.iter_unpack(fmt.entry, entries)):
             at = syms + i * fmt.step
             targets += [at + k * fmt.field + value if fmt.prel32 else value
