@@ -143,14 +143,16 @@ GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(Fal
                  "arm64-6.1.": [(True, False), (False, True)], "i386-6.1.": [(True, False)],
                  "armhf-6.1.": [(False, False)], "riscv64-6.12.": [(False, False)],
                  "riscv64-7.": [(False, False), (False, False, "no4lvl")],
-                 "s390x-7.": [(False, False)]}
+                 "s390x-6.1.": [(False, False)], "s390x-7.": [(False, False)]}
 # the mode each riscv64 kernel chose under QEMU 7.2 (no4lvl, 6.4+: Sv39), and where its
-# root comes from: 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir; s390x 7.x with
+# root comes from: 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir; s390x with
 # 512 MiB: a region-third table (4 TiB), its ASCE in CR13 of the CPU notes (CR1 a user
-# process's)
+# process's), the modules at its top (6.1) or below the kernel (7.x)
 GUEST_TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
                 ("riscv64-7.", ""): "RISC-V Sv48 from VMCOREINFO's satp",
                 ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp",
+                ("s390x-6.1.", ""): "s390x DAT region-third table from CR13 of the dump's CPU "
+                                    "note",
                 ("s390x-7.", ""): "s390x DAT region-third table from CR13 of the dump's CPU "
                                   "note"}
 DUMPED = [pytest.param(name, kaslr, note, "".join(words),
