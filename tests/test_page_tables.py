@@ -290,7 +290,8 @@ def s390_dump(path, layout, mmu, note=True, info=True, start=0x40000000):
     (S390, "s390x region-first", True, "region-first table from CR13 of the dump's CPU note"),
     (S390, "s390x region-second", False, "region-second table from VMCOREINFO "
                                          "SYMBOL(swapper_pg_dir)"),
-    (S390_KASLR, "s390x region-second", True, "region-second table from CR13")])
+    (S390_KASLR, "s390x region-second", True, "region-second table from CR13")],
+    ids=["region-third", "region-first", "region-second-swapper_pg_dir", "region-second-kaslr"])
 def test_s390x_dat(layout, mmu, note, said, tmp_path, run, assert_symvers):
     """s390x 7.x: the kernel's ASCE from CR13 of the CPU note (not CR1, a user process's),
     else VMCOREINFO's swapper_pg_dir, its table type from its entries; modules over the
