@@ -21,7 +21,7 @@ command line uses them all):
     ELF                         ElfObject: modules, vmlinux and core dumps
     Decompression               CODECS: gzip, xz, lzma, bzip2, zstd, lz4, lzo
     Reading inputs and dumps    read_kernel(): files, devices, pipes; Memory: dumps by address
-    Page tables                 SCHEMES: x86-64, i386, arm64, ARMv7 translation tables
+    Page tables                 SCHEMES: x86, arm64, ARMv7, RISC-V, s390x DAT tables
     Containers and unpack       CONTAINERS: u-boot, Android boot, FIT, sparse; unpack()
     Detection                   image_header(), vermagic(), the options an image says
     Relocation                  relocate(): arm64 Images whose pointers the boot code fills
@@ -1201,21 +1201,27 @@ def _file_find(f, offset, size, find, overlap):
     return None
 
 
+class Note(NamedTuple):
+    name: bytes         # without its NULs
+    type: int
+    desc: bytes
+
+
 def _notes(data, e):
-    """(name, desc) of the ELF notes in `data` (Elf_Nhdr: namesz, descsz, type)."""
+    """The Notes in `data` (Elf_Nhdr: namesz, descsz, type)."""
     at, header = 0, struct.Struct(e + "III")
     while at + header.size <= len(data):
-        namesz, descsz, _ = header.unpack_from(data, at)
+        namesz, descsz, kind = header.unpack_from(data, at)
         desc = at + header.size + _round_up(namesz, 4)
-        yield data[at + header.size:at + header.size + namesz].rstrip(b"\0"), \
-            data[desc:desc + descsz]
+        yield Note(data[at + header.size:at + header.size + namesz].rstrip(b"\0"), kind,
+                   data[desc:desc + descsz])
         at = desc + _round_up(descsz, 4)
 
 
 def _vmcoreinfo(notes):
     """{key: value} of the kernel's VMCOREINFO note among `notes`, said (its release, KASLR
     offset)."""
-    text = next((desc for name, desc in notes if name == b"VMCOREINFO"), b"")
+    text = next((note.desc for note in notes if note.name == b"VMCOREINFO"), b"")
     info = dict(line.partition("=")[::2] for line in text.decode("latin-1").splitlines())
     said = ["%s=%s" % (key, info[key]) for key in ("OSRELEASE", "KERNELOFFSET",
                                                    "SYMBOL(_stext)", "PAGESIZE") if key in info]
@@ -1225,9 +1231,10 @@ def _vmcoreinfo(notes):
 
 
 def _numbers(info, *keys):
-    """The VMCOREINFO NUMBER(key)/SYMBOL(key) values, or None where one is missing."""
+    """The VMCOREINFO NUMBER(key)/SYMBOL(key) values (and others the kernel prints as
+    hexadecimal, %lx: KERNELOFFSET...), or None where one is missing."""
     try:
-        return [int(info[key], 16 if key.startswith("SYMBOL") else 0) for key in keys]
+        return [int(info[key], 0 if key.startswith("NUMBER") else 16) for key in keys]
     except (KeyError, ValueError):
         return None
 
@@ -1238,7 +1245,9 @@ X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
 def _image_offset(info):
     """The kernel image's virtual minus physical address as VMCOREINFO says it: arm64's
     kimage_voffset, RISC-V's va_kernel_pa_offset (its arch_crash_save_vmcoreinfo(): Debian's
-    6.12 and 7.2 say it), x86-64's __START_KERNEL_map - phys_base; None where it does not."""
+    6.12 and 7.2 say it), x86-64's __START_KERNEL_map - phys_base, s390's KERNELOFFSET (the
+    kernel's virtual start) - KERNELOFFPHYS (its physical one; from 6.10, whose kernel is
+    mapped apart from its physical address); None where it does not."""
     found = _numbers(info, "NUMBER(kimage_voffset)") or \
         _numbers(info, "NUMBER(va_kernel_pa_offset)")
     if found:
@@ -1246,6 +1255,9 @@ def _image_offset(info):
     found = _numbers(info, "NUMBER(phys_base)")
     if found and ("SYMBOL(init_top_pgt)" in info or "SYMBOL(init_level4_pgt)" in info):
         return X86_64_KERNEL_MAP - found[0]
+    found = _numbers(info, "KERNELOFFSET", "KERNELOFFPHYS")     # s390's, 6.10+
+    if found:
+        return found[0] - found[1]
     return None
 
 
@@ -1487,7 +1499,7 @@ def _vmcoreinfo_in_memory(memory, image, window=False):
         return {}
     text = (memory.read(at, VMCOREINFO_BYTES, "physical", fill=True) or b"").split(b"\0")[0]
     _log.info("no VMCOREINFO note: the kernel's own copy found at physical %#x", at)
-    return _vmcoreinfo([(b"VMCOREINFO", text)])
+    return _vmcoreinfo([Note(b"VMCOREINFO", 0, text)])
 
 
 def _core_headers(f, head, size):
@@ -1633,17 +1645,20 @@ _KDUMP_SUB_FIELDS = ("phys_base dump_level split start_pfn end_pfn offset_vmcore
                      "start_pfn_64 end_pfn_64 max_mapnr_64")
 # disk_dump_header and kdump_sub_header of a 64-bit and of a 32-bit kernel, as QEMU's dump.h
 # writes them: after the utsname, padding to a long, a timeval of two longs, then 32-bit
-# fields; the 32-bit sub-header is packed (off_t is 64-bit)
-KDUMP_HEADERS = (
-    (_Record("DiskDumpHeader", _KDUMP_FIELDS, "<8si390s6x16xIiiIIIIIIi"),
-     _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, "<QiiQQQQQQQQQQQ")),
-    (_Record("DiskDumpHeader", _KDUMP_FIELDS, "<8si390s2x8xIiiIIIIIIi"),
-     _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, "<IiiIIQIQIQIQQQ")))
+# fields; the 32-bit sub-header is packed (off_t is 64-bit).  Each in the dumped machine's
+# byte order, as its page descriptors (makedumpfile writes its own machine's structs; QEMU's
+# dump.c converts with cpu_to_dump32/64: big-endian for s390x), the bitmaps bytes
+KDUMP_HEADERS = tuple(
+    (e, _Record("DiskDumpHeader", _KDUMP_FIELDS, e + header),
+     _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, e + sub))
+    for e in "<>" for header, sub in (("8si390s6x16xIiiIIIIIIi", "QiiQQQQQQQQQQQ"),
+                                      ("8si390s2x8xIiiIIIIIIi", "IiiIIQIQIQIQQQ")))
 # utsname.machine (the fifth of new_utsname's six 65-byte fields) -> e_machine
 UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_386,
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
-                "arm": EM_ARM, "riscv64": EM_RISCV}
-KDUMP_PAGE_DESC = struct.Struct("<qIIQ")     # offset, size, flags, page_flags
+                "arm": EM_ARM, "riscv64": EM_RISCV, "s390x": EM_S390, "S390X": EM_S390}
+KDUMP_PAGE_DESC = {e: struct.Struct(e + "qIIQ") for e in "<>"}  # offset, size, flags, page_flags
+KDUMP_DESC_SIZE = KDUMP_PAGE_DESC["<"].size
 KDUMP_BITMAP_MAX = 64 << 20     # bytes of a bitmap read at most: 2 TiB of 4 KiB pages
 KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
 POPCOUNT = bytes(bin(byte).count("1") for byte in range(256))
@@ -1661,10 +1676,12 @@ class _KdumpIndex:
     """The pages of a kdump-compressed file, {pfn: (offset, size, flags)} read when asked:
     its second bitmap (the pages dumped), kept with a running count of its set bits, says
     which; the n-th set bit's descriptor is the n-th of the table at `descs_at`, which the
-    file holds `room` of.  Its memory is the bitmap's, whatever the count of pages."""
+    file holds `room` of, in byte order `e`.  Its memory is the bitmap's, whatever the count
+    of pages."""
 
-    def __init__(self, f, bitmap, descs_at, room):
+    def __init__(self, f, bitmap, descs_at, room, e):
         self.f, self.bitmap, self.descs_at = f, bitmap, descs_at
+        self.desc = KDUMP_PAGE_DESC[e]
         self.counts = array.array("Q", [0])
         for at in range(0, len(bitmap), KDUMP_INDEX_STEP):
             self.counts.append(self.counts[-1] + _popcount(bitmap[at:at + KDUMP_INDEX_STEP]))
@@ -1689,11 +1706,11 @@ class _KdumpIndex:
         index = self._index(pfn)
         if index is None:
             raise KeyError(pfn)
-        self.f.seek(self.descs_at + index * KDUMP_PAGE_DESC.size)
-        raw = self.f.read(KDUMP_PAGE_DESC.size)
-        if len(raw) < KDUMP_PAGE_DESC.size:         # the file shrank since: no data
+        self.f.seek(self.descs_at + index * KDUMP_DESC_SIZE)
+        raw = self.f.read(KDUMP_DESC_SIZE)
+        if len(raw) < KDUMP_DESC_SIZE:         # the file shrank since: no data
             return 0, 0, 0
-        return KDUMP_PAGE_DESC.unpack(raw)[:3]
+        return self.desc.unpack(raw)[:3]
 
     def __len__(self):
         return self.total
@@ -1706,20 +1723,20 @@ class _KdumpIndex:
 
     def items(self):
         """(pfn, descriptor) of each page, in order, the table read a chunk at a time."""
-        pfns, step = iter(self), READ_CHUNK // KDUMP_PAGE_DESC.size
+        pfns, step = iter(self), READ_CHUNK // KDUMP_DESC_SIZE
         for index in range(0, self.total, step):
-            self.f.seek(self.descs_at + index * KDUMP_PAGE_DESC.size)
-            table = self.f.read(min(step, self.total - index) * KDUMP_PAGE_DESC.size)
-            descs = KDUMP_PAGE_DESC.iter_unpack(table[:len(table) // KDUMP_PAGE_DESC.size
-                                                      * KDUMP_PAGE_DESC.size])
+            self.f.seek(self.descs_at + index * KDUMP_DESC_SIZE)
+            table = self.f.read(min(step, self.total - index) * KDUMP_DESC_SIZE)
+            descs = self.desc.iter_unpack(table[:len(table) // KDUMP_DESC_SIZE
+                                                * KDUMP_DESC_SIZE])
             for desc, pfn in zip(descs, pfns):      # a pfn taken only with its descriptor
                 yield pfn, desc[:3]
 
 
 def _kdump_pages(f, head):
     """(page size, {pfn: (offset, size, flags)}, VMCOREINFO text, ELF notes bytes, the
-    e_machine its utsname names) of a kdump-compressed file."""
-    for header_record, sub_record in KDUMP_HEADERS:
+    e_machine its utsname names, its byte order) of a kdump-compressed file."""
+    for e, header_record, sub_record in KDUMP_HEADERS:
         header = header_record.read(head)
         if header.block_size in KDUMP_BLOCK_SIZES and 0 < header.sub_hdr_size < 64:
             break
@@ -1753,11 +1770,11 @@ def _kdump_pages(f, head):
         bitmap[-1] &= (1 << mapnr % 8) - 1
     # a descriptor each: no more than the file holds (a sparse file: what is not a hole)
     room = MAX_SIZE if size is None else \
-        min(size - descs_at, _file_held(f)) // KDUMP_PAGE_DESC.size
-    pages = _KdumpIndex(f, bytes(bitmap), descs_at, room)
+        min(size - descs_at, _file_held(f)) // KDUMP_DESC_SIZE
+    pages = _KdumpIndex(f, bytes(bitmap), descs_at, room, e)
     if pages.counts[-1] > room:
         pages.truncated = _truncated_dump("kdump-compressed dump", size,
-                                          descs_at + pages.counts[-1] * KDUMP_PAGE_DESC.size)
+                                          descs_at + pages.counts[-1] * KDUMP_DESC_SIZE)
     elif len(pages):        # the last page's data: where the pages end, as makedumpfile writes
         offset, length, _ = pages[_last_pfn(pages.bitmap)]
         pages.truncated = _truncated_dump("kdump-compressed dump", size, offset + length)
@@ -1765,7 +1782,7 @@ def _kdump_pages(f, head):
               header.header_version, len(pages), mapnr, block)
     machine = UTS_MACHINES.get(header.utsname[4 * 65:5 * 65].split(b"\0")[0].decode(
         "latin-1"))
-    return block, pages, info, notes, machine
+    return block, pages, info, notes, machine, e
 
 
 def _last_pfn(bitmap):
@@ -1852,9 +1869,9 @@ def _kdump_window(f, page, pages, info, max_size):
 
 def _kdump(f, head, max_size):
     """(window, None, Memory) of a kdump-compressed file."""
-    page, pages, info, notes, machine = _kdump_pages(f, head)
-    notes = list(_notes(notes, "<"))
-    info = _vmcoreinfo(notes + [(b"VMCOREINFO", info)])
+    page, pages, info, notes, machine, e = _kdump_pages(f, head)
+    notes = list(_notes(notes, e))
+    info = _vmcoreinfo(notes + [Note(b"VMCOREINFO", 0, info)])
     window, start = _kdump_window(f, page, pages, info, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
                     machine=machine, window=("physical", start))
@@ -1993,11 +2010,15 @@ class _Scheme(NamedTuple):
     name: str
     entry: int              # bytes per entry
     levels: tuple           # ((shift, index bits), ...) from the top level
-    decode: object          # (entry, level, last) -> None, (TABLE, address),
+    decode: object          # (entry, level, last) -> None, (TABLE, address, span: the
+                            # indexes the next table has, (first, end), None for all),
                             # or (PAGE_ENTRY, address, shift: None for the level's)
-    va_bits: int            # the bits of a virtual address that index it
+    va_bits: int            # the bits of a virtual address that index it; without `extend`,
+                            # an address with bits above them set is not translated
     extend: str = ""        # the bits above: "sign" (x86-64), "upper" (arm64's TTBR1: all set)
     big_endian: bool = False
+    designation: object = None  # root -> (the top table's address, its span): the root is
+                                # not the top table's address but says it (s390x's ASCE)
 
 
 TABLE, PAGE_ENTRY = "table", "page"
@@ -2010,7 +2031,7 @@ def _x86_decode(mask, large):
             return None
         if last or level in large and entry & 0x80:
             return PAGE_ENTRY, entry & mask, None
-        return TABLE, entry & mask
+        return TABLE, entry & mask, None
     return decode
 
 
@@ -2024,7 +2045,7 @@ def _arm64_decode(granule, mask):
         if granule == 16:
             address |= (entry >> 12 & 0xF) << 48
         if entry & 2 and not last:
-            return TABLE, address
+            return TABLE, address, None
         return PAGE_ENTRY, address, None
     return decode
 
@@ -2035,7 +2056,7 @@ def _arm_short_decode(entry, level, last):
     kind = entry & 3
     if level == 0:
         if kind == 1:
-            return TABLE, entry & 0xFFFFFC00
+            return TABLE, entry & 0xFFFFFC00, None
         if kind == 2:
             return (PAGE_ENTRY, entry & 0xFF000000, 24) if entry & 1 << 18 else \
                 (PAGE_ENTRY, entry & 0xFFF00000, 20)
@@ -2057,7 +2078,47 @@ def _riscv_decode(entry, level, last):
     address = (entry >> 10 & (1 << 44) - 1) << 12
     if entry & 0xE:
         return PAGE_ENTRY, address, 16 if last and entry >> 63 else None
-    return None if last else (TABLE, address)
+    return None if last else (TABLE, address, None)
+
+
+def _s390_decode(tables):
+    """z/Architecture DAT entries (Principles of Operation, "Dynamic Address Translation";
+    Linux's arch/s390/include/asm/pgtable.h), under an ASCE that designates the first of
+    `tables` (5: a region-first table, 4 region-second, 3 region-third, 2 segment): at each
+    level the table type its entries must say (bits 60-61: 3 region-first to 0 segment; an
+    entry of another type is a translation-specification exception), bit 58 invalid; a
+    region entry's next table from bit 0 to 51 with its offset (bits 56-57) and length
+    (62-63) in 512-entry units, the entries it has; a segment entry's page table of 256
+    entries, 2 KiB aligned; format control (bit 53) in a segment entry a 1 MiB frame
+    (EDAT-1), in a region-third entry a 2 GiB one (EDAT-2).  A page entry: bit 53 invalid,
+    bit 52 a specification exception."""
+    def decode(entry, level, last):
+        if last:
+            return None if entry & 0xC00 else (PAGE_ENTRY, entry & ~0xFFF, None)
+        kind = tables - 2 - level
+        if entry & 0x20 or entry >> 2 & 3 != kind:
+            return None
+        if entry & 0x400 and kind <= 1:     # the frame: the bits above the level's size
+            return PAGE_ENTRY, entry, None
+        if kind == 0:
+            return TABLE, entry & ~0x7FF, None
+        return TABLE, entry & ~0xFFF, ((entry >> 6 & 3) << 9, ((entry & 3) + 1) << 9)
+    return decode
+
+
+def _s390_asce(asce):
+    """The top table of an ASCE (control registers 1, 7, 13): its origin (bits 0-51) and the
+    entries its length (bits 62-63, 512-entry units) gives it."""
+    return asce & ~0xFFF & (1 << 64) - 1, (0, ((asce & 3) + 1) << 9)
+
+
+def _s390_scheme(tables):
+    """The DAT of an ASCE designating a region-first (5 tables), region-second (4),
+    region-third (3) or segment table (2): 2048 entries a table, 256 in a page table."""
+    levels = ((53, 11), (42, 11), (31, 11), (20, 11), (12, 8))[5 - tables:]
+    return _Scheme("s390x DAT %s table" % ("region-first", "region-second", "region-third",
+                                           "segment")[5 - tables],
+                   8, levels, _s390_decode(tables), 64 - 11 * (5 - tables), "", True, _s390_asce)
 
 
 def _arm64_scheme(granule, va_bits, big_endian=False):
@@ -2096,6 +2157,9 @@ SCHEMES = {
                           _riscv_decode, 57, "sign"),
 }
 RISCV_SCHEMES = {39: SCHEMES["riscv sv39"], 48: SCHEMES["riscv sv48"], 57: SCHEMES["riscv sv57"]}
+# s390x: the ASCE's designation type (bits 60-61) -> the scheme of its tables
+S390_SCHEMES = {kind: _s390_scheme(kind + 2) for kind in range(4)}
+S390_REAL_SPACE = 0x20      # an ASCE's R bit (58): no translation, not the kernel's
 RISCV_PTE = struct.Struct("<Q")
 SATP_MODES = {8: 39, 9: 48, 10: 57}     # RV64 satp: MODE in bits 63:60 (VA bits), PPN 43:0
 
@@ -2106,6 +2170,7 @@ class _PageTables:
 
     def __init__(self, memory, scheme, root, how):
         self.memory, self.scheme, self.root, self.how = memory, scheme, root, how
+        self.top = scheme.designation(root) if scheme.designation else (root, None)
         self.format = (">" if scheme.big_endian else "<") + ("Q" if scheme.entry == 8 else "I")
         self._cache = {}
 
@@ -2127,10 +2192,14 @@ class _PageTables:
         return None if found is None else found + (address & 0xFFF)
 
     def _walk(self, address):
-        table, last = self.root, len(self.scheme.levels) - 1
+        (table, span), last = self.top, len(self.scheme.levels) - 1
+        if not self.scheme.extend and address >> self.scheme.va_bits:
+            return None
         for level, (shift, bits) in enumerate(self.scheme.levels):
-            entry = self._entries(table + (address >> shift & (1 << bits) - 1)
-                                  * self.scheme.entry, 1)
+            index = address >> shift & (1 << bits) - 1
+            if span and not span[0] <= index < span[1]:
+                return None
+            entry = self._entries(table + index * self.scheme.entry, 1)
             if entry is None:
                 return None
             found = self.scheme.decode(entry[0], level, level == last)
@@ -2139,7 +2208,7 @@ class _PageTables:
             if found[0] == PAGE_ENTRY:
                 size = found[2] or shift
                 return (found[1] & ~((1 << size) - 1)) | (address & (1 << size) - 1)
-            table = found[1]
+            table, span = found[1:]
         return None
 
     def small_pages(self, low, high):
@@ -2156,15 +2225,16 @@ class _PageTables:
                 return va | above
             return va
 
-        def walk(table, level, prefix):
+        def walk(table, held, level, prefix):
             if table in walked:
                 return
             walked.add(table)
             shift, bits = scheme.levels[level]
-            entries = self._entries(table, 1 << bits)
+            first, end = held or (0, 1 << bits)     # the entries the table has
+            entries = self._entries(table + first * scheme.entry, end - first)
             if entries is None:
                 return
-            for index, entry in enumerate(entries):
+            for index, entry in enumerate(entries, first):
                 va = canonical(prefix | index << shift)
                 span = 1 << shift
                 if va + span <= low or va >= high or not entry:
@@ -2173,11 +2243,11 @@ class _PageTables:
                 if found is None:
                     continue
                 if found[0] == TABLE:
-                    yield from walk(found[1], level + 1, prefix | index << shift)
+                    yield from walk(found[1], found[2], level + 1, prefix | index << shift)
                 elif level == last:
                     yield va, found[1]
 
-        yield from walk(self.root, 0, 0)
+        yield from walk(*self.top, 0, 0)
 
 
 # --- Containers and unpack -----------------------------------------------------------------
@@ -5441,6 +5511,14 @@ MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
                 EM_386: [(0xc0000000, 0xfffff000)], EM_ARM: [(0x7f000000, 0xfffff000)],
                 EM_RISCV: [(0xffffffff00000000, 1 << 64)]}
 ARM64_MODULE_REACH = 4 << 30
+# s390x's (asm/pgtable.h MODULES_LEN; arch/s390/boot/startup.c setup_kernel_memory_layout()):
+# from 6.10, whose kernel is mapped apart from its physical address (Documentation/arch/s390/
+# mm.rst; KASLR moves it), the 2 GiB below the kernel's start rounded down to 1 MiB
+# (VMCOREINFO's KERNELOFFSET; without it, below the window's start and up to its end: the
+# kernel's own pages are not module memory); before, 2 GiB at the top of the address space
+# its ASCE spans, under the absolute lowcore and memcpy windows (the last 4 GiB read)
+S390_MODULES_LEN = 2 << 30
+S390_APART = (6, 10, 0)
 
 
 # the architecture's words of vermagic (MODULE_ARCH_VERMAGIC): what names the machine of a
@@ -5463,10 +5541,18 @@ def _architecture(memory, kernel):
     return machine
 
 
-def _module_areas(memory, machine, scheme):
+def _module_areas(memory, kernel, machine, scheme):
     """[(low, high)] of the virtual memory modules can be in, or [] where unknown."""
     if machine in MODULE_AREAS:
         return MODULE_AREAS[machine]
+    if machine == EM_S390:
+        if tuple(kernel.version) < S390_APART:
+            top = 1 << scheme.va_bits if scheme is not None else None
+            return [(top - 2 * S390_MODULES_LEN, top)] if top else []
+        start = _numbers(memory.info, "KERNELOFFSET")
+        start, end = (start[0], start[0]) if start else \
+            (kernel.fmt.image.base, kernel.fmt.image.base + len(kernel.fmt.image.data))
+        return [((start & ~((1 << 20) - 1)) - S390_MODULES_LEN, end)]
     areas = [tuple(_numbers(memory.info, "NUMBER(MODULES_VADDR)", "NUMBER(MODULES_END)")
                    or ())]
     text = _numbers(memory.info, "SYMBOL(_stext)")
@@ -5479,6 +5565,15 @@ def _module_areas(memory, machine, scheme):
 
 
 QEMU_CR = 392           # QEMUCPUState: cr[5] after the registers and ten segments
+# s390x's ELF notes (QEMU's target/s390x/arch_dump.c, the kernel's arch/s390/kernel/
+# crash_dump.c): "LINUX" NT_S390_CTRS holds the 16 control registers, big-endian; CR13 the
+# home space's ASCE, the kernel's (arch/s390/mm/init.c, vmem.c: kernel_asce loaded in 1 and
+# 13; in Debian's 7.2 under QEMU, CR1 and CR7 held a user process's ASCE, CR13 swapper_pg_dir)
+NT_S390_CTRS = 0x304
+S390_CR = struct.Struct(">Q")
+S390_TABLE = 2048 * 8       # a region or segment table: swapper_pg_dir
+S390_INVALID = 0x20         # bit 58 of a region or segment entry; bits 60-61 its table type
+S390_TYPE = 0xC
 
 
 PTI_USER_PGD = 1 << 12      # CR3 of a task in user mode with PTI: the user half of 8 KiB
@@ -5501,7 +5596,7 @@ def _root_candidates(memory, kernel, machine, offset):
     table at the kernel's virtual minus physical `offset`), then a scan of the kernel window
     for a first-level table mapping the kernel where it is."""
     info = memory.info
-    for name, desc in memory.notes:
+    for name, _, desc in memory.notes:
         if name == b"QEMU" and len(desc) >= QEMU_CR + 40 and machine in EM_X86:
             cr3, cr4 = struct.unpack_from("<QQ", desc, QEMU_CR + 24)
             if machine == EM_X86_64:
@@ -5515,6 +5610,12 @@ def _root_candidates(memory, kernel, machine, offset):
                 yield scheme, root & ~PTI_USER_PGD, "CR3 of QEMU's CPU state (PTI's kernel half)"
             yield scheme, root, "CR3 of QEMU's CPU state"
             break
+    ctrs = next((note.desc for note in memory.notes if note.name == b"LINUX" and note.type
+                 == NT_S390_CTRS and len(note.desc) >= 128), None) if machine == EM_S390 else None
+    if ctrs:        # the first CPU's: CR13 is the kernel's ASCE on every CPU, in every release
+        asce = S390_CR.unpack_from(ctrs, 13 * S390_CR.size)[0]
+        if not asce & S390_REAL_SPACE:
+            yield S390_SCHEMES[asce >> 2 & 3], asce, "CR13 of the dump's CPU note"
     satp = _numbers(info, "NUMBER(satp)") if machine == EM_RISCV else None
     if satp and satp[0] >> 60 in SATP_MODES:    # riscv's, from 7.x (Debian's 6.12 has none)
         yield RISCV_SCHEMES[SATP_MODES[satp[0] >> 60]], (satp[0] & (1 << 44) - 1) << 12, \
@@ -5541,6 +5642,13 @@ def _root_candidates(memory, kernel, machine, offset):
             va_bits = _numbers(info, "NUMBER(VA_BITS)")
             if va_bits and va_bits[0] in RISCV_SCHEMES:
                 yield RISCV_SCHEMES[va_bits[0]], root, how
+        elif machine == EM_S390:    # the type its valid entries agree on, the length Linux's
+            raw = memory.read(root, S390_TABLE, "physical")
+            kinds = {entry >> 2 & 3 for entry in struct.unpack(">2048Q", raw)
+                     if not entry & S390_INVALID} if raw else set()
+            if len(kinds) == 1:
+                kind = kinds.pop()
+                yield S390_SCHEMES[kind], root | kind << 2 | 3, how
     yield from _scanned_roots(memory, kernel, machine)
 
 
@@ -5551,13 +5659,29 @@ def _scanned_roots(memory, kernel, machine):
     32-bit ARM in the 16 MiB from the first memory of the window (swapper_pg_dir is 16 KiB
     before the kernel text, which starts near the start of RAM), on RISC-V a page of the
     window (swapper_pg_dir is in the kernel's .bss) whose entry for the banner points to a
-    table, in each mode from the largest."""
+    table, in each mode from the largest; on s390x likewise a page whose entry for the banner
+    is a valid one of each table type from region-first's (the ASCE Linux would make of it:
+    that type, the full length)."""
     space, start = memory.window
     image = kernel.fmt.image
-    if machine not in (EM_ARM, EM_RISCV) or space != "physical" or image.base is None:
+    if machine not in (EM_ARM, EM_RISCV, EM_S390) or space != "physical" or image.base is None:
         return
     banner = _banner_at(image.data)
     va, pa = image.base + banner, start + banner
+    if machine == EM_S390:
+        for kind in sorted(S390_SCHEMES, reverse=True):
+            scheme = S390_SCHEMES[kind]
+            slot = 8 * (va >> scheme.levels[0][0] & 2047)
+            for at in range(-start % 4096, len(image.data) - S390_TABLE + 1, 4096):
+                if S390_CR.unpack_from(image.data, at + slot)[0] & (S390_INVALID | S390_TYPE) \
+                        != kind << 2:
+                    continue        # invalid, or another table type's
+                asce = start + at | kind << 2 | 3
+                tables = _PageTables(memory, scheme, asce, "a first table found at %#x"
+                                     % (start + at))
+                if tables.translate(va) == pa:
+                    yield scheme, asce, tables.how
+        return
     if machine == EM_RISCV:
         for bits in sorted(RISCV_SCHEMES, reverse=True):
             scheme = RISCV_SCHEMES[bits]
@@ -5596,8 +5720,8 @@ class _Ring(NamedTuple):
 class _ModuleMemory:
     """A dump's virtual memory read as a kernel of this pointer size and byte order."""
 
-    def __init__(self, memory, pointer, endian):
-        self.memory, self.pointer, self.endian = memory, pointer, endian
+    def __init__(self, memory, pointer, endian, machine):
+        self.memory, self.pointer, self.endian, self.machine = memory, pointer, endian, machine
         self.word = struct.Struct(endian + ("Q" if pointer == 8 else "I"))
         self.head_pattern = _head_pattern(pointer, endian)
 
@@ -5627,7 +5751,10 @@ class _ModuleMemory:
         return None
 
     def kernel_pointer(self, value):
-        """Whether a value can be a kernel address (the upper half, ARM's modules below)."""
+        """Whether a value can be a kernel address (the upper half, ARM's modules below;
+        s390x's kernel has an address space of its own, the home space, from 0 up)."""
+        if self.machine == EM_S390:
+            return bool(value)
         return bool(value) and (value >> 63 if self.pointer == 8 else value >= 0x7f000000)
 
     def head(self, address):
@@ -5932,7 +6059,7 @@ def _module_exports_at(mm, fmt, address, tables):
                 raise _Unreadable("its %s %s table (%d bytes at %#x) is not in the dump"
                                   % (what, table, length, at))
         entries = mm.read(syms, count * fmt.step)
-        targets = [syms, crcs or syms, (flags or syms) + count]
+        targets = [syms, syms + count * fmt.step, crcs or syms, (flags or syms) + count]
         for i, fields in enumerate(struct.iter_unpack(fmt.entry, entries)):
             at = syms + i * fmt.step
             targets += [at + k * fmt.field + value if fmt.prel32 else value
@@ -5996,8 +6123,8 @@ def _module_ring(memory, kernel):
     module heads seen) of the module list: through each way the dump says how its virtual
     memory is mapped, until the ring is; without a VMCOREINFO note, again with the
     kernel's own copy of it."""
-    mm = _ModuleMemory(memory, kernel.fmt.image.ptr_size, kernel.fmt.image.endian)
     machine = _architecture(memory, kernel)
+    mm = _ModuleMemory(memory, kernel.fmt.image.ptr_size, kernel.fmt.image.endian, machine)
     image = kernel.fmt.image
     heads = 0
     for _ in range(2):
@@ -6007,7 +6134,7 @@ def _module_ring(memory, kernel):
             _root_candidates(memory, kernel, machine, offset)
         for scheme, root, how in candidates:
             memory.tables = None if scheme is None else _PageTables(memory, scheme, root, how)
-            runs = _module_runs(memory, _module_areas(memory, machine, scheme), offset)
+            runs = _module_runs(memory, _module_areas(memory, kernel, machine, scheme), offset)
             starts = [start for start, _ in runs]
 
             def kernel_at(node):

@@ -57,9 +57,11 @@ class Memory:
         return lines
 
 
-def _export_tables(module, base, bits, big, era, prel32):
+def _export_tables(module, base, bits, big, era, prel32, names_first=False):
     """The ksymtab (sorted), kcrctab, kflagstab and strings of a module at `base`: bytes,
-    and {export type: (table address, count, crc address, flag address)}."""
+    and {export type: (table address, count, crc address, flag address)}.  The tables
+    first, then the strings; with `names_first`, the strings (and the symbols' values) below
+    the CRC and flag tables, the ksymtab last (as a module's sections may be laid out)."""
     e = ">" if big else "<"
     P = bits // 8
     info = ERAS[era]
@@ -69,46 +71,47 @@ def _export_tables(module, base, bits, big, era, prel32):
                                                                        module.exports)]
     tables = {t: sorted((x for x in module.exports if info.flagstab or x.export == t),
                         key=lambda x: x.name.encode()) for t in types}
-    strings_at = 0x2000
-    out = bytearray(strings_at)
+    strings_at, tables_at, values_at = (0, 0x2000, 0x1800) if names_first else (0x2000, 0, 0x3000)
+    out = bytearray(0x4000)
     strings, offsets = bytearray(), {}
     for x in module.exports:
         for s in (x.name, x.namespace):
             if s not in offsets:
                 offsets[s] = strings_at + len(strings)
                 strings += s.encode() + b"\0"
-    placed = {}
-    at = 0
+    out[strings_at:strings_at + len(strings)] = strings
+    crc_width = P if info.crc_long else 4
+    entry_size = field_size * (3 if info.namespace else 2)
+    sizes = {"syms": entry_size, "crcs": crc_width, "flags": 1 if info.flagstab else 0}
+    placed, at = {t: {} for t in tables}, tables_at
+    for kind in ("crcs", "flags", "syms") if names_first else ("syms", "crcs", "flags"):
+        for t, syms in tables.items():
+            placed[t][kind] = at if sizes[kind] else None
+            at += sizes[kind] * len(syms)
+        at = (at + 7) & ~7
+    tables_end = at
+    assert tables_end <= (0x4000 if names_first else strings_at)
     for t, syms in tables.items():
-        start = at
+        at = placed[t]["syms"]
         for i, x in enumerate(syms):
-            refs = [base + 0x3000 + 16 * i, base + offsets[x.name]]
+            refs = [base + values_at + 16 * i, base + offsets[x.name]]
             if info.namespace:
                 refs.append(base + offsets[x.namespace])
-            entry = b""
             for k, target in enumerate(refs):
                 where = base + at + k * field_size
-                entry += struct.pack(e + "i", target - where) if prel32 else \
+                out[at + k * field_size:at + (k + 1) * field_size] = \
+                    struct.pack(e + "i", target - where) if prel32 else \
                     struct.pack(e + ("Q" if P == 8 else "I"), target)
-            out[at:at + len(entry)] = entry
-            at += len(entry)
-        placed[t] = [start, len(syms)]
-    at = (at + 7) & ~7
-    crc_width = P if info.crc_long else 4
-    for t, syms in tables.items():
-        placed[t].append(at)
-        for x in syms:
+            at += entry_size
+        for i, x in enumerate(syms):
+            at = placed[t]["crcs"] + i * crc_width
             out[at:at + crc_width] = struct.pack(e + ("Q" if crc_width == 8 else "I"), x.crc)
-            at += crc_width
-    for t, syms in tables.items():
-        placed[t].append(at if info.flagstab else None)
-        if info.flagstab:
-            out[at:at + len(syms)] = bytes(x.export == GPL for x in syms)
-            at += len(syms)
-    assert at < strings_at
-    out = bytes(out) + bytes(strings)
-    return out, {t: (base + s, n, base + c, base + f if f is not None else None)
-                 for t, (s, n, c, f) in placed.items()}
+            if info.flagstab:
+                out[placed[t]["flags"] + i] = x.export == GPL
+    out = bytes(out[:max(strings_at + len(strings), tables_end)])
+    return out, {t: (base + p["syms"], len(tables[t]), base + p["crcs"],
+                     base + p["flags"] if p["flags"] is not None else None)
+                 for t, p in placed.items()}
 
 
 def struct_module(name, state, next_, prev, shape, tables, bits, big):
@@ -134,14 +137,15 @@ def struct_module(name, state, next_, prev, shape, tables, bits, big):
 def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, seed=50,
                         kernel_base=0xFFFFFFFF81000000, module_base=0xFFFFFFFFC0000000,
                         head=0xFFFFFFFF82000000, stale=True, module_bases=None, prel32=None,
-                        unused=False):
+                        unused=False, exports_each=3, names_first=False):
     """A kernel of `era` at `kernel_base` and `count` modules loaded in module memory from
     `module_base` (each a page-aligned region: its tables, then its struct module in the
     `layout` of STRUCT_MODULE), on a ring whose list head is at `head` (the kernel's
     `modules`); with `stale`, a copy of one struct module outside the ring.  `module_bases`:
     each module's region where it is given (64 KiB each), as far apart as module memory
     allows; with `unused`, the modules export EXPORT_UNUSED_SYMBOL(_GPL) and
-    EXPORT_SYMBOL_GPL_FUTURE symbols too (2.6.18-5.11)."""
+    EXPORT_SYMBOL_GPL_FUTURE symbols too (2.6.18-5.11).  Module i exports `exports_each` + i
+    symbols (every third none); `names_first`: see _export_tables()."""
     P = bits // 8
     word = "Q" if P == 8 else "I"
     e = ">" if big else "<"
@@ -153,12 +157,13 @@ def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, s
     modules = []
     bases = module_bases or [module_base + i * 0x10000 for i in range(count)]
     for i, base in enumerate(bases):
-        exports = [x for x in make_exports(ERAS[era], count=3 + i, seed=seed + i, unused=unused)
+        exports = [x for x in make_exports(ERAS[era], count=exports_each + i, seed=seed + i,
+                                           unused=unused)
                    if unused or x.export in (PLAIN, GPL)] if i % 3 != 2 else []
         modules.append(LoadedModule("mod_%d" % i, exports, base + 0x8000, base))
     lists = [head] + [m.address + P for m in modules]
     for i, m in enumerate(modules):
-        tables_bytes, tables = _export_tables(m, m.table, bits, big, era, prel32)
+        tables_bytes, tables = _export_tables(m, m.table, bits, big, era, prel32, names_first)
         record = struct_module(m.name, 0, lists[(i + 2) % len(lists)], lists[i], shape, tables,
                                bits, big)
         memory.regions[m.table] = tables_bytes
@@ -417,19 +422,26 @@ class Mmu:
     level) and a large page or block (a level above) carry; the top table's alignment and
     its place in the page it is in (i386 PAE's PDPT: 32 bytes anywhere 32-aligned), the
     lower tables' place (ARM's hardware second-level tables: the upper half of a page); how
-    far right an entry holds the address (RISC-V: the PPN, the address >> 12, from bit 10)."""
+    far right an entry holds the address (RISC-V: the PPN, the address >> 12, from bit 10);
+    what an entry that maps nothing holds (0, or a value per level: s390x's invalid bits).
+    `table` and `large` are one value or one per level (s390x's entries say their level)."""
     levels: tuple
     entry: int
-    table: int
+    table: object
     page: int
-    large: int
+    large: object
     top_align: int = 4096
     top_at: int = 0
     lower_at: int = 0
     address_shift: int = 0
+    empty: tuple = ()
 
     def page_size(self):
         return 1 << self.levels[-1][0]
+
+    def at_level(self, value, level):
+        """`value` (table, large, empty) as the entries of `level` hold it."""
+        return value[level] if isinstance(value, tuple) else value
 
 
 PRESENT_RW, PSE = 0x3, 0x83      # x86: present | writable; with PS, a large page
@@ -449,6 +461,20 @@ MMUS = {
     "arm64 16k 47": Mmu(((36, 11), (25, 11), (14, 11)), 8, 0x3, 0x703, 0x701, top_align=16384),
     "arm64 64k 42": Mmu(((29, 13), (16, 13)), 8, 0x3, 0x703, 0x701, top_align=65536),
     "arm64 64k 48": Mmu(((42, 6), (29, 13), (16, 13)), 8, 0x3, 0x703, 0x701, top_align=65536),
+    # z/Architecture DAT (Principles of Operation, "Dynamic Address Translation"): region
+    # and segment tables of 2048 entries, page tables of 256; a region entry holds its
+    # table's type (bits 60-61: 3 region-first, 2 second, 1 third) and the next table's
+    # length (62-63: 3, all four 512-entry quarters), a segment entry type 0; an entry that
+    # maps nothing is invalid (bit 58, 0x20, with its type; a page entry bit 53, 0x400: Linux's
+    # _REGION*_ENTRY_EMPTY, _SEGMENT_ENTRY_EMPTY, _PAGE_INVALID); a large page: format control
+    # (bit 53, 0x400) in a segment entry, 1 MiB (EDAT-1); big-endian, as the machine
+    "s390x region-first": Mmu(((53, 11), (42, 11), (31, 11), (20, 11), (12, 8)), 8,
+                              (0xF, 0xB, 0x7, 0x0), 0x0, (None, None, 0x404, 0x400),
+                              empty=(0x2C, 0x28, 0x24, 0x20, 0x400)),
+    "s390x region-second": Mmu(((42, 11), (31, 11), (20, 11), (12, 8)), 8, (0xB, 0x7, 0x0), 0x0,
+                               (None, 0x404, 0x400), empty=(0x28, 0x24, 0x20, 0x400)),
+    "s390x region-third": Mmu(((31, 11), (20, 11), (12, 8)), 8, (0x7, 0x0), 0x0, (0x404, 0x400),
+                              empty=(0x24, 0x20, 0x400)),
     # RISC-V (the privileged spec, Sv39/Sv48/Sv57): V alone points to the next table; a leaf
     # has R, W or X: V|R|W|A|D a page, V|R|X|A|D a megapage (the kernel's text)
     "riscv sv39": Mmu(((30, 9), (21, 9), (12, 9)), 8, 0x1, 0xC7, 0xCB, address_shift=2),
@@ -465,9 +491,15 @@ def translation_tables(physical, mmu, mappings):
     physical address."""
     word = physical.e + ("Q" if mmu.entry == 8 else "I")
 
+    def empty(level):
+        return mmu.at_level(mmu.empty, level) if mmu.empty else 0
+
     def table(level, align, at):
-        size = (1 << mmu.levels[level][1]) * mmu.entry
-        return physical.page(max(size + at, align), align=align) + at
+        count = 1 << mmu.levels[level][1]
+        address = physical.page(max(count * mmu.entry + at, align), align=align) + at
+        physical.put(address, struct.pack(physical.e + "%d%s" % (count, word[1]),
+                                          *[empty(level)] * count))
+        return address
 
     root = table(0, mmu.top_align, mmu.top_at)
     for va, pa, shift in mappings:
@@ -475,13 +507,14 @@ def translation_tables(physical, mmu, mappings):
         for level, (level_shift, bits) in enumerate(mmu.levels):
             slot = at + mmu.entry * (va >> level_shift & (1 << bits) - 1)
             if level_shift == shift:
-                flags = mmu.page if level == len(mmu.levels) - 1 else mmu.large
+                flags = mmu.page if level == len(mmu.levels) - 1 else \
+                    mmu.at_level(mmu.large, level)
                 physical.put(slot, struct.pack(word, pa >> mmu.address_shift | flags))
                 break
             entry = struct.unpack(word, _read(physical, slot, mmu.entry))[0]
-            if not entry:
+            if entry == empty(level):
                 entry = table(level + 1, max(mmu.page_size(), 4096), mmu.lower_at) \
-                    >> mmu.address_shift | mmu.table
+                    >> mmu.address_shift | mmu.at_level(mmu.table, level)
                 physical.put(slot, struct.pack(word, entry))
             at = (entry & 0xFFFFFFFFFC00) << mmu.address_shift
     return root

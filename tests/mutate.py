@@ -14,6 +14,7 @@ import lzma
 import os
 import random
 import re
+import struct
 import tempfile
 import time
 import zlib
@@ -26,7 +27,7 @@ from archives import (boot_img, cpio, deb, elf_core, fdt, kdump, lz4_legacy, spa
 from kernelimage import ERAS, build, make_exports, randbytes
 from kobuild import build_module
 from memdump import (MMUS, arm64_tables, kernel_with_modules, module_btf, paged_dump,
-                     physical_dump, qemu_cpu_state, x86_64_tables)
+                     paged_memory, physical_dump, qemu_cpu_state, x86_64_tables)
 
 LINE = re.compile(r"0x[0-9a-f]{8}\t[A-Za-z_][A-Za-z0-9_.$]*\t[!-~]+(\tEXPORT_[A-Z_]+(\t[!-~]*)?)?")
 CASE_SECONDS = 10
@@ -91,6 +92,17 @@ def seeds():
                    MMUS["riscv sv39"], large=21, machine=243, info=lambda root, offset: (
                        "NUMBER(va_kernel_pa_offset)=%#x\nNUMBER(satp)=%#x\n"
                        % (offset, 8 << 60 | root >> 12)).encode())
+        out.append((open(path, "rb").read(), []))
+        # s390x: big-endian, a region-third table from CR13 of the CPU note (NT_S390_CTRS),
+        # the kernel in 1 MiB segments, modules in 4 KiB pages below it
+        memory = kernel_with_modules(era="7.2", layout="7.2", count=3, big=True, prel32=False,
+                                     kernel_base=0x3FFFE3A8000, module_base=0x3FFFE200000,
+                                     head=0x3FFFF3A8000)
+        physical, root, _ = paged_memory(memory, MMUS["s390x region-third"], large=20,
+                                         big=True)
+        start, image = physical.image()
+        elf_core(path, [(start, start, len(image), image)], machine=22, big=True,
+                 notes=[(b"LINUX", 0x304, struct.pack(">16Q", *[0] * 13 + [root | 0x7, 0, 0]))])
         out.append((open(path, "rb").read(), []))
     return out
 

@@ -28,7 +28,9 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
           "armhf": ("qemu-system-arm", ["-M", "virt,highmem=off", "-cpu", "cortex-a15"],
                     "ttyAMA0"),
           # OpenSBI (QEMU's own -bios default) starts the kernel in S-mode
-          "riscv64": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default"], "ttyS0")}
+          "riscv64": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default"], "ttyS0"),
+          # the SCLP line-mode console; -cpu max for the facilities Debian's kernel asks
+          "s390x": ("qemu-system-s390x", ["-M", "s390-ccw-virtio", "-cpu", "max"], "ttysclp0")}
 
 
 def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,

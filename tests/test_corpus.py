@@ -136,23 +136,33 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
 # the guests QEMU runs, each with modules of its own tree loaded: (kernel, KASLR, QEMU's
 # vmcoreinfo device: the dumps carry the VMCOREINFO note, words of the kernel's command
 # line); armhf has no KASLR, Debian's riscv64 none either; QEMU 7.2's riscv64 virt machine
-# refuses the vmcoreinfo device ("requires fw_cfg with DMA")
+# refuses the vmcoreinfo device ("requires fw_cfg with DMA"), its s390x has none.  s390x's
+# KASLR needs the CPACF KMC-PRNG function, which QEMU 7.2's TCG lacks ("KASLR disabled: CPU
+# has no PRNG", with or without nokaslr): its kernel is not randomized here
 GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(False, True)],
                  "arm64-6.1.": [(True, False), (False, True)], "i386-6.1.": [(True, False)],
                  "armhf-6.1.": [(False, False)], "riscv64-6.12.": [(False, False)],
-                 "riscv64-7.": [(False, False), (False, False, "no4lvl")]}
+                 "riscv64-7.": [(False, False), (False, False, "no4lvl")],
+                 "s390x-6.1.": [(False, False)], "s390x-7.": [(False, False)]}
 # the mode each riscv64 kernel chose under QEMU 7.2 (no4lvl, 6.4+: Sv39), and where its
-# root comes from: 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir
-RISCV_TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
+# root comes from: 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir; s390x with
+# 512 MiB: a region-third table (4 TiB), its ASCE in CR13 of the CPU notes (CR1 a user
+# process's), the modules at its top (6.1) or below the kernel (7.x)
+GUEST_TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
                 ("riscv64-7.", ""): "RISC-V Sv48 from VMCOREINFO's satp",
-                ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp"}
+                ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp",
+                ("s390x-6.1.", ""): "s390x DAT region-third table from CR13 of the dump's CPU "
+                                    "note",
+                ("s390x-7.", ""): "s390x DAT region-third table from CR13 of the dump's CPU "
+                                  "note"}
 DUMPED = [pytest.param(name, kaslr, note, "".join(words),
                        id="%s-%s%s%s" % (name, "kaslr" if kaslr else "nokaslr",
                                          "-vmcoreinfo" if note else "",
                                          "".join("-" + w for w in words)))
           for name in MODULE_KERNELS for prefix, variants in GUESTS_DUMPED.items()
           if name.startswith(prefix) for kaslr, note, *words in variants]
-BTF_HEADER = b"\x9f\xeb\x01\x00\x18\x00\x00\x00"     # magic, version 1, flags 0, hdr_len 24
+# magic, version 1, flags 0, hdr_len 24: little- and big-endian (s390x)
+BTF_HEADERS = (b"\x9f\xeb\x01\x00\x18\x00\x00\x00", b"\xeb\x9f\x01\x00\x00\x00\x00\x18")
 
 
 @pytest.mark.parametrize("name,kaslr,note,words", each(DUMPED, not_in_corpus(
@@ -193,17 +203,18 @@ def test_real_qemu_memory_dumps(name, kaslr, note, words, tmp_path):
             assert hashlib.sha256(f.read()).hexdigest().encode() == guest_btf.group(1), source
     if note:
         assert ("KERNELOFFSET=0," in err) != kaslr
-    elif name.startswith(("arm64-", "riscv64-")):
+    elif name.startswith(("arm64-", "riscv64-", "s390x-")):
         assert "no VMCOREINFO note: the kernel's own copy found" in err
-    for (prefix, on), tables in RISCV_TABLES.items():
+    for (prefix, on), tables in GUEST_TABLES.items():
         if name.startswith(prefix) and words == on:
             assert "page tables: %s" % tables in err
     if "export tables from BTF" in err:
         with open(dumps["paging"], "r+b") as f, mmap.mmap(f.fileno(), 0) as view:
-            at = view.find(BTF_HEADER)
-            while at >= 0:
-                view[at:at + 4] = b"\0\0\0\0"
-                at = view.find(BTF_HEADER, at + 4)
+            for header in BTF_HEADERS:
+                at = view.find(header)
+                while at >= 0:
+                    view[at:at + 4] = b"\0\0\0\0"
+                    at = view.find(header, at + 4)
         ours, err = tool(dumps["paging"])
         assert sorted(ours) == expected
         assert "export tables from a vote of the %d modules" % len(loaded) in err

@@ -1,19 +1,21 @@
 """The loaded modules of a dump of physical memory, through each MMU's translation tables
 (x86-64 4- and 5-level, i386 with and without PAE, arm64 4/16/64 KiB granules, ARMv7 short
-descriptors, RISC-V Sv39/Sv48/Sv57): modules spread over the whole module area, so that
-every index bit of every level is used, and the kernel mapped as it maps itself (large
-pages, sections, blocks, megapages); and a kdump-compressed dump (makedumpfile) with
-modules."""
+descriptors, RISC-V Sv39/Sv48/Sv57, s390x DAT): modules spread over the whole module area,
+so that every index bit of every level is used, and the kernel mapped as it maps itself
+(large pages, sections, blocks, megapages, segments); and a kdump-compressed dump
+(makedumpfile) with modules."""
 
+import struct
 import zlib
 
 import pytest
 
+import extract_symvers
 from archives import elf_core, kdump
 from memdump import (MMUS, kernel_with_modules, napot_64k, paged_dump, paged_memory,
                      qemu_cpu_state)
 
-EM_ARM, EM_AARCH64, EM_RISCV = 40, 183, 243
+EM_S390, EM_ARM, EM_AARCH64, EM_RISCV = 22, 40, 183, 243
 LA57, PAE = 1 << 12, 1 << 5
 
 # module regions of 64 KiB at the bottom, the top and in between of each module area, the
@@ -222,3 +224,177 @@ def test_kcore_module_space(machine, tmp_path, run, assert_symvers):
     assert "4 modules on the module list (page tables: %s from VMCOREINFO" \
         % ("x86-64 4-level" if machine == "x86-64" else "arm64 16 KiB pages, 47-bit VA") \
         in result.err
+
+
+# s390x from 6.10 (Documentation/arch/s390/mm.rst): the kernel at KERNELOFFSET, apart from
+# its physical address, 2 GiB of modules below its start rounded down to 1 MiB; before,
+# the kernel where it is in physical memory and the modules at the top of the address
+# space the ASCE spans (5.10's MODULES_END = vmax, 4 TiB with a region-third table).
+# Big-endian, absolute pointers (no PREL32 relocations), 7.2's struct module
+
+
+def s390_layout(kernel_base):
+    """A 7.x kernel at `kernel_base` (Debian's 7.2 under QEMU: 0x3fffe3a8000), modules at
+    the bottom, the middle and the top of the 2 GiB below it."""
+    end = kernel_base & ~0xFFFFF
+    return dict(era="7.2", layout="7.2", big=True, prel32=False, kernel_base=kernel_base,
+                head=kernel_base + (16 << 20), module_bases=[end - (2 << 30), end - 0x5A5A0000,
+                                                             end - 0x10000])
+
+
+S390 = s390_layout(0x3FFFE3A8000)
+S390_KASLR = s390_layout(0x2F3C5A54000)     # randomized: 16 KiB aligned, anywhere below
+S390_OLD = dict(era="5.10", big=True, prel32=False, kernel_base=0x100000, head=0x1100000,
+                module_bases=[(4 << 40) - (2 << 30), (4 << 40) - 0x10000])
+S390_TYPES = {"s390x region-first": 0xC, "s390x region-second": 0x8, "s390x region-third": 0x4}
+
+
+def s390_ctrs(asce):
+    """The "LINUX" NT_S390_CTRS note's 16 control registers (QEMU's arch_dump.c, the
+    kernel's crash_dump.c): CR13 the kernel's ASCE, CR1 and CR7 a user process's (a table
+    the dump does not hold)."""
+    crs = [0] * 16
+    crs[1] = crs[7] = 0x58981C7
+    crs[13] = asce
+    return struct.pack(">16Q", *crs)
+
+
+def s390_info(kernel_base):
+    """s390's VMCOREINFO (arch_crash_save_vmcoreinfo(), 6.10+, and the generic
+    SYMBOL(swapper_pg_dir)): KERNELOFFSET the kernel's virtual start, KERNELOFFPHYS its
+    physical one."""
+    def info(root, offset):
+        return ("OSRELEASE=7.2.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=%x\n"
+                "KERNELOFFSET=%x\nKERNELOFFPHYS=%x\n" % (root + offset, kernel_base,
+                                                        kernel_base - offset)).encode()
+    return info
+
+
+def s390_dump(path, layout, mmu, note=True, info=True, start=0x40000000):
+    """A big-endian ELF core (dump-guest-memory of s390x) of `layout`'s kernel in 1 MiB
+    segments and modules in 4 KiB pages through `mmu`'s tables; with `note`, the control
+    registers; with `info`, the VMCOREINFO note.  The Memory."""
+    memory = kernel_with_modules(**layout)
+    physical, root, offset = paged_memory(memory, MMUS[mmu], large=20, big=True, start=start)
+    image_start, image = physical.image()
+    notes = [(b"LINUX", 0x304, s390_ctrs(root | S390_TYPES[mmu] | 3))] if note else []
+    if info:
+        notes.append((b"VMCOREINFO", 0, s390_info(layout["kernel_base"])(root, offset)))
+    elf_core(path, [(image_start, image_start, len(image), image)], notes=notes,
+             machine=EM_S390, big=True)
+    return memory
+
+
+@pytest.mark.parametrize("layout, mmu, note, said", [
+    (S390, "s390x region-third", True, "region-third table from CR13 of the dump's CPU note"),
+    (S390, "s390x region-first", True, "region-first table from CR13 of the dump's CPU note"),
+    (S390, "s390x region-second", False, "region-second table from VMCOREINFO "
+                                         "SYMBOL(swapper_pg_dir)"),
+    (S390_KASLR, "s390x region-second", True, "region-second table from CR13")],
+    ids=["region-third", "region-first", "region-second-swapper_pg_dir", "region-second-kaslr"])
+def test_s390x_dat(layout, mmu, note, said, tmp_path, run, assert_symvers):
+    """s390x 7.x: the kernel's ASCE from CR13 of the CPU note (not CR1, a user process's),
+    else VMCOREINFO's swapper_pg_dir, its table type from its entries; modules over the
+    2 GiB below the kernel, where KASLR put it."""
+    memory = s390_dump(tmp_path / "dump.elf", layout, mmu, note=note)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("7.2"))
+    assert "3 modules on the module list (page tables: s390x DAT %s" % said in result.err
+
+
+def test_s390x_before_6_10(tmp_path, run, assert_symvers):
+    """s390x 5.10: the kernel at its physical address, modules at the top of the 4 TiB a
+    region-third table spans."""
+    memory = s390_dump(tmp_path / "dump.elf", S390_OLD, "s390x region-third", info=False,
+                       start=0x100000)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("5.10"))
+    assert "2 modules on the module list (page tables: s390x DAT region-third table from " \
+        "CR13" in result.err
+
+
+def test_s390x_root_found_by_a_scan(tmp_path, run, assert_symvers):
+    """No CPU note, no VMCOREINFO: the page of the kernel's window whose entry for the
+    banner is a valid region-third entry, walked to the banner where it is."""
+    memory = s390_dump(tmp_path / "dump.elf", S390, "s390x region-third", note=False,
+                       info=False)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("7.2"))
+    assert "3 modules on the module list (page tables: s390x DAT region-third table from a " \
+        "first table found at" in result.err
+
+
+@pytest.mark.parametrize("flattened", [False, True])
+def test_s390x_kdump(flattened, tmp_path, run, assert_symvers):
+    """dump-guest-memory -z of s390x (flattened) and makedumpfile's: header, sub-header and
+    page descriptors big-endian, the CPU notes after the VMCOREINFO."""
+    memory = kernel_with_modules(**S390)
+    physical, root, offset = paged_memory(memory, MMUS["s390x region-third"], large=20,
+                                          big=True, start=50 << 20)
+    start, image = physical.image()
+    notes = s390_ctrs(root | 0x7)
+    notes = struct.pack(">III", 6, len(notes), 0x304) + b"LINUX\0\0\0" + notes
+    (tmp_path / "dump").write_bytes(kdump(bytes(start) + image, lambda p: (zlib.compress(p), 1),
+                                          s390_info(S390["kernel_base"])(root, offset),
+                                          flattened=flattened,
+                                          machine=b"S390X" if flattened else b"s390x",
+                                          big=True, notes=notes))
+    result = run(tmp_path / "dump")
+    assert_symvers(result, memory.symvers("7.2"))
+    assert "3 modules on the module list (page tables: s390x DAT region-third table from " \
+        "CR13" in result.err
+
+
+class Entries:
+    """Physical memory holding big-endian 8-byte entries {address: value} and nothing else,
+    as _PageTables reads it."""
+
+    def __init__(self, entries):
+        self.entries = entries
+
+    def read(self, address, size, space):
+        words = [self.entries.get(address + at) for at in range(0, size, 8)]
+        return None if None in words else struct.pack(">%dQ" % len(words), *words)
+
+
+def test_s390x_entries():
+    """Each rule of the Principles of Operation's DAT, on a region-third ASCE: the ASCE's
+    table length, a region entry's table offset and length, invalid bits, table types, the
+    page table's 2 KiB alignment, bit 52 of a page entry, format control (1 MiB segments,
+    2 GiB regions), addresses beyond the ASCE's reach."""
+    r3, sx, pt = 0x10000, 0x20000, 0x30800    # a page table in a page's second half
+    va = 1 << 31 | 0x5 << 20 | 0x7 << 12 | 0x123   # region-third index 1, segment 5, page 7
+
+    def translate(asce, entries, address=va):
+        tables = extract_symvers._PageTables(Entries(entries), extract_symvers.S390_SCHEMES[
+            asce >> 2 & 3], asce, "test")
+        return tables.translate(address)
+
+    walk = {r3 + 8: sx | 0x7, sx + 8 * 5: pt, pt + 8 * 7: 0x77000}
+    assert translate(r3 | 0x7, walk) == 0x77123
+    assert translate(r3 | 0x4, walk) == 0x77123                 # TL 0: entries 0-511
+    assert translate(r3 | 0x4, {**walk, r3 + 8 * 513: sx | 0x7},
+                     va | 512 << 31) is None                   # beyond the table's length
+    assert translate(r3 | 0x7, walk, va | 1 << 42) is None     # beyond a region-third ASCE
+    assert translate(r3 | 0x7, {**walk, r3 + 8: sx | 0x27}) is None      # invalid
+    assert translate(r3 | 0x7, {**walk, r3 + 8: sx | 0x3}) is None       # type 0
+    assert translate(r3 | 0x7, {**walk, sx + 40: pt | 0x20}) is None     # invalid
+    assert translate(r3 | 0x7, {**walk, sx + 40: pt | 0x4}) is None      # type 1
+    assert translate(r3 | 0x7, {**walk, pt + 56: 0x77400}) is None       # invalid
+    assert translate(r3 | 0x7, {**walk, pt + 56: 0x77800}) is None       # bit 52
+    assert translate(r3 | 0x7, {**walk, pt + 56: 0x77100}) == 0x77123    # no-execute
+    # a segment table's offset and length in the region entry (TF 1, TL 1: entries 512-1023)
+    offset = {r3 + 8: sx | 0x45, sx + 8 * 517: pt}
+    assert translate(r3 | 0x7, {**walk, **offset}, va + (512 << 20)) == 0x77123
+    assert translate(r3 | 0x7, {**walk, r3 + 8: sx | 0x45}) is None     # below TF
+    assert translate(r3 | 0x7, {**offset, sx + 8 * 1029: pt, pt + 56: 0x77000},
+                     va + (1024 << 20)) is None                                # above TL
+    # format control: a 1 MiB segment frame, a 2 GiB region frame (their low bits the VA's)
+    assert translate(r3 | 0x7, {**walk, sx + 40: 0x300000 | 0x400}) == 0x307123
+    assert translate(r3 | 0x7, {r3 + 8: 0x180000000 | 0x404}) == 0x180507123
+    assert translate(r3 | 0x7, {r3 + 8: 0x180000000 | 0x424}) is None
+    # region-first and region-second ASCEs: their own types at each level
+    r1 = {0x50000: 0x60000 | 0xF, 0x60000: r3 | 0xB}
+    assert translate(0x50000 | 0xF, {**walk, **r1}) == 0x77123
+    assert translate(0x50000 | 0xF, {**walk, **r1, 0x60000: r3 | 0x7}) is None
+    assert translate(0x60000 | 0xB, {**walk, **r1}) == 0x77123
