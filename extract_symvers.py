@@ -1957,6 +1957,12 @@ def _window_base(window, base, memory):
     if base is None and memory.window[0] == "physical":
         if not memory.info:
             memory.info = _vmcoreinfo_in_memory(memory, window, window=True)
+            # what the note would have bounded the window with (its first writable data)
+            data = _symbol(memory.info, "init_uts_ns", "physical")
+            if data is not None and memory.window[1] < data < memory.window[1] + len(window):
+                del window[_round_up(data, 4096) - memory.window[1]:]
+                _log.info("the window cut at init_uts_ns: %#x-%#x", memory.window[1],
+                          memory.window[1] + len(window))
         offset = _image_offset(memory.info)
         if offset is not None:
             base = (memory.window[1] + offset) & ((1 << 64) - 1)

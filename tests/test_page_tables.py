@@ -5,6 +5,7 @@ so that every index bit of every level is used, and the kernel mapped as it maps
 (large pages, sections, blocks, megapages, segments); and a kdump-compressed dump
 (makedumpfile) with modules."""
 
+import re
 import struct
 import zlib
 
@@ -33,6 +34,9 @@ RISCV = dict(prel32=False, kernel_base=0xFFFFFFFF80000000, head=0xFFFFFFFF810000
                            0xFFFFFFFF7FFE0000])
 
 
+UTS = RISCV["kernel_base"] + (1 << 20) + 0x40     # init_uts_ns: after the fixture's kernel
+
+
 def riscv_info(va_bits, satp=True):
     """VMCOREINFO of a riscv64 kernel (arch_crash_save_vmcoreinfo()): va_kernel_pa_offset,
     and the root as 7.x says it, satp (MODE 8, 9 or 10 for Sv39, Sv48, Sv57, in bits 63:60;
@@ -41,6 +45,7 @@ def riscv_info(va_bits, satp=True):
 
     def info(root, offset):
         text = "OSRELEASE=6.14.0-test\nPAGESIZE=4096\nNUMBER(va_kernel_pa_offset)=%#x\n" % offset
+        text += "SYMBOL(init_uts_ns)=%x\n" % UTS     # .data, past RO_DATA
         text += "NUMBER(satp)=%#x\n" % (modes[va_bits] << 60 | root >> 12) if satp else \
             "SYMBOL(swapper_pg_dir)=%x\nNUMBER(VA_BITS)=%d\n" % ((root + offset) % (1 << 64),
                                                                va_bits)
@@ -191,6 +196,10 @@ def test_kdump_with_modules(machine, in_memory, tmp_path, run, assert_symvers):
             % (start + len(image) - page) in result.err) == bool(in_memory)
     if machine.startswith("riscv"):     # its names do not vote for it in a real dump
         assert "the window's base from VMCOREINFO" in result.err
+        # the window ends at init_uts_ns: read so, or cut so once the kernel's copy is found
+        end = "-%#x" % (UTS + 0x1000 - 0x40 - offset)
+        assert end + " (" in result.err if not in_memory else \
+            re.search(r"window cut at init_uts_ns: 0x[0-9a-f]+%s\n" % end, result.err)
 
 
 # kcore's segments (fs/proc/kcore.c) beside the kernel text: the linear map of RAM (p_paddr
