@@ -1600,18 +1600,23 @@ _KDUMP_SUB_FIELDS = ("phys_base dump_level split start_pfn end_pfn offset_vmcore
                      "start_pfn_64 end_pfn_64 max_mapnr_64")
 # disk_dump_header and kdump_sub_header of a 64-bit and of a 32-bit kernel, as QEMU's dump.h
 # writes them: after the utsname, padding to a long, a timeval of two longs, then 32-bit
-# fields; the 32-bit sub-header is packed (off_t is 64-bit)
-KDUMP_HEADERS = (
-    (_Record("DiskDumpHeader", _KDUMP_FIELDS, "<8si390s6x16xIiiIIIIIIi"),
-     _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, "<QiiQQQQQQQQQQQ")),
-    (_Record("DiskDumpHeader", _KDUMP_FIELDS, "<8si390s2x8xIiiIIIIIIi"),
-     _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, "<IiiIIQIQIQIQQQ")))
+# fields; the 32-bit sub-header is packed (off_t is 64-bit).  Each in the dump's byte order
+# (makedumpfile: the dumped machine's; QEMU's dump.c: cpu_to_dump32/64(), the d_endian of its
+# ELF dumps too), as are the page descriptors and the notes; the bitmaps are bytes.  QEMU up
+# to 8.0 dumps a little-endian ppc64 guest big-endian (target/ppc/arch_dump.c asked for the
+# hypervisor's interrupt endianness, fixed in 2023).  The block size tells the order: none of
+# the sizes reads as another byte-swapped.
+KDUMP_HEADERS = tuple(
+    (e, _Record("DiskDumpHeader", _KDUMP_FIELDS, e + header),
+     _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, e + sub))
+    for e in "<>" for header, sub in (("8si390s6x16xIiiIIIIIIi", "QiiQQQQQQQQQQQ"),
+                                      ("8si390s2x8xIiiIIIIIIi", "IiiIIQIQIQIQQQ")))
 # utsname.machine (the fifth of new_utsname's six 65-byte fields) -> e_machine
 UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_386,
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
                 "arm": EM_ARM, "riscv64": EM_RISCV}
-KDUMP_PAGE_DESC = struct.Struct("<qIIQ")     # offset, size, flags, page_flags
-KDUMP_BITMAP_MAX = 64 << 20     # bytes of a bitmap read at most: 2 TiB of 4 KiB pages
+KDUMP_PAGE_DESC = {e: struct.Struct(e + "qIIQ") for e in "<>"}  # offset, size, flags, page_flags
+KDUMP_BITMAP_MAX = 256 << 20    # bytes of a bitmap read at most: 8 TiB of 4 KiB pages, 128 of 64
 KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
 POPCOUNT = bytes(bin(byte).count("1") for byte in range(256))
 # the pages (bit numbers) each byte of a bitmap says, least significant first
@@ -1626,28 +1631,44 @@ def _popcount(data):
 
 class _KdumpIndex:
     """The pages of a kdump-compressed file, {pfn: (offset, size, flags)} read when asked:
-    its second bitmap (the pages dumped), kept with a running count of its set bits, says
-    which; the n-th set bit's descriptor is the n-th of the table at `descs_at`, which the
-    file holds `room` of.  Its memory is the bitmap's, whatever the count of pages."""
+    its second bitmap (the pages dumped), kept as the steps of it that have a bit set, each
+    with the count of set bits before it, says which; the n-th set bit's descriptor is the
+    n-th of the table at `descs_at`, which the file holds `room` of.  Its memory is that of
+    the bitmap's steps with pages, whatever the count of pages or where they are (a ppc64
+    guest's device memory 32 TiB up: a bitmap of 64 MiB for 8 192 pages of RAM)."""
 
-    def __init__(self, f, bitmap, descs_at, room):
-        self.f, self.bitmap, self.descs_at = f, bitmap, descs_at
+    def __init__(self, f, steps, descs_at, room, endian):
+        self.f, self.descs_at = f, descs_at
+        self.desc = KDUMP_PAGE_DESC[endian]
+        self.keys = sorted(steps)       # step numbers, each KDUMP_INDEX_STEP bytes of bitmap
+        self.steps = [steps[key] for key in self.keys]
         self.counts = array.array("Q", [0])
-        for at in range(0, len(bitmap), KDUMP_INDEX_STEP):
-            self.counts.append(self.counts[-1] + _popcount(bitmap[at:at + KDUMP_INDEX_STEP]))
+        for step in self.steps:
+            self.counts.append(self.counts[-1] + _popcount(step))
         self.total = min(self.counts[-1], room)
         self.truncated = False      # the file shorter than its pages say
         self.corrupt = set()        # the offsets of pages found corrupt (warned of)
 
     def _index(self, pfn):
         """The number of a page's descriptor, or None where the file does not hold it."""
-        byte = pfn >> 3
-        if not 0 <= byte < len(self.bitmap) or not self.bitmap[byte] >> (pfn & 7) & 1:
+        key, byte = divmod(pfn >> 3, KDUMP_INDEX_STEP)
+        i = bisect.bisect_left(self.keys, key)
+        if i == len(self.keys) or self.keys[i] != key:
             return None
-        step = byte // KDUMP_INDEX_STEP
-        index = self.counts[step] + _popcount(self.bitmap[step * KDUMP_INDEX_STEP:byte]) \
-            + POPCOUNT[self.bitmap[byte] & (1 << (pfn & 7)) - 1]
+        step = self.steps[i]
+        if pfn < 0 or byte >= len(step) or not step[byte] >> (pfn & 7) & 1:
+            return None
+        index = self.counts[i] + _popcount(step[:byte]) + POPCOUNT[step[byte]
+                                                                   & (1 << (pfn & 7)) - 1]
         return index if index < self.total else None
+
+    def last_pfn(self):
+        """The highest pfn the bitmap says, or -1."""
+        if not self.steps:
+            return -1
+        step = self.steps[-1]
+        end = len(step.rstrip(b"\0"))
+        return 8 * (self.keys[-1] * KDUMP_INDEX_STEP + end) - 9 + step[end - 1].bit_length()
 
     def __contains__(self, pfn):
         return self._index(pfn) is not None
@@ -1656,37 +1677,38 @@ class _KdumpIndex:
         index = self._index(pfn)
         if index is None:
             raise KeyError(pfn)
-        self.f.seek(self.descs_at + index * KDUMP_PAGE_DESC.size)
-        raw = self.f.read(KDUMP_PAGE_DESC.size)
-        if len(raw) < KDUMP_PAGE_DESC.size:         # the file shrank since: no data
+        self.f.seek(self.descs_at + index * self.desc.size)
+        raw = self.f.read(self.desc.size)
+        if len(raw) < self.desc.size:         # the file shrank since: no data
             return 0, 0, 0
-        return KDUMP_PAGE_DESC.unpack(raw)[:3]
+        return self.desc.unpack(raw)[:3]
 
     def __len__(self):
         return self.total
 
     def __iter__(self):
         """The pfns, in order (only the bitmap's non-zero bytes cost a step)."""
-        found = (8 * m.start() + bit for m in NONZERO.finditer(self.bitmap)
-                 for bit in BITS_OF[self.bitmap[m.start()]])
+        found = (8 * (key * KDUMP_INDEX_STEP + m.start()) + bit
+                 for key, step in zip(self.keys, self.steps) for m in NONZERO.finditer(step)
+                 for bit in BITS_OF[step[m.start()]])
         return itertools.islice(found, self.total)
 
     def items(self):
         """(pfn, descriptor) of each page, in order, the table read a chunk at a time."""
-        pfns, step = iter(self), READ_CHUNK // KDUMP_PAGE_DESC.size
+        pfns, step = iter(self), READ_CHUNK // self.desc.size
         for index in range(0, self.total, step):
-            self.f.seek(self.descs_at + index * KDUMP_PAGE_DESC.size)
-            table = self.f.read(min(step, self.total - index) * KDUMP_PAGE_DESC.size)
-            descs = KDUMP_PAGE_DESC.iter_unpack(table[:len(table) // KDUMP_PAGE_DESC.size
-                                                      * KDUMP_PAGE_DESC.size])
+            self.f.seek(self.descs_at + index * self.desc.size)
+            table = self.f.read(min(step, self.total - index) * self.desc.size)
+            descs = self.desc.iter_unpack(table[:len(table) // self.desc.size
+                                                * self.desc.size])
             for desc, pfn in zip(descs, pfns):      # a pfn taken only with its descriptor
                 yield pfn, desc[:3]
 
 
 def _kdump_pages(f, head):
     """(page size, {pfn: (offset, size, flags)}, VMCOREINFO text, ELF notes bytes, the
-    e_machine its utsname names) of a kdump-compressed file."""
-    for header_record, sub_record in KDUMP_HEADERS:
+    e_machine its utsname names, its byte order) of a kdump-compressed file."""
+    for endian, header_record, sub_record in KDUMP_HEADERS:
         header = header_record.read(head)
         if header.block_size in KDUMP_BLOCK_SIZES and 0 < header.sub_hdr_size < 64:
             break
@@ -1715,30 +1737,32 @@ def _kdump_pages(f, head):
                               % size), EXIT_FORMAT)
     # the second bitmap: the pages dumped (no more than `mapnr`), each with a descriptor
     f.seek(block * (1 + header.sub_hdr_size) + half)
-    bitmap = bytearray(f.read(min(half, -(-mapnr // 8))))
-    if bitmap and mapnr % 8:
-        bitmap[-1] &= (1 << mapnr % 8) - 1
+    steps, length = {}, min(half, -(-mapnr // 8))
+    for at in range(0, length, READ_CHUNK):
+        chunk = f.read(min(READ_CHUNK, length - at))
+        if at + len(chunk) == length and mapnr % 8:
+            chunk = chunk[:-1] + bytes([chunk[-1] & (1 << mapnr % 8) - 1])
+        m = NONZERO.search(chunk)
+        while m:
+            low = m.start() - m.start() % KDUMP_INDEX_STEP
+            steps[(at + low) // KDUMP_INDEX_STEP] = chunk[low:low + KDUMP_INDEX_STEP]
+            m = NONZERO.search(chunk, low + KDUMP_INDEX_STEP)
     # a descriptor each: no more than the file holds (a sparse file: what is not a hole)
     room = MAX_SIZE if size is None else \
-        min(size - descs_at, _file_held(f)) // KDUMP_PAGE_DESC.size
-    pages = _KdumpIndex(f, bytes(bitmap), descs_at, room)
+        min(size - descs_at, _file_held(f)) // KDUMP_PAGE_DESC[endian].size
+    pages = _KdumpIndex(f, steps, descs_at, room, endian)
     if pages.counts[-1] > room:
         pages.truncated = _truncated_dump("kdump-compressed dump", size,
-                                          descs_at + pages.counts[-1] * KDUMP_PAGE_DESC.size)
+                                          descs_at + pages.counts[-1] * pages.desc.size)
     elif len(pages):        # the last page's data: where the pages end, as makedumpfile writes
-        offset, length, _ = pages[_last_pfn(pages.bitmap)]
+        offset, length, _ = pages[pages.last_pfn()]
         pages.truncated = _truncated_dump("kdump-compressed dump", size, offset + length)
-    _log.info("kdump-compressed dump (header version %d): %d of %d pages of %d bytes",
-              header.header_version, len(pages), mapnr, block)
+    _log.info("kdump-compressed dump (header version %d, %s): %d of %d pages of %d bytes",
+              header.header_version, "big-endian" if endian == ">" else "little-endian",
+              len(pages), mapnr, block)
     machine = UTS_MACHINES.get(header.utsname[4 * 65:5 * 65].split(b"\0")[0].decode(
         "latin-1"))
-    return block, pages, info, notes, machine
-
-
-def _last_pfn(bitmap):
-    """The highest bit set in a bitmap (of pfns), or -1."""
-    end = len(bitmap.rstrip(b"\0"))
-    return 8 * end - 9 + bitmap[end - 1].bit_length() if end else -1
+    return block, pages, info, notes, machine, endian
 
 
 def _kdump_page(f, desc, page, corrupt):
@@ -1805,7 +1829,7 @@ def _kdump_window(f, page, pages, info, max_size):
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
     start, end = _reach(banner, _text(info, "physical"))
-    end = min(end, (_last_pfn(pages.bitmap) + 1) * page)
+    end = min(end, (pages.last_pfn() + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):
         data = _kdump_page(f, pages[pfn], page, pages.corrupt) if pfn in pages else None
@@ -1819,8 +1843,8 @@ def _kdump_window(f, page, pages, info, max_size):
 
 def _kdump(f, head, max_size):
     """(window, None, Memory) of a kdump-compressed file."""
-    page, pages, info, notes, machine = _kdump_pages(f, head)
-    notes = list(_notes(notes, "<"))
+    page, pages, info, notes, machine, endian = _kdump_pages(f, head)
+    notes = list(_notes(notes, endian))
     info = _vmcoreinfo(notes + [(b"VMCOREINFO", info)])
     window, start = _kdump_window(f, page, pages, info, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
