@@ -1614,7 +1614,7 @@ KDUMP_HEADERS = tuple(
 # utsname.machine (the fifth of new_utsname's six 65-byte fields) -> e_machine
 UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_386,
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
-                "arm": EM_ARM, "riscv64": EM_RISCV}
+                "arm": EM_ARM, "riscv64": EM_RISCV, "ppc64": EM_PPC64, "ppc64le": EM_PPC64}
 KDUMP_PAGE_DESC = {e: struct.Struct(e + "qIIQ") for e in "<>"}  # offset, size, flags, page_flags
 KDUMP_BITMAP_MAX = 256 << 20    # bytes of a bitmap read at most: 8 TiB of 4 KiB pages, 128 of 64
 KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
@@ -1987,8 +1987,11 @@ class _Scheme(NamedTuple):
     decode: object          # (entry, level, last) -> None, (TABLE, address),
                             # or (PAGE_ENTRY, address, shift: None for the level's)
     va_bits: int            # the bits of a virtual address that index it
-    extend: str = ""        # the bits above: "sign" (x86-64), "upper" (arm64's TTBR1: all set)
+    extend: str = ""        # the bits above: "sign" (x86-64), "upper" (arm64's TTBR1: all set),
+                            # "quadrant" (Book3S-64: 63:62 set, those between clear)
     big_endian: bool = False
+    linear: tuple = ()      # (start, end) of virtual memory at start + its physical address,
+                            # not looked up in the tables (Book3S-64's linear map)
 
 
 TABLE, PAGE_ENTRY = "table", "page"
@@ -2051,6 +2054,20 @@ def _riscv_decode(entry, level, last):
     return None if last else (TABLE, address)
 
 
+def _book3s_decode(entry, level, last):
+    """Book3S-64's Linux page tables, radix's and the hash MMU's alike (arch/powerpc/include/
+    asm/book3s/64/pgtable.h, radix.h, hash.h; 6.1): bit 63 _PAGE_PRESENT; bit 62 _PAGE_PTE a
+    leaf (above the last level a huge page: radix maps the linear map in 2 MiB and 1 GiB
+    ones), its address in bits 12-52 (PTE_RPN_MASK, _PAGE_PA_MAX 53: the hash MMU's slot
+    bits above), else the next table, its address with the top two bits and the low byte
+    cleared (PMD_MASKED_BITS: a radix entry's low bits say the next level's size, NLS)."""
+    if not entry >> 63:
+        return None
+    if entry >> 62 & 1:
+        return PAGE_ENTRY, entry & 0x001FFFFFFFFFF000, None
+    return None if last else (TABLE, entry & 0x3FFFFFFFFFFFFF00)
+
+
 def _arm64_scheme(granule, va_bits, big_endian=False):
     """The translation scheme of an arm64 kernel: granule 12 (4 KiB), 14 or 16 bits, VA_BITS
     39 to 52 (an Android kernel often 39): as many levels as the VA bits need; a big-endian
@@ -2065,6 +2082,7 @@ def _arm64_scheme(granule, va_bits, big_endian=False):
 
 
 X86_MASK = 0x000FFFFFFFFFF000
+BOOK3S_KERNEL = 0xC000000000000000      # PAGE_OFFSET: __pa() clears the top nibble
 SCHEMES = {
     "x86-64": _Scheme("x86-64 4-level", 8, ((39, 9), (30, 9), (21, 9), (12, 9)),
                       _x86_decode(X86_MASK, (1, 2)), 48, "sign"),
@@ -2085,7 +2103,34 @@ SCHEMES = {
                           48, "sign"),
     "riscv sv57": _Scheme("RISC-V Sv57", 8, ((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)),
                           _riscv_decode, 57, "sign"),
+    # Book3S-64 (POWER): the kernel's Linux page tables, entries __be64 whatever the kernel's
+    # byte order, indexed by the address without its top two bits (the quadrant: 0xc... the
+    # kernel's), the linear map PAGE_OFFSET + physical below KERN_VIRT_START not looked up
+    # (the hash MMU's is in no table: bolted in the hashed page table).  Index bits from the
+    # top, per page size: radix-64k.h 13/9/9/5, radix-4k.h 13/9/9/9 (52-bit), hash-64k.h
+    # 8/10/10/8 (52-bit), hash-4k.h 9/9/7/9 (46-bit); KERN_VIRT_START 0xc008000000000000
+    # (hash with 4 KiB pages: 0xc000100000000000)
+    "book3s radix 64k": _Scheme("Book3S-64 radix, 64 KiB pages", 8,
+                                ((39, 13), (30, 9), (21, 9), (16, 5)), _book3s_decode, 52,
+                                "quadrant", True, (BOOK3S_KERNEL, 0xC008000000000000)),
+    "book3s hash 64k": _Scheme("Book3S-64 hash MMU's Linux tables, 64 KiB pages", 8,
+                               ((44, 8), (34, 10), (24, 10), (16, 8)), _book3s_decode, 52,
+                               "quadrant", True, (BOOK3S_KERNEL, 0xC008000000000000)),
+    "book3s radix 4k": _Scheme("Book3S-64 radix, 4 KiB pages", 8,
+                               ((39, 13), (30, 9), (21, 9), (12, 9)), _book3s_decode, 52,
+                               "quadrant", True, (BOOK3S_KERNEL, 0xC008000000000000)),
+    "book3s hash 4k": _Scheme("Book3S-64 hash MMU's Linux tables, 4 KiB pages", 8,
+                              ((37, 9), (28, 9), (21, 7), (12, 9)), _book3s_decode, 46,
+                              "quadrant", True, (BOOK3S_KERNEL, 0xC000100000000000)),
 }
+# each page size's schemes, radix first (POWER9 boots radix unless disable_radix): a
+# VMCOREINFO of 6.1 does not say which MMU the kernel chose; the module list does.  With
+# each, the low byte of its first-level entries: radix's NLS, the next level's 9 index bits
+# (RADIX_PGD_VAL_BITS), the hash MMU's none (HASH_PGD_VAL_BITS)
+BOOK3S_SCHEMES = {65536: [(SCHEMES["book3s radix 64k"], 9), (SCHEMES["book3s hash 64k"], 0)],
+                  4096: [(SCHEMES["book3s radix 4k"], 9), (SCHEMES["book3s hash 4k"], 0)]}
+BOOK3S_PGD_ALIGN = 0x10000  # swapper_pg_dir: __aligned(SZ_64K), radix's root table's size
+BOOK3S_PTE = struct.Struct(">Q")
 RISCV_SCHEMES = {39: SCHEMES["riscv sv39"], 48: SCHEMES["riscv sv48"], 57: SCHEMES["riscv sv57"]}
 RISCV_PTE = struct.Struct("<Q")
 SATP_MODES = {8: 39, 9: 48, 10: 57}     # RV64 satp: MODE in bits 63:60 (VA bits), PPN 43:0
@@ -2109,6 +2154,11 @@ class _PageTables:
 
     def translate(self, address):
         """The physical address of a virtual one, or None where nothing maps it."""
+        scheme = self.scheme
+        if scheme.linear and scheme.linear[0] <= address < scheme.linear[1]:
+            return address - scheme.linear[0]
+        if scheme.extend == "quadrant" and (address ^ BOOK3S_KERNEL) >> scheme.va_bits:
+            return None         # another quadrant (another table), or past the tables' reach
         page = address & ~0xFFF
         if page not in self._cache:
             if len(self._cache) > 1 << 16:
@@ -2145,7 +2195,7 @@ class _PageTables:
         def canonical(va):
             if scheme.extend == "upper" or scheme.extend == "sign" and va >> scheme.va_bits - 1:
                 return va | above
-            return va
+            return va | BOOK3S_KERNEL if scheme.extend == "quadrant" else va
 
         def walk(table, level, prefix):
             if table in walked:
@@ -5422,17 +5472,25 @@ class _Kernel(NamedTuple):
 # 6.5 in 2 GiB of it, commit 3e35d303ab7d), else the upper half of kernel space.  riscv64's
 # last 4 GiB (Documentation/arch/riscv/vm-layout.rst, 5.13 on): modules and BPF in the 2 GiB
 # below the kernel's end (MODULES_VADDR = _end - 2 GiB, MODULES_END = _start), the kernel
-# in the last 2 GiB, KASLR (6.6) moving it within its first 1 GiB.
+# in the last 2 GiB, KASLR (6.6) moving it within its first 1 GiB.  Book3S-64's vmalloc
+# space (module_alloc(): VMALLOC_START-VMALLOC_END where no MODULES_VADDR, 6.1): 512 TiB
+# from KERN_VIRT_START (radix.h, hash-64k.h), with the hash MMU's 4 KiB pages 16 TiB from
+# 0xc000100000000000 (hash-4k.h).
 MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
                 EM_386: [(0xc0000000, 0xfffff000)], EM_ARM: [(0x7f000000, 0xfffff000)],
-                EM_RISCV: [(0xffffffff00000000, 1 << 64)]}
+                EM_RISCV: [(0xffffffff00000000, 1 << 64)],
+                EM_PPC64: [(0xc000100000000000, 0xc000200000000000),
+                           (0xc008000000000000, 0xc00a000000000000)]}
 ARM64_MODULE_REACH = 4 << 30
 
 
 # the architecture's words of vermagic (MODULE_ARCH_VERMAGIC): what names the machine of a
-# dump that does not (QEMU's kdump-compressed arm and riscv dumps say "Unknown")
+# dump that does not (QEMU's kdump-compressed arm, riscv and ppc64 dumps say "Unknown");
+# powerpc's: "mprofile-kernel " (64-bit ftrace), "relocatable " (arch/powerpc/include/asm/
+# module.h), the pointer size telling 32-bit powerpc
 VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM),
-                     (re.compile(r" riscv\b"), EM_RISCV))
+                     (re.compile(r" riscv\b"), EM_RISCV),
+                     (re.compile(r" (mprofile-kernel|relocatable) "), EM_PPC64))
 
 
 def _architecture(memory, kernel):
@@ -5446,6 +5504,8 @@ def _architecture(memory, kernel):
                         if pattern.search(words)), None)
     if machine == EM_X86_64 and kernel.fmt.image.ptr_size == 4:
         return EM_386
+    if machine == EM_PPC64 and kernel.fmt.image.ptr_size == 4:
+        return EM_PPC
     return machine
 
 
@@ -5470,13 +5530,16 @@ QEMU_CR = 392           # QEMUCPUState: cr[5] after the registers and ten segmen
 PTI_USER_PGD = 1 << 12      # CR3 of a task in user mode with PTI: the user half of 8 KiB
 
 
-def _kernel_offset(memory, kernel):
+def _kernel_offset(memory, kernel, machine):
     """The kernel image's virtual minus physical address, where known: arm64's kimage_voffset,
-    x86-64's __START_KERNEL_map - phys_base, else the window's (absolute pointers gave its
-    base in a physical dump; on i386 and ARM PAGE_OFFSET minus the start of RAM)."""
+    x86-64's __START_KERNEL_map - phys_base, ppc64's PAGE_OFFSET (its kernel is in the
+    linear map), else the window's (absolute pointers gave its base in a physical dump; on
+    i386 and ARM PAGE_OFFSET minus the start of RAM)."""
     found = _image_offset(memory.info)
     if found is not None:
         return found
+    if machine == EM_PPC64:
+        return BOOK3S_KERNEL
     if kernel.fmt.image.base is not None and memory.window[0] == "physical":
         return kernel.fmt.image.base - memory.window[1]
     return None
@@ -5527,7 +5590,18 @@ def _root_candidates(memory, kernel, machine, offset):
             va_bits = _numbers(info, "NUMBER(VA_BITS)")
             if va_bits and va_bits[0] in RISCV_SCHEMES:
                 yield RISCV_SCHEMES[va_bits[0]], root, how
+        elif machine == EM_PPC64:
+            for scheme, _ in _book3s_schemes(info):
+                yield scheme, root, how
     yield from _scanned_roots(memory, kernel, machine)
+
+
+def _book3s_schemes(info):
+    """[(scheme, the low byte of its first-level entries)] of the kernel's page size
+    (VMCOREINFO's PAGESIZE; not said: each), radix first."""
+    size = _numbers(info, "PAGESIZE")
+    return BOOK3S_SCHEMES.get(size[0], []) if size else \
+        [scheme for schemes in BOOK3S_SCHEMES.values() for scheme in schemes]
 
 
 def _scanned_roots(memory, kernel, machine):
@@ -5537,9 +5611,23 @@ def _scanned_roots(memory, kernel, machine):
     32-bit ARM in the 16 MiB from the first memory of the window (swapper_pg_dir is 16 KiB
     before the kernel text, which starts near the start of RAM), on RISC-V a page of the
     window (swapper_pg_dir is in the kernel's .bss) whose entry for the banner points to a
-    table, in each mode from the largest."""
+    table, in each mode from the largest; on Book3S-64 a 64 KiB-aligned page of the window
+    whose entry for the vmalloc space points, as the scheme's entries do, to a table the
+    dump holds (the hash MMU's tables do not map the kernel)."""
     space, start = memory.window
     image = kernel.fmt.image
+    if machine == EM_PPC64 and space == "physical":
+        for scheme, low_byte in _book3s_schemes(memory.info):
+            shift, bits = scheme.levels[0]
+            slot = 8 * (scheme.linear[1] >> shift & (1 << bits) - 1)
+            for at in range(-start % BOOK3S_PGD_ALIGN, len(image.data) - slot - 7,
+                            BOOK3S_PGD_ALIGN):
+                entry = BOOK3S_PTE.unpack_from(image.data, at + slot)[0]
+                found = _book3s_decode(entry, 0, False)
+                if found and found[0] == TABLE and entry & 0xFF == low_byte and \
+                        memory.read(found[1], 8, "physical") is not None:
+                    yield scheme, start + at, "a first-level table found at %#x" % (start + at)
+        return
     if machine not in (EM_ARM, EM_RISCV) or space != "physical" or image.base is None:
         return
     banner = _banner_at(image.data)
@@ -5918,7 +6006,7 @@ def _module_exports_at(mm, fmt, address, tables):
                 raise _Unreadable("its %s %s table (%d bytes at %#x) is not in the dump"
                                   % (what, table, length, at))
         entries = mm.read(syms, count * fmt.step)
-        targets = [syms, crcs or syms, (flags or syms) + count]
+        targets = [syms, syms + count * fmt.step, crcs or syms, (flags or syms) + count]
         for i, fields in enumerate(struct.iter_unpack(fmt.entry, entries)):
             at = syms + i * fmt.step
             targets += [at + k * fmt.field + value if fmt.prel32 else value
@@ -5987,7 +6075,7 @@ def _module_ring(memory, kernel):
     image = kernel.fmt.image
     heads = 0
     for _ in range(2):
-        offset = _kernel_offset(memory, kernel)
+        offset = _kernel_offset(memory, kernel, machine)
         candidates = [(None, None, "the dump's virtual addresses")] \
             if memory.virtual_memory is not None and not memory.sparse else \
             _root_candidates(memory, kernel, machine, offset)
