@@ -122,12 +122,12 @@ def lz4_legacy(data):
     return bytes(out)
 
 
-def elf_core(path, loads, notes=(), bits=64, machine=None):
+def elf_core(path, loads, notes=(), bits=64, machine=None, big=False):
     """An ELF core file (ET_CORE) at `path`: `loads` are (vaddr, paddr, size, data) memory
     segments (data shorter than size leaves a hole; the file is sparse: segments are placed
     at increasing 1 MiB-aligned offsets after the headers), `notes` (name, type, desc);
-    e_machine x86-64 (or i386 at 32 bits) unless `machine` says."""
-    e, wide = "<", bits == 64
+    e_machine x86-64 (or i386 at 32 bits) unless `machine` says; `big`: ELFDATA2MSB."""
+    e, wide = ">" if big else "<", bits == 64
     phentsize = 56 if wide else 32
     count = len(loads) + (1 if notes else 0)
     note = b""
@@ -150,7 +150,7 @@ def elf_core(path, loads, notes=(), bits=64, machine=None):
         phdrs += struct.pack(e + ("IIQQQQQQ" if wide else "IIIIIIII"), *fields)
         placed.append((offset, data))
         offset += size
-    ident = b"\x7fELF" + bytes([bits // 32, 1, 1]) + bytes(9)
+    ident = b"\x7fELF" + bytes([bits // 32, 2 if big else 1, 1]) + bytes(9)
     machine = machine or (62 if wide else 3)
     header = ident + struct.pack(e + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH"), 4, machine, 1,
                                  0, header_size, 0, 0, header_size, phentsize, count, 0, 0, 0)
@@ -216,11 +216,13 @@ def sparse(raw, block=4096):
     return header + b"".join(chunks)
 
 
-def kdump(memory, compress, info=b"", page=4096, flattened=False, machine=b""):
+def kdump(memory, compress, info=b"", page=4096, flattened=False, machine=b"", big=False):
     """makedumpfile's kdump-compressed file (diskdump_mod.h, header version 6, 64-bit) of
     `memory` (physical, from 0): zero pages left out, the others through `compress`
     (returning (bytes, flags)); with `flattened`, in makedumpfile -F's record form;
-    `machine` its utsname's (uname -m)."""
+    `machine` its utsname's (uname -m); `big`: its headers and page descriptors big-endian
+    (the dumped machine's byte order; QEMU's cpu_to_dump32/64())."""
+    e = ">" if big else "<"
     mapnr = len(memory) // page
     dumped = [pfn for pfn in range(mapnr) if memory[pfn * page:(pfn + 1) * page] != bytes(page)]
     bitmap = bytearray(-(-mapnr // 8))
@@ -228,18 +230,19 @@ def kdump(memory, compress, info=b"", page=4096, flattened=False, machine=b""):
         bitmap[pfn // 8] |= 1 << pfn % 8
     bitmap += bytes(-len(bitmap) % page)
     bitmap_blocks = 2 * len(bitmap) // page
-    header = b"KDUMP   " + struct.pack("<i", 6) + b"Linux".ljust(260, b"\0") + machine.ljust(130, b"\0") + bytes(6) \
-        + bytes(16) + struct.pack("<IiiIIIIIIi", 0, page, 1, bitmap_blocks, mapnr, mapnr, 0,
-                                  len(dumped), 0, 1)
+    header = b"KDUMP   " + struct.pack(e + "i", 6) + b"Linux".ljust(260, b"\0") \
+        + machine.ljust(130, b"\0") + bytes(6) + bytes(16) \
+        + struct.pack(e + "IiiIIIIIIi", 0, page, 1, bitmap_blocks, mapnr, mapnr, 0, len(dumped),
+                      0, 1)
     info_at = page + 104
-    sub = struct.pack("<QiiQQQQQQQQQQQ", 0, 31, 0, 0, mapnr, info_at, len(info), 0, 0, 0, 0,
+    sub = struct.pack(e + "QiiQQQQQQQQQQQ", 0, 31, 0, 0, mapnr, info_at, len(info), 0, 0, 0, 0,
                       0, mapnr, mapnr) + info
     descs_at = page * (2 + bitmap_blocks)
     data_at = descs_at + 24 * len(dumped)
     descs, pages = bytearray(), bytearray()
     for pfn in dumped:
         body, flags = compress(memory[pfn * page:(pfn + 1) * page])
-        descs += struct.pack("<qIIQ", data_at + len(pages), len(body), flags, 0)
+        descs += struct.pack(e + "qIIQ", data_at + len(pages), len(body), flags, 0)
         pages += body
     out = header.ljust(page, b"\0") + sub.ljust(page, b"\0") + bytes(bitmap) + bytes(bitmap) \
         + bytes(descs) + bytes(pages)
