@@ -28,7 +28,9 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
           "armhf": ("qemu-system-arm", ["-M", "virt,highmem=off", "-cpu", "cortex-a15"],
                     "ttyAMA0"),
           # OpenSBI (QEMU's own -bios default) starts the kernel in S-mode
-          "riscv64": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default"], "ttyS0")}
+          "riscv64": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default"], "ttyS0"),
+          # SLOF boots the kernel; POWER9 has the radix MMU and the hash MMU (disable_radix)
+          "ppc64el": ("qemu-system-ppc64", ["-M", "pseries", "-cpu", "power9"], "hvc0")}
 
 
 def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,
@@ -38,8 +40,8 @@ def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None
     in each of `dumps`' forms: {dump name: path}."""
     qemu, machine, console_name = GUESTS[meta(directory)["arch"]]
     if not shutil.which(qemu):
-        pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc)"
-                    % qemu)
+        pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc, "
+                    "qemu-system-ppc)" % qemu)
     monitor, console = str(work / "monitor"), work / "console"
     vm = subprocess.Popen([qemu, *machine, *options, "-m", "512", "-display", "none",
                            "-no-reboot",

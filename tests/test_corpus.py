@@ -136,16 +136,23 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
 # the guests QEMU runs, each with modules of its own tree loaded: (kernel, KASLR, QEMU's
 # vmcoreinfo device: the dumps carry the VMCOREINFO note, words of the kernel's command
 # line); armhf has no KASLR, Debian's riscv64 none either; QEMU 7.2's riscv64 virt machine
-# refuses the vmcoreinfo device ("requires fw_cfg with DMA")
+# refuses the vmcoreinfo device ("requires fw_cfg with DMA"), its pseries machine has none
+# ("not a valid device model name"); Debian's ppc64el has no KASLR
 GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(False, True)],
                  "arm64-6.1.": [(True, False), (False, True)], "i386-6.1.": [(True, False)],
                  "armhf-6.1.": [(False, False)], "riscv64-6.12.": [(False, False)],
-                 "riscv64-7.": [(False, False), (False, False, "no4lvl")]}
-# the mode each riscv64 kernel chose under QEMU 7.2 (no4lvl, 6.4+: Sv39), and where its
-# root comes from: 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir
-RISCV_TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
-                ("riscv64-7.", ""): "RISC-V Sv48 from VMCOREINFO's satp",
-                ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp"}
+                 "riscv64-7.": [(False, False), (False, False, "no4lvl")],
+                 "ppc64el-6.1.": [(False, False), (False, False, "disable_radix")]}
+# the tables each kernel chose under QEMU 7.2, and where its root comes from: riscv64's mode
+# (no4lvl, 6.4+: Sv39; 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir), POWER9's MMU
+# (radix unless disable_radix: then the hash MMU's Linux tables)
+TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
+          ("riscv64-7.", ""): "RISC-V Sv48 from VMCOREINFO's satp",
+          ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp",
+          ("ppc64el-6.1.", ""): "Book3S-64 radix, 64 KiB pages from VMCOREINFO "
+                                "SYMBOL(swapper_pg_dir)",
+          ("ppc64el-6.1.", "disable_radix"): "Book3S-64 hash MMU's Linux tables, 64 KiB pages "
+                                             "from VMCOREINFO SYMBOL(swapper_pg_dir)"}
 DUMPED = [pytest.param(name, kaslr, note, "".join(words),
                        id="%s-%s%s%s" % (name, "kaslr" if kaslr else "nokaslr",
                                          "-vmcoreinfo" if note else "",
@@ -193,9 +200,9 @@ def test_real_qemu_memory_dumps(name, kaslr, note, words, tmp_path):
             assert hashlib.sha256(f.read()).hexdigest().encode() == guest_btf.group(1), source
     if note:
         assert ("KERNELOFFSET=0," in err) != kaslr
-    elif name.startswith(("arm64-", "riscv64-")):
+    elif name.startswith(("arm64-", "riscv64-", "ppc64el-")):
         assert "no VMCOREINFO note: the kernel's own copy found" in err
-    for (prefix, on), tables in RISCV_TABLES.items():
+    for (prefix, on), tables in TABLES.items():
         if name.startswith(prefix) and words == on:
             assert "page tables: %s" % tables in err
     if "export tables from BTF" in err:
