@@ -43,32 +43,35 @@ def modules_found(path):
 
 
 def sparse_copy(path, target, size):
-    """`path` (a 64-bit little-endian ELF core) with a PT_LOAD of zeros after its own, the
-    file `size` bytes, sparse: its program headers rewritten at the end of the copy; False
-    where they are too many for one more (QEMU's x86-64 -p dumps: see PN_XNUM)."""
+    """`path` (a 64-bit ELF core, either byte order: QEMU 7.2 writes ppc64le guests'
+    big-endian) with a PT_LOAD of zeros after its own, the file `size` bytes, sparse: its
+    program headers rewritten at the end of the copy; False where they are too many for one
+    more (QEMU's x86-64 -p dumps: see PN_XNUM)."""
     with open(path, "rb") as f:
         head = f.read(64)
-    phoff, = struct.unpack_from("<Q", head, 32)
-    phentsize, phnum = struct.unpack_from("<HH", head, 54)
+    e = ">" if head[5] == 2 else "<"        # EI_DATA
+    phoff, = struct.unpack_from(e + "Q", head, 32)
+    phentsize, phnum = struct.unpack_from(e + "HH", head, 54)
     if phnum + 1 >= 0xFFFF:
         return False
     shutil.copyfile(path, target)
     with open(target, "r+b") as f:
         f.seek(phoff)
         headers = f.read(phentsize * phnum)
-        loads = [struct.unpack_from("<IIQQQQQQ", headers, i * phentsize) for i in range(phnum)]
+        loads = [struct.unpack_from(e + "IIQQQQQQ", headers, i * phentsize)
+                 for i in range(phnum)]
         top = max(h[3] + h[5] for h in loads if h[0] == 1)          # p_paddr + p_filesz
         end = f.seek(0, 2)
         table = (end + 4095) & ~4095
         data = (table + phentsize * (phnum + 1) + 4095) & ~4095
-        extra = struct.pack("<IIQQQQQQ", 1, 6, data, 0, top, size - data, size - data, 4096)
+        extra = struct.pack(e + "IIQQQQQQ", 1, 6, data, 0, top, size - data, size - data, 4096)
         f.seek(table)
         f.write(headers + extra)
         f.truncate(size)
         f.seek(32)
-        f.write(struct.pack("<Q", table))
+        f.write(struct.pack(e + "Q", table))
         f.seek(56)
-        f.write(struct.pack("<H", phnum + 1))
+        f.write(struct.pack(e + "H", phnum + 1))
     return True
 
 
