@@ -1656,7 +1656,7 @@ class _KdumpIndex:
         if i == len(self.keys) or self.keys[i] != key:
             return None
         step = self.steps[i]
-        if pfn < 0 or byte >= len(step) or not step[byte] >> (pfn & 7) & 1:
+        if byte >= len(step) or not step[byte] >> (pfn & 7) & 1:
             return None
         index = self.counts[i] + _popcount(step[:byte]) + POPCOUNT[step[byte]
                                                                    & (1 << (pfn & 7)) - 1]
@@ -5496,7 +5496,7 @@ VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARM
 def _architecture(memory, kernel):
     """The e_machine the kernel runs as: the dump's, the kernel image's, its vermagic's,
     with the pointer size telling i386 from x86-64 (QEMU writes i386 dumps as EM_X86_64
-    ELF)."""
+    ELF) and 32-bit powerpc from ppc64 (their vermagic words are alike)."""
     machine = memory.machine or kernel.machine
     if machine is None:
         words = vermagic(kernel.fmt.image.data) or ""
