@@ -1229,6 +1229,7 @@ def _numbers(info, *keys):
 
 
 X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
+PPC64_PAGE_OFFSET = 0xC000000000000000      # ppc64's linear map: __pa() clears the top nibble
 
 
 def _image_offset(info):
@@ -1926,12 +1927,20 @@ def _window_base(window, base, memory):
     """(window, base, Memory) with the virtual address of a physical window's first byte
     where VMCOREINFO says the kernel's virtual minus physical offset: the note's, else, of a
     dump without one, the kernel's own copy where the window holds it (then the dump's
-    VMCOREINFO).  A riscv64 kernel's absolute name pointers do not vote for its base in a
-    dump: its __ksymtab_strings is not among the largest identifier blocks there."""
+    VMCOREINFO); on ppc64, whose VMCOREINFO says none, PAGE_OFFSET where _stext is in its
+    linear map (0xc...: no other architecture's kernel text is; the kernel is in the linear
+    map), in a dump that says it is ppc64's or says nothing (QEMU's kdump-compressed ones).
+    The absolute name pointers of a riscv64 kernel, or of a ppc64 one with the hash MMU, do
+    not vote for its base in a dump: its __ksymtab_strings is not among the largest
+    identifier blocks there."""
     if base is None and memory.window[0] == "physical":
         if not memory.info:
             memory.info = _vmcoreinfo_in_memory(memory, window, window=True)
         offset = _image_offset(memory.info)
+        text = _numbers(memory.info, "SYMBOL(_stext)")
+        if offset is None and text and text[0] >> 60 == PPC64_PAGE_OFFSET >> 60 and \
+                memory.machine in (EM_PPC64, None):
+            offset = PPC64_PAGE_OFFSET
         if offset is not None:
             base = (memory.window[1] + offset) & ((1 << 64) - 1)
             _log.info("the window's base from VMCOREINFO: %x", base)
@@ -2082,7 +2091,6 @@ def _arm64_scheme(granule, va_bits, big_endian=False):
 
 
 X86_MASK = 0x000FFFFFFFFFF000
-BOOK3S_KERNEL = 0xC000000000000000      # PAGE_OFFSET: __pa() clears the top nibble
 SCHEMES = {
     "x86-64": _Scheme("x86-64 4-level", 8, ((39, 9), (30, 9), (21, 9), (12, 9)),
                       _x86_decode(X86_MASK, (1, 2)), 48, "sign"),
@@ -2109,19 +2117,20 @@ SCHEMES = {
     # (the hash MMU's is in no table: bolted in the hashed page table).  Index bits from the
     # top, per page size: radix-64k.h 13/9/9/5, radix-4k.h 13/9/9/9 (52-bit), hash-64k.h
     # 8/10/10/8 (52-bit), hash-4k.h 9/9/7/9 (46-bit); KERN_VIRT_START 0xc008000000000000
-    # (hash with 4 KiB pages: 0xc000100000000000)
+    # (hash with 4 KiB pages: 0xc0003d0000000000, 61 TiB of linear map, from 5.8's commit
+    # 7746406baa3b; measured on Debian's 7.2 with disable_radix)
     "book3s radix 64k": _Scheme("Book3S-64 radix, 64 KiB pages", 8,
                                 ((39, 13), (30, 9), (21, 9), (16, 5)), _book3s_decode, 52,
-                                "quadrant", True, (BOOK3S_KERNEL, 0xC008000000000000)),
+                                "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
     "book3s hash 64k": _Scheme("Book3S-64 hash MMU's Linux tables, 64 KiB pages", 8,
                                ((44, 8), (34, 10), (24, 10), (16, 8)), _book3s_decode, 52,
-                               "quadrant", True, (BOOK3S_KERNEL, 0xC008000000000000)),
+                               "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
     "book3s radix 4k": _Scheme("Book3S-64 radix, 4 KiB pages", 8,
                                ((39, 13), (30, 9), (21, 9), (12, 9)), _book3s_decode, 52,
-                               "quadrant", True, (BOOK3S_KERNEL, 0xC008000000000000)),
+                               "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
     "book3s hash 4k": _Scheme("Book3S-64 hash MMU's Linux tables, 4 KiB pages", 8,
                               ((37, 9), (28, 9), (21, 7), (12, 9)), _book3s_decode, 46,
-                              "quadrant", True, (BOOK3S_KERNEL, 0xC000100000000000)),
+                              "quadrant", True, (PPC64_PAGE_OFFSET, 0xC0003D0000000000)),
 }
 # each page size's schemes, radix first (POWER9 boots radix unless disable_radix): a
 # VMCOREINFO of 6.1 does not say which MMU the kernel chose; the module list does.  With
@@ -2157,7 +2166,7 @@ class _PageTables:
         scheme = self.scheme
         if scheme.linear and scheme.linear[0] <= address < scheme.linear[1]:
             return address - scheme.linear[0]
-        if scheme.extend == "quadrant" and (address ^ BOOK3S_KERNEL) >> scheme.va_bits:
+        if scheme.extend == "quadrant" and (address ^ PPC64_PAGE_OFFSET) >> scheme.va_bits:
             return None         # another quadrant (another table), or past the tables' reach
         page = address & ~0xFFF
         if page not in self._cache:
@@ -2195,7 +2204,7 @@ class _PageTables:
         def canonical(va):
             if scheme.extend == "upper" or scheme.extend == "sign" and va >> scheme.va_bits - 1:
                 return va | above
-            return va | BOOK3S_KERNEL if scheme.extend == "quadrant" else va
+            return va | PPC64_PAGE_OFFSET if scheme.extend == "quadrant" else va
 
         def walk(table, level, prefix):
             if table in walked:
@@ -5474,23 +5483,24 @@ class _Kernel(NamedTuple):
 # below the kernel's end (MODULES_VADDR = _end - 2 GiB, MODULES_END = _start), the kernel
 # in the last 2 GiB, KASLR (6.6) moving it within its first 1 GiB.  Book3S-64's vmalloc
 # space (module_alloc(): VMALLOC_START-VMALLOC_END where no MODULES_VADDR, 6.1): 512 TiB
-# from KERN_VIRT_START (radix.h, hash-64k.h), with the hash MMU's 4 KiB pages 16 TiB from
-# 0xc000100000000000 (hash-4k.h).
+# from KERN_VIRT_START (radix.h, hash-64k.h), with the hash MMU's 4 KiB pages 1 TiB from
+# 0xc0003d0000000000 (hash-4k.h, 5.8 on).
 MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
                 EM_386: [(0xc0000000, 0xfffff000)], EM_ARM: [(0x7f000000, 0xfffff000)],
                 EM_RISCV: [(0xffffffff00000000, 1 << 64)],
-                EM_PPC64: [(0xc000100000000000, 0xc000200000000000),
+                EM_PPC64: [(0xc0003d0000000000, 0xc0003e0000000000),
                            (0xc008000000000000, 0xc00a000000000000)]}
 ARM64_MODULE_REACH = 4 << 30
 
 
 # the architecture's words of vermagic (MODULE_ARCH_VERMAGIC): what names the machine of a
 # dump that does not (QEMU's kdump-compressed arm, riscv and ppc64 dumps say "Unknown");
-# powerpc's: "mprofile-kernel " (64-bit ftrace), "relocatable " (arch/powerpc/include/asm/
-# module.h), the pointer size telling 32-bit powerpc
+# powerpc's: "mprofile-kernel " or "patchable-function-entry " (64-bit ftrace),
+# "relocatable " (arch/powerpc/include/asm/module.h), the pointer size telling 32-bit powerpc
 VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM),
                      (re.compile(r" riscv\b"), EM_RISCV),
-                     (re.compile(r" (mprofile-kernel|relocatable) "), EM_PPC64))
+                     (re.compile(r" (mprofile-kernel|patchable-function-entry|relocatable) "),
+                      EM_PPC64))
 
 
 def _architecture(memory, kernel):
@@ -5539,7 +5549,7 @@ def _kernel_offset(memory, kernel, machine):
     if found is not None:
         return found
     if machine == EM_PPC64:
-        return BOOK3S_KERNEL
+        return PPC64_PAGE_OFFSET
     if kernel.fmt.image.base is not None and memory.window[0] == "physical":
         return kernel.fmt.image.base - memory.window[1]
     return None

@@ -468,7 +468,7 @@ MMUS = {
     # alone (HASH_*_VAL_BITS); a page PRESENT|PTE (62)|ACCESSED|DIRTY|PRIVILEGED|RW
     # (PAGE_KERNEL), a large one |EXEC (PAGE_KERNEL_X); the hash MMU's pages also carry
     # their slot in the hashed table: 64 KiB pages H_PAGE_HASHPTE (bit 55), 4 KiB ones
-    # H_PAGE_F_SECOND and H_PAGE_F_GIX (bits 56-53)
+    # H_PAGE_HASHPTE (bit 60), H_PAGE_F_SECOND and H_PAGE_F_GIX (bits 56-53)
     "book3s radix 64k": Mmu(((39, 13), (30, 9), (21, 9), (16, 5)), 8,
                             tuple(BOOK3S_PRESENT | bits for bits in (9, 9, 5, 0)),
                             BOOK3S_KERNEL_RW, BOOK3S_KERNEL_RW | 1, top_align=65536),
@@ -478,7 +478,7 @@ MMUS = {
     "book3s hash 64k": Mmu(((44, 8), (34, 10), (24, 10), (16, 8)), 8, BOOK3S_PRESENT,
                            BOOK3S_KERNEL_RW | 1 << 55, None, top_align=65536),
     "book3s hash 4k": Mmu(((37, 9), (28, 9), (21, 7), (12, 9)), 8, BOOK3S_PRESENT,
-                          BOOK3S_KERNEL_RW | 0xF << 53, None, top_align=65536),
+                          BOOK3S_KERNEL_RW | 1 << 60 | 0xF << 53, None, top_align=65536),
 }
 
 

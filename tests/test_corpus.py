@@ -142,17 +142,23 @@ GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(Fal
                  "arm64-6.1.": [(True, False), (False, True)], "i386-6.1.": [(True, False)],
                  "armhf-6.1.": [(False, False)], "riscv64-6.12.": [(False, False)],
                  "riscv64-7.": [(False, False), (False, False, "no4lvl")],
-                 "ppc64el-6.1.": [(False, False), (False, False, "disable_radix")]}
+                 "ppc64el-6.1.": [(False, False), (False, False, "disable_radix")],
+                 "ppc64el-7.": [(False, False), (False, False, "disable_radix")]}
 # the tables each kernel chose under QEMU 7.2, and where its root comes from: riscv64's mode
 # (no4lvl, 6.4+: Sv39; 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir), POWER9's MMU
-# (radix unless disable_radix: then the hash MMU's Linux tables)
+# (radix unless disable_radix: then the hash MMU's Linux tables; Debian's ppc64el has 64 KiB
+# pages in bookworm, 4 KiB ones from trixie)
 TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
           ("riscv64-7.", ""): "RISC-V Sv48 from VMCOREINFO's satp",
           ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp",
           ("ppc64el-6.1.", ""): "Book3S-64 radix, 64 KiB pages from VMCOREINFO "
                                 "SYMBOL(swapper_pg_dir)",
           ("ppc64el-6.1.", "disable_radix"): "Book3S-64 hash MMU's Linux tables, 64 KiB pages "
-                                             "from VMCOREINFO SYMBOL(swapper_pg_dir)"}
+                                             "from VMCOREINFO SYMBOL(swapper_pg_dir)",
+          ("ppc64el-7.", ""): "Book3S-64 radix, 4 KiB pages from VMCOREINFO "
+                              "SYMBOL(swapper_pg_dir)",
+          ("ppc64el-7.", "disable_radix"): "Book3S-64 hash MMU's Linux tables, 4 KiB pages "
+                                           "from VMCOREINFO SYMBOL(swapper_pg_dir)"}
 DUMPED = [pytest.param(name, kaslr, note, "".join(words),
                        id="%s-%s%s%s" % (name, "kaslr" if kaslr else "nokaslr",
                                          "-vmcoreinfo" if note else "",

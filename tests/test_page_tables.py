@@ -227,8 +227,8 @@ def test_kcore_module_space(machine, tmp_path, run, assert_symvers):
 
 # Book3S-64 (ppc64, ppc64le): the kernel in the linear map at PAGE_OFFSET + physical, from
 # physical 0, its list head in its .data; modules in the vmalloc space, 512 TiB from
-# 0xc008000000000000 (radix.h, hash-64k.h; radix with 4 KiB pages too), 16 TiB from
-# 0xc000100000000000 with the hash MMU's 4 KiB pages (hash-4k.h); absolute pointers
+# 0xc008000000000000 (radix.h, hash-64k.h; radix with 4 KiB pages too), 1 TiB from
+# 0xc0003d0000000000 with the hash MMU's 4 KiB pages (hash-4k.h, 5.8 on); absolute pointers
 def book3s(modules, size, **kwargs):
     return dict(prel32=False, kernel_base=PPC64_PAGE_OFFSET, head=PPC64_PAGE_OFFSET + 0x20000,
                 module_bases=[modules, modules + (size >> 1) + 0x5A5A5A5A0000 % (size >> 1),
@@ -241,21 +241,22 @@ BOOK3S = {"book3s radix 64k": (0xC008000000000000, 1 << 49, 65536, True,
                               "Book3S-64 hash MMU's Linux tables, 64 KiB pages"),
           "book3s radix 4k": (0xC008000000000000, 1 << 49, 4096, True,
                               "Book3S-64 radix, 4 KiB pages"),
-          "book3s hash 4k": (0xC000100000000000, 1 << 44, 4096, False,
+          "book3s hash 4k": (0xC0003D0000000000, 1 << 40, 4096, False,
                              "Book3S-64 hash MMU's Linux tables, 4 KiB pages")}
 
 
 def book3s_dump(path, mmu, big=False, info=True, elf_big=False):
     """(kernel_with_modules(), the ELF core at `path`) of a Book3S-64 kernel (big-endian
     with `big`: ppc64, else ppc64le), its VMCOREINFO (arch_crash_save_vmcoreinfo() and the
-    generic lines: PAGESIZE, SYMBOL(swapper_pg_dir)) in a note unless `info` is False; the
+    generic lines: PAGESIZE, _stext, swapper_pg_dir) in a note unless `info` is False; the
     ELF itself big-endian with `elf_big` (QEMU 7.2's dumps of a ppc64le guest)."""
     modules, size, page, radix, _ = BOOK3S[mmu]
     memory = kernel_with_modules(**book3s(modules, size, big=big))
     physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
     start, image = physical.image()
-    notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=%d\n"
-              b"SYMBOL(swapper_pg_dir)=%x\n" % (page, root + PPC64_PAGE_OFFSET))] if info else []
+    notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=%d\nSYMBOL(_stext)=%x\n"
+              b"SYMBOL(swapper_pg_dir)=%x\n" % (page, PPC64_PAGE_OFFSET,
+                                                root + PPC64_PAGE_OFFSET))] if info else []
     elf_core(path, [(start, start, len(image), image)], notes=notes, machine=EM_PPC64,
              big=elf_big)
     return memory
@@ -267,12 +268,14 @@ def book3s_dump(path, mmu, big=False, info=True, elf_big=False):
 def test_book3s_modules_over_the_vmalloc_space(mmu, big, elf_big, tmp_path, run,
                                                assert_symvers):
     """A ppc64le (and ppc64: `big`) dump: the kernel read in the linear map (the hash MMU's
-    tables do not hold it), every loaded module through the tables VMCOREINFO's
+    tables do not hold it) from PAGE_OFFSET, as VMCOREINFO's _stext there says (its name
+    pointers need not vote for it), every loaded module through the tables VMCOREINFO's
     swapper_pg_dir roots (radix tried before the hash MMU's: only one takes the module
     list), from the bottom to the top of the vmalloc space."""
     memory = book3s_dump(tmp_path / "dump.elf", mmu, big=big, elf_big=elf_big)
     result = run(tmp_path / "dump.elf")
     assert_symvers(result, memory.symvers("6.14"))
+    assert "the window's base from VMCOREINFO: c000000000000000" in result.err
     assert "3 modules on the module list (page tables: %s from VMCOREINFO " \
         "SYMBOL(swapper_pg_dir)" % BOOK3S[mmu][4] in result.err
 
@@ -299,8 +302,9 @@ def test_book3s_big_endian_kdump(flattened, tmp_path, run, assert_symvers):
     modules, size, page, radix, said = BOOK3S[mmu]
     memory = kernel_with_modules(**book3s(modules, size))
     physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
-    physical.page(page, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\nSYMBOL(swapper_pg_dir)=%x\n"
-                  % (root + PPC64_PAGE_OFFSET), align=page)
+    physical.page(page, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\nSYMBOL(_stext)=%x\n"
+                  b"SYMBOL(swapper_pg_dir)=%x\n" % (PPC64_PAGE_OFFSET, root + PPC64_PAGE_OFFSET),
+                  align=page)
     physical.page(page, b"\x006.14.0-test SMP mod_unload modversions mprofile-kernel "
                   b"relocatable \0", align=page)         # vermagic[]
     start, image = physical.image()
@@ -309,6 +313,7 @@ def test_book3s_big_endian_kdump(flattened, tmp_path, run, assert_symvers):
     result = run(tmp_path / "dump")
     assert_symvers(result, memory.symvers("6.14"))
     assert "kdump-compressed dump (header version 6, big-endian)" in result.err
+    assert "the window's base from VMCOREINFO: c000000000000000" in result.err
     assert "3 modules on the module list (page tables: %s from VMCOREINFO " \
         "SYMBOL(swapper_pg_dir)" % said in result.err
 
