@@ -57,9 +57,11 @@ class Memory:
         return lines
 
 
-def _export_tables(module, base, bits, big, era, prel32):
-    """The ksymtab (sorted), kcrctab, kflagstab and strings of a module at `base`: bytes,
-    and {export type: (table address, count, crc address, flag address)}."""
+def _export_tables(module, base, bits, big, era, prel32, tables_last=False):
+    """The ksymtab (sorted), kcrctab, kflagstab and strings of a module at `base`, in that
+    order (with `tables_last`: the strings, the kcrctab and kflagstab, then the ksymtab, as
+    ppc64's modules have them): bytes, and {export type: (table address, count, crc address,
+    flag address)}."""
     e = ">" if big else "<"
     P = bits // 8
     info = ERAS[era]
@@ -69,16 +71,23 @@ def _export_tables(module, base, bits, big, era, prel32):
                                                                        module.exports)]
     tables = {t: sorted((x for x in module.exports if info.flagstab or x.export == t),
                         key=lambda x: x.name.encode()) for t in types}
-    strings_at = 0x2000
-    out = bytearray(strings_at)
+    count = sum(len(syms) for syms in tables.values())
+    crc_width = P if info.crc_long else 4
+    crc_size = count * crc_width + (count if info.flagstab else 0)
+    strings_at = 0 if tables_last else 0x2000
     strings, offsets = bytearray(), {}
     for x in module.exports:
         for s in (x.name, x.namespace):
             if s not in offsets:
                 offsets[s] = strings_at + len(strings)
                 strings += s.encode() + b"\0"
+    if tables_last:
+        crcs_at = -(-len(strings) // 8) * 8
+        at = -(-(crcs_at + crc_size) // 8) * 8
+    else:
+        at, crcs_at = 0, -(-count * (3 if info.namespace else 2) * field_size // 8) * 8
+    out = bytearray(max(at, crcs_at) + 0x2000)
     placed = {}
-    at = 0
     for t, syms in tables.items():
         start = at
         for i, x in enumerate(syms):
@@ -93,8 +102,7 @@ def _export_tables(module, base, bits, big, era, prel32):
             out[at:at + len(entry)] = entry
             at += len(entry)
         placed[t] = [start, len(syms)]
-    at = (at + 7) & ~7
-    crc_width = P if info.crc_long else 4
+    end, at = at, crcs_at
     for t, syms in tables.items():
         placed[t].append(at)
         for x in syms:
@@ -105,8 +113,12 @@ def _export_tables(module, base, bits, big, era, prel32):
         if info.flagstab:
             out[at:at + len(syms)] = bytes(x.export == GPL for x in syms)
             at += len(syms)
-    assert at < strings_at
-    out = bytes(out) + bytes(strings)
+    if tables_last:
+        out[:len(strings)] = strings
+        out = bytes(out[:end])
+    else:
+        assert at < strings_at
+        out = bytes(out[:strings_at]) + bytes(strings)
     return out, {t: (base + s, n, base + c, base + f if f is not None else None)
                  for t, (s, n, c, f) in placed.items()}
 
@@ -134,14 +146,15 @@ def struct_module(name, state, next_, prev, shape, tables, bits, big):
 def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, seed=50,
                         kernel_base=0xFFFFFFFF81000000, module_base=0xFFFFFFFFC0000000,
                         head=0xFFFFFFFF82000000, stale=True, module_bases=None, prel32=None,
-                        unused=False):
+                        unused=False, exports=3, tables_last=False):
     """A kernel of `era` at `kernel_base` and `count` modules loaded in module memory from
     `module_base` (each a page-aligned region: its tables, then its struct module in the
     `layout` of STRUCT_MODULE), on a ring whose list head is at `head` (the kernel's
     `modules`); with `stale`, a copy of one struct module outside the ring.  `module_bases`:
     each module's region where it is given (64 KiB each), as far apart as module memory
     allows; with `unused`, the modules export EXPORT_UNUSED_SYMBOL(_GPL) and
-    EXPORT_SYMBOL_GPL_FUTURE symbols too (2.6.18-5.11)."""
+    EXPORT_SYMBOL_GPL_FUTURE symbols too (2.6.18-5.11).  Module i exports `exports` + i
+    symbols (every third none), with `tables_last` after their names and CRCs."""
     P = bits // 8
     word = "Q" if P == 8 else "I"
     e = ">" if big else "<"
@@ -153,12 +166,13 @@ def kernel_with_modules(era="6.14", layout="6.1", bits=64, big=False, count=5, s
     modules = []
     bases = module_bases or [module_base + i * 0x10000 for i in range(count)]
     for i, base in enumerate(bases):
-        exports = [x for x in make_exports(ERAS[era], count=3 + i, seed=seed + i, unused=unused)
+        symbols = [x for x in make_exports(ERAS[era], count=exports + i, seed=seed + i,
+                                           unused=unused)
                    if unused or x.export in (PLAIN, GPL)] if i % 3 != 2 else []
-        modules.append(LoadedModule("mod_%d" % i, exports, base + 0x8000, base))
+        modules.append(LoadedModule("mod_%d" % i, symbols, base + 0x8000, base))
     lists = [head] + [m.address + P for m in modules]
     for i, m in enumerate(modules):
-        tables_bytes, tables = _export_tables(m, m.table, bits, big, era, prel32)
+        tables_bytes, tables = _export_tables(m, m.table, bits, big, era, prel32, tables_last)
         record = struct_module(m.name, 0, lists[(i + 2) % len(lists)], lists[i], shape, tables,
                                bits, big)
         memory.regions[m.table] = tables_bytes

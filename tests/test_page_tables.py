@@ -280,6 +280,23 @@ def test_book3s_modules_over_the_vmalloc_space(mmu, big, elf_big, tmp_path, run,
         "SYMBOL(swapper_pg_dir)" % BOOK3S[mmu][4] in result.err
 
 
+def test_book3s_names_before_their_table(tmp_path, run, assert_symvers):
+    """ppc64's modules keep __ksymtab_strings and __kcrctab before __ksymtab: tables of some
+    70 entries of 24 bytes end more than 1 KiB past their last name and CRC (jbd2, sunrpc
+    and usbcore of Debian's 6.1), read to their end all the same."""
+    mmu = "book3s radix 64k"
+    modules, size, page, radix, said = BOOK3S[mmu]
+    memory = kernel_with_modules(**book3s(modules, size, exports=150, tables_last=True))
+    physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
+    start, image = physical.image()
+    elf_core(tmp_path / "dump.elf", [(start, start, len(image), image)], machine=EM_PPC64,
+             notes=[(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
+                     b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))])
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "3 modules on the module list" in result.err
+
+
 @pytest.mark.parametrize("mmu", BOOK3S)
 def test_book3s_root_found_by_a_scan(mmu, tmp_path, run, assert_symvers):
     """No VMCOREINFO (a kernel without CONFIG_CRASH_CORE): the root is a 64 KiB-aligned
