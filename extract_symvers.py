@@ -1570,8 +1570,10 @@ def _core(f, head, max_size):
     loads = [s for s in loads if s not in sparse]
     window, (space, start), banner = _core_window(f, loads, info, max_size)
     virtual = [s for s in loads if _virtual(s)]
+    # a virtual segment's p_paddr 0 says no physical address, but in a kcore that marks its
+    # vmalloc space -1 it is one: ppc64's RAM from physical 0 at PAGE_OFFSET
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
-                           if not _virtual(s) or s.paddr], size)
+                           if not _virtual(s) or s.paddr or sparse], size)
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual], size) if virtual else None,
                     notes=notes, info=info, machine=elf.machine, window=(space, start),

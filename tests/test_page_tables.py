@@ -352,3 +352,22 @@ def test_book3s_another_quadrant_is_not_the_kernels(tmp_path, run, assert_symver
     result = run(tmp_path / "dump.elf")
     assert sorted(result.lines) == sorted(memory.symvers("6.14")), result.err
     assert "the module list is broken: the link from %#x" % memory.head in result.err
+
+
+def test_book3s_kcore(tmp_path, run, assert_symvers):
+    """ppc64's /proc/kcore (fs/proc/kcore.c): its RAM from physical 0 at PAGE_OFFSET (p_paddr
+    0, a physical address here: the vmalloc space's is -1), the vmalloc space read only
+    through the page tables in that RAM."""
+    mmu = "book3s radix 64k"
+    modules, _, page, radix, said = BOOK3S[mmu]
+    size = 4 << 40          # of the 512 TiB: what a file can say
+    memory = kernel_with_modules(**book3s(modules, size))
+    physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
+    start, image = physical.image()
+    elf_core(tmp_path / "kcore", [(PPC64_PAGE_OFFSET, 0, len(image), image),
+                                  (modules, (1 << 64) - 1, size, b"")], machine=EM_PPC64,
+             notes=[(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
+                     b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))])
+    result = run(tmp_path / "kcore")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "3 modules on the module list (page tables: %s from VMCOREINFO" % said in result.err
