@@ -1240,6 +1240,7 @@ def _numbers(info, *keys):
 
 
 X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
+PPC64_PAGE_OFFSET = 0xC000000000000000      # ppc64's linear map: __pa() clears the top nibble
 
 
 def _image_offset(info):
@@ -1612,8 +1613,10 @@ def _core(f, head, max_size):
     loads = [s for s in loads if s not in sparse]
     pieces, (space, start, end), banner = _core_window(f, loads, info)
     virtual = [s for s in loads if _virtual(s)]
+    # a virtual segment's p_paddr 0 says no physical address, but in a kcore that marks its
+    # vmalloc space -1 it is one: ppc64's RAM from physical 0 at PAGE_OFFSET
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
-                           if not _virtual(s) or s.paddr], size)
+                           if not _virtual(s) or s.paddr or sparse], size)
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual], size) if virtual else None,
                     notes=notes, info=info, machine=elf.machine, window=(space, start),
@@ -1645,9 +1648,12 @@ _KDUMP_SUB_FIELDS = ("phys_base dump_level split start_pfn end_pfn offset_vmcore
                      "start_pfn_64 end_pfn_64 max_mapnr_64")
 # disk_dump_header and kdump_sub_header of a 64-bit and of a 32-bit kernel, as QEMU's dump.h
 # writes them: after the utsname, padding to a long, a timeval of two longs, then 32-bit
-# fields; the 32-bit sub-header is packed (off_t is 64-bit).  Each in the dumped machine's
-# byte order, as its page descriptors (makedumpfile writes its own machine's structs; QEMU's
-# dump.c converts with cpu_to_dump32/64: big-endian for s390x), the bitmaps bytes
+# fields; the 32-bit sub-header is packed (off_t is 64-bit).  Each in the dump's byte order
+# (makedumpfile: the dumped machine's; QEMU's dump.c: cpu_to_dump32/64(), the d_endian of its
+# ELF dumps too: big-endian for s390x), as are the page descriptors and the notes; the bitmaps
+# are bytes.  QEMU up to 8.0 dumps a little-endian ppc64 guest big-endian
+# (target/ppc/arch_dump.c asked for the hypervisor's interrupt endianness, fixed in 2023).  The
+# block size tells the order: none of the sizes reads as another byte-swapped.
 KDUMP_HEADERS = tuple(
     (e, _Record("DiskDumpHeader", _KDUMP_FIELDS, e + header),
      _Record("KdumpSubHeader", _KDUMP_SUB_FIELDS, e + sub))
@@ -1656,10 +1662,10 @@ KDUMP_HEADERS = tuple(
 # utsname.machine (the fifth of new_utsname's six 65-byte fields) -> e_machine
 UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_386,
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
-                "arm": EM_ARM, "riscv64": EM_RISCV, "s390x": EM_S390, "S390X": EM_S390}
+                "arm": EM_ARM, "riscv64": EM_RISCV, "s390x": EM_S390, "S390X": EM_S390,
+                "ppc64": EM_PPC64, "ppc64le": EM_PPC64}
 KDUMP_PAGE_DESC = {e: struct.Struct(e + "qIIQ") for e in "<>"}  # offset, size, flags, page_flags
-KDUMP_DESC_SIZE = KDUMP_PAGE_DESC["<"].size
-KDUMP_BITMAP_MAX = 64 << 20     # bytes of a bitmap read at most: 2 TiB of 4 KiB pages
+KDUMP_BITMAP_MAX = 256 << 20    # bytes of a bitmap read at most: 8 TiB of 4 KiB pages, 128 of 64
 KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
 POPCOUNT = bytes(bin(byte).count("1") for byte in range(256))
 # the pages (bit numbers) each byte of a bitmap says, least significant first
@@ -1674,30 +1680,44 @@ def _popcount(data):
 
 class _KdumpIndex:
     """The pages of a kdump-compressed file, {pfn: (offset, size, flags)} read when asked:
-    its second bitmap (the pages dumped), kept with a running count of its set bits, says
-    which; the n-th set bit's descriptor is the n-th of the table at `descs_at`, which the
-    file holds `room` of, in byte order `e`.  Its memory is the bitmap's, whatever the count
-    of pages."""
+    its second bitmap (the pages dumped), kept as the steps of it that have a bit set, each
+    with the count of set bits before it, says which; the n-th set bit's descriptor is the
+    n-th of the table at `descs_at`, which the file holds `room` of.  Its memory is that of
+    the bitmap's steps with pages, whatever the count of pages or where they are (a ppc64
+    guest's device memory 32 TiB up: a bitmap of 64 MiB for 8 192 pages of RAM)."""
 
-    def __init__(self, f, bitmap, descs_at, room, e):
-        self.f, self.bitmap, self.descs_at = f, bitmap, descs_at
-        self.desc = KDUMP_PAGE_DESC[e]
+    def __init__(self, f, steps, descs_at, room, endian):
+        self.f, self.descs_at = f, descs_at
+        self.desc = KDUMP_PAGE_DESC[endian]
+        self.keys = sorted(steps)       # step numbers, each KDUMP_INDEX_STEP bytes of bitmap
+        self.steps = [steps[key] for key in self.keys]
         self.counts = array.array("Q", [0])
-        for at in range(0, len(bitmap), KDUMP_INDEX_STEP):
-            self.counts.append(self.counts[-1] + _popcount(bitmap[at:at + KDUMP_INDEX_STEP]))
+        for step in self.steps:
+            self.counts.append(self.counts[-1] + _popcount(step))
         self.total = min(self.counts[-1], room)
         self.truncated = False      # the file shorter than its pages say
         self.corrupt = set()        # the offsets of pages found corrupt (warned of)
 
     def _index(self, pfn):
         """The number of a page's descriptor, or None where the file does not hold it."""
-        byte = pfn >> 3
-        if not 0 <= byte < len(self.bitmap) or not self.bitmap[byte] >> (pfn & 7) & 1:
+        key, byte = divmod(pfn >> 3, KDUMP_INDEX_STEP)
+        i = bisect.bisect_left(self.keys, key)
+        if i == len(self.keys) or self.keys[i] != key:
             return None
-        step = byte // KDUMP_INDEX_STEP
-        index = self.counts[step] + _popcount(self.bitmap[step * KDUMP_INDEX_STEP:byte]) \
-            + POPCOUNT[self.bitmap[byte] & (1 << (pfn & 7)) - 1]
+        step = self.steps[i]
+        if byte >= len(step) or not step[byte] >> (pfn & 7) & 1:
+            return None
+        index = self.counts[i] + _popcount(step[:byte]) + POPCOUNT[step[byte]
+                                                                   & (1 << (pfn & 7)) - 1]
         return index if index < self.total else None
+
+    def last_pfn(self):
+        """The highest pfn the bitmap says, or -1."""
+        if not self.steps:
+            return -1
+        step = self.steps[-1]
+        end = len(step.rstrip(b"\0"))
+        return 8 * (self.keys[-1] * KDUMP_INDEX_STEP + end) - 9 + step[end - 1].bit_length()
 
     def __contains__(self, pfn):
         return self._index(pfn) is not None
@@ -1706,9 +1726,9 @@ class _KdumpIndex:
         index = self._index(pfn)
         if index is None:
             raise KeyError(pfn)
-        self.f.seek(self.descs_at + index * KDUMP_DESC_SIZE)
-        raw = self.f.read(KDUMP_DESC_SIZE)
-        if len(raw) < KDUMP_DESC_SIZE:         # the file shrank since: no data
+        self.f.seek(self.descs_at + index * self.desc.size)
+        raw = self.f.read(self.desc.size)
+        if len(raw) < self.desc.size:         # the file shrank since: no data
             return 0, 0, 0
         return self.desc.unpack(raw)[:3]
 
@@ -1717,18 +1737,19 @@ class _KdumpIndex:
 
     def __iter__(self):
         """The pfns, in order (only the bitmap's non-zero bytes cost a step)."""
-        found = (8 * m.start() + bit for m in NONZERO.finditer(self.bitmap)
-                 for bit in BITS_OF[self.bitmap[m.start()]])
+        found = (8 * (key * KDUMP_INDEX_STEP + m.start()) + bit
+                 for key, step in zip(self.keys, self.steps) for m in NONZERO.finditer(step)
+                 for bit in BITS_OF[step[m.start()]])
         return itertools.islice(found, self.total)
 
     def items(self):
         """(pfn, descriptor) of each page, in order, the table read a chunk at a time."""
-        pfns, step = iter(self), READ_CHUNK // KDUMP_DESC_SIZE
+        pfns, step = iter(self), READ_CHUNK // self.desc.size
         for index in range(0, self.total, step):
-            self.f.seek(self.descs_at + index * KDUMP_DESC_SIZE)
-            table = self.f.read(min(step, self.total - index) * KDUMP_DESC_SIZE)
-            descs = self.desc.iter_unpack(table[:len(table) // KDUMP_DESC_SIZE
-                                                * KDUMP_DESC_SIZE])
+            self.f.seek(self.descs_at + index * self.desc.size)
+            table = self.f.read(min(step, self.total - index) * self.desc.size)
+            descs = self.desc.iter_unpack(table[:len(table) // self.desc.size
+                                                * self.desc.size])
             for desc, pfn in zip(descs, pfns):      # a pfn taken only with its descriptor
                 yield pfn, desc[:3]
 
@@ -1736,7 +1757,7 @@ class _KdumpIndex:
 def _kdump_pages(f, head):
     """(page size, {pfn: (offset, size, flags)}, VMCOREINFO text, ELF notes bytes, the
     e_machine its utsname names, its byte order) of a kdump-compressed file."""
-    for e, header_record, sub_record in KDUMP_HEADERS:
+    for endian, header_record, sub_record in KDUMP_HEADERS:
         header = header_record.read(head)
         if header.block_size in KDUMP_BLOCK_SIZES and 0 < header.sub_hdr_size < 64:
             break
@@ -1765,30 +1786,32 @@ def _kdump_pages(f, head):
                               % size), EXIT_FORMAT)
     # the second bitmap: the pages dumped (no more than `mapnr`), each with a descriptor
     f.seek(block * (1 + header.sub_hdr_size) + half)
-    bitmap = bytearray(f.read(min(half, -(-mapnr // 8))))
-    if bitmap and mapnr % 8:
-        bitmap[-1] &= (1 << mapnr % 8) - 1
+    steps, length = {}, min(half, -(-mapnr // 8))
+    for at in range(0, length, READ_CHUNK):
+        chunk = f.read(min(READ_CHUNK, length - at))
+        if at + len(chunk) == length and mapnr % 8:
+            chunk = chunk[:-1] + bytes([chunk[-1] & (1 << mapnr % 8) - 1])
+        m = NONZERO.search(chunk)
+        while m:
+            low = m.start() - m.start() % KDUMP_INDEX_STEP
+            steps[(at + low) // KDUMP_INDEX_STEP] = chunk[low:low + KDUMP_INDEX_STEP]
+            m = NONZERO.search(chunk, low + KDUMP_INDEX_STEP)
     # a descriptor each: no more than the file holds (a sparse file: what is not a hole)
     room = MAX_SIZE if size is None else \
-        min(size - descs_at, _file_held(f)) // KDUMP_DESC_SIZE
-    pages = _KdumpIndex(f, bytes(bitmap), descs_at, room, e)
+        min(size - descs_at, _file_held(f)) // KDUMP_PAGE_DESC[endian].size
+    pages = _KdumpIndex(f, steps, descs_at, room, endian)
     if pages.counts[-1] > room:
         pages.truncated = _truncated_dump("kdump-compressed dump", size,
-                                          descs_at + pages.counts[-1] * KDUMP_DESC_SIZE)
+                                          descs_at + pages.counts[-1] * pages.desc.size)
     elif len(pages):        # the last page's data: where the pages end, as makedumpfile writes
-        offset, length, _ = pages[_last_pfn(pages.bitmap)]
+        offset, length, _ = pages[pages.last_pfn()]
         pages.truncated = _truncated_dump("kdump-compressed dump", size, offset + length)
-    _log.info("kdump-compressed dump (header version %d): %d of %d pages of %d bytes",
-              header.header_version, len(pages), mapnr, block)
+    _log.info("kdump-compressed dump (header version %d, %s): %d of %d pages of %d bytes",
+              header.header_version, "big-endian" if endian == ">" else "little-endian",
+              len(pages), mapnr, block)
     machine = UTS_MACHINES.get(header.utsname[4 * 65:5 * 65].split(b"\0")[0].decode(
         "latin-1"))
-    return block, pages, info, notes, machine, e
-
-
-def _last_pfn(bitmap):
-    """The highest bit set in a bitmap (of pfns), or -1."""
-    end = len(bitmap.rstrip(b"\0"))
-    return 8 * end - 9 + bitmap[end - 1].bit_length() if end else -1
+    return block, pages, info, notes, machine, endian
 
 
 def _kdump_page(f, desc, page, corrupt):
@@ -1855,7 +1878,7 @@ def _kdump_window(f, page, pages, info, max_size):
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
     start, end = _reach_of(banner, info, "physical")
-    end = min(end, (_last_pfn(pages.bitmap) + 1) * page)
+    end = min(end, (pages.last_pfn() + 1) * page)
     window = _window(end - start, max_size)
     for pfn in range(start // page, _round_up(end, page) // page):
         data = _kdump_page(f, pages[pfn], page, pages.corrupt) if pfn in pages else None
@@ -1869,8 +1892,8 @@ def _kdump_window(f, page, pages, info, max_size):
 
 def _kdump(f, head, max_size):
     """(window, None, Memory) of a kdump-compressed file."""
-    page, pages, info, notes, machine, e = _kdump_pages(f, head)
-    notes = list(_notes(notes, e))
+    page, pages, info, notes, machine, endian = _kdump_pages(f, head)
+    notes = list(_notes(notes, endian))
     info = _vmcoreinfo(notes + [Note(b"VMCOREINFO", 0, info)])
     window, start = _kdump_window(f, page, pages, info, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
@@ -1952,8 +1975,12 @@ def _window_base(window, base, memory):
     """(window, base, Memory) with the virtual address of a physical window's first byte
     where VMCOREINFO says the kernel's virtual minus physical offset: the note's, else, of a
     dump without one, the kernel's own copy where the window holds it (then the dump's
-    VMCOREINFO).  A riscv64 kernel's absolute name pointers do not vote for its base in a
-    dump: its __ksymtab_strings is not among the largest identifier blocks there."""
+    VMCOREINFO); on ppc64, whose VMCOREINFO says none, PAGE_OFFSET where _stext is in its
+    linear map (0xc...: no other architecture's kernel text is; the kernel is in the linear
+    map), in a dump that says it is ppc64's or says nothing (QEMU's kdump-compressed ones).
+    The absolute name pointers of a riscv64 kernel, or of a ppc64 one with the hash MMU, do
+    not vote for its base in a dump: its __ksymtab_strings is not among the largest
+    identifier blocks there."""
     if base is None and memory.window[0] == "physical":
         if not memory.info:
             memory.info = _vmcoreinfo_in_memory(memory, window, window=True)
@@ -1964,6 +1991,10 @@ def _window_base(window, base, memory):
                 _log.info("the window cut at init_uts_ns: %#x-%#x", memory.window[1],
                           memory.window[1] + len(window))
         offset = _image_offset(memory.info)
+        text = _numbers(memory.info, "SYMBOL(_stext)")
+        if offset is None and text and text[0] >> 60 == PPC64_PAGE_OFFSET >> 60 and \
+                memory.machine in (EM_PPC64, None):
+            offset = PPC64_PAGE_OFFSET
         if offset is not None:
             base = (memory.window[1] + offset) & ((1 << 64) - 1)
             _log.info("the window's base from VMCOREINFO: %x", base)
@@ -2021,10 +2052,13 @@ class _Scheme(NamedTuple):
                             # or (PAGE_ENTRY, address, shift: None for the level's)
     va_bits: int            # the bits of a virtual address that index it; without `extend`,
                             # an address with bits above them set is not translated
-    extend: str = ""        # the bits above: "sign" (x86-64), "upper" (arm64's TTBR1: all set)
+    extend: str = ""        # the bits above: "sign" (x86-64), "upper" (arm64's TTBR1: all set),
+                            # "quadrant" (Book3S-64: 63:62 set, those between clear)
     big_endian: bool = False
     designation: object = None  # root -> (the top table's address, its span): the root is
                                 # not the top table's address but says it (s390x's ASCE)
+    linear: tuple = ()      # (start, end) of virtual memory at start + its physical address,
+                            # not looked up in the tables (Book3S-64's linear map)
 
 
 TABLE, PAGE_ENTRY = "table", "page"
@@ -2127,6 +2161,20 @@ def _s390_scheme(tables):
                    8, levels, _s390_decode(tables), 64 - 11 * (5 - tables), "", True, _s390_asce)
 
 
+def _book3s_decode(entry, level, last):
+    """Book3S-64's Linux page tables, radix's and the hash MMU's alike (arch/powerpc/include/
+    asm/book3s/64/pgtable.h, radix.h, hash.h; 6.1): bit 63 _PAGE_PRESENT; bit 62 _PAGE_PTE a
+    leaf (above the last level a huge page: radix maps the linear map in 2 MiB and 1 GiB
+    ones), its address in bits 12-52 (PTE_RPN_MASK, _PAGE_PA_MAX 53: the hash MMU's slot
+    bits above), else the next table, its address with the top two bits and the low byte
+    cleared (PMD_MASKED_BITS: a radix entry's low bits say the next level's size, NLS)."""
+    if not entry >> 63:
+        return None
+    if entry >> 62 & 1:
+        return PAGE_ENTRY, entry & 0x001FFFFFFFFFF000, None
+    return None if last else (TABLE, entry & 0x3FFFFFFFFFFFFF00)
+
+
 def _arm64_scheme(granule, va_bits, big_endian=False):
     """The translation scheme of an arm64 kernel: granule 12 (4 KiB), 14 or 16 bits, VA_BITS
     39 to 52 (an Android kernel often 39): as many levels as the VA bits need; a big-endian
@@ -2161,7 +2209,35 @@ SCHEMES = {
                           48, "sign"),
     "riscv sv57": _Scheme("RISC-V Sv57", 8, ((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)),
                           _riscv_decode, 57, "sign"),
+    # Book3S-64 (POWER): the kernel's Linux page tables, entries __be64 whatever the kernel's
+    # byte order, indexed by the address without its top two bits (the quadrant: 0xc... the
+    # kernel's), the linear map PAGE_OFFSET + physical below KERN_VIRT_START not looked up
+    # (the hash MMU's is in no table: bolted in the hashed page table).  Index bits from the
+    # top, per page size: radix-64k.h 13/9/9/5, radix-4k.h 13/9/9/9 (52-bit), hash-64k.h
+    # 8/10/10/8 (52-bit), hash-4k.h 9/9/7/9 (46-bit); KERN_VIRT_START 0xc008000000000000
+    # (hash with 4 KiB pages: 0xc0003d0000000000, 61 TiB of linear map, from 5.8's commit
+    # 7746406baa3b; measured on Debian's 7.2 with disable_radix)
+    "book3s radix 64k": _Scheme("Book3S-64 radix, 64 KiB pages", 8,
+                                ((39, 13), (30, 9), (21, 9), (16, 5)), _book3s_decode, 52,
+                                "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
+    "book3s hash 64k": _Scheme("Book3S-64 hash MMU's Linux tables, 64 KiB pages", 8,
+                               ((44, 8), (34, 10), (24, 10), (16, 8)), _book3s_decode, 52,
+                               "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
+    "book3s radix 4k": _Scheme("Book3S-64 radix, 4 KiB pages", 8,
+                               ((39, 13), (30, 9), (21, 9), (12, 9)), _book3s_decode, 52,
+                               "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
+    "book3s hash 4k": _Scheme("Book3S-64 hash MMU's Linux tables, 4 KiB pages", 8,
+                              ((37, 9), (28, 9), (21, 7), (12, 9)), _book3s_decode, 46,
+                              "quadrant", True, (PPC64_PAGE_OFFSET, 0xC0003D0000000000)),
 }
+# each page size's schemes, radix first (POWER9 boots radix unless disable_radix): a
+# VMCOREINFO of 6.1 does not say which MMU the kernel chose; the module list does.  With
+# each, the low byte of its first-level entries: radix's NLS, the next level's 9 index bits
+# (RADIX_PGD_VAL_BITS), the hash MMU's none (HASH_PGD_VAL_BITS)
+BOOK3S_SCHEMES = {65536: [(SCHEMES["book3s radix 64k"], 9), (SCHEMES["book3s hash 64k"], 0)],
+                  4096: [(SCHEMES["book3s radix 4k"], 9), (SCHEMES["book3s hash 4k"], 0)]}
+BOOK3S_PGD_ALIGN = 0x10000  # swapper_pg_dir: __aligned(SZ_64K), radix's root table's size
+BOOK3S_PTE = struct.Struct(">Q")
 RISCV_SCHEMES = {39: SCHEMES["riscv sv39"], 48: SCHEMES["riscv sv48"], 57: SCHEMES["riscv sv57"]}
 # s390x: the ASCE's designation type (bits 60-61) -> the scheme of its tables
 S390_SCHEMES = {kind: _s390_scheme(kind + 2) for kind in range(4)}
@@ -2189,6 +2265,11 @@ class _PageTables:
 
     def translate(self, address):
         """The physical address of a virtual one, or None where nothing maps it."""
+        scheme = self.scheme
+        if scheme.linear and scheme.linear[0] <= address < scheme.linear[1]:
+            return address - scheme.linear[0]
+        if scheme.extend == "quadrant" and (address ^ PPC64_PAGE_OFFSET) >> scheme.va_bits:
+            return None         # another quadrant (another table), or past the tables' reach
         page = address & ~0xFFF
         if page not in self._cache:
             if len(self._cache) > 1 << 16:
@@ -2229,7 +2310,7 @@ class _PageTables:
         def canonical(va):
             if scheme.extend == "upper" or scheme.extend == "sign" and va >> scheme.va_bits - 1:
                 return va | above
-            return va
+            return va | PPC64_PAGE_OFFSET if scheme.extend == "quadrant" else va
 
         def walk(table, held, level, prefix):
             if table in walked:
@@ -5512,10 +5593,15 @@ class _Kernel(NamedTuple):
 # 6.5 in 2 GiB of it, commit 3e35d303ab7d), else the upper half of kernel space.  riscv64's
 # last 4 GiB (Documentation/arch/riscv/vm-layout.rst, 5.13 on): modules and BPF in the 2 GiB
 # below the kernel's end (MODULES_VADDR = _end - 2 GiB, MODULES_END = _start), the kernel
-# in the last 2 GiB, KASLR (6.6) moving it within its first 1 GiB.
+# in the last 2 GiB, KASLR (6.6) moving it within its first 1 GiB.  Book3S-64's vmalloc
+# space (module_alloc(): VMALLOC_START-VMALLOC_END where no MODULES_VADDR, 6.1): 512 TiB
+# from KERN_VIRT_START (radix.h, hash-64k.h), with the hash MMU's 4 KiB pages 1 TiB from
+# 0xc0003d0000000000 (hash-4k.h, 5.8 on).
 MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
                 EM_386: [(0xc0000000, 0xfffff000)], EM_ARM: [(0x7f000000, 0xfffff000)],
-                EM_RISCV: [(0xffffffff00000000, 1 << 64)]}
+                EM_RISCV: [(0xffffffff00000000, 1 << 64)],
+                EM_PPC64: [(0xc0003d0000000000, 0xc0003e0000000000),
+                           (0xc008000000000000, 0xc00a000000000000)]}
 ARM64_MODULE_REACH = 4 << 30
 # s390x's (asm/pgtable.h MODULES_LEN; arch/s390/boot/startup.c setup_kernel_memory_layout()):
 # from 6.10, whose kernel is mapped apart from its physical address (Documentation/arch/s390/
@@ -5528,15 +5614,19 @@ S390_APART = (6, 10, 0)
 
 
 # the architecture's words of vermagic (MODULE_ARCH_VERMAGIC): what names the machine of a
-# dump that does not (QEMU's kdump-compressed arm and riscv dumps say "Unknown")
+# dump that does not (QEMU's kdump-compressed arm, riscv and ppc64 dumps say "Unknown");
+# powerpc's: "mprofile-kernel " or "patchable-function-entry " (64-bit ftrace),
+# "relocatable " (arch/powerpc/include/asm/module.h), the pointer size telling 32-bit powerpc
 VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM),
-                     (re.compile(r" riscv\b"), EM_RISCV))
+                     (re.compile(r" riscv\b"), EM_RISCV),
+                     (re.compile(r" (mprofile-kernel|patchable-function-entry|relocatable) "),
+                      EM_PPC64))
 
 
 def _architecture(memory, kernel):
     """The e_machine the kernel runs as: the dump's, the kernel image's, its vermagic's,
     with the pointer size telling i386 from x86-64 (QEMU writes i386 dumps as EM_X86_64
-    ELF)."""
+    ELF) and 32-bit powerpc from ppc64 (their vermagic words are alike)."""
     machine = memory.machine or kernel.machine
     if machine is None:
         words = vermagic(kernel.fmt.image.data) or ""
@@ -5544,6 +5634,8 @@ def _architecture(memory, kernel):
                         if pattern.search(words)), None)
     if machine == EM_X86_64 and kernel.fmt.image.ptr_size == 4:
         return EM_386
+    if machine == EM_PPC64 and kernel.fmt.image.ptr_size == 4:
+        return EM_PPC
     return machine
 
 
@@ -5585,13 +5677,16 @@ S390_TYPE = 0xC
 PTI_USER_PGD = 1 << 12      # CR3 of a task in user mode with PTI: the user half of 8 KiB
 
 
-def _kernel_offset(memory, kernel):
+def _kernel_offset(memory, kernel, machine):
     """The kernel image's virtual minus physical address, where known: arm64's kimage_voffset,
-    x86-64's __START_KERNEL_map - phys_base, else the window's (absolute pointers gave its
-    base in a physical dump; on i386 and ARM PAGE_OFFSET minus the start of RAM)."""
+    x86-64's __START_KERNEL_map - phys_base, ppc64's PAGE_OFFSET (its kernel is in the
+    linear map), else the window's (absolute pointers gave its base in a physical dump; on
+    i386 and ARM PAGE_OFFSET minus the start of RAM)."""
     found = _image_offset(memory.info)
     if found is not None:
         return found
+    if machine == EM_PPC64:
+        return PPC64_PAGE_OFFSET
     if kernel.fmt.image.base is not None and memory.window[0] == "physical":
         return kernel.fmt.image.base - memory.window[1]
     return None
@@ -5655,7 +5750,18 @@ def _root_candidates(memory, kernel, machine, offset):
             if len(kinds) == 1:
                 kind = kinds.pop()
                 yield S390_SCHEMES[kind], root | kind << 2 | 3, how
+        elif machine == EM_PPC64:
+            for scheme, _ in _book3s_schemes(info):
+                yield scheme, root, how
     yield from _scanned_roots(memory, kernel, machine)
+
+
+def _book3s_schemes(info):
+    """[(scheme, the low byte of its first-level entries)] of the kernel's page size
+    (VMCOREINFO's PAGESIZE; not said: each), radix first."""
+    size = _numbers(info, "PAGESIZE")
+    return BOOK3S_SCHEMES.get(size[0], []) if size else \
+        [scheme for schemes in BOOK3S_SCHEMES.values() for scheme in schemes]
 
 
 def _scanned_roots(memory, kernel, machine):
@@ -5667,9 +5773,23 @@ def _scanned_roots(memory, kernel, machine):
     window (swapper_pg_dir is in the kernel's .bss) whose entry for the banner points to a
     table, in each mode from the largest; on s390x likewise a page whose entry for the banner
     is a valid one of each table type from region-first's (the ASCE Linux would make of it:
-    that type, the full length)."""
+    that type, the full length); on Book3S-64 a 64 KiB-aligned page of the window
+    whose entry for the vmalloc space points, as the scheme's entries do, to a table the
+    dump holds (the hash MMU's tables do not map the kernel)."""
     space, start = memory.window
     image = kernel.fmt.image
+    if machine == EM_PPC64 and space == "physical":
+        for scheme, low_byte in _book3s_schemes(memory.info):
+            shift, bits = scheme.levels[0]
+            slot = 8 * (scheme.linear[1] >> shift & (1 << bits) - 1)
+            for at in range(-start % BOOK3S_PGD_ALIGN, len(image.data) - slot - 7,
+                            BOOK3S_PGD_ALIGN):
+                entry = BOOK3S_PTE.unpack_from(image.data, at + slot)[0]
+                found = _book3s_decode(entry, 0, False)
+                if found and found[0] == TABLE and entry & 0xFF == low_byte and \
+                        memory.read(found[1], 8, "physical") is not None:
+                    yield scheme, start + at, "a first-level table found at %#x" % (start + at)
+        return
     if machine not in (EM_ARM, EM_RISCV, EM_S390) or space != "physical" or image.base is None:
         return
     banner = _banner_at(image.data)
@@ -6134,7 +6254,7 @@ def _module_ring(memory, kernel):
     image = kernel.fmt.image
     heads = 0
     for _ in range(2):
-        offset = _kernel_offset(memory, kernel)
+        offset = _kernel_offset(memory, kernel, machine)
         candidates = [(None, None, "the dump's virtual addresses")] \
             if memory.virtual_memory is not None and not memory.sparse else \
             _root_candidates(memory, kernel, machine, offset)

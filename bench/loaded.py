@@ -60,10 +60,10 @@ def modules_found(path):
 
 
 def sparse_copy(path, target, size):
-    """`path` (a 64-bit ELF core, of either byte order: s390x's is big-endian) with a PT_LOAD
-    of zeros after its own, the file `size` bytes, sparse: its program headers rewritten at
-    the end of the copy; False where they are too many for one more (QEMU's x86-64 -p dumps:
-    see PN_XNUM)."""
+    """`path` (a 64-bit ELF core, of either byte order: s390x's is big-endian, and QEMU 7.2
+    writes ppc64le guests' big-endian) with a PT_LOAD of zeros after its own, the file `size`
+    bytes, sparse: its program headers rewritten at the end of the copy; False where they are
+    too many for one more (QEMU's x86-64 -p dumps: see PN_XNUM)."""
     with open(path, "rb") as f:
         head = f.read(64)
     e = ">" if head[5] == 2 else "<"        # EI_DATA: ELFDATA2MSB

@@ -424,7 +424,8 @@ class Mmu:
     lower tables' place (ARM's hardware second-level tables: the upper half of a page); how
     far right an entry holds the address (RISC-V: the PPN, the address >> 12, from bit 10);
     what an entry that maps nothing holds (0, or a value per level: s390x's invalid bits).
-    `table` and `large` are one value or one per level (s390x's entries say their level)."""
+    `table` and `large` are one value or one per level (s390x's entries say their level;
+    Book3S-64 radix's table entries the next level's index bits, NLS)."""
     levels: tuple
     entry: int
     table: object
@@ -445,6 +446,7 @@ class Mmu:
 
 
 PRESENT_RW, PSE = 0x3, 0x83      # x86: present | writable; with PS, a large page
+BOOK3S_PRESENT, BOOK3S_KERNEL_RW = 1 << 63, 3 << 62 | 0x18E
 MMUS = {
     "x86-64": Mmu(((39, 9), (30, 9), (21, 9), (12, 9)), 8, PRESENT_RW, PRESENT_RW, PSE),
     "x86-64 la57": Mmu(((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)), 8, PRESENT_RW, PRESENT_RW,
@@ -482,6 +484,23 @@ MMUS = {
                       address_shift=2),
     "riscv sv57": Mmu(((48, 9), (39, 9), (30, 9), (21, 9), (12, 9)), 8, 0x1, 0xC7, 0xCB,
                       address_shift=2),
+    # Book3S-64 (arch/powerpc/include/asm/book3s/64/: pgtable.h's common bits, radix-64k.h,
+    # radix-4k.h, hash-64k.h, hash-4k.h index sizes), entries __be64: _PAGE_PRESENT (63) on
+    # a table entry with radix's NLS, the next level's index bits (RADIX_*_VAL_BITS), or
+    # alone (HASH_*_VAL_BITS); a page PRESENT|PTE (62)|ACCESSED|DIRTY|PRIVILEGED|RW
+    # (PAGE_KERNEL), a large one |EXEC (PAGE_KERNEL_X); the hash MMU's pages also carry
+    # their slot in the hashed table: 64 KiB pages H_PAGE_HASHPTE (bit 55), 4 KiB ones
+    # H_PAGE_HASHPTE (bit 60), H_PAGE_F_SECOND and H_PAGE_F_GIX (bits 56-53)
+    "book3s radix 64k": Mmu(((39, 13), (30, 9), (21, 9), (16, 5)), 8,
+                            tuple(BOOK3S_PRESENT | bits for bits in (9, 9, 5, 0)),
+                            BOOK3S_KERNEL_RW, BOOK3S_KERNEL_RW | 1, top_align=65536),
+    "book3s radix 4k": Mmu(((39, 13), (30, 9), (21, 9), (12, 9)), 8,
+                           tuple(BOOK3S_PRESENT | bits for bits in (9, 9, 9, 0)),
+                           BOOK3S_KERNEL_RW, BOOK3S_KERNEL_RW | 1, top_align=65536),
+    "book3s hash 64k": Mmu(((44, 8), (34, 10), (24, 10), (16, 8)), 8, BOOK3S_PRESENT,
+                           BOOK3S_KERNEL_RW | 1 << 55, None, top_align=65536),
+    "book3s hash 4k": Mmu(((37, 9), (28, 9), (21, 7), (12, 9)), 8, BOOK3S_PRESENT,
+                          BOOK3S_KERNEL_RW | 1 << 60 | 0xF << 53, None, top_align=65536),
 }
 
 
@@ -571,6 +590,40 @@ def paged_dump(path, memory, mmu, btf=None, large=None, notes=(), info=None, mac
     if info:
         notes.append((b"VMCOREINFO", 0, info(root, offset)))
     elf_core(path, [(start, start, len(image), image)], notes=notes, machine=machine)
+
+
+PPC64_PAGE_OFFSET = 0xC000000000000000
+
+
+def book3s_memory(memory, mmu, linear_end, map_linear):
+    """(PhysicalMemory, root) of `memory` as a Book3S-64 kernel keeps itself: what is in its
+    linear map (below `linear_end`: the kernel, its list head) at the virtual address minus
+    PAGE_OFFSET, from physical 0; module memory in pages of the last level, mapped by
+    `mmu`'s tables, whose root is 64 KiB-aligned (swapper_pg_dir).  With `map_linear`
+    (radix) the tables map the linear map too, in 2 MiB pages (radix__early_init_mmu());
+    the hash MMU's hold none of it (bolted in the hashed page table)."""
+    physical = PhysicalMemory(0, big=True)      # table entries are __be64
+    size = mmu.page_size()
+    linear, pages = [], {}
+    for address, data in sorted(memory.regions.items()):
+        if address < linear_end:
+            pa = address - PPC64_PAGE_OFFSET
+            assert pa & -size >= physical.next, "two linear regions in one page"
+            physical.next = pa & -size
+            physical.page(-(-(pa + len(data)) // size) * size - (pa & -size))
+            physical.put(pa, data)
+            linear += [(at, at - PPC64_PAGE_OFFSET, 21)
+                       for at in range(address & -(1 << 21), address + len(data), 1 << 21)]
+            continue
+        for at in range(address & -size, address + len(data), size):
+            page = pages.setdefault(at, bytearray(size))
+            low, high = max(at, address), min(at + size, address + len(data))
+            page[low - at:high - at] = data[low - address:high - address]
+    mappings = [(va, physical.page(size, bytes(data), align=size), size.bit_length() - 1)
+                for va, data in sorted(pages.items())]
+    if map_linear:
+        mappings += sorted(set(linear))
+    return physical, translation_tables(physical, mmu, mappings)
 
 
 # --- Damage: dumps whose headers or tables claim what they should not --------------------

@@ -26,8 +26,9 @@ from archives import (boot_img, cpio, deb, elf_core, fdt, kdump, lz4_legacy, spa
                       vendor_boot_img, zip_of)
 from kernelimage import ERAS, build, make_exports, randbytes
 from kobuild import build_module
-from memdump import (MMUS, arm64_tables, kernel_with_modules, module_btf, paged_dump,
-                     paged_memory, physical_dump, qemu_cpu_state, x86_64_tables)
+from memdump import (MMUS, PPC64_PAGE_OFFSET, arm64_tables, book3s_memory, kernel_with_modules,
+                     module_btf, paged_dump, paged_memory, physical_dump, qemu_cpu_state,
+                     x86_64_tables)
 
 LINE = re.compile(r"0x[0-9a-f]{8}\t[A-Za-z_][A-Za-z0-9_.$]*\t[!-~]+(\tEXPORT_[A-Z_]+(\t[!-~]*)?)?")
 CASE_SECONDS = 10
@@ -103,6 +104,18 @@ def seeds():
         start, image = physical.image()
         elf_core(path, [(start, start, len(image), image)], machine=22, big=True,
                  notes=[(b"LINUX", 0x304, struct.pack(">16Q", *[0] * 13 + [root | 0x7, 0, 0]))])
+        out.append((open(path, "rb").read(), []))
+        # ppc64le: the hash MMU's Linux tables (64 KiB pages), the kernel in the linear map,
+        # from VMCOREINFO's swapper_pg_dir; a big-endian ELF, as QEMU 7.2 writes
+        memory = kernel_with_modules(count=3, prel32=False, kernel_base=PPC64_PAGE_OFFSET,
+                                     module_base=0xC008000000000000,
+                                     head=PPC64_PAGE_OFFSET + 0x20000)
+        physical, root = book3s_memory(memory, MMUS["book3s hash 64k"], 0xC008000000000000,
+                                       False)
+        start, image = physical.image()
+        elf_core(path, [(start, start, len(image), image)], machine=21, big=True, notes=[(
+            b"VMCOREINFO", 0, b"PAGESIZE=65536\nSYMBOL(swapper_pg_dir)=%x\n"
+            % (root + PPC64_PAGE_OFFSET))])
         out.append((open(path, "rb").read(), []))
     return out
 

@@ -30,7 +30,9 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
           # OpenSBI (QEMU's own -bios default) starts the kernel in S-mode
           "riscv64": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default"], "ttyS0"),
           # the SCLP line-mode console; -cpu max for the facilities Debian's kernel asks
-          "s390x": ("qemu-system-s390x", ["-M", "s390-ccw-virtio", "-cpu", "max"], "ttysclp0")}
+          "s390x": ("qemu-system-s390x", ["-M", "s390-ccw-virtio", "-cpu", "max"], "ttysclp0"),
+          # SLOF boots the kernel; POWER9 has the radix MMU and the hash MMU (disable_radix)
+          "ppc64el": ("qemu-system-ppc64", ["-M", "pseries", "-cpu", "power9"], "hvc0")}
 
 
 def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,
@@ -40,8 +42,8 @@ def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None
     in each of `dumps`' forms: {dump name: path}."""
     qemu, machine, console_name = GUESTS[meta(directory)["arch"]]
     if not shutil.which(qemu):
-        pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc)"
-                    % qemu)
+        pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc, "
+                    "qemu-system-ppc)" % qemu)
     monitor, console = str(work / "monitor"), work / "console"
     vm = subprocess.Popen([qemu, *machine, *options, "-m", "512", "-display", "none",
                            "-no-reboot",

@@ -1,9 +1,9 @@
 """The loaded modules of a dump of physical memory, through each MMU's translation tables
 (x86-64 4- and 5-level, i386 with and without PAE, arm64 4/16/64 KiB granules, ARMv7 short
-descriptors, RISC-V Sv39/Sv48/Sv57, s390x DAT): modules spread over the whole module area,
-so that every index bit of every level is used, and the kernel mapped as it maps itself
-(large pages, sections, blocks, megapages, segments); and a kdump-compressed dump
-(makedumpfile) with modules."""
+descriptors, RISC-V Sv39/Sv48/Sv57, s390x DAT, Book3S-64 radix and hash with 64 and 4 KiB
+pages): modules spread over the whole module area, so that every index bit of every level is
+used, and the kernel mapped as it maps itself (large pages, sections, blocks, megapages,
+segments; Book3S-64's linear map); and a kdump-compressed dump (makedumpfile) with modules."""
 
 import re
 import struct
@@ -13,10 +13,10 @@ import pytest
 
 import extract_symvers
 from archives import elf_core, kdump
-from memdump import (MMUS, kernel_with_modules, napot_64k, paged_dump, paged_memory,
-                     qemu_cpu_state)
+from memdump import (MMUS, PPC64_PAGE_OFFSET, book3s_memory, kernel_with_modules, napot_64k,
+                     paged_dump, paged_memory, qemu_cpu_state)
 
-EM_S390, EM_ARM, EM_AARCH64, EM_RISCV = 22, 40, 183, 243
+EM_PPC64, EM_S390, EM_ARM, EM_AARCH64, EM_RISCV = 21, 22, 40, 183, 243
 LA57, PAE = 1 << 12, 1 << 5
 
 # module regions of 64 KiB at the bottom, the top and in between of each module area, the
@@ -407,3 +407,151 @@ def test_s390x_entries():
     assert translate(0x50000 | 0xF, {**walk, **r1}) == 0x77123
     assert translate(0x50000 | 0xF, {**walk, **r1, 0x60000: r3 | 0x7}) is None
     assert translate(0x60000 | 0xB, {**walk, **r1}) == 0x77123
+
+
+# Book3S-64 (ppc64, ppc64le): the kernel in the linear map at PAGE_OFFSET + physical, from
+# physical 0, its list head in its .data; modules in the vmalloc space, 512 TiB from
+# 0xc008000000000000 (radix.h, hash-64k.h; radix with 4 KiB pages too), 1 TiB from
+# 0xc0003d0000000000 with the hash MMU's 4 KiB pages (hash-4k.h, 5.8 on); absolute pointers
+def book3s(modules, size, **kwargs):
+    return dict(prel32=False, kernel_base=PPC64_PAGE_OFFSET, head=PPC64_PAGE_OFFSET + 0x20000,
+                module_bases=[modules, modules + (size >> 1) + 0x5A5A5A5A0000 % (size >> 1),
+                              modules + size - 0x20000], **kwargs)
+
+
+BOOK3S = {"book3s radix 64k": (0xC008000000000000, 1 << 49, 65536, True,
+                               "Book3S-64 radix, 64 KiB pages"),
+          "book3s hash 64k": (0xC008000000000000, 1 << 49, 65536, False,
+                              "Book3S-64 hash MMU's Linux tables, 64 KiB pages"),
+          "book3s radix 4k": (0xC008000000000000, 1 << 49, 4096, True,
+                              "Book3S-64 radix, 4 KiB pages"),
+          "book3s hash 4k": (0xC0003D0000000000, 1 << 40, 4096, False,
+                             "Book3S-64 hash MMU's Linux tables, 4 KiB pages")}
+
+
+def book3s_dump(path, mmu, big=False, info=True, elf_big=False):
+    """(kernel_with_modules(), the ELF core at `path`) of a Book3S-64 kernel (big-endian
+    with `big`: ppc64, else ppc64le), its VMCOREINFO (arch_crash_save_vmcoreinfo() and the
+    generic lines: PAGESIZE, _stext, swapper_pg_dir) in a note unless `info` is False; the
+    ELF itself big-endian with `elf_big` (QEMU 7.2's dumps of a ppc64le guest)."""
+    modules, size, page, radix, _ = BOOK3S[mmu]
+    memory = kernel_with_modules(**book3s(modules, size, big=big))
+    physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
+    start, image = physical.image()
+    notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=%d\nSYMBOL(_stext)=%x\n"
+              b"SYMBOL(swapper_pg_dir)=%x\n" % (page, PPC64_PAGE_OFFSET,
+                                                root + PPC64_PAGE_OFFSET))] if info else []
+    elf_core(path, [(start, start, len(image), image)], notes=notes, machine=EM_PPC64,
+             big=elf_big)
+    return memory
+
+
+@pytest.mark.parametrize("mmu,big,elf_big", [(mmu, False, mmu == "book3s radix 64k")
+                                             for mmu in BOOK3S] + [
+    ("book3s hash 64k", True, True), ("book3s radix 4k", True, True)])
+def test_book3s_modules_over_the_vmalloc_space(mmu, big, elf_big, tmp_path, run,
+                                               assert_symvers):
+    """A ppc64le (and ppc64: `big`) dump: the kernel read in the linear map (the hash MMU's
+    tables do not hold it) from PAGE_OFFSET, as VMCOREINFO's _stext there says (its name
+    pointers need not vote for it), every loaded module through the tables VMCOREINFO's
+    swapper_pg_dir roots (radix tried before the hash MMU's: only one takes the module
+    list), from the bottom to the top of the vmalloc space."""
+    memory = book3s_dump(tmp_path / "dump.elf", mmu, big=big, elf_big=elf_big)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "the window's base from VMCOREINFO: c000000000000000" in result.err
+    assert "3 modules on the module list (page tables: %s from VMCOREINFO " \
+        "SYMBOL(swapper_pg_dir)" % BOOK3S[mmu][4] in result.err
+
+
+def test_book3s_names_before_their_table(tmp_path, run, assert_symvers):
+    """ppc64's modules keep __ksymtab_strings and __kcrctab before __ksymtab: tables of some
+    70 entries of 24 bytes end more than 1 KiB past their last name and CRC (jbd2, sunrpc
+    and usbcore of Debian's 6.1), read to their end all the same."""
+    mmu = "book3s radix 64k"
+    modules, size, page, radix, said = BOOK3S[mmu]
+    memory = kernel_with_modules(**book3s(modules, size, exports_each=150, names_first=True))
+    physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
+    start, image = physical.image()
+    elf_core(tmp_path / "dump.elf", [(start, start, len(image), image)], machine=EM_PPC64,
+             notes=[(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
+                     b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))])
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "3 modules on the module list" in result.err
+
+
+@pytest.mark.parametrize("mmu", BOOK3S)
+def test_book3s_root_found_by_a_scan(mmu, tmp_path, run, assert_symvers):
+    """No VMCOREINFO (a kernel without CONFIG_CRASH_CORE): the root is a 64 KiB-aligned
+    page of the kernel's window whose entry for the vmalloc space is a table entry as the
+    scheme writes it (radix's with NLS), kept where the module list is through it."""
+    memory = book3s_dump(tmp_path / "dump.elf", mmu, info=False)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "3 modules on the module list (page tables: %s from a first-level table found " \
+        "at" % BOOK3S[mmu][4] in result.err
+
+
+@pytest.mark.parametrize("flattened", [False, True])
+def test_book3s_big_endian_kdump(flattened, tmp_path, run, assert_symvers):
+    """QEMU 7.2's dump-guest-memory -z of a ppc64le guest: a kdump-compressed file whose
+    header, sub-header and page descriptors are big-endian (cpu_to_dump32/64()), 64 KiB
+    blocks, "Unknown" machine (vermagic's powerpc words name it), no VMCOREINFO in it: the
+    kernel's own copy in a page of its memory."""
+    mmu = "book3s radix 64k"
+    modules, size, page, radix, said = BOOK3S[mmu]
+    memory = kernel_with_modules(**book3s(modules, size))
+    physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
+    physical.page(page, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\nSYMBOL(_stext)=%x\n"
+                  b"SYMBOL(swapper_pg_dir)=%x\n" % (PPC64_PAGE_OFFSET, root + PPC64_PAGE_OFFSET),
+                  align=page)
+    physical.page(page, b"\x006.14.0-test SMP mod_unload modversions mprofile-kernel "
+                  b"relocatable \0", align=page)         # vermagic[]
+    start, image = physical.image()
+    (tmp_path / "dump").write_bytes(kdump(image, lambda p: (zlib.compress(p), 1), page=page,
+                                          flattened=flattened, machine=b"Unknown", big=True))
+    result = run(tmp_path / "dump")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "kdump-compressed dump (header version 6, big-endian)" in result.err
+    assert "the window's base from VMCOREINFO: c000000000000000" in result.err
+    assert "3 modules on the module list (page tables: %s from VMCOREINFO " \
+        "SYMBOL(swapper_pg_dir)" % said in result.err
+
+
+def test_book3s_another_quadrant_is_not_the_kernels(tmp_path, run, assert_symvers):
+    """The list head's next pointer in quadrant 2 (0x8008... for mod_0's 0xc008...): the
+    tables' index bits are the same, but the kernel's tables map quadrant 3 alone; the link
+    is broken one way, walked around from the other direction, said."""
+    mmu = "book3s hash 64k"
+    modules, size, page, radix, said = BOOK3S[mmu]
+    memory = kernel_with_modules(**book3s(modules, size, stale=False))
+    nodes = struct.unpack("<QQ", memory.regions[memory.head])
+    memory.regions[memory.head] = struct.pack("<QQ", nodes[0] ^ 0x4 << 60, nodes[1])
+    physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
+    start, image = physical.image()
+    elf_core(tmp_path / "dump.elf", [(start, start, len(image), image)], machine=EM_PPC64,
+             notes=[(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
+                     b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))])
+    result = run(tmp_path / "dump.elf")
+    assert sorted(result.lines) == sorted(memory.symvers("6.14")), result.err
+    assert "the module list is broken: the link from %#x" % memory.head in result.err
+
+
+def test_book3s_kcore(tmp_path, run, assert_symvers):
+    """ppc64's /proc/kcore (fs/proc/kcore.c): its RAM from physical 0 at PAGE_OFFSET (p_paddr
+    0, a physical address here: the vmalloc space's is -1), the vmalloc space read only
+    through the page tables in that RAM."""
+    mmu = "book3s radix 64k"
+    modules, _, page, radix, said = BOOK3S[mmu]
+    size = 4 << 40          # of the 512 TiB: what a file can say
+    memory = kernel_with_modules(**book3s(modules, size))
+    physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
+    start, image = physical.image()
+    elf_core(tmp_path / "kcore", [(PPC64_PAGE_OFFSET, 0, len(image), image),
+                                  (modules, (1 << 64) - 1, size, b"")], machine=EM_PPC64,
+             notes=[(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
+                     b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))])
+    result = run(tmp_path / "kcore")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "3 modules on the module list (page tables: %s from VMCOREINFO" % said in result.err
