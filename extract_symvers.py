@@ -1231,10 +1231,12 @@ def _vmcoreinfo(notes):
 
 
 def _numbers(info, *keys):
-    """The VMCOREINFO NUMBER(key)/SYMBOL(key) values (and others the kernel prints as
-    hexadecimal, %lx: KERNELOFFSET...), or None where one is missing."""
+    """The VMCOREINFO values of `keys`, or None where one is missing: SYMBOL(x) and
+    KERNELOFFSET (s390's KERNELOFFPHYS too) printed as %lx, hexadecimal without 0x; the others
+    (NUMBER(x), PAGESIZE) as %ld, or 0x%lx."""
     try:
-        return [int(info[key], 0 if key.startswith("NUMBER") else 16) for key in keys]
+        return [int(info[key], 16 if key.startswith(("SYMBOL(", "KERNELOFF")) else 0)
+                for key in keys]
     except (KeyError, ValueError):
         return None
 
@@ -2158,7 +2160,8 @@ def _s390_scheme(tables):
     levels = ((53, 11), (42, 11), (31, 11), (20, 11), (12, 8))[5 - tables:]
     return _Scheme("s390x DAT %s table" % ("region-first", "region-second", "region-third",
                                            "segment")[5 - tables],
-                   8, levels, _s390_decode(tables), 64 - 11 * (5 - tables), "", True, _s390_asce)
+                   8, levels, _s390_decode(tables), 64 - 11 * (5 - tables), big_endian=True,
+                   designation=_s390_asce)
 
 
 def _book3s_decode(entry, level, last):
@@ -2172,7 +2175,7 @@ def _book3s_decode(entry, level, last):
         return None
     if entry >> 62 & 1:
         return PAGE_ENTRY, entry & 0x001FFFFFFFFFF000, None
-    return None if last else (TABLE, entry & 0x3FFFFFFFFFFFFF00)
+    return None if last else (TABLE, entry & 0x3FFFFFFFFFFFFF00, None)
 
 
 def _arm64_scheme(granule, va_bits, big_endian=False):
@@ -2219,16 +2222,16 @@ SCHEMES = {
     # 7746406baa3b; measured on Debian's 7.2 with disable_radix)
     "book3s radix 64k": _Scheme("Book3S-64 radix, 64 KiB pages", 8,
                                 ((39, 13), (30, 9), (21, 9), (16, 5)), _book3s_decode, 52,
-                                "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
+                                "quadrant", True, linear=(PPC64_PAGE_OFFSET, 0xC008000000000000)),
     "book3s hash 64k": _Scheme("Book3S-64 hash MMU's Linux tables, 64 KiB pages", 8,
                                ((44, 8), (34, 10), (24, 10), (16, 8)), _book3s_decode, 52,
-                               "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
+                               "quadrant", True, linear=(PPC64_PAGE_OFFSET, 0xC008000000000000)),
     "book3s radix 4k": _Scheme("Book3S-64 radix, 4 KiB pages", 8,
                                ((39, 13), (30, 9), (21, 9), (12, 9)), _book3s_decode, 52,
-                               "quadrant", True, (PPC64_PAGE_OFFSET, 0xC008000000000000)),
+                               "quadrant", True, linear=(PPC64_PAGE_OFFSET, 0xC008000000000000)),
     "book3s hash 4k": _Scheme("Book3S-64 hash MMU's Linux tables, 4 KiB pages", 8,
                               ((37, 9), (28, 9), (21, 7), (12, 9)), _book3s_decode, 46,
-                              "quadrant", True, (PPC64_PAGE_OFFSET, 0xC0003D0000000000)),
+                              "quadrant", True, linear=(PPC64_PAGE_OFFSET, 0xC0003D0000000000)),
 }
 # each page size's schemes, radix first (POWER9 boots radix unless disable_radix): a
 # VMCOREINFO of 6.1 does not say which MMU the kernel chose; the module list does.  With
