@@ -30,7 +30,9 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
           # OpenSBI (QEMU's own -bios default) starts the kernel in S-mode
           "riscv64": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default"], "ttyS0"),
           # the SCLP line-mode console; -cpu max for the facilities Debian's kernel asks
-          "s390x": ("qemu-system-s390x", ["-M", "s390-ccw-virtio", "-cpu", "max"], "ttysclp0")}
+          "s390x": ("qemu-system-s390x", ["-M", "s390-ccw-virtio", "-cpu", "max"], "ttysclp0"),
+          # POWER9 for the radix MMU Debian's ppc64el kernel takes where the CPU has it
+          "ppc64el": ("qemu-system-ppc64", ["-M", "pseries", "-cpu", "power9"], "hvc0")}
 
 
 def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,
@@ -111,16 +113,30 @@ def decompressed(path):
     return data
 
 
-def apt_download(packages, arch, directory):
-    """apt-get download with the corpus's private apt state (as fetch-debian-kernels.sh)."""
+def apt_download(packages, arch, directory, suite=None):
+    """apt-get download with the corpus's private apt state (as fetch-debian-kernels.sh);
+    with `suite`, with a state of that suite and `arch` alone, updated from the corpus's
+    mirror in a temporary directory (the corpus's lists are those its last fetch asked)."""
     state = os.path.join(CORPUS, ".apt")
-    options = ["-o", "Dir::Etc::SourceList=%s/sources.list" % state,
-               "-o", "Dir::Etc::SourceParts=/dev/null", "-o", "Dir::State::Lists=%s/lists" % state,
-               "-o", "Dir::Cache=%s/cache" % state, "-o", "Dir::State::status=/dev/null",
-               "-o", "APT::Architectures=%s" % arch, "-o", "Acquire::Languages=none",
-               "-o", "Debug::NoLocking=1"]
-    subprocess.run(["apt-get", *options, "-q", "download", *packages], cwd=directory,
-                   check=True, capture_output=True)
+    with tempfile.TemporaryDirectory() as private:
+        if suite:
+            with open(os.path.join(state, "sources.list")) as f:
+                mirror = next(line.rsplit(None, 2)[0] for line in f if line.startswith("deb "))
+            state = private
+            os.makedirs(os.path.join(state, "lists", "partial"))
+            with open(os.path.join(state, "sources.list"), "w") as f:
+                f.write("%s %s main\n" % (mirror, suite))
+        options = ["-o", "Dir::Etc::SourceList=%s/sources.list" % state,
+                   "-o", "Dir::Etc::SourceParts=/dev/null",
+                   "-o", "Dir::State::Lists=%s/lists" % state,
+                   "-o", "Dir::Cache=%s/cache" % state, "-o", "Dir::State::status=/dev/null",
+                   "-o", "APT::Architectures=%s" % arch, "-o", "Acquire::Languages=none",
+                   "-o", "Debug::NoLocking=1"]
+        if suite:
+            subprocess.run(["apt-get", *options, "-q", "update"], check=True,
+                           capture_output=True)
+        subprocess.run(["apt-get", *options, "-q", "download", *packages], cwd=directory,
+                       check=True, capture_output=True)
 
 
 def busybox(arch):
