@@ -31,7 +31,7 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
           "riscv64": ("qemu-system-riscv64", ["-M", "virt", "-bios", "default"], "ttyS0"),
           # the SCLP line-mode console; -cpu max for the facilities Debian's kernel asks
           "s390x": ("qemu-system-s390x", ["-M", "s390-ccw-virtio", "-cpu", "max"], "ttysclp0"),
-          # POWER9 for the radix MMU Debian's ppc64el kernel takes where the CPU has it
+          # SLOF boots the kernel; POWER9 has the radix MMU and the hash MMU (disable_radix)
           "ppc64el": ("qemu-system-ppc64", ["-M", "pseries", "-cpu", "power9"], "hvc0")}
 
 
