@@ -1619,8 +1619,10 @@ def _core(f, head, max_size):
     loads = [s for s in loads if s not in sparse]
     pieces, (space, start, end), banner = _core_window(f, loads, info)
     virtual = [s for s in loads if _virtual(s)]
+    # a virtual segment's p_paddr 0: none said (kcore before it set __pa(), its vmalloc
+    # space 0 too), but where the vmalloc space says -1, RAM from physical 0 (ppc64, s390x)
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
-                           if not _virtual(s) or s.paddr], size)
+                           if not _virtual(s) or s.paddr or sparse], size)
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual], size) if virtual else None,
                     notes=notes, info=info, machine=elf.machine, window=(space, start),
