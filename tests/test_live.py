@@ -191,15 +191,13 @@ def test_live_kcore(name, tmp_path):
     vmlinux and of every module loaded (the suite's python3, no zstandard, 1 GiB: nothing
     in memory is taken for a compressed kernel, nothing runs out of memory); /boot's image
     with --modules the official file; --btf the bytes of /sys/kernel/btf/vmlinux (where
-    the kernel has BTF: not ppc64el 6.1).  Time
-    and peak RSS inside the guest are printed."""
+    the kernel has BTF: not ppc64el 6.1).  Time and peak RSS inside the guest are printed."""
     directory = os.path.join(CORPUS, name)
     qemu = GUESTS[meta(directory)["arch"]][0]
     missing = [t for t in (qemu, "cpio", "gzip") if not shutil.which(t)]
     if missing:
         pytest.skip("%s not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc, "
-                    "qemu-system-ppc, cpio, gzip)"
-                    % ", ".join(missing))
+                    "qemu-system-ppc, cpio, gzip)" % ", ".join(missing))
     modules = load_order(module_tree(directory), LOAD)
     live_initramfs(tmp_path / "initrd", directory, modules)
     console = boot(directory, tmp_path / "initrd", tmp_path / "console")
