@@ -737,12 +737,13 @@ def _stream_codec(kind):
 
 
 def _stdlib_zstd():
-    """Python 3.14's compression.zstd decompressor class (PEP 784), or None."""
+    """Python 3.14's compression.zstd (PEP 784): its ZstdDecompressor and ZstdError (not a
+    ValueError: a chance magic's frame header must be turned into one), or None."""
     try:
         from compression import zstd
     except ImportError:
         return None
-    return zstd.ZstdDecompressor
+    return zstd
 
 
 def _zstd_probe(view):
@@ -751,7 +752,10 @@ def _zstd_probe(view):
     except ImportError:
         stdlib = _stdlib_zstd()
         if stdlib is not None:      # without either, decoding says what is missing
-            stdlib().decompress(view[:PROBE_INPUT], PROBE_OUTPUT)
+            try:
+                stdlib.ZstdDecompressor().decompress(view[:PROBE_INPUT], PROBE_OUTPUT)
+            except stdlib.ZstdError as e:
+                raise ValueError(e) from None
         return
     try:
         zstandard.ZstdDecompressor().stream_reader(view[:PROBE_INPUT]).read(PROBE_OUTPUT)
@@ -767,7 +771,10 @@ def _zstd_decode(view, limit):
         if stdlib is None:
             raise _MissingPackage("zstd payload needs the zstandard package (pip install "
                                  "zstandard) or Python 3.14+", EXIT_FORMAT) from None
-        return _stream_decompress(stdlib(), view, "zstd", limit)
+        try:
+            return _stream_decompress(stdlib.ZstdDecompressor(), view, "zstd", limit)
+        except stdlib.ZstdError as e:
+            raise ValueError(e) from None
     # one frame, trailing data ignored; a frame larger than the bound fails like a truncated one
     try:
         if zstandard.frame_content_size(view) > limit:
@@ -1615,8 +1622,8 @@ def _core(f, head, max_size):
     loads = [s for s in loads if s not in sparse]
     pieces, (space, start, end), banner = _core_window(f, loads, info)
     virtual = [s for s in loads if _virtual(s)]
-    # a virtual segment's p_paddr 0 says no physical address, but in a kcore that marks its
-    # vmalloc space -1 it is one: ppc64's RAM from physical 0 at PAGE_OFFSET
+    # a virtual segment's p_paddr 0: none said (kcore before it set __pa(), its vmalloc
+    # space 0 too), but where the vmalloc space says -1, RAM from physical 0 (ppc64, s390x)
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
                            if not _virtual(s) or s.paddr or sparse], size)
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)

@@ -262,7 +262,7 @@ def kdump(memory, compress, info=b"", page=4096, flattened=False, machine=b"", b
 def busybox_initramfs(path, init, files=(), busybox=None):
     """An initramfs at `path` (cpio newc, by cpio(1) itself): busybox-static (the machine's,
     or the `busybox` binary given: another architecture's) as /bin/busybox, `init` as
-    /init, and the (source, name) files (or directories) given at the root."""
+    /init, and the (source, name) files (or directories, or links) given at the root."""
     import os
     import shutil
     import subprocess
@@ -272,8 +272,11 @@ def busybox_initramfs(path, init, files=(), busybox=None):
             os.mkdir(os.path.join(root, directory))
         shutil.copy(busybox or shutil.which("busybox"), os.path.join(root, "bin", "busybox"))
         for source, name in files:
-            (shutil.copytree if os.path.isdir(source) else shutil.copy)(
-                source, os.path.join(root, name))
+            # links as links: an absolute one names a file of the guest, not of this machine
+            if os.path.isdir(source) and not os.path.islink(source):
+                shutil.copytree(source, os.path.join(root, name), symlinks=True)
+            else:
+                shutil.copy(source, os.path.join(root, name), follow_symlinks=False)
         with open(os.path.join(root, "init"), "w") as f:
             f.write(init)
         os.chmod(os.path.join(root, "init"), 0o755)

@@ -113,16 +113,30 @@ def decompressed(path):
     return data
 
 
-def apt_download(packages, arch, directory):
-    """apt-get download with the corpus's private apt state (as fetch-debian-kernels.sh)."""
+def apt_download(packages, arch, directory, suite=None):
+    """apt-get download with the corpus's private apt state (as fetch-debian-kernels.sh);
+    with `suite`, with a state of that suite and `arch` alone, updated from the corpus's
+    mirror in a temporary directory (the corpus's lists are those its last fetch asked)."""
     state = os.path.join(CORPUS, ".apt")
-    options = ["-o", "Dir::Etc::SourceList=%s/sources.list" % state,
-               "-o", "Dir::Etc::SourceParts=/dev/null", "-o", "Dir::State::Lists=%s/lists" % state,
-               "-o", "Dir::Cache=%s/cache" % state, "-o", "Dir::State::status=/dev/null",
-               "-o", "APT::Architectures=%s" % arch, "-o", "Acquire::Languages=none",
-               "-o", "Debug::NoLocking=1"]
-    subprocess.run(["apt-get", *options, "-q", "download", *packages], cwd=directory,
-                   check=True, capture_output=True)
+    with tempfile.TemporaryDirectory() as private:
+        if suite:
+            with open(os.path.join(state, "sources.list")) as f:
+                mirror = next(line.rsplit(None, 2)[0] for line in f if line.startswith("deb "))
+            state = private
+            os.makedirs(os.path.join(state, "lists", "partial"))
+            with open(os.path.join(state, "sources.list"), "w") as f:
+                f.write("%s %s main\n" % (mirror, suite))
+        options = ["-o", "Dir::Etc::SourceList=%s/sources.list" % state,
+                   "-o", "Dir::Etc::SourceParts=/dev/null",
+                   "-o", "Dir::State::Lists=%s/lists" % state,
+                   "-o", "Dir::Cache=%s/cache" % state, "-o", "Dir::State::status=/dev/null",
+                   "-o", "APT::Architectures=%s" % arch, "-o", "Acquire::Languages=none",
+                   "-o", "Debug::NoLocking=1"]
+        if suite:
+            subprocess.run(["apt-get", *options, "-q", "update"], check=True,
+                           capture_output=True)
+        subprocess.run(["apt-get", *options, "-q", "download", *packages], cwd=directory,
+                       check=True, capture_output=True)
 
 
 def busybox(arch):

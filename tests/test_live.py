@@ -17,13 +17,24 @@ from corpus import (CORPUS, TOOL, corpus_kernels, each, kernel_image, loaded_lin
                     module_tree, not_in_corpus, official_lines)
 from qemu import GUESTS, LOAD, apt_download, busybox, load_order
 
-# amd64 6.1 with KASLR (Debian's default; "kaslr" said too) and arm64 6.1 (QEMU's virt gives
-# the kaslr-seed)
-LIVE = [name for name in corpus_kernels() if name.startswith(("amd64-6.1.", "arm64-6.1."))]
-# bookworm's python3.11 and the libraries of what the tool imports (lzma, bz2, zlib, ...): no
-# zstandard, as on a Debian box where nothing was installed with pip
-PYTHON = ("python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "libc6",
-          "zlib1g", "libexpat1", "liblzma5", "libbz2-1.0", "libffi8", "libssl3")
+# the kernels, each with VMCOREINFO's KERNELOFFSET in the guest: amd64 6.1 randomized (KASLR,
+# Debian's default; "kaslr" said too), arm64 6.1 too (QEMU's virt gives the kaslr-seed);
+# ppc64el 6.1 (radix under -cpu power9) and riscv64 7.2 0 (Debian's have no
+# CONFIG_RANDOMIZE_BASE); s390x 7.2 its virtual offset not randomized (its KASLR needs CPACF's
+# PRNG, which QEMU's TCG lacks)
+KERNELOFFSETS = {"amd64-6.1.": "random", "arm64-6.1.": "random", "ppc64el-6.1.": "0",
+                 "riscv64-7.2.": "0", "s390x-7.2.": "3fffe3a8000"}
+LIVE = [name for name in corpus_kernels() if name.startswith(tuple(KERNELOFFSETS))]
+# each suite's own python3 and the libraries of what the tool imports (lzma, bz2, zlib, ...;
+# sid's python3.14 also its compression.zstd): no zstandard, as on a Debian box where nothing
+# was installed with pip
+PYTHONS = {"bookworm": ("python3.11", ("python3.11-minimal", "libpython3.11-minimal",
+                                       "libpython3.11-stdlib", "libc6", "zlib1g", "libexpat1",
+                                       "liblzma5", "libbz2-1.0", "libffi8", "libssl3")),
+           "sid": ("python3.14", ("python3.14-minimal", "libpython3.14-minimal",
+                                  "libpython3.14-stdlib", "libc6", "zlib1g", "libexpat1",
+                                  "liblzma5", "libbz2-1.0", "libffi8", "libssl3t64",
+                                  "libzstd1"))}
 DONE = "extract-symvers: live done"
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -35,7 +46,7 @@ mkdir -p /tmp
 for m in %(modules)s; do insmod /modules/$m.ko; echo "insmod $m: $?"; done
 echo "modules loaded: $(cat /proc/modules | wc -l)"
 rm -r /modules
-/usr/bin/python3.11 /live.py %(release)s
+/usr/bin/%(python)s /live.py %(release)s
 echo "%(done)s"
 poweroff -f
 """
@@ -68,41 +79,52 @@ for name, args in runs:
         print("live %s missing: %s" % (name, line))
     for line in sorted(set(lines) - expected)[:5]:
         print("live %s extra: %s" % (name, line))
-status = subprocess.call([sys.executable, "/extract_symvers.py", "-q", "--btf", "/tmp/btf",
-                          "/proc/kcore"])
-with open("/sys/kernel/btf/vmlinux", "rb") as f:
-    kernel = f.read()
-same = os.path.exists("/tmp/btf") and open("/tmp/btf", "rb").read() == kernel
-print("live btf: status %d, %s" % (status, "the bytes of /sys/kernel/btf/vmlinux" if same
-                                   else "not the bytes of /sys/kernel/btf/vmlinux"))
+if os.path.exists("/sys/kernel/btf/vmlinux"):
+    status = subprocess.call([sys.executable, "/extract_symvers.py", "-q", "--btf", "/tmp/btf",
+                              "/proc/kcore"])
+    with open("/sys/kernel/btf/vmlinux", "rb") as f:
+        kernel = f.read()
+    same = os.path.exists("/tmp/btf") and open("/tmp/btf", "rb").read() == kernel
+    print("live btf: status %d, %s" % (status, "the bytes of /sys/kernel/btf/vmlinux" if same
+                                       else "not the bytes of /sys/kernel/btf/vmlinux"))
+else:
+    print("live btf: none in this kernel")
 """
 FIGURES = re.compile(r"live (\S+): status (\d+), ([\d.]+) s, peak RSS (\d+) KiB, (\d+) lines, "
                      r"(\d+) missing, (\d+) extra")
 
 
-def python_root(arch):
-    """A directory holding bookworm's python3.11 for `arch` and its libraries (Debian's
-    packages unpacked with dpkg-deb), downloaded once into the corpus."""
-    target = os.path.join(CORPUS, ".python3.11", arch)
-    if not os.path.exists(os.path.join(target, "usr", "bin", "python3.11")):
+def python_root(arch, suite):
+    """A directory holding `suite`'s python3 for `arch` and its libraries (Debian's packages
+    unpacked with dpkg-deb), downloaded once into the corpus; the python's name."""
+    python, packages = PYTHONS[suite]
+    target = os.path.join(CORPUS, "." + python, arch)
+    if not os.path.exists(os.path.join(target, "usr", "bin", python)):
         missing = [t for t in ("apt-get", "dpkg-deb") if not shutil.which(t)]
         if missing:
-            pytest.skip("%s not installed: no python3.11 for the %s guest"
-                        % (" and ".join(missing), arch))
+            pytest.skip("%s not installed: no %s for the %s guest"
+                        % (" and ".join(missing), python, arch))
         with tempfile.TemporaryDirectory() as debs:
-            apt_download(["%s:%s/bookworm" % (p, arch) for p in PYTHON], arch, debs)
+            apt_download(["%s:%s/%s" % (p, arch, suite) for p in packages], arch, debs,
+                         suite)
             shutil.rmtree(target, ignore_errors=True)
             os.makedirs(target)
             for deb in sorted(os.listdir(debs)):
                 subprocess.run(["dpkg-deb", "-x", os.path.join(debs, deb), target], check=True)
-    return target
+            # a merged /usr (sid's libc6 ships its loader in /usr/lib only): the links of
+            # the root base-files makes, which the python's program interpreter goes through
+            for top in ("lib", "lib64"):
+                if not os.path.lexists(os.path.join(target, top)) \
+                        and os.path.isdir(os.path.join(target, "usr", top)):
+                    os.symlink("usr/" + top, os.path.join(target, top))
+    return target, python
 
 
 def live_initramfs(path, directory, modules):
-    """A gzip initramfs: busybox, the `modules` ({name: .ko}) to insmod, python3.11, the
-    tool, /boot/vmlinuz and /lib/modules/RELEASE (the tree as shipped), what each run must
+    """A gzip initramfs: busybox, the `modules` ({name: .ko}) to insmod, the suite's python3,
+    the tool, /boot/vmlinuz and /lib/modules/RELEASE (the tree as shipped), what each run must
     print, and the init that runs it all."""
-    arch, release = meta(directory)["arch"], meta(directory)["release"]
+    arch, release, suite = (meta(directory)[key] for key in ("arch", "release", "suite"))
     with tempfile.TemporaryDirectory() as staging:
         os.mkdir(os.path.join(staging, "modules"))
         for name, data in modules.items():
@@ -113,7 +135,7 @@ def live_initramfs(path, directory, modules):
         files = [(os.path.join(staging, "modules"), "modules"), (TOOL, "extract_symvers.py"),
                  (os.path.join(staging, "boot"), "boot"),
                  (kernel_image(directory), "boot/vmlinuz")]
-        root = python_root(arch)
+        root, python = python_root(arch, suite)
         files += [(os.path.join(root, top), top) for top in sorted(os.listdir(root))]
         # the tree as shipped, its directories first (they make lib/modules/RELEASE), not
         # its build and source links
@@ -131,7 +153,8 @@ def live_initramfs(path, directory, modules):
         with open(os.path.join(staging, "live.py"), "w") as f:
             f.write(LIVE_PY)
         files.append((os.path.join(staging, "live.py"), "live.py"))
-        init = INIT % {"modules": " ".join(modules), "release": release, "done": DONE}
+        init = INIT % {"modules": " ".join(modules), "python": python, "release": release,
+                       "done": DONE}
         cpio = os.path.join(staging, "initrd.cpio")
         busybox_initramfs(cpio, init, files, busybox(arch))
         with open(cpio, "rb") as source, open(path, "wb") as out:
@@ -160,20 +183,21 @@ def boot(directory, initrd, console, timeout=3600):
     return console.read_text(errors="replace")
 
 
-@pytest.mark.parametrize("name", each(LIVE, not_in_corpus("amd64 and arm64 6.1 kernels "
-                                                          "with their module trees")))
+@pytest.mark.parametrize("name", each(LIVE, not_in_corpus("the amd64, arm64, ppc64el 6.1 and "
+                                                          "riscv64, s390x 7.2 kernels with "
+                                                          "their module trees")))
 def test_live_kcore(name, tmp_path):
     """/proc/kcore inside the running kernel gives, with no options, the official lines of
-    vmlinux and of every module loaded (Debian's python3.11, no zstandard, 1 GiB: nothing
+    vmlinux and of every module loaded (the suite's python3, no zstandard, 1 GiB: nothing
     in memory is taken for a compressed kernel, nothing runs out of memory); /boot's image
-    with --modules the official file; --btf the bytes of /sys/kernel/btf/vmlinux.  Time
-    and peak RSS inside the guest are printed."""
+    with --modules the official file; --btf the bytes of /sys/kernel/btf/vmlinux (where
+    the kernel has BTF: not ppc64el 6.1).  Time and peak RSS inside the guest are printed."""
     directory = os.path.join(CORPUS, name)
     qemu = GUESTS[meta(directory)["arch"]][0]
     missing = [t for t in (qemu, "cpio", "gzip") if not shutil.which(t)]
     if missing:
-        pytest.skip("%s not installed (qemu-system-x86, qemu-system-arm, cpio, gzip)"
-                    % ", ".join(missing))
+        pytest.skip("%s not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc, "
+                    "qemu-system-ppc, cpio, gzip)" % ", ".join(missing))
     modules = load_order(module_tree(directory), LOAD)
     live_initramfs(tmp_path / "initrd", directory, modules)
     console = boot(directory, tmp_path / "initrd", tmp_path / "console")
@@ -186,6 +210,10 @@ def test_live_kcore(name, tmp_path):
                                                          int(peak) * 1024 // 10 ** 6, lines))
         assert (status, missing, extra) == ("0", "0", "0"), console[-5000:]
     assert "%d modules on the module list" % len(modules) in console
-    assert "KERNELOFFSET=0," not in console and "KERNELOFFSET=" in console     # KASLR on
-    assert "live btf: status 0, the bytes of /sys/kernel/btf/vmlinux" in console, \
-        console[-3000:]
+    offset = re.search(r"KERNELOFFSET=([0-9a-f]+),", console).group(1)
+    expected = next(v for prefix, v in KERNELOFFSETS.items() if name.startswith(prefix))
+    assert offset != "0" if expected == "random" else offset == expected
+    with open(os.path.join(directory, "config")) as f:
+        btf = "CONFIG_DEBUG_INFO_BTF=y" in f.read().splitlines()
+    assert ("live btf: status 0, the bytes of /sys/kernel/btf/vmlinux" if btf
+            else "live btf: none in this kernel") in console, console[-3000:]

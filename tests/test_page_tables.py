@@ -213,19 +213,23 @@ KCORES = {
 }
 
 
-@pytest.mark.parametrize("machine", KCORES)
-def test_kcore_module_space(machine, tmp_path, run, assert_symvers):
+@pytest.mark.parametrize("machine, ram", [(machine, "below") for machine in KCORES]
+                         + [("x86-64", "from 0")])
+def test_kcore_module_space(machine, ram, tmp_path, run, assert_symvers):
     """/proc/kcore: its TiB of vmalloc and module space read only where the kernel's page
-    tables (VMCOREINFO's, walked in the linear map's RAM) map pages, never scanned."""
+    tables (VMCOREINFO's, walked in the linear map's RAM) map pages, never scanned.  RAM
+    from physical 0 (ppc64's, s390x's): the linear map's p_paddr 0 is where it is."""
     layout, large, info, linear, sparse = KCORES[machine]
     memory = kernel_with_modules(**layout)
-    physical, root, offset = paged_memory(memory, MMUS[machine], large=large, start=50 << 20)
+    physical, root, offset = paged_memory(memory, MMUS[machine], large=large,
+                                          start=(50 if ram == "below" else 4) << 20)
     start, image = physical.image()
     kernel = memory.kernel
     loads = [(kernel.base, (kernel.base - offset) % (1 << 64), len(kernel.data), kernel.data)]
     loads += [(address, (1 << 64) - 1, size, b"") for address, size in sparse]
-    ram = bytes(1 << 20) + image            # RAM from below the kernel
-    loads.append((linear + start - (1 << 20), start - (1 << 20), len(ram), ram))
+    low = start - (1 << 20) if ram == "below" else 0        # RAM from below the kernel
+    ram = bytes(start - low) + image
+    loads.append((linear + low, low, len(ram), ram))
     elf_core(tmp_path / "kcore", loads, notes=[(b"VMCOREINFO", 0, info(root, offset))],
              machine=EM_AARCH64 if machine.startswith("arm64") else None)
     result = run(tmp_path / "kcore")
