@@ -271,9 +271,11 @@ def busybox_initramfs(path, init, files=(), busybox=None):
         for directory in ("bin", "proc", "dev"):
             os.mkdir(os.path.join(root, directory))
         shutil.copy(busybox or shutil.which("busybox"), os.path.join(root, "bin", "busybox"))
-        for source, name in files:
-            (shutil.copytree if os.path.isdir(source) else shutil.copy)(
-                source, os.path.join(root, name))
+        for source, name in files:      # links as they are: an absolute one (mips64el's
+            if os.path.isdir(source):       # lib64/ld.so.1) names a file in the guest
+                shutil.copytree(source, os.path.join(root, name), symlinks=True)
+            else:
+                shutil.copy(source, os.path.join(root, name))
         with open(os.path.join(root, "init"), "w") as f:
             f.write(init)
         os.chmod(os.path.join(root, "init"), 0o755)

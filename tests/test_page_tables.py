@@ -12,10 +12,10 @@ import pytest
 
 import extract_symvers
 from archives import elf_core, kdump
-from memdump import (MMUS, kernel_with_modules, napot_64k, paged_dump, paged_memory,
-                     qemu_cpu_state)
+from memdump import (MMUS, PhysicalMemory, kernel_with_modules, napot_64k, paged_dump,
+                     paged_memory, qemu_cpu_state, translation_tables)
 
-EM_S390, EM_ARM, EM_AARCH64, EM_RISCV = 22, 40, 183, 243
+EM_MIPS, EM_S390, EM_ARM, EM_AARCH64, EM_RISCV = 8, 22, 40, 183, 243
 LA57, PAE = 1 << 12, 1 << 5
 
 # module regions of 64 KiB at the bottom, the top and in between of each module area, the
@@ -398,3 +398,63 @@ def test_s390x_entries():
     assert translate(0x50000 | 0xF, {**walk, **r1}) == 0x77123
     assert translate(0x50000 | 0xF, {**walk, **r1, 0x60000: r3 | 0x7}) is None
     assert translate(0x60000 | 0xB, {**walk, **r1}) == 0x77123
+
+
+# MIPS: the kernel and its `modules` list head in KSEG0 (unmapped: RAM from 0 at
+# 0xffffffff80000000, 32-bit 0x80000000), swapper_pg_dir among them (VMCOREINFO says its KSEG0
+# address); modules in the mapped segments, through its tables: 64-bit in CKSSEG (a -msym32
+# kernel's MODULE_START, Debian's) from its start to the fixmap, and in XKSEG's vmalloc at
+# both ends; 32-bit in KSEG2.  No PREL32 relocations on MIPS: absolute pointers
+MIPS = {
+    "mips64el": (dict(kernel_base=0xFFFFFFFF80100000, head=0xFFFFFFFF81100000, prel32=False,
+                      module_bases=[0xFFFFFFFFC0000000, 0xFFFFFFFFD5A50000, 0xFFFFFFFFFFF00000,
+                                    0xC000000000010000, 0xC00000FEFFF00000]),
+                 "mips64 r2 huge", 0xFFFFFFFF80000000, False),
+    "mips64": (dict(kernel_base=0xFFFFFFFF80100000, head=0xFFFFFFFF81100000, prel32=False,
+                    big=True, module_bases=[0xFFFFFFFFC0000000, 0xC00000A5A5A50000]),
+               "mips64 r2 huge", 0xFFFFFFFF80000000, True),
+    "mipsel": (dict(era="5.10", bits=32, kernel_base=0x80100000, head=0x81100000, prel32=False,
+                    module_bases=[0xC0000000, 0xD5A50000, 0xFFBE0000]),
+               "mips32 r2", 0x80000000, False),
+}
+
+
+def mips_dump(path, layout, mmu, kseg0, big, info=True):
+    """A physical ELF core of a MIPS kernel: its image and list head at their KSEG0
+    addresses' physical ones, module memory mapped by `mmu`'s tables; with `info`, the
+    VMCOREINFO note.  The Memory."""
+    memory = kernel_with_modules(**layout)
+    kernel = memory.kernel
+    physical = PhysicalMemory(kernel.base - kseg0, big=big)
+    physical.page(len(kernel.data), kernel.data)
+    physical.next = memory.head - kseg0
+    physical.page(4096, memory.regions[memory.head])
+    mappings = []
+    for address, data in sorted(memory.regions.items()):
+        if address not in (kernel.base, memory.head):
+            for at in range(address & ~0xFFF, address + len(data), 4096):
+                low, high = max(at, address), min(at + 4096, address + len(data))
+                page = bytearray(4096)
+                page[low - at:high - at] = data[low - address:high - address]
+                mappings.append((at, physical.page(4096, bytes(page)), 12))
+    root = translation_tables(physical, MMUS[mmu], mappings)
+    start, image = physical.image()
+    notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=%x\n"
+              % (root + kseg0))] if info else []
+    elf_core(path, [(start, start, len(image), image)], notes=notes, machine=EM_MIPS,
+             bits=layout.get("bits", 64), big=big)
+    return memory
+
+
+@pytest.mark.parametrize("machine", MIPS)
+def test_mips(machine, tmp_path, run, assert_symvers):
+    """MIPS (no dump-guest-memory in QEMU: a memsave of RAM, a kdump): swapper_pg_dir from
+    VMCOREINFO, in KSEG0, read without tables; modules over CKSSEG and XKSEG (64-bit) or KSEG2
+    (32-bit) through it, its table pointers kernel virtual addresses (XKPHYS, KSEG0)."""
+    layout, mmu, kseg0, big = MIPS[machine]
+    memory = mips_dump(tmp_path / "dump.elf", layout, mmu, kseg0, big)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers(layout.get("era", "6.14")))
+    assert "%d modules on the module list (page tables: MIPS%d 4 KiB pages, _PFN_SHIFT %d " \
+        "from VMCOREINFO SYMBOL(swapper_pg_dir)" % (len(layout["module_bases"]), layout.get(
+            "bits", 64), 14 if mmu.startswith("mips64") else 12) in result.err
