@@ -2188,8 +2188,9 @@ def _mips_scheme(bits, pfn_shift, huge=0, big_endian=False):
     (a pgd of two pages; CONFIG_MIPS_VA_BITS_48's four levels are not read), 32-bit two
     levels of 1024 entries; `pfn_shift`, `huge`: _mips_decode()'s."""
     if bits == 64:
-        return _Scheme("MIPS64 4 KiB pages, _PFN_SHIFT %d" % pfn_shift, 8, ((30, 10), (21, 9), (12, 9)),
-                       _mips_decode(MIPS64_SEGMENTS, pfn_shift, huge), 40, "", big_endian,
+        return _Scheme("MIPS64 4 KiB pages, _PFN_SHIFT %d" % pfn_shift, 8,
+                       ((30, 10), (21, 9), (12, 9)), _mips_decode(MIPS64_SEGMENTS, pfn_shift,
+                                                                  huge), 40, "", big_endian,
                        None, MIPS64_SEGMENTS)
     return _Scheme("MIPS32 4 KiB pages, _PFN_SHIFT %d" % pfn_shift, 4, ((22, 10), (12, 10)),
                    _mips_decode(MIPS32_SEGMENTS, pfn_shift, 0), 32, "", big_endian, None,

@@ -346,15 +346,15 @@ def test_s390x_kdump(flattened, tmp_path, run, assert_symvers):
 
 
 class Entries:
-    """Physical memory holding big-endian 8-byte entries {address: value} and nothing else,
-    as _PageTables reads it."""
+    """Physical memory holding entries {address: value} (big-endian 8-byte ones, or of the
+    struct format `word`) and nothing else, as _PageTables reads it."""
 
-    def __init__(self, entries):
-        self.entries = entries
+    def __init__(self, entries, word=">Q"):
+        self.entries, self.word = entries, struct.Struct(word)
 
     def read(self, address, size, space):
-        words = [self.entries.get(address + at) for at in range(0, size, 8)]
-        return None if None in words else struct.pack(">%dQ" % len(words), *words)
+        words = [self.entries.get(address + at) for at in range(0, size, self.word.size)]
+        return None if None in words else b"".join(map(self.word.pack, words))
 
 
 def test_s390x_entries():
@@ -458,3 +458,53 @@ def test_mips(machine, tmp_path, run, assert_symvers):
     assert "%d modules on the module list (page tables: MIPS%d 4 KiB pages, _PFN_SHIFT %d " \
         "from VMCOREINFO SYMBOL(swapper_pg_dir)" % (len(layout["module_bases"]), layout.get(
             "bits", 64), 14 if mmu.startswith("mips64") else 12) in result.err
+
+
+def test_mips_entries():
+    """Each rule of Linux's MIPS tables, 64-bit on an R2 core with huge pages (_PFN_SHIFT 14,
+    _PAGE_HUGE bit 4): pgd and pmd entries the next table's address in XKPHYS or KSEG0, an
+    empty one invalid_pmd_table's or invalid_pte_table's (tables of nothing: PTEs of 0, or
+    _PAGE_GLOBAL alone, the buddy of a global page); a PTE without _PAGE_PRESENT; a huge pmd
+    entry (2 MiB); XKSEG and CKSSEG through the one swapper_pg_dir (index 1023 for CKSSEG:
+    small_pages() names each with its own address), user space (xuseg, whose indexes alias
+    vmalloc's) not; KSEG0, KSEG1 and XKPHYS without tables.  32-bit: two levels of 1024
+    4-byte entries, KSEG2 mapped, kuseg not."""
+    kseg0, xkphys = 0xFFFFFFFF80000000, 0x9800000000000000
+    pgd, invalid_pmd, invalid_pte = 0x100000, 0x102000, 0x103000
+    pmd, pte, pmd2, pte2 = 0x104000, 0x105000, 0x106000, 0x107000
+    entries = {pgd + 8 * i: kseg0 | invalid_pmd for i in range(1024)}
+    entries.update({table + 8 * i: kseg0 | invalid_pte for i in range(512)
+                    for table in (invalid_pmd, pmd, pmd2)})
+    entries.update({table + 8 * i: 0 for i in range(512) for table in (invalid_pte, pte, pte2)})
+    entries.update({pgd + 8 * 5: xkphys | pmd, pgd + 8 * 1023: kseg0 | pmd2,
+                    pmd2 + 8 * 7: kseg0 | pte2, pte2 + 8 * 9: 0x79000 << 2 | 0x1F8F,
+                    pmd + 8 * 7: xkphys | pte, pmd + 8 * 3: 0x400000 << 2 | 0x1F9F,
+                    pte + 8 * 9: 0x77000 << 2 | 0x1F8F, pte + 8 * 8: 1 << 8,
+                    pte + 8 * 10: 0x78000 << 2 | 0x1F8E})
+    tables = extract_symvers._PageTables(Entries(entries, "<Q"), extract_symvers._mips_scheme(
+        64, 14, 4), pgd, "test")
+    va = 0xC000000000000000 | 5 << 30 | 7 << 21 | 9 << 12
+    assert tables.translate(va | 0x123) == 0x77123
+    assert tables.translate(va - 0x1000) is None                # _PAGE_GLOBAL alone
+    assert tables.translate(va + 0x1000) is None                # not present
+    assert tables.translate(va + (1 << 30)) is None             # invalid_pmd_table's
+    assert tables.translate(va ^ 1 << 21) is None               # invalid_pte_table's
+    assert tables.translate(va & (1 << 40) - 1) is None         # xuseg: another pgd's
+    assert tables.translate(0xFFFFFFFFC0000000 | 7 << 21 | 9 << 12 | 0x45) == 0x79045
+    assert tables.translate(0xC000000000000000 | 5 << 30 | 3 << 21 | 0x12345) == 0x412345
+    assert tables.translate(0xFFFFFFFF80001234) == 0x1234       # KSEG0
+    assert tables.translate(0xFFFFFFFFA0001234) == 0x1234       # KSEG1
+    assert tables.translate(0x9000000000005678) == 0x5678       # XKPHYS, uncached
+    assert list(tables.small_pages(0xC000000000000000, 1 << 64)) == [
+        (va, 0x77000), (0xFFFFFFFFC0000000 | 7 << 21 | 9 << 12, 0x79000)]
+    entries[pmd + 8 * 7] = pte                                  # a physical address
+    tables = extract_symvers._PageTables(Entries(entries, "<Q"), tables.scheme, pgd, "test")
+    assert tables.translate(va) is None
+    pgd, pte = 0x10000, 0x11000
+    entries = {pgd + 4 * i: 0x80000000 | invalid_pte for i in range(1024)}
+    entries.update({pgd + 4 * 0x300: 0x80000000 | pte, pte + 4: 0x55000 | 0x7EF})
+    tables = extract_symvers._PageTables(Entries(entries, ">I"), extract_symvers._mips_scheme(
+        32, 12, 0, True), pgd, "test")
+    assert tables.translate(0xC0001ABC) == 0x55ABC
+    assert tables.translate(0x00001ABC) is None                 # kuseg
+    assert tables.translate(0x80001234) == 0x1234
