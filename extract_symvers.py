@@ -6086,6 +6086,19 @@ def _table_fault(mm, fmt, syms, count):
     return None
 
 
+def _first_name(mm, fmt, syms):
+    """Whether the dump holds the first kernel_symbol at `syms` and its valid name: what a
+    table's first entry has, and most pointers of struct module have not (a vote reads no
+    table of a count that is not one: through QEMU's MIPS, whole minutes)."""
+    raw = mm.read(syms, fmt.step)
+    if raw is None:
+        return False
+    value = struct.unpack(fmt.entry, raw)[1]
+    target = syms + fmt.field + value if fmt.prel32 else value
+    name = mm.string(target) if mm.kernel_pointer(target) else None
+    return bool(name and NAME.match(name))
+
+
 def _voted_tables(mm, kernel, modules):
     """The _TableAt of each export table, where the modules on the ring agree a pointer to
     valid kernel_symbols is, with its count and CRC pointer as the release places them."""
@@ -6097,7 +6110,7 @@ def _voted_tables(mm, kernel, modules):
         for at in range(3 * pointer + MODULE_NAME_LEN - pointer, VOTE_SPAN - 4 * pointer,
                         pointer):
             syms = mm.word.unpack_from(raw, at)[0]
-            if not mm.kernel_pointer(syms):
+            if not mm.kernel_pointer(syms) or not _first_name(mm, fmt, syms):
                 continue
             for shape in set(row.shapes.values()):
                 count = struct.unpack_from(mm.endian + "I", raw, _place(at, shape[1],
