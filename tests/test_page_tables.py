@@ -419,10 +419,12 @@ MIPS = {
 }
 
 
-def mips_dump(path, layout, mmu, kseg0, big, info=True):
+def mips_dump(path, layout, mmu, kseg0, big, kcore=False):
     """A physical ELF core of a MIPS kernel: its image and list head at their KSEG0
-    addresses' physical ones, module memory mapped by `mmu`'s tables; with `info`, the
-    VMCOREINFO note.  The Memory."""
+    addresses' physical ones, module memory mapped by `mmu`'s tables, the VMCOREINFO note;
+    with `kcore`, as /proc/kcore of 64-bit MIPS gives it (fs/proc/kcore.c, arch/mips/mm/
+    init.c): KSEG0 as its kernel text and RAM in XKPHYS, both at physical 0, and vmalloc
+    (p_paddr -1, what no table maps zeros).  The Memory."""
     memory = kernel_with_modules(**layout)
     kernel = memory.kernel
     physical = PhysicalMemory(kernel.base - kseg0, big=big)
@@ -440,9 +442,13 @@ def mips_dump(path, layout, mmu, kseg0, big, info=True):
     root = translation_tables(physical, MMUS[mmu], mappings)
     start, image = physical.image()
     notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=%x\n"
-              % (root + kseg0))] if info else []
-    elf_core(path, [(start, start, len(image), image)], notes=notes, machine=EM_MIPS,
-             bits=layout.get("bits", 64), big=big)
+              % (root + kseg0))]
+    loads = [(start, start, len(image), image)]
+    if kcore:
+        ram = bytes(start) + image
+        loads = [(kseg0, 0, len(ram), ram), (0xC000000000002000, (1 << 64) - 1, 0xFEFFFFE000, b""),
+                 (0x9000000000000000, 0, len(ram), ram)]
+    elf_core(path, loads, notes=notes, machine=EM_MIPS, bits=layout.get("bits", 64), big=big)
     return memory
 
 
@@ -508,3 +514,16 @@ def test_mips_entries():
     assert tables.translate(0xC0001ABC) == 0x55ABC
     assert tables.translate(0x00001ABC) is None                 # kuseg
     assert tables.translate(0x80001234) == 0x1234
+
+
+def test_mips_kcore(tmp_path, run, assert_symvers):
+    """/proc/kcore of a 64-bit MIPS kernel: RAM from physical 0 (a p_paddr of 0 is one in
+    kcore, which says -1 for none) holds swapper_pg_dir and the module pages, those of
+    CKSSEG (past the KSEG0 segment, here as long as RAM; the kernel's is 2 GiB - 4, which it
+    reads as the kernel sees it) and of its vmalloc read through the tables."""
+    layout, mmu, kseg0, big = MIPS["mips64el"]
+    memory = mips_dump(tmp_path / "kcore", layout, mmu, kseg0, big, kcore=True)
+    result = run(tmp_path / "kcore")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "5 modules on the module list (page tables: MIPS64 4 KiB pages, _PFN_SHIFT 14" \
+        in result.err
