@@ -2129,9 +2129,9 @@ def _mips_decode(segments, pfn_shift, huge):
     address of the next table (in KSEG0 or XKPHYS: the kernel's own .bss, or a page of RAM),
     an empty one that of invalid_pmd_table or invalid_pte_table (tables too, of nothing); a
     PTE is software bits under the hardware's EntryLo bits (asm/pgtable-bits.h):
-    _PAGE_PRESENT bit 0, the PFN from _PFN_SHIFT (the cache bits' end: 14 with a MIPS64 R2
-    core and huge pages, 13 with R1's, 12 and 11 without); with huge pages a pmd entry with
-    _PAGE_HUGE (bit `huge`) maps 2 MiB itself."""
+    _PAGE_PRESENT bit 0, the PFN from _PFN_SHIFT (the cache bits' end: on 64-bit 14 with an
+    R2 core and huge pages, 13 with R1's; without them 12 for R2, 11 for R1, as on 32-bit);
+    with huge pages a pmd entry with _PAGE_HUGE (bit `huge`) maps 2 MiB itself."""
     def decode(entry, level, last):
         if last or huge and level and entry & 1 << huge:
             return (PAGE_ENTRY, entry >> pfn_shift << 12, None) if entry & 1 else None
@@ -2226,7 +2226,8 @@ S390_REAL_SPACE = 0x20      # an ASCE's R bit (58): no translation, not the kern
 # MIPS PTE layouts (asm/pgtable-bits.h), by pointer size: (_PFN_SHIFT, _PAGE_HUGE's bit or
 # 0), tried in turn (no note says the core's release or CONFIG_MIPS_HUGE_TLB_SUPPORT; the
 # module list found through them is the proof): 64-bit R2 with huge pages (Debian's
-# 5kc-malta, octeon, loongson-3), R2 without, R1 with and without; 32-bit R2, R1
+# 5kc-malta 6.1: CONFIG_CPU_MIPS64_R2, CONFIG_HUGETLB_PAGE), R2 without, R1 with and
+# without; 32-bit R2, R1
 MIPS_PTES = {8: ((14, 4), (12, 0), (13, 5), (11, 0)), 4: ((12, 0), (11, 0))}
 RISCV_PTE = struct.Struct("<Q")
 SATP_MODES = {8: 39, 9: 48, 10: 57}     # RV64 satp: MODE in bits 63:60 (VA bits), PPN 43:0
