@@ -488,7 +488,7 @@ def test_mips_entries():
                     pte + 8 * 9: 0x77000 << 2 | 0x1F8F, pte + 8 * 8: 1 << 8,
                     pte + 8 * 10: 0x78000 << 2 | 0x1F8E})
     tables = extract_symvers._PageTables(Entries(entries, "<Q"), extract_symvers._mips_scheme(
-        64, 14, 4), pgd, "test")
+        64, *extract_symvers.MIPS_PTES[8][0]), pgd, "test")     # the first tried: R2, huge
     va = 0xC000000000000000 | 5 << 30 | 7 << 21 | 9 << 12
     assert tables.translate(va | 0x123) == 0x77123
     assert tables.translate(va - 0x1000) is None                # _PAGE_GLOBAL alone
@@ -503,9 +503,10 @@ def test_mips_entries():
     assert tables.translate(0x9000000000005678) == 0x5678       # XKPHYS, uncached
     assert list(tables.small_pages(0xC000000000000000, 1 << 64)) == [
         (va, 0x77000), (0xFFFFFFFFC0000000 | 7 << 21 | 9 << 12, 0x79000)]
-    entries[pmd + 8 * 7] = pte                                  # a physical address
-    tables = extract_symvers._PageTables(Entries(entries, "<Q"), tables.scheme, pgd, "test")
-    assert tables.translate(va) is None
+    for pointer in (pte, 0xC000000000000000 | pte):      # a physical address, a mapped one
+        entries[pmd + 8 * 7] = pointer
+        tables = extract_symvers._PageTables(Entries(entries, "<Q"), tables.scheme, pgd, "test")
+        assert tables.translate(va) is None
     pgd, pte = 0x10000, 0x11000
     entries = {pgd + 4 * i: 0x80000000 | invalid_pte for i in range(1024)}
     entries.update({pgd + 4 * 0x300: 0x80000000 | pte, pte + 4: 0x55000 | 0x7EF})
