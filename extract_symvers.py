@@ -1623,7 +1623,8 @@ def _core(f, head, max_size):
     pieces, (space, start, end), banner = _core_window(f, loads, info)
     virtual = [s for s in loads if _virtual(s)]
     # a virtual segment's p_paddr 0: none said (kcore before it set __pa(), its vmalloc
-    # space 0 too), but where the vmalloc space says -1, RAM from physical 0 (ppc64, s390x)
+    # space 0 too), but where the vmalloc space says -1, RAM from physical 0 (ppc64, s390x;
+    # MIPS's, in XKPHYS)
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
                            if not _virtual(s) or s.paddr or sparse], size)
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
@@ -2068,6 +2069,9 @@ class _Scheme(NamedTuple):
                                 # not the top table's address but says it (s390x's ASCE)
     linear: tuple = ()      # (start, end) of virtual memory at start + its physical address,
                             # not looked up in the tables (Book3S-64's linear map)
+    segments: tuple = ()    # MIPS: the address space's ((low, high, direct), ...): direct, RAM
+                            # from 0 at `low` without tables, else mapped by them (indexed by
+                            # the address's low va_bits); an address in none is not translated
 
 
 TABLE, PAGE_ENTRY = "table", "page"
@@ -2155,6 +2159,35 @@ def _s390_decode(tables):
     return decode
 
 
+def _segment(scheme, address):
+    """The (low, high, direct) of a scheme's segments holding `address`, or None."""
+    return next((s for s in scheme.segments if s[0] <= address < s[1]), None)
+
+
+def _unmapped(segments, address):
+    """The physical address of a virtual one in a direct segment (MIPS's KSEG0, XKPHYS),
+    else None."""
+    segment = next((s for s in segments if s[0] <= address < s[1] and s[2]), None)
+    return None if segment is None else address - segment[0]
+
+
+def _mips_decode(segments, pfn_shift, huge):
+    """Linux's MIPS page tables (arch/mips/include/asm/pgtable-64.h, pgtable-32.h; walked by
+    the TLB refill handler mm/tlbex.c builds): a pgd or pmd entry is the kernel virtual
+    address of the next table (in KSEG0 or XKPHYS: the kernel's own .bss, or a page of RAM),
+    an empty one that of invalid_pmd_table or invalid_pte_table (tables too, of nothing); a
+    PTE is software bits under the hardware's EntryLo bits (asm/pgtable-bits.h):
+    _PAGE_PRESENT bit 0, the PFN from _PFN_SHIFT (the cache bits' end: on 64-bit 14 with an
+    R2 core and huge pages, 13 with R1's; without them 12 for R2, 11 for R1, as on 32-bit);
+    with huge pages a pmd entry with _PAGE_HUGE (bit `huge`) maps 2 MiB itself."""
+    def decode(entry, level, last):
+        if last or huge and level and entry & 1 << huge:
+            return (PAGE_ENTRY, entry >> pfn_shift << 12, None) if entry & 1 else None
+        address = _unmapped(segments, entry)
+        return None if address is None else (TABLE, address, None)
+    return decode
+
+
 def _s390_asce(asce):
     """The top table of an ASCE (control registers 1, 7, 13): its origin (bits 0-51) and the
     entries its length (bits 62-63, 512-entry units) gives it."""
@@ -2196,6 +2229,35 @@ def _arm64_scheme(granule, va_bits, big_endian=False):
     return _Scheme("arm64 %d KiB pages, %d-bit VA" % (1 << granule - 10, va_bits), 8,
                    tuple(levels), _arm64_decode(granule, ((1 << 48) - 1) & ~((1 << granule) - 1)),
                    va_bits, "upper", big_endian)
+
+
+# MIPS's segments (MIPS64 Architecture For Programmers, "Virtual Memory"): KSEG0 and KSEG1
+# (CKSEG0/1 sign-extended) map the first 512 MiB of RAM cached and uncached, XKPHYS (a cache
+# attribute in bits 61:59) all of it; KSEG2/KSSEG and KSEG3 (CKSSEG, CKSEG3) and XKSEG are
+# mapped through the TLB, which Linux fills from swapper_pg_dir for every kernel address:
+# vmalloc from XKSEG's start (VMALLOC_END: 2^40 - 4 GiB on), modules in CKSSEG where the
+# kernel is built -msym32 (KBUILD_64BIT_SYM32: MODULE_START), both indexed by bits 12-39
+MIPS64_SEGMENTS = tuple((0x8000000000000000 + (cca << 59), 0x8000000000000000 + (cca + 1 << 59),
+                         True) for cca in range(8)) + (
+    (0xFFFFFFFF80000000, 0xFFFFFFFFA0000000, True), (0xFFFFFFFFA0000000, 0xFFFFFFFFC0000000, True),
+    (0xC000000000000000, 0xC000000000000000 + (1 << 40) - (1 << 32), False),
+    (0xFFFFFFFFC0000000, 1 << 64, False))
+MIPS32_SEGMENTS = ((0x80000000, 0xA0000000, True), (0xA0000000, 0xC0000000, True),
+                   (0xC0000000, 1 << 32, False))
+
+
+def _mips_scheme(bits, pfn_shift, huge=0, big_endian=False):
+    """The page tables of a MIPS kernel with 4 KiB pages: 64-bit, three levels over 40 bits
+    (a pgd of two pages; CONFIG_MIPS_VA_BITS_48's four levels are not read), 32-bit two
+    levels of 1024 entries; `pfn_shift`, `huge`: _mips_decode()'s."""
+    if bits == 64:
+        return _Scheme("MIPS64 4 KiB pages, _PFN_SHIFT %d" % pfn_shift, 8,
+                       ((30, 10), (21, 9), (12, 9)), _mips_decode(MIPS64_SEGMENTS, pfn_shift,
+                                                                  huge), 40, "", big_endian,
+                       segments=MIPS64_SEGMENTS)
+    return _Scheme("MIPS32 4 KiB pages, _PFN_SHIFT %d" % pfn_shift, 4, ((22, 10), (12, 10)),
+                   _mips_decode(MIPS32_SEGMENTS, pfn_shift, 0), 32, "", big_endian,
+                   segments=MIPS32_SEGMENTS)
 
 
 X86_MASK = 0x000FFFFFFFFFF000
@@ -2252,6 +2314,12 @@ RISCV_SCHEMES = {39: SCHEMES["riscv sv39"], 48: SCHEMES["riscv sv48"], 57: SCHEM
 # s390x: the ASCE's designation type (bits 60-61) -> the scheme of its tables
 S390_SCHEMES = {kind: _s390_scheme(kind + 2) for kind in range(4)}
 S390_REAL_SPACE = 0x20      # an ASCE's R bit (58): no translation, not the kernel's
+# MIPS PTE layouts (asm/pgtable-bits.h), by pointer size: (_PFN_SHIFT, _PAGE_HUGE's bit or
+# 0), tried in turn (no note says the core's release or CONFIG_MIPS_HUGE_TLB_SUPPORT; the
+# module list found through them is the proof): 64-bit R2 with huge pages (Debian's
+# 5kc-malta 6.1: CONFIG_CPU_MIPS64_R2, CONFIG_HUGETLB_PAGE), R2 without, R1 with and
+# without; 32-bit R2, R1
+MIPS_PTES = {8: ((14, 4), (12, 0), (13, 5), (11, 0)), 4: ((12, 0), (11, 0))}
 RISCV_PTE = struct.Struct("<Q")
 SATP_MODES = {8: 39, 9: 48, 10: 57}     # RV64 satp: MODE in bits 63:60 (VA bits), PPN 43:0
 
@@ -2290,7 +2358,13 @@ class _PageTables:
 
     def _walk(self, address):
         (table, span), last = self.top, len(self.scheme.levels) - 1
-        if not self.scheme.extend and address >> self.scheme.va_bits:
+        if self.scheme.segments:
+            segment = _segment(self.scheme, address)
+            if segment is None:
+                return None
+            if segment[2]:          # KSEG0, XKPHYS: no tables
+                return address - segment[0]
+        elif not self.scheme.extend and address >> self.scheme.va_bits:
             return None
         for level, (shift, bits) in enumerate(self.scheme.levels):
             index = address >> shift & (1 << bits) - 1
@@ -2320,7 +2394,12 @@ class _PageTables:
         def canonical(va):
             if scheme.extend == "upper" or scheme.extend == "sign" and va >> scheme.va_bits - 1:
                 return va | above
-            return va | PPC64_PAGE_OFFSET if scheme.extend == "quadrant" else va
+            if scheme.extend == "quadrant":
+                return va | PPC64_PAGE_OFFSET
+            for low, high, direct in scheme.segments:   # the mapped segment its index is in
+                if not direct and low & ~above <= va <= (high - 1) & ~above:
+                    return low & above | va
+            return va
 
         def walk(table, held, level, prefix):
             if table in walked:
@@ -5612,6 +5691,12 @@ MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
                 EM_RISCV: [(0xffffffff00000000, 1 << 64)],
                 EM_PPC64: [(0xc0003d0000000000, 0xc0003e0000000000),
                            (0xc008000000000000, 0xc00a000000000000)]}
+# MIPS's by pointer size (arch/mips/kernel/module.c, asm/pgtable-64.h, pgtable-32.h): 64-bit,
+# CKSSEG to the fixmap (MODULE_START, a -msym32 kernel: Debian's 5kc-malta 6.1 under QEMU
+# loads them at 0xffffffffc0xxxxxx) or vmalloc in XKSEG; 32-bit, vmalloc in KSEG2
+MIPS_MODULE_AREAS = {8: [(0xffffffffc0000000, 1 << 64),
+                         (0xc000000000000000, 0xc000000000000000 + (1 << 40) - (1 << 32))],
+                     4: [(0xc0000000, 0xfffff000)]}
 ARM64_MODULE_REACH = 4 << 30
 # s390x's (asm/pgtable.h MODULES_LEN; arch/s390/boot/startup.c setup_kernel_memory_layout()):
 # from 6.10, whose kernel is mapped apart from its physical address (Documentation/arch/s390/
@@ -5653,6 +5738,8 @@ def _module_areas(memory, kernel, machine, scheme):
     """[(low, high)] of the virtual memory modules can be in, or [] where unknown."""
     if machine in MODULE_AREAS:
         return MODULE_AREAS[machine]
+    if machine == EM_MIPS:
+        return MIPS_MODULE_AREAS[kernel.fmt.image.ptr_size]
     if machine == EM_S390:
         if tuple(kernel.version) < S390_APART:
             top = 1 << scheme.va_bits if scheme is not None else None
@@ -5734,6 +5821,13 @@ def _root_candidates(memory, kernel, machine, offset):
     symbol = next((key for key in ("SYMBOL(init_top_pgt)", "SYMBOL(init_level4_pgt)",
                                    "SYMBOL(swapper_pg_dir)") if key in info), None)
     top = _numbers(info, symbol) if symbol else None
+    image = kernel.fmt.image
+    if machine == EM_MIPS and top and int(info.get("PAGESIZE", 4096)) == 4096:
+        for pfn_shift, huge in MIPS_PTES[image.ptr_size]:   # swapper_pg_dir in the kernel's
+            scheme = _mips_scheme(8 * image.ptr_size, pfn_shift, huge, image.endian == ">")
+            root = _unmapped(scheme.segments, top[0])       # .bss, in KSEG0 (KASLR's too)
+            if root is not None:
+                yield scheme, root, "VMCOREINFO %s" % symbol
     if top and offset is not None:
         root, how = (top[0] - offset) & ((1 << 64) - 1), "VMCOREINFO %s" % symbol
         if machine == EM_X86_64:
@@ -6130,6 +6224,19 @@ def _table_fault(mm, fmt, syms, count):
     return None
 
 
+def _first_name(mm, fmt, syms):
+    """Whether the dump holds the first kernel_symbol at `syms` and its valid name: what a
+    table's first entry has, and most pointers of struct module have not (a vote reads no
+    table of a count that is not one: through QEMU's MIPS, whole minutes)."""
+    raw = mm.read(syms, fmt.step)
+    if raw is None:
+        return False
+    value = struct.unpack(fmt.entry, raw)[1]
+    target = syms + fmt.field + value if fmt.prel32 else value
+    name = mm.string(target) if mm.kernel_pointer(target) else None
+    return bool(name and NAME.match(name))
+
+
 def _voted_tables(mm, kernel, modules):
     """The _TableAt of each export table, where the modules on the ring agree a pointer to
     valid kernel_symbols is, with its count and CRC pointer as the release places them."""
@@ -6141,7 +6248,7 @@ def _voted_tables(mm, kernel, modules):
         for at in range(3 * pointer + MODULE_NAME_LEN - pointer, VOTE_SPAN - 4 * pointer,
                         pointer):
             syms = mm.word.unpack_from(raw, at)[0]
-            if not mm.kernel_pointer(syms):
+            if not mm.kernel_pointer(syms) or not _first_name(mm, fmt, syms):
                 continue
             for shape in set(row.shapes.values()):
                 count = struct.unpack_from(mm.endian + "I", raw, _place(at, shape[1],

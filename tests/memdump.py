@@ -423,7 +423,8 @@ class Mmu:
     its place in the page it is in (i386 PAE's PDPT: 32 bytes anywhere 32-aligned), the
     lower tables' place (ARM's hardware second-level tables: the upper half of a page); how
     far right an entry holds the address (RISC-V: the PPN, the address >> 12, from bit 10);
-    what an entry that maps nothing holds (0, or a value per level: s390x's invalid bits).
+    what an entry that maps nothing holds (0, or a value per level: s390x's invalid bits);
+    how far left a page entry holds the address (MIPS: the PFN from _PFN_SHIFT, 12 below).
     `table` and `large` are one value or one per level (s390x's entries say their level;
     Book3S-64 radix's table entries the next level's index bits, NLS)."""
     levels: tuple
@@ -436,6 +437,7 @@ class Mmu:
     lower_at: int = 0
     address_shift: int = 0
     empty: tuple = ()
+    page_shift: int = 0
 
     def page_size(self):
         return 1 << self.levels[-1][0]
@@ -501,6 +503,18 @@ MMUS = {
                            BOOK3S_KERNEL_RW | 1 << 55, None, top_align=65536),
     "book3s hash 4k": Mmu(((37, 9), (28, 9), (21, 7), (12, 9)), 8, BOOK3S_PRESENT,
                           BOOK3S_KERNEL_RW | 1 << 60 | 0xF << 53, None, top_align=65536),
+    # Linux's MIPS tables (arch/mips/include/asm/pgtable-64.h, pgtable-32.h, pgtable-bits.h):
+    # a pgd or pmd entry is the next table's kernel virtual address (here in XKPHYS, cached:
+    # 0x9800000000000000 | its physical address; 32-bit, in KSEG0); a PTE is PAGE_KERNEL's
+    # bits under the PFN: on a 64-bit R2 core with huge pages (Debian's 5kc-malta) present 0,
+    # write 1, accessed 2, modified 3, huge 4, split 5, XI 6, RI 7 (a core without RIXI: its
+    # _PAGE_READ), global 8, valid 9, dirty 10, cache 11-13 (3, cacheable noncoherent), the
+    # PFN from bit 14 (the address << 2); huge 2 MiB pages: _PAGE_HUGE in a pmd entry.  A
+    # 32-bit R2 core: present 0, write 1, accessed 2, modified 3, XI 4, RI 5, global 6,
+    # valid 7, dirty 8, cache 9-11, the PFN from bit 12
+    "mips64 r2 huge": Mmu(((30, 10), (21, 9), (12, 9)), 8, 0x9800000000000000, 0x1F8F, 0x1F9F,
+                          top_align=8192, page_shift=2),
+    "mips32 r2": Mmu(((22, 10), (12, 10)), 4, 0x80000000, 0x7EF, 0x7EF),
 }
 
 
@@ -528,14 +542,15 @@ def translation_tables(physical, mmu, mappings):
             if level_shift == shift:
                 flags = mmu.page if level == len(mmu.levels) - 1 else \
                     mmu.at_level(mmu.large, level)
-                physical.put(slot, struct.pack(word, pa >> mmu.address_shift | flags))
+                physical.put(slot, struct.pack(word, pa >> mmu.address_shift << mmu.page_shift
+                                               | flags))
                 break
             entry = struct.unpack(word, _read(physical, slot, mmu.entry))[0]
             if entry == empty(level):
                 entry = table(level + 1, max(mmu.page_size(), 4096), mmu.lower_at) \
                     >> mmu.address_shift | mmu.at_level(mmu.table, level)
                 physical.put(slot, struct.pack(word, entry))
-            at = (entry & 0xFFFFFFFFFC00) << mmu.address_shift
+            at = (entry & ~mmu.at_level(mmu.table, level) & 0xFFFFFFFFFC00) << mmu.address_shift
     return root
 
 

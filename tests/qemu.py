@@ -32,7 +32,10 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
           # the SCLP line-mode console; -cpu max for the facilities Debian's kernel asks
           "s390x": ("qemu-system-s390x", ["-M", "s390-ccw-virtio", "-cpu", "max"], "ttysclp0"),
           # SLOF boots the kernel; POWER9 has the radix MMU and the hash MMU (disable_radix)
-          "ppc64el": ("qemu-system-ppc64", ["-M", "pseries", "-cpu", "power9"], "hvc0")}
+          "ppc64el": ("qemu-system-ppc64", ["-M", "pseries", "-cpu", "power9"], "hvc0"),
+          # the MIPS Malta board with a MIPS64 release 2 core (Debian's 5kc-malta flavour);
+          # QEMU has no dump-guest-memory for MIPS: read through /proc/kcore in the guest
+          "mips64el": ("qemu-system-mips64el", ["-M", "malta", "-cpu", "5KEc"], "ttyS0")}
 
 
 def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,

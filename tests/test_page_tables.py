@@ -13,10 +13,11 @@ import pytest
 
 import extract_symvers
 from archives import elf_core, kdump
-from memdump import (MMUS, PPC64_PAGE_OFFSET, book3s_memory, kernel_with_modules, napot_64k,
-                     paged_dump, paged_memory, qemu_cpu_state)
+from memdump import (MMUS, PPC64_PAGE_OFFSET, PhysicalMemory, book3s_memory,
+                     kernel_with_modules, napot_64k, paged_dump, paged_memory, qemu_cpu_state,
+                     translation_tables)
 
-EM_PPC64, EM_S390, EM_ARM, EM_AARCH64, EM_RISCV = 21, 22, 40, 183, 243
+EM_MIPS, EM_PPC64, EM_S390, EM_ARM, EM_AARCH64, EM_RISCV = 8, 21, 22, 40, 183, 243
 LA57, PAE = 1 << 12, 1 << 5
 
 # module regions of 64 KiB at the bottom, the top and in between of each module area, the
@@ -359,15 +360,15 @@ def test_s390x_kdump(flattened, tmp_path, run, assert_symvers):
 
 
 class Entries:
-    """Physical memory holding big-endian 8-byte entries {address: value} and nothing else,
-    as _PageTables reads it."""
+    """Physical memory holding entries {address: value} (big-endian 8-byte ones, or of the
+    struct format `word`) and nothing else, as _PageTables reads it."""
 
-    def __init__(self, entries):
-        self.entries = entries
+    def __init__(self, entries, word=">Q"):
+        self.entries, self.word = entries, struct.Struct(word)
 
     def read(self, address, size, space):
-        words = [self.entries.get(address + at) for at in range(0, size, 8)]
-        return None if None in words else struct.pack(">%dQ" % len(words), *words)
+        words = [self.entries.get(address + at) for at in range(0, size, self.word.size)]
+        return None if None in words else b"".join(map(self.word.pack, words))
 
 
 def test_s390x_entries():
@@ -559,3 +560,133 @@ def test_book3s_kcore(tmp_path, run, assert_symvers):
     result = run(tmp_path / "kcore")
     assert_symvers(result, memory.symvers("6.14"))
     assert "3 modules on the module list (page tables: %s from VMCOREINFO" % said in result.err
+
+
+# MIPS: the kernel and its `modules` list head in KSEG0 (unmapped: RAM from 0 at
+# 0xffffffff80000000, 32-bit 0x80000000), swapper_pg_dir among them (VMCOREINFO says its KSEG0
+# address); modules in the mapped segments, through its tables: 64-bit in CKSSEG (a -msym32
+# kernel's MODULE_START, Debian's) from its start to the fixmap, and in XKSEG's vmalloc at
+# both ends; 32-bit in KSEG2.  No PREL32 relocations on MIPS: absolute pointers
+MIPS = {
+    "mips64el": (dict(kernel_base=0xFFFFFFFF80100000, head=0xFFFFFFFF81100000, prel32=False,
+                      module_bases=[0xFFFFFFFFC0000000, 0xFFFFFFFFD5A50000, 0xFFFFFFFFFFF00000,
+                                    0xC000000000010000, 0xC00000FEFFF00000]),
+                 "mips64 r2 huge", 0xFFFFFFFF80000000, False),
+    "mips64": (dict(kernel_base=0xFFFFFFFF80100000, head=0xFFFFFFFF81100000, prel32=False,
+                    big=True, module_bases=[0xFFFFFFFFC0000000, 0xC00000A5A5A50000]),
+               "mips64 r2 huge", 0xFFFFFFFF80000000, True),
+    "mipsel": (dict(era="5.10", bits=32, kernel_base=0x80100000, head=0x81100000, prel32=False,
+                    module_bases=[0xC0000000, 0xD5A50000, 0xFFBE0000]),
+               "mips32 r2", 0x80000000, False),
+}
+
+
+def mips_dump(path, layout, mmu, kseg0, big, kcore=False):
+    """A physical ELF core of a MIPS kernel: its image and list head at their KSEG0
+    addresses' physical ones, module memory mapped by `mmu`'s tables, the VMCOREINFO note;
+    with `kcore`, as /proc/kcore of 64-bit MIPS gives it (fs/proc/kcore.c, arch/mips/mm/
+    init.c): KSEG0 as its kernel text and RAM in XKPHYS, both at physical 0, and vmalloc
+    (p_paddr -1, what no table maps zeros).  The Memory."""
+    memory = kernel_with_modules(**layout)
+    kernel = memory.kernel
+    physical = PhysicalMemory(kernel.base - kseg0, big=big)
+    physical.page(len(kernel.data), kernel.data)
+    physical.next = memory.head - kseg0
+    physical.page(4096, memory.regions[memory.head])
+    mappings = []
+    for address, data in sorted(memory.regions.items()):
+        if address not in (kernel.base, memory.head):
+            for at in range(address & ~0xFFF, address + len(data), 4096):
+                low, high = max(at, address), min(at + 4096, address + len(data))
+                page = bytearray(4096)
+                page[low - at:high - at] = data[low - address:high - address]
+                mappings.append((at, physical.page(4096, bytes(page)), 12))
+    root = translation_tables(physical, MMUS[mmu], mappings)
+    start, image = physical.image()
+    notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=%x\n"
+              % (root + kseg0))]
+    loads = [(start, start, len(image), image)]
+    if kcore:
+        ram = bytes(start) + image
+        loads = [(kseg0, 0, len(ram), ram), (0xC000000000002000, (1 << 64) - 1, 0xFEFFFFE000, b""),
+                 (0x9000000000000000, 0, len(ram), ram)]
+    elf_core(path, loads, notes=notes, machine=EM_MIPS, bits=layout.get("bits", 64), big=big)
+    return memory
+
+
+@pytest.mark.parametrize("machine", MIPS)
+def test_mips(machine, tmp_path, run, assert_symvers):
+    """MIPS (no dump-guest-memory in QEMU: a memsave of RAM, a kdump): swapper_pg_dir from
+    VMCOREINFO, in KSEG0, read without tables; modules over CKSSEG and XKSEG (64-bit) or KSEG2
+    (32-bit) through it, its table pointers kernel virtual addresses (XKPHYS, KSEG0)."""
+    layout, mmu, kseg0, big = MIPS[machine]
+    memory = mips_dump(tmp_path / "dump.elf", layout, mmu, kseg0, big)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers(layout.get("era", "6.14")))
+    assert "%d modules on the module list (page tables: MIPS%d 4 KiB pages, _PFN_SHIFT %d " \
+        "from VMCOREINFO SYMBOL(swapper_pg_dir)" % (len(layout["module_bases"]), layout.get(
+            "bits", 64), 14 if mmu.startswith("mips64") else 12) in result.err
+
+
+def test_mips_entries():
+    """Each rule of Linux's MIPS tables, 64-bit on an R2 core with huge pages (_PFN_SHIFT 14,
+    _PAGE_HUGE bit 4): pgd and pmd entries the next table's address in XKPHYS or KSEG0, an
+    empty one invalid_pmd_table's or invalid_pte_table's (tables of nothing: PTEs of 0, or
+    _PAGE_GLOBAL alone, the buddy of a global page); a PTE without _PAGE_PRESENT; a huge pmd
+    entry (2 MiB); XKSEG and CKSSEG through the one swapper_pg_dir (index 1023 for CKSSEG:
+    small_pages() names each with its own address), user space (xuseg, whose indexes alias
+    vmalloc's) not; KSEG0, KSEG1 and XKPHYS without tables.  32-bit: two levels of 1024
+    4-byte entries, KSEG2 mapped, kuseg not."""
+    kseg0, xkphys = 0xFFFFFFFF80000000, 0x9800000000000000
+    pgd, invalid_pmd, invalid_pte = 0x100000, 0x102000, 0x103000
+    pmd, pte, pmd2, pte2 = 0x104000, 0x105000, 0x106000, 0x107000
+    entries = {pgd + 8 * i: kseg0 | invalid_pmd for i in range(1024)}
+    entries.update({table + 8 * i: kseg0 | invalid_pte for i in range(512)
+                    for table in (invalid_pmd, pmd, pmd2)})
+    entries.update({table + 8 * i: 0 for i in range(512) for table in (invalid_pte, pte, pte2)})
+    entries.update({pgd + 8 * 5: xkphys | pmd, pgd + 8 * 1023: kseg0 | pmd2,
+                    pmd2 + 8 * 7: kseg0 | pte2, pte2 + 8 * 9: 0x79000 << 2 | 0x1F8F,
+                    pmd + 8 * 7: xkphys | pte, pmd + 8 * 3: 0x400000 << 2 | 0x1F9F,
+                    pte + 8 * 9: 0x77000 << 2 | 0x1F8F, pte + 8 * 8: 1 << 8,
+                    pte + 8 * 10: 0x78000 << 2 | 0x1F8E})
+    tables = extract_symvers._PageTables(Entries(entries, "<Q"), extract_symvers._mips_scheme(
+        64, *extract_symvers.MIPS_PTES[8][0]), pgd, "test")     # the first tried: R2, huge
+    va = 0xC000000000000000 | 5 << 30 | 7 << 21 | 9 << 12
+    assert tables.translate(va | 0x123) == 0x77123
+    assert tables.translate(va - 0x1000) is None                # _PAGE_GLOBAL alone
+    assert tables.translate(va + 0x1000) is None                # not present
+    assert tables.translate(va + (1 << 30)) is None             # invalid_pmd_table's
+    assert tables.translate(va ^ 1 << 21) is None               # invalid_pte_table's
+    assert tables.translate(va & (1 << 40) - 1) is None         # xuseg: another pgd's
+    assert tables.translate(0xFFFFFFFFC0000000 | 7 << 21 | 9 << 12 | 0x45) == 0x79045
+    assert tables.translate(0xC000000000000000 | 5 << 30 | 3 << 21 | 0x12345) == 0x412345
+    assert tables.translate(0xFFFFFFFF80001234) == 0x1234       # KSEG0
+    assert tables.translate(0xFFFFFFFFA0001234) == 0x1234       # KSEG1
+    assert tables.translate(0x9000000000005678) == 0x5678       # XKPHYS, uncached
+    assert list(tables.small_pages(0xC000000000000000, 1 << 64)) == [
+        (va, 0x77000), (0xFFFFFFFFC0000000 | 7 << 21 | 9 << 12, 0x79000)]
+    for pointer in (pte, 0xC000000000000000 | pte):      # a physical address, a mapped one
+        entries[pmd + 8 * 7] = pointer
+        tables = extract_symvers._PageTables(Entries(entries, "<Q"), tables.scheme, pgd, "test")
+        assert tables.translate(va) is None
+    pgd, pte = 0x10000, 0x11000
+    entries = {pgd + 4 * i: 0x80000000 | invalid_pte for i in range(1024)}
+    entries.update({pgd + 4 * 0x300: 0x80000000 | pte, pte + 4: 0x55000 | 0x7EF})
+    tables = extract_symvers._PageTables(Entries(entries, ">I"), extract_symvers._mips_scheme(
+        32, 12, 0, True), pgd, "test")
+    assert tables.translate(0xC0001ABC) == 0x55ABC
+    assert tables.translate(0x00001ABC) is None                 # kuseg
+    assert tables.translate(0x80001234) == 0x1234
+
+
+def test_mips_kcore(tmp_path, run, assert_symvers):
+    """/proc/kcore of a 64-bit MIPS kernel: RAM from physical 0 (a p_paddr of 0 is one in
+    kcore, which says -1 for none) holds swapper_pg_dir and the module pages, those of
+    CKSSEG (past the KSEG0 segment, here as long as RAM; the kernel's is 2 GiB - 4, which it
+    reads as the kernel sees it) and of its vmalloc read through the tables."""
+    layout, mmu, kseg0, big = MIPS["mips64el"]
+    memory = mips_dump(tmp_path / "kcore", layout, mmu, kseg0, big, kcore=True)
+    result = run(tmp_path / "kcore")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "5 modules on the module list (page tables: MIPS64 4 KiB pages, _PFN_SHIFT 14" \
+        in result.err
