@@ -434,6 +434,12 @@ BOOK3S = {"book3s radix 64k": (0xC008000000000000, 1 << 49, 65536, True,
                              "Book3S-64 hash MMU's Linux tables, 4 KiB pages")}
 
 
+def book3s_info(root):
+    """The VMCOREINFO note of a ppc64 kernel with 64 KiB pages whose tables are at `root`."""
+    return [(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
+             b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))]
+
+
 def book3s_dump(path, mmu, big=False, info=True, elf_big=False):
     """(kernel_with_modules(), the ELF core at `path`) of a Book3S-64 kernel (big-endian
     with `big`: ppc64, else ppc64le), its VMCOREINFO (arch_crash_save_vmcoreinfo() and the
@@ -479,8 +485,7 @@ def test_book3s_names_before_their_table(tmp_path, run, assert_symvers):
     physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
     start, image = physical.image()
     elf_core(tmp_path / "dump.elf", [(start, start, len(image), image)], machine=EM_PPC64,
-             notes=[(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
-                     b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))])
+             notes=book3s_info(root))
     result = run(tmp_path / "dump.elf")
     assert_symvers(result, memory.symvers("6.14"))
     assert "3 modules on the module list" in result.err
@@ -536,8 +541,7 @@ def test_book3s_another_quadrant_is_not_the_kernels(tmp_path, run, assert_symver
     physical, root = book3s_memory(memory, MMUS[mmu], modules, radix)
     start, image = physical.image()
     elf_core(tmp_path / "dump.elf", [(start, start, len(image), image)], machine=EM_PPC64,
-             notes=[(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
-                     b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))])
+             notes=book3s_info(root))
     result = run(tmp_path / "dump.elf")
     assert sorted(result.lines) == sorted(memory.symvers("6.14")), result.err
     assert "the module list is broken: the link from %#x" % memory.head in result.err
@@ -555,8 +559,7 @@ def test_book3s_kcore(tmp_path, run, assert_symvers):
     start, image = physical.image()
     elf_core(tmp_path / "kcore", [(PPC64_PAGE_OFFSET, 0, len(image), image),
                                   (modules, (1 << 64) - 1, size, b"")], machine=EM_PPC64,
-             notes=[(b"VMCOREINFO", 0, b"OSRELEASE=6.14.0-test\nPAGESIZE=65536\n"
-                     b"SYMBOL(swapper_pg_dir)=%x\n" % (root + PPC64_PAGE_OFFSET))])
+             notes=book3s_info(root))
     result = run(tmp_path / "kcore")
     assert_symvers(result, memory.symvers("6.14"))
     assert "3 modules on the module list (page tables: %s from VMCOREINFO" % said in result.err
