@@ -1673,7 +1673,7 @@ KDUMP_HEADERS = tuple(
 UTS_MACHINES = {"x86_64": EM_X86_64, "i386": EM_386, "i486": EM_386, "i586": EM_386,
                 "i686": EM_386, "aarch64": EM_AARCH64, "armv7l": EM_ARM, "armv6l": EM_ARM,
                 "arm": EM_ARM, "riscv64": EM_RISCV, "s390x": EM_S390, "S390X": EM_S390,
-                "ppc64": EM_PPC64, "ppc64le": EM_PPC64}
+                "ppc64": EM_PPC64, "ppc64le": EM_PPC64, "loongarch64": EM_LOONGARCH}
 KDUMP_PAGE_DESC = {e: struct.Struct(e + "qIIQ") for e in "<>"}  # offset, size, flags, page_flags
 KDUMP_BITMAP_MAX = 256 << 20    # bytes of a bitmap read at most: 8 TiB of 4 KiB pages, 128 of 64
 KDUMP_INDEX_STEP = 4096         # bytes of a bitmap per running count of its set bits
@@ -2260,6 +2260,41 @@ def _mips_scheme(bits, pfn_shift, huge=0, big_endian=False):
                    segments=MIPS32_SEGMENTS)
 
 
+# LoongArch's (LoongArch Reference Manual vol. 1, "Virtual Memory"; Linux's asm/addrspace.h,
+# asm/pgtable.h): the direct-mapped windows DMW0-2 (Linux's VSEGs 0x8000 uncached, 0x9000
+# cached: the kernel and its page tables, 0xa000 write-combined) map physical memory at
+# VSEG << 48 without tables; XKVRANGE's kernel half, from vm_map_base (-2^VALEN-1: VALEN 48
+# on the 3A5000 and QEMU's la464), through the tables CSR.PGDH holds: swapper_pg_dir
+LOONGARCH_KVRANGE = (1 << 64) - (1 << 47)
+LOONGARCH_SEGMENTS = tuple((vseg << 48, (vseg << 48) + (1 << 48), True)
+                           for vseg in (0x8000, 0x9000, 0xA000))
+
+
+def _loongarch_decode(entry, level, last):
+    """Linux's LoongArch page tables (asm/pgtable.h, asm/pgtable-bits.h; walked by the TLB
+    refill handler, arch/loongarch/mm/tlbex.S), derived from MIPS's: a pgd, pud or pmd
+    entry is the kernel virtual address (in a DMW) of the next table, an empty one that of
+    invalid_pmd_table or invalid_pte_table (tables of nothing); a pmd entry with _PAGE_HUGE
+    (bit 6) maps the pmd's span itself; a PTE: _PAGE_PRESENT bit 7, the page's address in
+    bits PAGE_SHIFT-47 (_PFN_MASK; below it, in a huge pmd, _PAGE_HGLOBAL at 12)."""
+    if last or level and entry & 0x40:
+        return (PAGE_ENTRY, entry & 0xFFFFFFFFF000, None) if entry & 0x80 else None
+    address = _unmapped(LOONGARCH_SEGMENTS, entry)
+    return None if address is None else (TABLE, address, None)
+
+
+def _loongarch_scheme(page_shift, levels):
+    """The page tables of a LoongArch kernel: pages of 2^page_shift bytes, `levels` tables
+    (CONFIG_PGTABLE_LEVELS) of a page of 8-byte entries each, indexing VA bits from
+    page_shift up to VA_BITS (asm/pgtable.h: PGDIR_SHIFT + PAGE_SHIFT - 3)."""
+    bits = page_shift - 3
+    va_bits = page_shift + levels * bits
+    mapped = ((LOONGARCH_KVRANGE, LOONGARCH_KVRANGE + (1 << min(va_bits, 47)), False),)
+    return _Scheme("LoongArch %d KiB pages, %d levels" % (1 << page_shift - 10, levels), 8,
+                   tuple((page_shift + k * bits, bits) for k in range(levels - 1, -1, -1)),
+                   _loongarch_decode, va_bits, segments=LOONGARCH_SEGMENTS + mapped)
+
+
 X86_MASK = 0x000FFFFFFFFFF000
 SCHEMES = {
     "x86-64": _Scheme("x86-64 4-level", 8, ((39, 9), (30, 9), (21, 9), (12, 9)),
@@ -2320,6 +2355,10 @@ S390_REAL_SPACE = 0x20      # an ASCE's R bit (58): no translation, not the kern
 # 5kc-malta 6.1: CONFIG_CPU_MIPS64_R2, CONFIG_HUGETLB_PAGE), R2 without, R1 with and
 # without; 32-bit R2, R1
 MIPS_PTES = {8: ((14, 4), (12, 0), (13, 5), (11, 0)), 4: ((12, 0), (11, 0))}
+# LoongArch's page size (VMCOREINFO's PAGESIZE) -> its tables' CONFIG_PGTABLE_LEVELS, tried in
+# turn (VMCOREINFO does not say them; the module list found through them is the proof):
+# Kconfig's defaults first (16 KiB pages, 3 levels: Debian's loong64), then VA_BITS_48's
+LOONGARCH_LEVELS = {16384: (3, 4), 4096: (3, 4), 65536: (2, 3)}
 RISCV_PTE = struct.Struct("<Q")
 SATP_MODES = {8: 39, 9: 48, 10: 57}     # RV64 satp: MODE in bits 63:60 (VA bits), PPN 43:0
 
@@ -5685,10 +5724,13 @@ class _Kernel(NamedTuple):
 # in the last 2 GiB, KASLR (6.6) moving it within its first 1 GiB.  Book3S-64's vmalloc
 # space (module_alloc(): VMALLOC_START-VMALLOC_END where no MODULES_VADDR, 6.1): 512 TiB
 # from KERN_VIRT_START (radix.h, hash-64k.h), with the hash MMU's 4 KiB pages 1 TiB from
-# 0xc0003d0000000000 (hash-4k.h, 5.8 on).
+# 0xc0003d0000000000 (hash-4k.h, 5.8 on).  LoongArch's at the start of XKVRANGE
+# (MODULES_VADDR = vm_map_base + PCI_IOSIZE + 2 pages; 256 MiB, 2 GiB in Debian's 7.2, whose
+# VMCOREINFO says VMALLOC_START, the area's end, 0xffff800082008000).
 MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
                 EM_386: [(0xc0000000, 0xfffff000)], EM_ARM: [(0x7f000000, 0xfffff000)],
                 EM_RISCV: [(0xffffffff00000000, 1 << 64)],
+                EM_LOONGARCH: [(LOONGARCH_KVRANGE, LOONGARCH_KVRANGE + (4 << 30))],
                 EM_PPC64: [(0xc0003d0000000000, 0xc0003e0000000000),
                            (0xc008000000000000, 0xc00a000000000000)]}
 # MIPS's by pointer size (arch/mips/kernel/module.c, asm/pgtable-64.h, pgtable-32.h): 64-bit,
@@ -5714,6 +5756,7 @@ S390_APART = (6, 10, 0)
 # "relocatable " (arch/powerpc/include/asm/module.h), the pointer size telling 32-bit powerpc
 VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM),
                      (re.compile(r" riscv\b"), EM_RISCV),
+                     (re.compile(r" LOONGARCH "), EM_LOONGARCH),
                      (re.compile(r" (mprofile-kernel|patchable-function-entry|relocatable) "),
                       EM_PPC64))
 
@@ -5828,6 +5871,11 @@ def _root_candidates(memory, kernel, machine, offset):
             root = _unmapped(scheme.segments, top[0])       # .bss, in KSEG0 (KASLR's too)
             if root is not None:
                 yield scheme, root, "VMCOREINFO %s" % symbol
+    if machine == EM_LOONGARCH and top:     # swapper_pg_dir in the kernel's .bss, in DMW1
+        page, root = int(info.get("PAGESIZE", 0)), _unmapped(LOONGARCH_SEGMENTS, top[0])
+        for levels in LOONGARCH_LEVELS.get(page, ()) if root is not None else ():
+            yield _loongarch_scheme(page.bit_length() - 1, levels), root, \
+                "VMCOREINFO %s" % symbol
     if top and offset is not None:
         root, how = (top[0] - offset) & ((1 << 64) - 1), "VMCOREINFO %s" % symbol
         if machine == EM_X86_64:
