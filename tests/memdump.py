@@ -515,6 +515,14 @@ MMUS = {
     "mips64 r2 huge": Mmu(((30, 10), (21, 9), (12, 9)), 8, 0x9800000000000000, 0x1F8F, 0x1F9F,
                           top_align=8192, page_shift=2),
     "mips32 r2": Mmu(((22, 10), (12, 10)), 4, 0x80000000, 0x7EF, 0x7EF),
+    # Linux's LoongArch tables (arch/loongarch/include/asm/pgtable.h, pgtable-bits.h), 16 KiB
+    # pages and 3 levels of 2048 entries (Debian's loong64): a pgd or pmd entry the next
+    # table's address in DMW1 (0x9000000000000000 | physical); a PTE PAGE_KERNEL's bits,
+    # valid 0, dirty 1, PLV 2-3 (0: the kernel's), cache 4-5 (1, coherent cached), global 6,
+    # present 7, write 8, modified 9, the address from bit 14 as it is; a huge pmd entry
+    # (32 MiB) huge at 6, its global at 12 (_PAGE_HGLOBAL)
+    "loongarch 16k": Mmu(((36, 11), (25, 11), (14, 11)), 8, 0x9000000000000000, 0x3D3, 0x10D3,
+                         top_align=16384),
 }
 
 
@@ -552,6 +560,41 @@ def translation_tables(physical, mmu, mappings):
                 physical.put(slot, struct.pack(word, entry))
             at = (entry & ~mmu.at_level(mmu.table, level) & 0xFFFFFFFFFC00) << mmu.address_shift
     return root
+
+
+def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8):
+    """A physical ELF core of a MIPS kernel (EM_MIPS; or of `machine`'s, whose kernel is in a
+    segment mapped as KSEG0 is: LoongArch's DMW): its image and list head at their KSEG0
+    addresses' physical ones, module memory mapped by `mmu`'s tables in its pages, the
+    VMCOREINFO note; with `kcore`, as /proc/kcore of 64-bit MIPS gives it (fs/proc/kcore.c,
+    arch/mips/mm/init.c): KSEG0 as its kernel text and RAM in XKPHYS, both at physical 0,
+    and vmalloc (p_paddr -1, what no table maps zeros).  The Memory."""
+    memory = kernel_with_modules(**layout)
+    kernel, size = memory.kernel, MMUS[mmu].page_size()
+    physical = PhysicalMemory(kernel.base - kseg0, big=big)
+    physical.page(len(kernel.data), kernel.data)
+    physical.next = memory.head - kseg0
+    physical.page(size, memory.regions[memory.head])
+    mappings = []
+    for address, data in sorted(memory.regions.items()):
+        if address not in (kernel.base, memory.head):
+            for at in range(address & -size, address + len(data), size):
+                low, high = max(at, address), min(at + size, address + len(data))
+                page = bytearray(size)
+                page[low - at:high - at] = data[low - address:high - address]
+                mappings.append((at, physical.page(size, bytes(page), size),
+                                 MMUS[mmu].levels[-1][0]))
+    root = translation_tables(physical, MMUS[mmu], mappings)
+    start, image = physical.image()
+    notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.1.0-test\nPAGESIZE=%d\nSYMBOL(swapper_pg_dir)=%x\n"
+              % (size, root + kseg0))]
+    loads = [(start, start, len(image), image)]
+    if kcore:
+        ram = bytes(start) + image
+        loads = [(kseg0, 0, len(ram), ram), (0xC000000000002000, (1 << 64) - 1, 0xFEFFFFE000, b""),
+                 (0x9000000000000000, 0, len(ram), ram)]
+    elf_core(path, loads, notes=notes, machine=machine, bits=layout.get("bits", 64), big=big)
+    return memory
 
 
 def napot_64k(physical, mmu, root, va, data):

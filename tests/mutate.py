@@ -28,7 +28,7 @@ from kernelimage import ERAS, build, make_exports, randbytes
 from kobuild import build_module
 from memdump import (MMUS, PPC64_PAGE_OFFSET, arm64_tables, book3s_memory, kernel_with_modules,
                      module_btf, paged_dump, paged_memory, physical_dump, qemu_cpu_state,
-                     x86_64_tables)
+                     segment_dump, x86_64_tables)
 
 LINE = re.compile(r"0x[0-9a-f]{8}\t[A-Za-z_][A-Za-z0-9_.$]*\t[!-~]+(\tEXPORT_[A-Z_]+(\t[!-~]*)?)?")
 CASE_SECONDS = 10
@@ -117,6 +117,15 @@ def seeds():
             b"VMCOREINFO", 0, b"PAGESIZE=65536\nSYMBOL(swapper_pg_dir)=%x\n"
             % (root + PPC64_PAGE_OFFSET))])
         out.append((open(path, "rb").read(), []))
+        # MIPS64 (4 KiB pages) and LoongArch (16 KiB): table pointers in KSEG0, XKPHYS, DMW1
+        for mmu, direct, module_base in (("mips64 r2 huge", 0xFFFFFFFF80000000,
+                                          0xFFFFFFFFC0000000),
+                                         ("loongarch 16k", 0x9000000000000000,
+                                          0xFFFF800002010000)):
+            segment_dump(path, dict(count=3, prel32=False, kernel_base=direct + 0x100000,
+                                    module_base=module_base, head=direct + 0x1100000),
+                         mmu, direct, False, machine=8 if mmu.startswith("mips") else 258)
+            out.append((open(path, "rb").read(), []))
     return out
 
 

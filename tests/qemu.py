@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from typing import NamedTuple
 
 import pytest
 import zstandard
@@ -35,7 +36,77 @@ GUESTS = {"amd64": ("qemu-system-x86_64", [], "ttyS0"),
           "ppc64el": ("qemu-system-ppc64", ["-M", "pseries", "-cpu", "power9"], "hvc0"),
           # the MIPS Malta board with a MIPS64 release 2 core (Debian's 5kc-malta flavour);
           # QEMU has no dump-guest-memory for MIPS: read through /proc/kcore in the guest
-          "mips64el": ("qemu-system-mips64el", ["-M", "malta", "-cpu", "5KEc"], "ttyS0")}
+          "mips64el": ("qemu-system-mips64el", ["-M", "malta", "-cpu", "5KEc"], "ttyS0"),
+          # LoongArch's virt machine with a 3A5000's core; `-audio none`: a QEMU run from
+          # where it was unpacked would load the installed one's audio module (of another
+          # build: an assertion fails)
+          "loong64": ("qemu-system-loongarch64", ["-M", "virt", "-cpu", "la464", "-audio",
+                                                  "none"], "ttyS0")}
+# what a guest's kernel needs besides: QEMU's LoongArch loader reads ELF and the Linux image
+# format, not an EFI zboot image's zstd (the decompressed image is booted); i8042_init probes
+# ports QEMU's LoongArch virt machine does not have and oopses (init killed)
+BOOT = {"loong64": ("vmlinux.raw", "initcall_blacklist=i8042_init")}
+# QEMUs too old for a guest -> the release it needs, and the suite whose QEMU has it: QEMU
+# 7.2's (bookworm's) LoongArch virt machine runs bare ELF programs only, Linux's direct boot
+# (its EFI tables made by QEMU) came in 8.1; bookworm-backports' 10.0, downloaded once into
+# the corpus and unpacked (not installed), run with its own firmware directory
+NEWER_QEMU = {"qemu-system-loongarch64": ((8, 1), "bookworm-backports",
+                                          ("qemu-system-misc", "qemu-system-common",
+                                           "qemu-system-data"))}
+
+
+class Guest(NamedTuple):
+    command: list       # QEMU and the machine's options
+    console: str        # the kernel's console there
+    image: str          # the kernel file QEMU boots
+    append: str         # the kernel's command line under this machine
+
+
+def qemu_release(binary):
+    """(major, minor) of a QEMU binary, or None where it does not run."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except OSError:
+        return None
+    found = re.search(r"version (\d+)\.(\d+)", out)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def qemu_command(binary):
+    """The QEMU binary to run (with its options): the installed one, or a newer one
+    (NEWER_QEMU) where it is too old; skips where none is."""
+    need, suite, packages = NEWER_QEMU.get(binary, ((0, 0), None, ()))
+    found = shutil.which(binary)
+    if found and (qemu_release(found) or (0, 0)) >= need:
+        return [found]
+    if not suite:
+        pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc, "
+                    "qemu-system-ppc)" % binary)
+    target = os.path.join(CORPUS, ".qemu-" + suite)
+    unpacked = os.path.join(target, "usr", "bin", binary)
+    if not os.path.exists(unpacked):
+        missing = [t for t in ("apt-get", "dpkg-deb") if not shutil.which(t)]
+        if missing:
+            pytest.skip("%s older than %d.%d and %s not installed: no QEMU from %s"
+                        % (binary, *need, " and ".join(missing), suite))
+        with tempfile.TemporaryDirectory() as debs:
+            apt_download(["%s/%s" % (p, suite) for p in packages], "amd64", debs, suite)
+            shutil.rmtree(target, ignore_errors=True)
+            for deb in sorted(os.listdir(debs)):
+                subprocess.run(["dpkg-deb", "-x", os.path.join(debs, deb), target], check=True)
+    if (qemu_release(unpacked) or (0, 0)) < need:
+        pytest.skip("%s older than %d.%d, and %s's does not run here" % (binary, *need, suite))
+    return [unpacked, "-L", os.path.join(target, "usr", "share", "qemu")]
+
+
+def guest(directory):
+    """How QEMU boots the corpus kernel in `directory`; skips where it cannot here."""
+    arch = meta(directory)["arch"]
+    binary, machine, console = GUESTS[arch]
+    image, append = BOOT.get(arch, (None, ""))
+    return Guest(qemu_command(binary) + machine, console,
+                 os.path.join(directory, image) if image else kernel_image(directory), append)
 
 
 def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None,
@@ -43,16 +114,14 @@ def boot_and_dump(directory, work, until=b"Kernel panic", append="", initrd=None
     """Boot the corpus kernel in `directory` (no root: it stops at its panic with the whole
     kernel in memory; or `initrd`, whose init prints `until` when it is done), then dump it
     in each of `dumps`' forms: {dump name: path}."""
-    qemu, machine, console_name = GUESTS[meta(directory)["arch"]]
-    if not shutil.which(qemu):
-        pytest.skip("%s is not installed (qemu-system-x86, qemu-system-arm, qemu-system-misc, "
-                    "qemu-system-ppc)" % qemu)
+    machine = guest(directory)
     monitor, console = str(work / "monitor"), work / "console"
-    vm = subprocess.Popen([qemu, *machine, *options, "-m", "512", "-display", "none",
-                           "-no-reboot",
-                           "-kernel", kernel_image(directory),
+    vm = subprocess.Popen([*machine.command, *options, "-m", "512", "-display", "none",
+                           "-no-reboot", "-kernel", machine.image,
                            *(["-initrd", str(initrd)] if initrd else []),
-                           "-append", ("console=%s panic=0 " % console_name) + append,
+                           "-append", " ".join(w for w in ("console=%s panic=0"
+                                                           % machine.console, machine.append,
+                                                           append) if w),
                            "-serial", "file:%s" % console,
                            "-monitor", "unix:%s,server=on,wait=off" % monitor])
     try:

@@ -139,20 +139,23 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
 # refuses the vmcoreinfo device ("requires fw_cfg with DMA"), its s390x has none, its pseries
 # machine none either ("not a valid device model name").  s390x's KASLR needs the CPACF
 # KMC-PRNG function, which QEMU 7.2's TCG lacks ("KASLR disabled: CPU has no PRNG", with or
-# without nokaslr): its kernel is not randomized here; Debian's ppc64el has no KASLR
+# without nokaslr): its kernel is not randomized here; Debian's ppc64el and loong64 have no
+# KASLR; loong64 boots under bookworm-backports' QEMU 10 (qemu.NEWER_QEMU), whose dumps of it
+# carry no VMCOREINFO note with the device either
 GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(False, True)],
                  "arm64-6.1.": [(True, False), (False, True)], "i386-6.1.": [(True, False)],
                  "armhf-6.1.": [(False, False)], "riscv64-6.12.": [(False, False)],
                  "riscv64-7.": [(False, False), (False, False, "no4lvl")],
                  "s390x-6.1.": [(False, False)], "s390x-7.": [(False, False)],
                  "ppc64el-6.1.": [(False, False), (False, False, "disable_radix")],
-                 "ppc64el-7.": [(False, False), (False, False, "disable_radix")]}
+                 "ppc64el-7.": [(False, False), (False, False, "disable_radix")],
+                 "loong64-7.": [(False, False)]}
 # the tables each kernel chose under QEMU 7.2, and where its root comes from: riscv64's mode
 # (no4lvl, 6.4+: Sv39; 7.x's VMCOREINFO says satp, 6.12's only swapper_pg_dir); s390x with
 # 512 MiB: a region-third table (4 TiB), its ASCE in CR13 of the CPU notes (CR1 a user
 # process's), the modules at its top (6.1) or below the kernel (7.x); POWER9's MMU (radix
 # unless disable_radix: then the hash MMU's Linux tables; Debian's ppc64el has 64 KiB pages
-# in bookworm, 4 KiB ones from trixie)
+# in bookworm, 4 KiB ones from trixie); loong64's 16 KiB pages, 3 levels
 GUEST_TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
                 ("riscv64-7.", ""): "RISC-V Sv48 from VMCOREINFO's satp",
                 ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp",
@@ -167,7 +170,9 @@ GUEST_TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapp
                 ("ppc64el-7.", ""): "Book3S-64 radix, 4 KiB pages from VMCOREINFO "
                                     "SYMBOL(swapper_pg_dir)",
                 ("ppc64el-7.", "disable_radix"): "Book3S-64 hash MMU's Linux tables, 4 KiB "
-                                                 "pages from VMCOREINFO SYMBOL(swapper_pg_dir)"}
+                                                 "pages from VMCOREINFO SYMBOL(swapper_pg_dir)",
+                ("loong64-7.", ""): "LoongArch 16 KiB pages, 3 levels from VMCOREINFO "
+                                    "SYMBOL(swapper_pg_dir)"}
 DUMPED = [pytest.param(name, kaslr, note, "".join(words),
                        id="%s-%s%s%s" % (name, "kaslr" if kaslr else "nokaslr",
                                          "-vmcoreinfo" if note else "",
@@ -216,7 +221,7 @@ def test_real_qemu_memory_dumps(name, kaslr, note, words, tmp_path):
             assert hashlib.sha256(f.read()).hexdigest().encode() == guest_btf.group(1), source
     if note:
         assert ("KERNELOFFSET=0," in err) != kaslr
-    elif name.startswith(("arm64-", "riscv64-", "s390x-", "ppc64el-")):
+    elif name.startswith(("arm64-", "riscv64-", "s390x-", "ppc64el-", "loong64-")):
         assert "no VMCOREINFO note: the kernel's own copy found" in err
     for (prefix, on), tables in GUEST_TABLES.items():
         if name.startswith(prefix) and words == on:

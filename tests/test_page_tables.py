@@ -1,7 +1,7 @@
 """The loaded modules of a dump of physical memory, through each MMU's translation tables
 (x86-64 4- and 5-level, i386 with and without PAE, arm64 4/16/64 KiB granules, ARMv7 short
 descriptors, RISC-V Sv39/Sv48/Sv57, s390x DAT, Book3S-64 radix and hash with 64 and 4 KiB
-pages): modules spread over the whole module area, so that every index bit of every level is
+pages, MIPS, LoongArch): modules spread over the whole module area, so that every index bit of every level is
 used, and the kernel mapped as it maps itself (large pages, sections, blocks, megapages,
 segments; Book3S-64's linear map); and a kdump-compressed dump (makedumpfile) with modules."""
 
@@ -15,9 +15,10 @@ import extract_symvers
 from archives import elf_core, kdump
 from memdump import (MMUS, PPC64_PAGE_OFFSET, PhysicalMemory, book3s_memory,
                      kernel_with_modules, napot_64k, paged_dump, paged_memory, qemu_cpu_state,
-                     translation_tables)
+                     segment_dump, translation_tables)
 
 EM_MIPS, EM_PPC64, EM_S390, EM_ARM, EM_AARCH64, EM_RISCV = 8, 21, 22, 40, 183, 243
+EM_LOONGARCH = 258
 LA57, PAE = 1 << 12, 1 << 5
 
 # module regions of 64 KiB at the bottom, the top and in between of each module area, the
@@ -584,46 +585,13 @@ MIPS = {
 }
 
 
-def mips_dump(path, layout, mmu, kseg0, big, kcore=False):
-    """A physical ELF core of a MIPS kernel: its image and list head at their KSEG0
-    addresses' physical ones, module memory mapped by `mmu`'s tables, the VMCOREINFO note;
-    with `kcore`, as /proc/kcore of 64-bit MIPS gives it (fs/proc/kcore.c, arch/mips/mm/
-    init.c): KSEG0 as its kernel text and RAM in XKPHYS, both at physical 0, and vmalloc
-    (p_paddr -1, what no table maps zeros).  The Memory."""
-    memory = kernel_with_modules(**layout)
-    kernel = memory.kernel
-    physical = PhysicalMemory(kernel.base - kseg0, big=big)
-    physical.page(len(kernel.data), kernel.data)
-    physical.next = memory.head - kseg0
-    physical.page(4096, memory.regions[memory.head])
-    mappings = []
-    for address, data in sorted(memory.regions.items()):
-        if address not in (kernel.base, memory.head):
-            for at in range(address & ~0xFFF, address + len(data), 4096):
-                low, high = max(at, address), min(at + 4096, address + len(data))
-                page = bytearray(4096)
-                page[low - at:high - at] = data[low - address:high - address]
-                mappings.append((at, physical.page(4096, bytes(page)), 12))
-    root = translation_tables(physical, MMUS[mmu], mappings)
-    start, image = physical.image()
-    notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=%x\n"
-              % (root + kseg0))]
-    loads = [(start, start, len(image), image)]
-    if kcore:
-        ram = bytes(start) + image
-        loads = [(kseg0, 0, len(ram), ram), (0xC000000000002000, (1 << 64) - 1, 0xFEFFFFE000, b""),
-                 (0x9000000000000000, 0, len(ram), ram)]
-    elf_core(path, loads, notes=notes, machine=EM_MIPS, bits=layout.get("bits", 64), big=big)
-    return memory
-
-
 @pytest.mark.parametrize("machine", MIPS)
 def test_mips(machine, tmp_path, run, assert_symvers):
     """MIPS (no dump-guest-memory in QEMU: a memsave of RAM, a kdump): swapper_pg_dir from
     VMCOREINFO, in KSEG0, read without tables; modules over CKSSEG and XKSEG (64-bit) or KSEG2
     (32-bit) through it, its table pointers kernel virtual addresses (XKPHYS, KSEG0)."""
     layout, mmu, kseg0, big = MIPS[machine]
-    memory = mips_dump(tmp_path / "dump.elf", layout, mmu, kseg0, big)
+    memory = segment_dump(tmp_path / "dump.elf", layout, mmu, kseg0, big)
     result = run(tmp_path / "dump.elf")
     assert_symvers(result, memory.symvers(layout.get("era", "6.14")))
     assert "%d modules on the module list (page tables: MIPS%d 4 KiB pages, _PFN_SHIFT %d " \
@@ -682,13 +650,71 @@ def test_mips_entries():
     assert tables.translate(0x80001234) == 0x1234
 
 
+# LoongArch: the kernel and its list head in DMW1 (0x9000000000000000 + physical: Linux's
+# cached window), swapper_pg_dir among them; modules from the start of XKVRANGE (vm_map_base
+# -2^47: MODULES_VADDR past PCI_IOSIZE) through its 16 KiB pages.  No PREL32 relocations
+LOONGARCH = dict(kernel_base=0x9000000000200000, head=0x9000000001200000, prel32=False,
+                 module_bases=[0xFFFF800002010000, 0xFFFF8000A5A50000, 0xFFFF8000FFFE0000])
+
+
+def test_loongarch(tmp_path, run, assert_symvers):
+    """LoongArch (a dump of QEMU's virt machine): swapper_pg_dir from VMCOREINFO, in DMW1,
+    read without tables; modules over XKVRANGE through it, 16 KiB pages, 3 levels, its table
+    pointers DMW1 addresses."""
+    memory = segment_dump(tmp_path / "dump.elf", LOONGARCH, "loongarch 16k", 0x9000000000000000,
+                       False, machine=EM_LOONGARCH)
+    result = run(tmp_path / "dump.elf")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "3 modules on the module list (page tables: LoongArch 16 KiB pages, 3 levels from " \
+        "VMCOREINFO SYMBOL(swapper_pg_dir)" in result.err
+
+
+def test_loongarch_entries():
+    """Each rule of Linux's LoongArch tables, 16 KiB pages, 3 levels: pgd and pmd entries
+    the next table's DMW address (cached or not), an empty one invalid_pmd_table's or
+    invalid_pte_table's (tables of nothing: PTEs of 0, or _PAGE_GLOBAL alone, the buddy
+    of a global page); a PTE without _PAGE_PRESENT (valid alone); a huge pmd entry (32
+    MiB, _PAGE_HGLOBAL not in its address); XKVRANGE indexed by bits 14-46, the lower half
+    (another pgd: CSR.PGDL's) not; DMW0-2 without tables; 4 levels where 16 KiB pages
+    have them (VA_BITS 58, the top at bit 47's)."""
+    dmw1, dmw0 = 0x9000000000000000, 0x8000000000000000
+    pgd, invalid_pmd, invalid_pte = 0x100000, 0x104000, 0x108000
+    pmd, pte = 0x10C000, 0x110000
+    entries = {pgd + 8 * i: dmw1 | invalid_pmd for i in range(2048)}
+    entries.update({table + 8 * i: dmw1 | invalid_pte for i in range(2048)
+                    for table in (invalid_pmd, pmd)})
+    entries.update({table + 8 * i: 0 for i in range(2048) for table in (invalid_pte, pte)})
+    entries.update({pgd + 8 * 5: dmw0 | pmd, pmd + 8 * 7: dmw1 | pte,
+                    pmd + 8 * 3: 0x6000000 | 0x10D3, pte + 8 * 9: 0x77C000 | 0x3D3,
+                    pte + 8 * 8: 0x40, pte + 8 * 10: 0x778000 | 0x1})
+    tables = extract_symvers._PageTables(Entries(entries, "<Q"), extract_symvers.
+                                         _loongarch_scheme(14, 3), pgd, "test")
+    va = (1 << 64) - (1 << 47) | 5 << 36 | 7 << 25 | 9 << 14
+    assert tables.translate(va | 0x1234) == 0x77D234
+    assert tables.translate(va - 0x4000) is None                # _PAGE_GLOBAL alone
+    assert tables.translate(va + 0x4000) is None                # valid, not present
+    assert tables.translate(va + (1 << 36)) is None             # invalid_pmd_table's
+    assert tables.translate(va ^ 1 << 25) is None               # invalid_pte_table's
+    assert tables.translate(va & (1 << 47) - 1) is None         # user space: another pgd's
+    assert tables.translate(va & ~(0x7F << 25) | 3 << 25 | 0x1ABCDEF) == 0x7ABCDEF
+    assert tables.translate(0x9000000000201234) == 0x201234     # DMW1
+    assert tables.translate(0x8000000000005678) == 0x5678       # DMW0
+    assert tables.translate(0xA000000000005678) == 0x5678       # DMW2
+    assert list(tables.small_pages((1 << 64) - (1 << 47), 1 << 64)) == [(va, 0x77C000)]
+    entries[pmd + 8 * 7] = pte      # a physical address: no kernel virtual one
+    tables = extract_symvers._PageTables(Entries(entries, "<Q"), tables.scheme, pgd, "test")
+    assert tables.translate(va) is None
+    scheme = extract_symvers._loongarch_scheme(14, 4)
+    assert (scheme.levels[0], scheme.va_bits) == ((47, 11), 58)
+
+
 def test_mips_kcore(tmp_path, run, assert_symvers):
     """/proc/kcore of a 64-bit MIPS kernel: RAM from physical 0 (a p_paddr of 0 is one in
     kcore, which says -1 for none) holds swapper_pg_dir and the module pages, those of
     CKSSEG (past the KSEG0 segment, here as long as RAM; the kernel's is 2 GiB - 4, which it
     reads as the kernel sees it) and of its vmalloc read through the tables."""
     layout, mmu, kseg0, big = MIPS["mips64el"]
-    memory = mips_dump(tmp_path / "kcore", layout, mmu, kseg0, big, kcore=True)
+    memory = segment_dump(tmp_path / "kcore", layout, mmu, kseg0, big, kcore=True)
     result = run(tmp_path / "kcore")
     assert_symvers(result, memory.symvers("6.14"))
     assert "5 modules on the module list (page tables: MIPS64 4 KiB pages, _PFN_SHIFT 14" \
