@@ -472,6 +472,13 @@ class _Record(struct.Struct):
     def read(self, data, offset=0):
         return self.tuple._make(self.unpack_from(data, offset))
 
+    def read_table(self, data, count, stride):
+        """`count` records `stride` bytes apart from the start of `data` (QEMU's paging
+        dumps: ~66 000 program headers)."""
+        if stride == self.size:
+            return list(map(self.tuple._make, self.iter_unpack(data[:count * stride])))
+        return [self.read(data, i * stride) for i in range(count)]
+
 
 def _in_range(values, low, length):
     """For each value, whether low <= value < low + length, at C speed: the difference is
@@ -1334,15 +1341,22 @@ class _Ranges:
     def __init__(self, f, runs, size=None):
         # three arrays, not a tuple a run: QEMU's paging dumps have ~66 000 runs
         self.f = f
-        self.starts, self.ends, self.offsets = array.array("Q"), array.array("Q"), \
-            array.array("Q")
-        for start, end, offset in sorted(runs):
-            if size is not None:
-                end = min(end, start + max(0, size - offset))
-            if start < end and (not self.ends or start >= self.ends[-1]):
-                self.starts.append(start)               # a PA mapped twice: the first
-                self.ends.append(end)
-                self.offsets.append(offset)
+        runs = sorted(runs)
+        starts, ends, offsets = zip(*runs) if runs else ((), (), ())
+        if size is not None and max(map(operator.sub, map(operator.add, offsets, ends), starts),
+                                    default=0) > size:
+            ends = tuple(min(end, start + max(0, size - offset)) for start, end, offset in runs)
+            runs = list(zip(starts, ends, offsets))
+        if not all(map(operator.lt, starts, ends)) or \
+                not all(map(operator.le, ends, starts[1:])):
+            starts, ends, offsets = [], [], []      # empty runs, or a PA mapped twice: the
+            for start, end, offset in runs:         # first
+                if start < end and (not ends or start >= ends[-1]):
+                    starts.append(start)
+                    ends.append(end)
+                    offsets.append(offset)
+        self.starts, self.ends, self.offsets = (array.array("Q", values) for values in
+                                                (starts, ends, offsets))
 
     @property
     def runs(self):
@@ -1395,8 +1409,9 @@ class _KdumpPages:
         """A page-aligned read of whole pages (what Memory asks), or None."""
         out = b""
         for pfn in range(address // self.page, _round_up(address + size, self.page) // self.page):
-            data = _kdump_page(self.f, self.descriptors[pfn], self.page,
-                               self.descriptors.corrupt) if pfn in self.descriptors else None
+            desc = self.descriptors.get(pfn)
+            data = None if desc is None else _kdump_page(self.f, desc, self.page,
+                                                         self.descriptors.corrupt)
             if data is None:
                 return None
             out += data
@@ -1536,7 +1551,7 @@ def _core_headers(f, head, size):
     if len(table) < count * header.phentsize:
         raise SymversError("ELF core dump with %d program headers at %#x, past the end of the "
                            "file: truncated or corrupt" % (count, header.phoff), EXIT_FORMAT)
-    return elf, [phdr.read(table, i * header.phentsize) for i in range(count)]
+    return elf, phdr.read_table(table, count, header.phentsize)
 
 
 def _virtual(segment):
@@ -1708,18 +1723,22 @@ class _KdumpIndex:
         self.truncated = False      # the file shorter than its pages say
         self.corrupt = set()        # the offsets of pages found corrupt (warned of)
 
-    def _index(self, pfn):
-        """The number of a page's descriptor, or None where the file does not hold it."""
+    def _rank(self, pfn):
+        """(the pages the bitmap says before `pfn`, whether it says `pfn`)."""
         key, byte = divmod(pfn >> 3, KDUMP_INDEX_STEP)
         i = bisect.bisect_left(self.keys, key)
         if i == len(self.keys) or self.keys[i] != key:
-            return None
+            return self.counts[i], False
         step = self.steps[i]
-        if byte >= len(step) or not step[byte] >> (pfn & 7) & 1:
-            return None
-        index = self.counts[i] + _popcount(step[:byte]) + POPCOUNT[step[byte]
-                                                                   & (1 << (pfn & 7)) - 1]
-        return index if index < self.total else None
+        if byte >= len(step):
+            return self.counts[i + 1], False
+        return self.counts[i] + _popcount(step[:byte]) + POPCOUNT[
+            step[byte] & (1 << (pfn & 7)) - 1], bool(step[byte] >> (pfn & 7) & 1)
+
+    def _index(self, pfn):
+        """The number of a page's descriptor, or None where the file does not hold it."""
+        index, held = self._rank(pfn)
+        return index if held and index < self.total else None
 
     def last_pfn(self):
         """The highest pfn the bitmap says, or -1."""
@@ -1729,13 +1748,11 @@ class _KdumpIndex:
         end = len(step.rstrip(b"\0"))
         return 8 * (self.keys[-1] * KDUMP_INDEX_STEP + end) - 9 + step[end - 1].bit_length()
 
-    def __contains__(self, pfn):
-        return self._index(pfn) is not None
-
-    def __getitem__(self, pfn):
+    def get(self, pfn):
+        """A page's descriptor, or None where the file does not hold the page."""
         index = self._index(pfn)
         if index is None:
-            raise KeyError(pfn)
+            return None
         self.f.seek(self.descs_at + index * self.desc.size)
         raw = self.f.read(self.desc.size)
         if len(raw) < self.desc.size:         # the file shrank since: no data
@@ -1745,17 +1762,22 @@ class _KdumpIndex:
     def __len__(self):
         return self.total
 
-    def __iter__(self):
-        """The pfns, in order (only the bitmap's non-zero bytes cost a step)."""
-        found = (8 * (key * KDUMP_INDEX_STEP + m.start()) + bit
-                 for key, step in zip(self.keys, self.steps) for m in NONZERO.finditer(step)
-                 for bit in BITS_OF[step[m.start()]])
-        return itertools.islice(found, self.total)
+    def _pfns(self, start):
+        """The pfns from `start`, in order (only the bitmap's non-zero bytes cost a step)."""
+        first, at = divmod(start >> 3, KDUMP_INDEX_STEP)
+        i = bisect.bisect_left(self.keys, first)
+        for key, step in zip(self.keys[i:], self.steps[i:]):
+            for m in NONZERO.finditer(step, at if key == first else 0):
+                for bit in BITS_OF[step[m.start()]]:
+                    pfn = 8 * (key * KDUMP_INDEX_STEP + m.start()) + bit
+                    if pfn >= start:
+                        yield pfn
 
-    def items(self):
-        """(pfn, descriptor) of each page, in order, the table read a chunk at a time."""
-        pfns, step = iter(self), READ_CHUNK // self.desc.size
-        for index in range(0, self.total, step):
+    def items(self, start=0):
+        """(pfn, descriptor) of each page from pfn `start`, in order, the table read a
+        chunk at a time."""
+        pfns, step = self._pfns(start), READ_CHUNK // self.desc.size
+        for index in range(self._rank(start)[0], self.total, step):
             self.f.seek(self.descs_at + index * self.desc.size)
             table = self.f.read(min(step, self.total - index) * self.desc.size)
             descs = self.desc.iter_unpack(table[:len(table) // self.desc.size
@@ -1814,7 +1836,7 @@ def _kdump_pages(f, head):
         pages.truncated = _truncated_dump("kdump-compressed dump", size,
                                           descs_at + pages.counts[-1] * pages.desc.size)
     elif len(pages):        # the last page's data: where the pages end, as makedumpfile writes
-        offset, length, _ = pages[pages.last_pfn()]
+        offset, length, _ = pages.get(pages.last_pfn())
         pages.truncated = _truncated_dump("kdump-compressed dump", size, offset + length)
     _log.info("kdump-compressed dump (header version %d, %s): %d of %d pages of %d bytes",
               header.header_version, "big-endian" if endian == ">" else "little-endian",
@@ -1870,8 +1892,17 @@ def _corrupt_page(corrupt, offset, why):
 
 def _kdump_window(f, page, pages, info, max_size):
     """(bytes, physical address of the first) of the memory around the kernel banner of a
-    kdump-compressed file: pages decompressed in pfn order until the banner, then the
-    window around it."""
+    kdump-compressed file: where VMCOREINFO places the kernel's text and data, those pages
+    alone, the banner among them; else pages decompressed in pfn order until the banner,
+    then the window around it."""
+    last = (pages.last_pfn() + 1) * page
+    text, data = _symbol(info, "_stext", "physical"), _symbol(info, "init_uts_ns", "physical")
+    if text is not None and data is not None and text < data <= last:
+        start, end = text & ~(CORE_ALIGN - 1), _round_up(data, 4096)
+        window = _kdump_read(f, page, pages, start, end, max_size)
+        at = _banner_at(window)
+        if at >= 0 and _reach(start + at, text, data) == (start, end):
+            return _kdump_said(window, start, start + at)
     tail = b""          # the end of the page before: a banner may straddle two pages
     for pfn, desc in pages.items():
         data = _kdump_page(f, desc, page, pages.corrupt)
@@ -1888,15 +1919,28 @@ def _kdump_window(f, page, pages, info, max_size):
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
     start, end = _reach_of(banner, info, "physical")
-    end = min(end, (pages.last_pfn() + 1) * page)
+    return _kdump_said(_kdump_read(f, page, pages, start, min(end, last), max_size), start,
+                       banner)
+
+
+def _kdump_read(f, page, pages, start, end, max_size):
+    """The physical memory [start, end) of a kdump-compressed file, its pages decompressed
+    (zeros where it has none)."""
     window = _window(end - start, max_size)
-    for pfn in range(start // page, _round_up(end, page) // page):
-        data = _kdump_page(f, pages[pfn], page, pages.corrupt) if pfn in pages else None
+    for pfn, desc in pages.items(start // page):
+        if pfn * page >= end:
+            break
+        data = _kdump_page(f, desc, page, pages.corrupt)
         if data is not None:
             window[pfn * page - start:pfn * page - start + len(data)] = data
     del window[end - start:]
+    return window
+
+
+def _kdump_said(window, start, banner):
+    """(window, start), logged."""
     _log.info("kdump-compressed dump: kernel banner at physical %#x; reading %#x-%#x (%d MiB)",
-              banner, start, end, (end - start) >> 20)
+              banner, start, start + len(window), len(window) >> 20)
     return window, start
 
 
@@ -6074,18 +6118,20 @@ def _module_runs(memory, areas, offset):
     return merged
 
 
-def _head_candidates(mm, runs):
-    """Addresses of what looks like a struct module head in the runs of module memory."""
+def _head_candidates(mm, runs, found):
+    """Addresses of what looks like a struct module head in the runs of module memory, each
+    also appended to `found`, read a megabyte at a time as they are asked for: the ring
+    found through the first live module ends the scan (the rest of module memory unread)."""
     pattern = mm.head_pattern
-    found = []
     top = 1 << 8 * mm.pointer
     for start, end in runs:
         for at in range(start, end, 1 << 20):
             size = min(1 << 20, end - at)
             data = mm.read(at, min(size + MODULE_NAME_LEN, top - at), fill=True)
-            found += [at + m.start() for m in pattern.finditer(data)
-                      if m.start() % mm.pointer == 0 and m.start() < size]
-    return found
+            for m in pattern.finditer(data):
+                if m.start() % mm.pointer == 0 and m.start() < size:
+                    found.append(at + m.start())
+                    yield at + m.start()
 
 
 class _Links:
@@ -6435,9 +6481,9 @@ def _module_ring(memory, kernel):
                 i = bisect.bisect_right(starts, node) - 1
                 return i < 0 or node >= runs[i][1]
 
-            found = _head_candidates(mm, runs)
+            found = []
+            ring = _ring(mm, _head_candidates(mm, runs, found), kernel_at)
             heads = max(heads, len(found))
-            ring = _ring(mm, found, kernel_at)
             if ring:
                 return mm, ring, how if scheme is None else "%s from %s" % (scheme.name, how), \
                     heads
