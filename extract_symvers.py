@@ -447,6 +447,31 @@ def _banner_release(data):
     return None
 
 
+# the words after the release: SMP, preempt, mod_unload, modversions, the architecture's
+# (aarch64, ARMv7 p2v8, 686, MIPS32_R2 32BIT, mprofile-kernel, gcc-4.1 ...), RANDSTRUCT_<seed>:
+# letters, digits, _ . + -; not the x86 setup code's kernel_version, "RELEASE (builder@host)
+# #1 SMP ...", which a dump of low memory holds too
+VERMAGIC_WORDS = re.compile(rb"(?:[\w.+-]+ )*[\w.+-]*(?=\0)")
+
+
+def vermagic(data):
+    """The string the module loader compares each module's vermagic with (kernel/module's
+    vermagic[] = VERMAGIC_STRING: the release, then "SMP ", "preempt ", "mod_unload ",
+    "modversions ", the architecture's words: arm64's "aarch64" has no space), or None: the
+    release of the banner, a space and words, a string of its own."""
+    release = _banner_release(data)
+    if release is None:
+        return None
+    head = b"\0" + release + b" "        # found by bytes.find, at C speed
+    at = data.find(head)
+    while at >= 0:
+        found = VERMAGIC_WORDS.match(data, at + len(head))
+        if found:
+            return (release + b" " + found.group()).decode("latin-1")
+        at = data.find(head, at + 1)
+    return None
+
+
 def banner_version(data):
     """((major, minor, patch), banner text) of the first kernel banner in `data`, or None;
     without a patch level the newest of the series."""
@@ -504,6 +529,24 @@ STB_WEAK = 2
 STT_FUNC = 2
 EM_386, EM_MIPS, EM_PPC, EM_PPC64, EM_S390, EM_ARM = 3, 8, 20, 21, 22, 40
 EM_X86_64, EM_AARCH64, EM_RISCV, EM_LOONGARCH = 62, 183, 243, 258
+# the architecture's words of vermagic (MODULE_ARCH_VERMAGIC): what names the machine of a
+# dump that does not (QEMU's kdump-compressed arm, riscv and ppc64 dumps say "Unknown");
+# powerpc's: "mprofile-kernel " or "patchable-function-entry " (64-bit ftrace),
+# "relocatable " (arch/powerpc/include/asm/module.h), the pointer size telling 32-bit powerpc
+VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM),
+                     (re.compile(r" riscv\b"), EM_RISCV),
+                     (re.compile(r" LOONGARCH "), EM_LOONGARCH),
+                     (re.compile(r" (mprofile-kernel|patchable-function-entry|relocatable) "),
+                      EM_PPC64))
+
+
+def _vermagic_machine(data):
+    """The e_machine a kernel's vermagic words name (32-bit powerpc's are ppc64's), or None."""
+    words = vermagic(data) or ""
+    return next((machine for pattern, machine in VERMAGIC_MACHINES if pattern.search(words)),
+                None)
+
+
 EM_X86 = (EM_386, EM_X86_64)
 # 4.19+: the architectures selecting HAVE_ARCH_PREL32_RELOCATIONS (powerpc did, briefly)
 PREL32_MACHINES = EM_X86 + (EM_AARCH64,)
@@ -1258,13 +1301,44 @@ def _numbers(info, *keys):
 X86_64_KERNEL_MAP = 0xffffffff80000000     # __START_KERNEL_map
 PPC64_PAGE_OFFSET = 0xC000000000000000      # ppc64's linear map: __pa() clears the top nibble
 
+# MIPS's segments (MIPS64 Architecture For Programmers, "Virtual Memory"): KSEG0 and KSEG1
+# (CKSEG0/1 sign-extended) map the first 512 MiB of RAM cached and uncached, XKPHYS (a cache
+# attribute in bits 61:59) all of it; KSEG2/KSSEG and KSEG3 (CKSSEG, CKSEG3) and XKSEG are
+# mapped through the TLB, which Linux fills from swapper_pg_dir for every kernel address:
+# vmalloc from XKSEG's start (VMALLOC_END: 2^40 - 4 GiB on), modules in CKSSEG where the
+# kernel is built -msym32 (KBUILD_64BIT_SYM32: MODULE_START), both indexed by bits 12-39
+MIPS64_SEGMENTS = tuple((0x8000000000000000 + (cca << 59), 0x8000000000000000 + (cca + 1 << 59),
+                         True) for cca in range(8)) + (
+    (0xFFFFFFFF80000000, 0xFFFFFFFFA0000000, True), (0xFFFFFFFFA0000000, 0xFFFFFFFFC0000000, True),
+    (0xC000000000000000, 0xC000000000000000 + (1 << 40) - (1 << 32), False),
+    (0xFFFFFFFFC0000000, 1 << 64, False))
+MIPS32_SEGMENTS = ((0x80000000, 0xA0000000, True), (0xA0000000, 0xC0000000, True),
+                   (0xC0000000, 1 << 32, False))
 
-def _image_offset(info):
+# LoongArch's (LoongArch Reference Manual vol. 1, "Virtual Memory"; Linux's asm/addrspace.h,
+# asm/pgtable.h): the direct-mapped windows DMW0-2 (Linux's VSEGs 0x8000 uncached, 0x9000
+# cached: the kernel and its page tables, 0xa000 write-combined) map physical memory at
+# VSEG << 48 without tables; XKVRANGE's kernel half, from vm_map_base (-2^VALEN-1: VALEN 48
+# on the 3A5000 and QEMU's la464), through the tables CSR.PGDH holds: swapper_pg_dir
+LOONGARCH_KVRANGE = (1 << 64) - (1 << 47)
+LOONGARCH_SEGMENTS = tuple((vseg << 48, (vseg << 48) + (1 << 48), True)
+                           for vseg in (0x8000, 0x9000, 0xA000))
+
+# the segments a kernel's own image is in, mapped without tables at a fixed distance from its
+# physical address, by architecture: (low, high, direct); its virtual minus physical offset
+# is the start of the one holding _stext (ppc64's linear map; MIPS's KSEG0 or XKPHYS, where
+# KASLR moves it too; LoongArch's DMW1)
+KERNEL_SEGMENTS = {EM_PPC64: ((PPC64_PAGE_OFFSET, 0xC008000000000000, True),),
+                   EM_MIPS: MIPS64_SEGMENTS + MIPS32_SEGMENTS, EM_LOONGARCH: LOONGARCH_SEGMENTS}
+
+
+def _image_offset(info, machine=None):
     """The kernel image's virtual minus physical address as VMCOREINFO says it: arm64's
     kimage_voffset, RISC-V's va_kernel_pa_offset (its arch_crash_save_vmcoreinfo(): Debian's
     6.12 and 7.2 say it), x86-64's __START_KERNEL_map - phys_base, s390's KERNELOFFSET (the
     kernel's virtual start) - KERNELOFFPHYS (its physical one; from 6.10, whose kernel is
-    mapped apart from its physical address); None where it does not."""
+    mapped apart from its physical address), else the start of the `machine`'s kernel
+    segment holding its _stext; None where it does not."""
     found = _numbers(info, "NUMBER(kimage_voffset)") or \
         _numbers(info, "NUMBER(va_kernel_pa_offset)")
     if found:
@@ -1275,24 +1349,27 @@ def _image_offset(info):
     found = _numbers(info, "KERNELOFFSET", "KERNELOFFPHYS")     # s390's, 6.10+
     if found:
         return found[0] - found[1]
-    return None
+    text = _numbers(info, "SYMBOL(_stext)")
+    return next((low for low, high, direct in KERNEL_SEGMENTS.get(machine, ())
+                 if direct and low <= text[0] < high), None) if text else None
 
 
-def _symbol(info, name, space):
+def _symbol(info, name, space, machine=None):
     """The address of a kernel symbol VMCOREINFO gives (`SYMBOL(name)`) in the `space`
-    ("virtual" or "physical") of a dump, or None."""
+    ("virtual" or "physical") of a dump of a `machine`'s kernel, or None."""
     found = _numbers(info, "SYMBOL(%s)" % name)
-    offset = 0 if space == "virtual" else _image_offset(info)
+    offset = 0 if space == "virtual" else _image_offset(info, machine)
     if found is None or offset is None:
         return None
     return (found[0] - offset) & ((1 << 64) - 1)
 
 
-def _reach_of(banner, info, space):
+def _reach_of(banner, info, space, machine=None):
     """_reach() of a banner with what VMCOREINFO says: the kernel's text (_stext; on arm64
     the Image header is 64 KiB before it, within the window's alignment) and its first
     writable data (init_uts_ns, in .data since 2.6.19)."""
-    return _reach(banner, _symbol(info, "_stext", space), _symbol(info, "init_uts_ns", space))
+    return _reach(banner, _symbol(info, "_stext", space, machine),
+                  _symbol(info, "init_uts_ns", space, machine))
 
 
 def _file_size(f):
@@ -1388,11 +1465,12 @@ class _Ranges:
         page.held = held
         return page
 
-    def find(self, needle):
-        """The address of the first `needle` in the runs, or None."""
+    def find(self, needle, low=0, high=1 << 64):
+        """The address of the first `needle` in the runs within [low, high), or None."""
         for start, end, offset in self.runs:
+            start, end, offset = max(start, low), min(end, high), offset + max(0, low - start)
             found = _file_find(self.f, offset, end - start, lambda chunk: chunk.find(needle),
-                               len(needle))
+                               len(needle)) if start < end else None
             if found is not None:
                 return start + found - offset
         return None
@@ -1417,9 +1495,11 @@ class _KdumpPages:
             out += data
         return out
 
-    def find(self, needle):
-        """The address of the first `needle` within a page, or None."""
-        for pfn, desc in self.descriptors.items():
+    def find(self, needle, low=0, high=1 << 64):
+        """The address of the first `needle` within a page in [low, high), or None."""
+        for pfn, desc in self.descriptors.items(low // self.page):
+            if pfn * self.page >= high:
+                break
             found = (_kdump_page(self.f, desc, self.page, self.descriptors.corrupt)
                      or b"").find(needle)
             if found >= 0:
@@ -1504,27 +1584,35 @@ class Memory:
         return self.physical_memory.page if space == "physical" else self.PAGE
 
 
-def _vmcoreinfo_in_memory(memory, image, window=False):
+def _vmcoreinfo_in_memory(memory, release, low=0, high=1 << 64):
     """{key: value} of the VMCOREINFO the kernel keeps in its memory, for a dump without the
     note (QEMU's without -device vmcoreinfo): vmcoreinfo_data, written at boot by
     crash_save_vmcoreinfo_init() (CONFIG_CRASH_CORE; a page of its own from 4.13, commit
-    203e9e41219b, before in .bss), "OSRELEASE=" the release of the kernel `image`'s banner
-    first; {} where none.  With `window`, looked for only in the image, the physical window
-    read around the kernel (riscv64 7.2 under QEMU: its copy 9 MiB after the kernel's start)."""
-    release = _banner_release(image)
-    if release is None:
-        return {}
-    pattern = b"OSRELEASE=%s\n" % release
-    if window:
-        at = image.find(pattern)
-        at = None if at < 0 else memory.window[1] + at
-    else:
-        at = memory.physical_memory.find(pattern)
+    203e9e41219b, before in .bss), "OSRELEASE=" the `release` of the kernel's banner first,
+    in the physical memory [low, high); {} where none."""
+    at = None if release is None else \
+        memory.physical_memory.find(b"OSRELEASE=%s\n" % release, low, high)
     if at is None:
         return {}
     text = (memory.read(at, VMCOREINFO_BYTES, "physical", fill=True) or b"").split(b"\0")[0]
     _log.info("no VMCOREINFO note: the kernel's own copy found at physical %#x", at)
     return _vmcoreinfo([Note(b"VMCOREINFO", 0, text)])
+
+
+def _own_window(memory, banner, start, end):
+    """The window [start, end) around the kernel banner at a physical address of a dump
+    without a VMCOREINFO note, bounded as the note would have bounded it (_reach_of) by the
+    kernel's own copy, where [start, end) holds it (then memory.info), before it is read:
+    its first writable data, else 80 MiB past the banner (s390x, ppc64el and loong64 under
+    QEMU: their copy 60-80 MiB past it).  Of a dump that says no machine (QEMU's kdump-
+    compressed ones of ppc64 and LoongArch: "Unknown"), the bound of each whose kernel
+    segment places the banner between _stext and init_uts_ns, where they agree."""
+    release = _banner_release(memory.read(banner, 256, "physical", fill=True))
+    memory.info = _vmcoreinfo_in_memory(memory, release, start, end)
+    machines = (memory.machine,) if memory.machine is not None else KERNEL_SEGMENTS
+    reaches = {_reach_of(banner, memory.info, "physical", machine)
+               for machine in machines} - {(start, end)} if memory.info else ()
+    return reaches.pop() if len(reaches) == 1 else (start, end)
 
 
 def _core_headers(f, head, size):
@@ -1559,7 +1647,7 @@ def _virtual(segment):
     return segment.vaddr not in (0, segment.paddr)
 
 
-def _core_window(f, loads, info):
+def _core_window(f, loads, info, machine):
     """(the pieces to read: [(low, high, file offset)], the window they make: (space, low,
     high), the banner's address) of the kernel in an ELF core: the memory around the first
     kernel banner of the segment holding VMCOREINFO's _stext, else of the smallest segment
@@ -1569,7 +1657,7 @@ def _core_window(f, loads, info):
     space, its unmapped pages zeros)."""
     # the kernel says where its text is: that segment first, searched from there (the
     # banner is in .rodata, after the text)
-    texts = {space: _symbol(info, "_stext", space) for space in ("virtual", "physical")}
+    texts = {space: _symbol(info, "_stext", space, machine) for space in ("virtual", "physical")}
 
     def skip(s):
         text, address = (texts["virtual"], s.vaddr) if _virtual(s) else \
@@ -1590,7 +1678,7 @@ def _core_window(f, loads, info):
         return s.vaddr if virtual else s.paddr
 
     banner = address(segment) + found - segment.offset
-    start, end = _reach_of(banner, info, "virtual" if virtual else "physical")
+    start, end = _reach_of(banner, info, "virtual" if virtual else "physical", machine)
     pieces = []
     for s in loads:
         low, high = max(start, address(s)), min(end, address(s) + s.filesz)
@@ -1635,7 +1723,7 @@ def _core(f, head, max_size):
     no_paddr = (1 << elf.bits) - 1
     sparse = [s for s in loads if s.paddr == no_paddr and _virtual(s)]
     loads = [s for s in loads if s not in sparse]
-    pieces, (space, start, end), banner = _core_window(f, loads, info)
+    pieces, (space, start, end), banner = _core_window(f, loads, info, elf.machine)
     virtual = [s for s in loads if _virtual(s)]
     # a virtual segment's p_paddr 0: none said (kcore before it set __pa(), its vmalloc
     # space 0 too), but where the vmalloc space says -1, RAM from physical 0 (ppc64, s390x;
@@ -1647,6 +1735,11 @@ def _core(f, head, max_size):
                     notes=notes, info=info, machine=elf.machine, window=(space, start),
                     sparse=[(s.vaddr, s.vaddr + s.filesz) for s in sparse])
     memory.truncated = truncated
+    if not info and space == "physical":
+        start, end = _own_window(memory, banner, start, end)
+        pieces = [(max(low, start), min(high, end), offset + max(0, start - low))
+                  for low, high, offset in pieces if low < end and high > start]
+        memory.window = (space, start)
     if space == "virtual":  # the map the kernel is in (i386's, arm's: lowmem) holds no module
         offset = next(s.vaddr - s.paddr for s in virtual
                       if s.vaddr <= banner < s.vaddr + s.filesz)
@@ -1890,13 +1983,14 @@ def _corrupt_page(corrupt, offset, why):
     return None
 
 
-def _kdump_window(f, page, pages, info, max_size):
+def _kdump_window(memory, pages, max_size):
     """(bytes, physical address of the first) of the memory around the kernel banner of a
     kdump-compressed file: where VMCOREINFO places the kernel's text and data, those pages
     alone, the banner among them; else pages decompressed in pfn order until the banner,
     then the window around it."""
+    f, page, info, machine = memory.f, memory.physical_memory.page, memory.info, memory.machine
     last = (pages.last_pfn() + 1) * page
-    text, data = _symbol(info, "_stext", "physical"), _symbol(info, "init_uts_ns", "physical")
+    text, data = (_symbol(info, name, "physical", machine) for name in ("_stext", "init_uts_ns"))
     if text is not None and data is not None and text < data <= last:
         start, end = text & ~(CORE_ALIGN - 1), _round_up(data, 4096)
         window = _kdump_read(f, page, pages, start, end, max_size)
@@ -1918,7 +2012,9 @@ def _kdump_window(f, page, pages, info, max_size):
     else:
         raise SymversError("kdump-compressed dump: no kernel banner in its %d pages"
                            % len(pages), EXIT_FORMAT)
-    start, end = _reach_of(banner, info, "physical")
+    start, end = _reach_of(banner, info, "physical", machine)
+    if not info:
+        start, end = _own_window(memory, banner, start, end)
     return _kdump_said(_kdump_read(f, page, pages, start, min(end, last), max_size), start,
                        banner)
 
@@ -1949,9 +2045,10 @@ def _kdump(f, head, max_size):
     page, pages, info, notes, machine, endian = _kdump_pages(f, head)
     notes = list(_notes(notes, endian))
     info = _vmcoreinfo(notes + [Note(b"VMCOREINFO", 0, info)])
-    window, start = _kdump_window(f, page, pages, info, max_size)
     memory = Memory(f, _KdumpPages(f, page, pages), None, notes=notes, info=info,
-                    machine=machine, window=("physical", start))
+                    machine=machine, window=None)
+    window, start = _kdump_window(memory, pages, max_size)
+    memory.window = ("physical", start)
     memory.truncated = pages.truncated or getattr(f, "truncated", False)
     return window, None, memory
 
@@ -2027,28 +2124,24 @@ def _dump(f, max_size):
 
 def _window_base(window, base, memory):
     """(window, base, Memory) with the virtual address of a physical window's first byte
-    where VMCOREINFO says the kernel's virtual minus physical offset: the note's, else, of a
-    dump without one, the kernel's own copy where the window holds it (then the dump's
-    VMCOREINFO); on ppc64, whose VMCOREINFO says none, PAGE_OFFSET where _stext is in its
-    linear map (0xc...: no other architecture's kernel text is; the kernel is in the linear
-    map), in a dump that says it is ppc64's or says nothing (QEMU's kdump-compressed ones).
-    The absolute name pointers of a riscv64 kernel, or of a ppc64 one with the hash MMU, do
+    where VMCOREINFO says the kernel's virtual minus physical offset (the note's, else the
+    kernel's own copy _own_window() found); on ppc64, MIPS and LoongArch, whose VMCOREINFO says none, the start of the
+    segment holding _stext (KERNEL_SEGMENTS), of the machine the dump says, else its kernel's
+    vermagic (QEMU's kdump-compressed dumps of ppc64 and LoongArch say "Unknown").  The
+    absolute name pointers of a riscv64 kernel, or of a ppc64 one with the hash MMU, do
     not vote for its base in a dump: its __ksymtab_strings is not among the largest
     identifier blocks there."""
     if base is None and memory.window[0] == "physical":
-        if not memory.info:
-            memory.info = _vmcoreinfo_in_memory(memory, window, window=True)
-            # what the note would have bounded the window with (its first writable data)
-            data = _symbol(memory.info, "init_uts_ns", "physical")
-            if data is not None and memory.window[1] < data < memory.window[1] + len(window):
-                del window[_round_up(data, 4096) - memory.window[1]:]
-                _log.info("the window cut at init_uts_ns: %#x-%#x", memory.window[1],
-                          memory.window[1] + len(window))
-        offset = _image_offset(memory.info)
-        text = _numbers(memory.info, "SYMBOL(_stext)")
-        if offset is None and text and text[0] >> 60 == PPC64_PAGE_OFFSET >> 60 and \
-                memory.machine in (EM_PPC64, None):
-            offset = PPC64_PAGE_OFFSET
+        machine = memory.machine = memory.machine or _vermagic_machine(window)
+        # where only the kernel's vermagic says the machine, what its VMCOREINFO would have
+        # bounded the window with (its first writable data)
+        data = _symbol(memory.info, "init_uts_ns", "physical", machine)
+        if data is not None and memory.window[1] < data and \
+                _round_up(data, 4096) < memory.window[1] + len(window):
+            del window[_round_up(data, 4096) - memory.window[1]:]
+            _log.info("the window cut at init_uts_ns: %#x-%#x", memory.window[1],
+                      memory.window[1] + len(window))
+        offset = _image_offset(memory.info, machine)
         if offset is not None:
             base = (memory.window[1] + offset) & ((1 << 64) - 1)
             _log.info("the window's base from VMCOREINFO: %x", base)
@@ -2275,21 +2368,6 @@ def _arm64_scheme(granule, va_bits, big_endian=False):
                    va_bits, "upper", big_endian)
 
 
-# MIPS's segments (MIPS64 Architecture For Programmers, "Virtual Memory"): KSEG0 and KSEG1
-# (CKSEG0/1 sign-extended) map the first 512 MiB of RAM cached and uncached, XKPHYS (a cache
-# attribute in bits 61:59) all of it; KSEG2/KSSEG and KSEG3 (CKSSEG, CKSEG3) and XKSEG are
-# mapped through the TLB, which Linux fills from swapper_pg_dir for every kernel address:
-# vmalloc from XKSEG's start (VMALLOC_END: 2^40 - 4 GiB on), modules in CKSSEG where the
-# kernel is built -msym32 (KBUILD_64BIT_SYM32: MODULE_START), both indexed by bits 12-39
-MIPS64_SEGMENTS = tuple((0x8000000000000000 + (cca << 59), 0x8000000000000000 + (cca + 1 << 59),
-                         True) for cca in range(8)) + (
-    (0xFFFFFFFF80000000, 0xFFFFFFFFA0000000, True), (0xFFFFFFFFA0000000, 0xFFFFFFFFC0000000, True),
-    (0xC000000000000000, 0xC000000000000000 + (1 << 40) - (1 << 32), False),
-    (0xFFFFFFFFC0000000, 1 << 64, False))
-MIPS32_SEGMENTS = ((0x80000000, 0xA0000000, True), (0xA0000000, 0xC0000000, True),
-                   (0xC0000000, 1 << 32, False))
-
-
 def _mips_scheme(bits, pfn_shift, huge=0, big_endian=False):
     """The page tables of a MIPS kernel with 4 KiB pages: 64-bit, three levels over 40 bits
     (a pgd of two pages; CONFIG_MIPS_VA_BITS_48's four levels are not read), 32-bit two
@@ -2302,16 +2380,6 @@ def _mips_scheme(bits, pfn_shift, huge=0, big_endian=False):
     return _Scheme("MIPS32 4 KiB pages, _PFN_SHIFT %d" % pfn_shift, 4, ((22, 10), (12, 10)),
                    _mips_decode(MIPS32_SEGMENTS, pfn_shift, 0), 32, "", big_endian,
                    segments=MIPS32_SEGMENTS)
-
-
-# LoongArch's (LoongArch Reference Manual vol. 1, "Virtual Memory"; Linux's asm/addrspace.h,
-# asm/pgtable.h): the direct-mapped windows DMW0-2 (Linux's VSEGs 0x8000 uncached, 0x9000
-# cached: the kernel and its page tables, 0xa000 write-combined) map physical memory at
-# VSEG << 48 without tables; XKVRANGE's kernel half, from vm_map_base (-2^VALEN-1: VALEN 48
-# on the 3A5000 and QEMU's la464), through the tables CSR.PGDH holds: swapper_pg_dir
-LOONGARCH_KVRANGE = (1 << 64) - (1 << 47)
-LOONGARCH_SEGMENTS = tuple((vseg << 48, (vseg << 48) + (1 << 48), True)
-                           for vseg in (0x8000, 0x9000, 0xA000))
 
 
 def _loongarch_decode(entry, level, last):
@@ -3099,31 +3167,6 @@ def unpack(data, max_size=MAX_SIZE, raw=False):
 
 
 # --- Detection: what the image says of itself ----------------------------------------------
-
-# the words after the release: SMP, preempt, mod_unload, modversions, the architecture's
-# (aarch64, ARMv7 p2v8, 686, MIPS32_R2 32BIT, mprofile-kernel, gcc-4.1 ...), RANDSTRUCT_<seed>:
-# letters, digits, _ . + -; not the x86 setup code's kernel_version, "RELEASE (builder@host)
-# #1 SMP ...", which a dump of low memory holds too
-VERMAGIC_WORDS = re.compile(rb"(?:[\w.+-]+ )*[\w.+-]*(?=\0)")
-
-
-def vermagic(data):
-    """The string the module loader compares each module's vermagic with (kernel/module's
-    vermagic[] = VERMAGIC_STRING: the release, then "SMP ", "preempt ", "mod_unload ",
-    "modversions ", the architecture's words: arm64's "aarch64" has no space), or None: the
-    release of the banner, a space and words, a string of its own."""
-    release = _banner_release(data)
-    if release is None:
-        return None
-    head = b"\0" + release + b" "        # found by bytes.find, at C speed
-    at = data.find(head)
-    while at >= 0:
-        found = VERMAGIC_WORDS.match(data, at + len(head))
-        if found:
-            return (release + b" " + found.group()).decode("latin-1")
-        at = data.find(head, at + 1)
-    return None
-
 
 IKCONFIG_MARK = b"IKCFG_ST"
 IKCONFIG = re.compile(re.escape(IKCONFIG_MARK) + rb"(?=\x1f\x8b\x08)")
@@ -5794,26 +5837,11 @@ S390_MODULES_LEN = 2 << 30
 S390_APART = (6, 10, 0)
 
 
-# the architecture's words of vermagic (MODULE_ARCH_VERMAGIC): what names the machine of a
-# dump that does not (QEMU's kdump-compressed arm, riscv and ppc64 dumps say "Unknown");
-# powerpc's: "mprofile-kernel " or "patchable-function-entry " (64-bit ftrace),
-# "relocatable " (arch/powerpc/include/asm/module.h), the pointer size telling 32-bit powerpc
-VERMAGIC_MACHINES = ((re.compile(r" aarch64\b"), EM_AARCH64), (re.compile(r" ARMv\d+ "), EM_ARM),
-                     (re.compile(r" riscv\b"), EM_RISCV),
-                     (re.compile(r" LOONGARCH "), EM_LOONGARCH),
-                     (re.compile(r" (mprofile-kernel|patchable-function-entry|relocatable) "),
-                      EM_PPC64))
-
-
 def _architecture(memory, kernel):
     """The e_machine the kernel runs as: the dump's, the kernel image's, its vermagic's,
     with the pointer size telling i386 from x86-64 (QEMU writes i386 dumps as EM_X86_64
     ELF) and 32-bit powerpc from ppc64 (their vermagic words are alike)."""
-    machine = memory.machine or kernel.machine
-    if machine is None:
-        words = vermagic(kernel.fmt.image.data) or ""
-        machine = next((machine for pattern, machine in VERMAGIC_MACHINES
-                        if pattern.search(words)), None)
+    machine = memory.machine or kernel.machine or _vermagic_machine(kernel.fmt.image.data)
     if machine == EM_X86_64 and kernel.fmt.image.ptr_size == 4:
         return EM_386
     if machine == EM_PPC64 and kernel.fmt.image.ptr_size == 4:
@@ -5866,7 +5894,7 @@ def _kernel_offset(memory, kernel, machine):
     x86-64's __START_KERNEL_map - phys_base, ppc64's PAGE_OFFSET (its kernel is in the
     linear map), else the window's (absolute pointers gave its base in a physical dump; on
     i386 and ARM PAGE_OFFSET minus the start of RAM)."""
-    found = _image_offset(memory.info)
+    found = _image_offset(memory.info, machine)
     if found is not None:
         return found
     if machine == EM_PPC64:
@@ -6490,7 +6518,7 @@ def _module_ring(memory, kernel):
         memory.tables = None
         if memory.info:
             break
-        memory.info = _vmcoreinfo_in_memory(memory, kernel.fmt.image.data)
+        memory.info = _vmcoreinfo_in_memory(memory, _banner_release(kernel.fmt.image.data))
     return mm, None, None, heads
 
 
