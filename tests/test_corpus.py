@@ -141,9 +141,13 @@ def test_real_modules_in_a_vendor_boot_image(tmp_path):
 # KMC-PRNG function, which QEMU 7.2's TCG lacks ("KASLR disabled: CPU has no PRNG", with or
 # without nokaslr): its kernel is not randomized here; Debian's ppc64el and loong64 have no
 # KASLR; loong64 boots under bookworm-backports' QEMU 10 (qemu.NEWER_QEMU), whose dumps of it
-# carry no VMCOREINFO note with the device either
+# carry no VMCOREINFO note with the device either.  Debian's arm64 6.12 is built for 52-bit
+# VA with 4 KiB pages (CONFIG_ARM64_LPA2: five levels), which a CPU with FEAT_LPA2 gives it:
+# QEMU's max (its cortex-a57 has 48 bits)
+QEMU_OPTIONS = {"arm64-6.12.": ["-cpu", "max"]}
 GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(False, True)],
-                 "arm64-6.1.": [(True, False), (False, True)], "i386-6.1.": [(True, False)],
+                 "arm64-6.1.": [(True, False), (False, True)], "arm64-6.12.": [(True, True)],
+                 "i386-6.1.": [(True, False)],
                  "armhf-6.1.": [(False, False)], "riscv64-6.12.": [(False, False)],
                  "riscv64-7.": [(False, False), (False, False, "no4lvl")],
                  "s390x-6.1.": [(False, False)], "s390x-7.": [(False, False)],
@@ -156,7 +160,9 @@ GUESTS_DUMPED = {"amd64-6.1.": [(True, True), (False, False)], "amd64-7.": [(Fal
 # process's), the modules at its top (6.1) or below the kernel (7.x); POWER9's MMU (radix
 # unless disable_radix: then the hash MMU's Linux tables; Debian's ppc64el has 64 KiB pages
 # in bookworm, 4 KiB ones from trixie); loong64's 16 KiB pages, 3 levels
-GUEST_TABLES = {("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
+GUEST_TABLES = {("arm64-6.12.", ""): "arm64 4 KiB pages, 52-bit VA from VMCOREINFO "
+                                    "SYMBOL(swapper_pg_dir)",
+                ("riscv64-6.12.", ""): "RISC-V Sv57 from VMCOREINFO SYMBOL(swapper_pg_dir)",
                 ("riscv64-7.", ""): "RISC-V Sv48 from VMCOREINFO's satp",
                 ("riscv64-7.", "no4lvl"): "RISC-V Sv39 from VMCOREINFO's satp",
                 ("s390x-6.1.", ""): "s390x DAT region-third table from CR13 of the dump's CPU "
@@ -199,7 +205,9 @@ def test_real_qemu_memory_dumps(name, kaslr, note, words, tmp_path):
                               meta(directory)["arch"])
     dumps = boot_and_dump(directory, tmp_path, until=LOADED, initrd=tmp_path / "initrd",
                           append=" ".join(w for w in ("" if kaslr else "nokaslr", words) if w),
-                          options=["-device", "vmcoreinfo"] if note else [])
+                          options=(["-device", "vmcoreinfo"] if note else []) + next(
+                              (o for prefix, o in QEMU_OPTIONS.items()
+                               if name.startswith(prefix)), []))
     console = (tmp_path / "console").read_bytes()
     assert all(b"insmod %s: 0" % name.encode() in console for name in loaded), console[-3000:]
     assert b"%s: %d" % (LOADED, len(loaded)) in console
