@@ -1364,12 +1364,17 @@ def _symbol(info, name, space, machine=None):
     return (found[0] - offset) & ((1 << 64) - 1)
 
 
-def _reach_of(banner, info, space, machine=None):
+def _reach_of(banner, info, space, machine):
     """_reach() of a banner with what VMCOREINFO says: the kernel's text (_stext; on arm64
     the Image header is 64 KiB before it, within the window's alignment) and its first
-    writable data (init_uts_ns, in .data since 2.6.19)."""
-    return _reach(banner, _symbol(info, "_stext", space, machine),
-                  _symbol(info, "init_uts_ns", space, machine))
+    writable data (init_uts_ns, in .data since 2.6.19).  Of a dump that says no `machine`
+    (QEMU's kdump-compressed ones of ppc64 and LoongArch: "Unknown"), the bound of each
+    machine whose kernel segment places the banner between them, where they agree."""
+    machines = KERNEL_SEGMENTS if machine is None and space == "physical" else (machine,)
+    reaches = {_reach(banner, _symbol(info, "_stext", space, machine),
+                      _symbol(info, "init_uts_ns", space, machine))
+               for machine in machines} - {_reach(banner)}
+    return reaches.pop() if len(reaches) == 1 else _reach(banner)
 
 
 def _file_size(f):
@@ -1604,15 +1609,11 @@ def _own_window(memory, banner, start, end):
     without a VMCOREINFO note, bounded as the note would have bounded it (_reach_of) by the
     kernel's own copy, where [start, end) holds it (then memory.info), before it is read:
     its first writable data, else 80 MiB past the banner (s390x, ppc64el and loong64 under
-    QEMU: their copy 60-80 MiB past it).  Of a dump that says no machine (QEMU's kdump-
-    compressed ones of ppc64 and LoongArch: "Unknown"), the bound of each whose kernel
-    segment places the banner between _stext and init_uts_ns, where they agree."""
+    QEMU: their copy 60-80 MiB past it)."""
     release = _banner_release(memory.read(banner, 256, "physical", fill=True))
     memory.info = _vmcoreinfo_in_memory(memory, release, start, end)
-    machines = (memory.machine,) if memory.machine is not None else KERNEL_SEGMENTS
-    reaches = {_reach_of(banner, memory.info, "physical", machine)
-               for machine in machines} - {(start, end)} if memory.info else ()
-    return reaches.pop() if len(reaches) == 1 else (start, end)
+    return _reach_of(banner, memory.info, "physical", memory.machine) if memory.info else \
+        (start, end)
 
 
 def _core_headers(f, head, size):
@@ -2132,16 +2133,8 @@ def _window_base(window, base, memory):
     not vote for its base in a dump: its __ksymtab_strings is not among the largest
     identifier blocks there."""
     if base is None and memory.window[0] == "physical":
-        machine = memory.machine = memory.machine or _vermagic_machine(window)
-        # where only the kernel's vermagic says the machine, what its VMCOREINFO would have
-        # bounded the window with (its first writable data)
-        data = _symbol(memory.info, "init_uts_ns", "physical", machine)
-        if data is not None and memory.window[1] < data and \
-                _round_up(data, 4096) < memory.window[1] + len(window):
-            del window[_round_up(data, 4096) - memory.window[1]:]
-            _log.info("the window cut at init_uts_ns: %#x-%#x", memory.window[1],
-                      memory.window[1] + len(window))
-        offset = _image_offset(memory.info, machine)
+        memory.machine = memory.machine or _vermagic_machine(window)
+        offset = _image_offset(memory.info, memory.machine)
         if offset is not None:
             base = (memory.window[1] + offset) & ((1 << 64) - 1)
             _log.info("the window's base from VMCOREINFO: %x", base)

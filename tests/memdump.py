@@ -4,10 +4,12 @@ kernel_symbol, Documentation/bpf/btf.rst, the MMUs' translation-table formats), 
 extract_symvers.py: what QEMU cannot show (other eras of struct module, arm64 with 39-bit
 VA, a stale copy beside the ring, a corrupt BTF copy)."""
 
+import re
 import struct
+import zlib
 from dataclasses import dataclass, field
 
-from archives import elf_core
+from archives import elf_core, kdump
 from kernelimage import ERAS, GPL, GPL_FUTURE, PLAIN, UNUSED, UNUSED_GPL, build, make_exports
 
 MODULE_NAME_LEN = 64
@@ -562,17 +564,24 @@ def translation_tables(physical, mmu, mappings):
     return root
 
 
-def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8):
+def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8, uname=None, words=b""):
     """A physical ELF core of a MIPS kernel (EM_MIPS; or of `machine`'s, whose kernel is in a
     segment mapped as KSEG0 is: LoongArch's DMW): its image and list head at their KSEG0
     addresses' physical ones, module memory mapped by `mmu`'s tables in its pages, the
-    VMCOREINFO note; with `kcore`, as /proc/kcore of 64-bit MIPS gives it (fs/proc/kcore.c,
-    arch/mips/mm/init.c): KSEG0 as its kernel text and RAM in XKPHYS, both at physical 0,
-    and vmalloc (p_paddr -1, what no table maps zeros).  The Memory."""
+    VMCOREINFO note (_stext the image's start, init_uts_ns its end); with `kcore`, as
+    /proc/kcore of 64-bit MIPS gives it (fs/proc/kcore.c, arch/mips/mm/init.c): KSEG0 as its
+    kernel text and RAM in XKPHYS, both at physical 0, and vmalloc (p_paddr -1, what no table
+    maps zeros); with `uname`, a kdump-compressed file (zlib pages) whose utsname says that
+    machine, the VMCOREINFO not in it but in a page of memory after the modules' (QEMU's
+    -z without -device vmcoreinfo); with `words`, the vermagic the module loader keeps
+    (VERMAGIC_STRING: the release, "SMP mod_unload " and the architecture's words) after
+    the image, in its .rodata.  The Memory."""
     memory = kernel_with_modules(**layout)
     kernel, size = memory.kernel, MMUS[mmu].page_size()
+    release = re.search(rb"Linux version (\S+)", kernel.data).group(1)    # the banner's
+    rodata = kernel.data + (b"\0%s SMP mod_unload %s \0" % (release, words) if words else b"")
     physical = PhysicalMemory(kernel.base - kseg0, big=big)
-    physical.page(len(kernel.data), kernel.data)
+    physical.page(len(rodata), rodata)
     physical.next = memory.head - kseg0
     physical.page(size, memory.regions[memory.head])
     mappings = []
@@ -585,9 +594,18 @@ def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8):
                 mappings.append((at, physical.page(size, bytes(page), size),
                                  MMUS[mmu].levels[-1][0]))
     root = translation_tables(physical, MMUS[mmu], mappings)
+    info = b"OSRELEASE=%s\nPAGESIZE=%d\nSYMBOL(swapper_pg_dir)=%x\nSYMBOL(_stext)=%x\n" \
+        b"SYMBOL(init_uts_ns)=%x\n" % (release, size, root + kseg0, kernel.base,
+                                      kernel.base + len(rodata))
+    if uname is not None:
+        physical.page(size, info)
+        start, image = physical.image()
+        with open(path, "wb") as f:
+            f.write(kdump(bytes(start) + image, lambda p: (zlib.compress(p), 1), page=size,
+                          machine=uname))
+        return memory
     start, image = physical.image()
-    notes = [(b"VMCOREINFO", 0, b"OSRELEASE=6.1.0-test\nPAGESIZE=%d\nSYMBOL(swapper_pg_dir)=%x\n"
-              % (size, root + kseg0))]
+    notes = [(b"VMCOREINFO", 0, info)]
     loads = [(start, start, len(image), image)]
     if kcore:
         ram = bytes(start) + image

@@ -5,6 +5,7 @@ pages, MIPS, LoongArch): modules spread over the whole module area, so that ever
 used, and the kernel mapped as it maps itself (large pages, sections, blocks, megapages,
 segments; Book3S-64's linear map); and a kdump-compressed dump (makedumpfile) with modules."""
 
+import re
 import struct
 import zlib
 
@@ -663,6 +664,21 @@ def test_loongarch(tmp_path, run, assert_symvers):
     assert_symvers(result, memory.symvers("6.14"))
     assert "3 modules on the module list (page tables: LoongArch 16 KiB pages, 3 levels from " \
         "VMCOREINFO SYMBOL(swapper_pg_dir)" in result.err
+
+
+def test_loongarch_kdump_of_unknown_machine(tmp_path, run, assert_symvers):
+    """QEMU's dump-guest-memory -z of LoongArch without -device vmcoreinfo: a kdump whose
+    utsname says "Unknown", the kernel's own VMCOREINFO in its memory.  Found in the
+    window's range before that is read, which it then bounds at init_uts_ns: its offset, of
+    no machine the dump says, is the one DMW1 and the segments of MIPS (XKPHYS) agree on;
+    the machine, for the page tables, its vermagic's."""
+    memory = segment_dump(tmp_path / "dump", LOONGARCH, "loongarch 16k", 0x9000000000000000,
+                          False, machine=EM_LOONGARCH, uname=b"Unknown", words=b"LOONGARCH 64BIT")
+    result = run(tmp_path / "dump")
+    assert_symvers(result, memory.symvers("6.14"))
+    assert "no VMCOREINFO note: the kernel's own copy found" in result.err
+    assert re.search(r"reading 0x200000-0x20[4-9a-f]000 \(", result.err)    # not 80 MiB on
+    assert "3 modules on the module list (page tables: LoongArch 16 KiB pages" in result.err
 
 
 def test_loongarch_entries():
