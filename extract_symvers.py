@@ -1305,13 +1305,14 @@ PPC64_PAGE_OFFSET = 0xC000000000000000      # ppc64's linear map: __pa() clears 
 # (CKSEG0/1 sign-extended) map the first 512 MiB of RAM cached and uncached, XKPHYS (a cache
 # attribute in bits 61:59) all of it; KSEG2/KSSEG and KSEG3 (CKSSEG, CKSEG3) and XKSEG are
 # mapped through the TLB, which Linux fills from swapper_pg_dir for every kernel address:
-# vmalloc from XKSEG's start (VMALLOC_END: 2^40 - 4 GiB on), modules in CKSSEG where the
-# kernel is built -msym32 (KBUILD_64BIT_SYM32: MODULE_START), both indexed by bits 12-39
+# vmalloc from XKSEG's start (VMALLOC_END: the tables' reach - 4 GiB on), modules in CKSSEG
+# where the kernel is built -msym32 (KBUILD_64BIT_SYM32: MODULE_START), both indexed by the
+# address's bits the tables have (_mips_scheme())
 MIPS64_SEGMENTS = tuple((0x8000000000000000 + (cca << 59), 0x8000000000000000 + (cca + 1 << 59),
                          True) for cca in range(8)) + (
     (0xFFFFFFFF80000000, 0xFFFFFFFFA0000000, True), (0xFFFFFFFFA0000000, 0xFFFFFFFFC0000000, True),
-    (0xC000000000000000, 0xC000000000000000 + (1 << 40) - (1 << 32), False),
     (0xFFFFFFFFC0000000, 1 << 64, False))
+MIPS_XKSEG = 0xC000000000000000
 MIPS32_SEGMENTS = ((0x80000000, 0xA0000000, True), (0xA0000000, 0xC0000000, True),
                    (0xC0000000, 1 << 32, False))
 
@@ -2301,18 +2302,22 @@ def _unmapped(segments, address):
     return None if segment is None else address - segment[0]
 
 
-def _mips_decode(segments, pfn_shift, huge):
+def _mips_decode(segments, pfn_shift, huge, page_shift=12):
     """Linux's MIPS page tables (arch/mips/include/asm/pgtable-64.h, pgtable-32.h; walked by
-    the TLB refill handler mm/tlbex.c builds): a pgd or pmd entry is the kernel virtual
+    the TLB refill handler mm/tlbex.c builds): a pgd, pud or pmd entry is the kernel virtual
     address of the next table (in KSEG0 or XKPHYS: the kernel's own .bss, or a page of RAM),
     an empty one that of invalid_pmd_table or invalid_pte_table (tables too, of nothing); a
     PTE is software bits under the hardware's EntryLo bits (asm/pgtable-bits.h):
-    _PAGE_PRESENT bit 0, the PFN from _PFN_SHIFT (the cache bits' end: on 64-bit 14 with an
-    R2 core and huge pages, 13 with R1's; without them 12 for R2, 11 for R1, as on 32-bit);
-    with huge pages a pmd entry with _PAGE_HUGE (bit `huge`) maps 2 MiB itself."""
+    _PAGE_PRESENT bit 0, the PFN from _PFN_SHIFT (PAGE_SHIFT - 12 + the cache bits' end:
+    with 4 KiB pages, on 64-bit 14 with an R2 core and huge pages, 13 with R1's; without
+    them 12 for R2, 11 for R1, as on 32-bit: `pfn_shift`); with huge pages an entry above
+    the PTEs with _PAGE_HUGE (bit `huge`) maps the pmd's span itself (a table's address, a
+    page's, has that bit clear)."""
+    shift = pfn_shift + page_shift - 12
+
     def decode(entry, level, last):
-        if last or huge and level and entry & 1 << huge:
-            return (PAGE_ENTRY, entry >> pfn_shift << 12, None) if entry & 1 else None
+        if last or huge and entry & 1 << huge:
+            return (PAGE_ENTRY, entry >> shift << page_shift, None) if entry & 1 else None
         address = _unmapped(segments, entry)
         return None if address is None else (TABLE, address, None)
     return decode
@@ -2361,15 +2366,31 @@ def _arm64_scheme(granule, va_bits, big_endian=False):
                    va_bits, "upper", big_endian)
 
 
-def _mips_scheme(bits, pfn_shift, huge=0, big_endian=False):
-    """The page tables of a MIPS kernel with 4 KiB pages: 64-bit, three levels over 40 bits
-    (a pgd of two pages; CONFIG_MIPS_VA_BITS_48's four levels are not read), 32-bit two
-    levels of 1024 entries; `pfn_shift`, `huge`: _mips_decode()'s."""
+# 64-bit MIPS's tables by (PAGE_SHIFT, CONFIG_MIPS_VA_BITS_48): (shift, index bits) of each
+# level from the top (asm/pgtable-64.h: a table a page of 8-byte entries, but the pgd of two
+# pages with 4 KiB pages and 40 bits, or 16 KiB pages and 48; 64 KiB pages without
+# VA_BITS_48 two levels)
+MIPS64_LEVELS = {(12, False): ((30, 10), (21, 9), (12, 9)),
+                 (12, True): ((39, 9), (30, 9), (21, 9), (12, 9)),
+                 (14, False): ((36, 11), (25, 11), (14, 11)),
+                 (14, True): ((36, 12), (25, 11), (14, 11)),
+                 (16, False): ((29, 13), (16, 13)),
+                 (16, True): ((42, 13), (29, 13), (16, 13))}
+
+
+def _mips_scheme(bits, pfn_shift, huge=0, big_endian=False, page_shift=12, va_48=False):
+    """The page tables of a MIPS kernel: 64-bit, MIPS64_LEVELS' (XKSEG's vmalloc as far as
+    they reach, 48 bits at most, less 4 GiB), 32-bit with 4 KiB pages, two levels of 1024
+    entries; `pfn_shift`, `huge`, `page_shift`: _mips_decode()'s."""
     if bits == 64:
-        return _Scheme("MIPS64 4 KiB pages, _PFN_SHIFT %d" % pfn_shift, 8,
-                       ((30, 10), (21, 9), (12, 9)), _mips_decode(MIPS64_SEGMENTS, pfn_shift,
-                                                                  huge), 40, "", big_endian,
-                       segments=MIPS64_SEGMENTS)
+        levels = MIPS64_LEVELS[page_shift, va_48]
+        va_bits = sum(levels[0])
+        segments = MIPS64_SEGMENTS + (
+            (MIPS_XKSEG, MIPS_XKSEG + (1 << min(va_bits, 48)) - (1 << 32), False),)
+        return _Scheme("MIPS64 %d KiB pages%s, _PFN_SHIFT %d" % (
+            1 << page_shift - 10, ", 48-bit VA" if va_48 else "", pfn_shift + page_shift - 12),
+            8, levels, _mips_decode(segments, pfn_shift, huge, page_shift), va_bits, "",
+            big_endian, segments=segments)
     return _Scheme("MIPS32 4 KiB pages, _PFN_SHIFT %d" % pfn_shift, 4, ((22, 10), (12, 10)),
                    _mips_decode(MIPS32_SEGMENTS, pfn_shift, 0), 32, "", big_endian,
                    segments=MIPS32_SEGMENTS)
@@ -2454,11 +2475,11 @@ RISCV_SCHEMES = {39: SCHEMES["riscv sv39"], 48: SCHEMES["riscv sv48"], 57: SCHEM
 # s390x: the ASCE's designation type (bits 60-61) -> the scheme of its tables
 S390_SCHEMES = {kind: _s390_scheme(kind + 2) for kind in range(4)}
 S390_REAL_SPACE = 0x20      # an ASCE's R bit (58): no translation, not the kernel's
-# MIPS PTE layouts (asm/pgtable-bits.h), by pointer size: (_PFN_SHIFT, _PAGE_HUGE's bit or
-# 0), tried in turn (no note says the core's release or CONFIG_MIPS_HUGE_TLB_SUPPORT; the
-# module list found through them is the proof): 64-bit R2 with huge pages (Debian's
-# 5kc-malta 6.1: CONFIG_CPU_MIPS64_R2, CONFIG_HUGETLB_PAGE), R2 without, R1 with and
-# without; 32-bit R2, R1
+# MIPS PTE layouts (asm/pgtable-bits.h), by pointer size: (_PFN_SHIFT with 4 KiB pages,
+# _PAGE_HUGE's bit or 0), tried in turn, with each of MIPS64_LEVELS of VMCOREINFO's PAGESIZE
+# (no note says the core's release, CONFIG_MIPS_HUGE_TLB_SUPPORT or VA_BITS_48; the module
+# list found through them is the proof): 64-bit R2 with huge pages (Debian's 5kc-malta 6.1:
+# CONFIG_CPU_MIPS64_R2, CONFIG_HUGETLB_PAGE), R2 without, R1 with and without; 32-bit R2, R1
 MIPS_PTES = {8: ((14, 4), (12, 0), (13, 5), (11, 0)), 4: ((12, 0), (11, 0))}
 # LoongArch's page size (VMCOREINFO's PAGESIZE) -> its tables' CONFIG_PGTABLE_LEVELS, tried in
 # turn (VMCOREINFO does not say them; the module list found through them is the proof):
@@ -5817,7 +5838,7 @@ MODULE_AREAS = {EM_X86_64: [(0xffffffffa0000000, 0xffffffffff600000)],
 # CKSSEG to the fixmap (MODULE_START, a -msym32 kernel: Debian's 5kc-malta 6.1 under QEMU
 # loads them at 0xffffffffc0xxxxxx) or vmalloc in XKSEG; 32-bit, vmalloc in KSEG2
 MIPS_MODULE_AREAS = {8: [(0xffffffffc0000000, 1 << 64),
-                         (0xc000000000000000, 0xc000000000000000 + (1 << 40) - (1 << 32))],
+                         (MIPS_XKSEG, MIPS_XKSEG + (1 << 48) - (1 << 32))],
                      4: [(0xc0000000, 0xfffff000)]}
 ARM64_MODULE_REACH = 4 << 30
 # s390x's (asm/pgtable.h MODULES_LEN; arch/s390/boot/startup.c setup_kernel_memory_layout()):
@@ -5930,10 +5951,15 @@ def _root_candidates(memory, kernel, machine, offset):
                                    "SYMBOL(swapper_pg_dir)") if key in info), None)
     top = _numbers(info, symbol) if symbol else None
     image = kernel.fmt.image
-    if machine == EM_MIPS and top and int(info.get("PAGESIZE", 4096)) == 4096:
-        for pfn_shift, huge in MIPS_PTES[image.ptr_size]:   # swapper_pg_dir in the kernel's
-            scheme = _mips_scheme(8 * image.ptr_size, pfn_shift, huge, image.endian == ">")
-            root = _unmapped(scheme.segments, top[0])       # .bss, in KSEG0 (KASLR's too)
+    if machine == EM_MIPS and top:      # swapper_pg_dir in the kernel's .bss, in KSEG0
+        page = int(info.get("PAGESIZE", 4096)).bit_length() - 1         # (KASLR's too)
+        shapes = [key for key in MIPS64_LEVELS if key[0] == page] if image.ptr_size == 8 \
+            else [(12, False)] if page == 12 else []
+        for (page, va_48), (pfn_shift, huge) in itertools.product(shapes,
+                                                                 MIPS_PTES[image.ptr_size]):
+            scheme = _mips_scheme(8 * image.ptr_size, pfn_shift, huge, image.endian == ">",
+                                  page, va_48)
+            root = _unmapped(scheme.segments, top[0])
             if root is not None:
                 yield scheme, root, "VMCOREINFO %s" % symbol
     if machine == EM_LOONGARCH and top:     # swapper_pg_dir in the kernel's .bss, in DMW1

@@ -517,6 +517,15 @@ MMUS = {
     "mips64 r2 huge": Mmu(((30, 10), (21, 9), (12, 9)), 8, 0x9800000000000000, 0x1F8F, 0x1F9F,
                           top_align=8192, page_shift=2),
     "mips32 r2": Mmu(((22, 10), (12, 10)), 4, 0x80000000, 0x7EF, 0x7EF),
+    # 64-bit with CONFIG_MIPS_VA_BITS_48 (four levels of 512 entries), 16 KiB pages (three of
+    # 2048), 64 KiB pages (two of 8192): the same entries, the PFN from PAGE_SHIFT + 2 (the
+    # address << 2 again)
+    "mips64 r2 huge 48": Mmu(((39, 9), (30, 9), (21, 9), (12, 9)), 8, 0x9800000000000000, 0x1F8F,
+                             0x1F9F, page_shift=2),
+    "mips64 r2 huge 16k": Mmu(((36, 11), (25, 11), (14, 11)), 8, 0x9800000000000000, 0x1F8F,
+                              0x1F9F, top_align=16384, page_shift=2),
+    "mips64 r2 huge 64k": Mmu(((29, 13), (16, 13)), 8, 0x9800000000000000, 0x1F8F, 0x1F9F,
+                              top_align=65536, page_shift=2),
     # Linux's LoongArch tables (arch/loongarch/include/asm/pgtable.h, pgtable-bits.h), 16 KiB
     # pages and 3 levels of 2048 entries (Debian's loong64): a pgd or pmd entry the next
     # table's address in DMW1 (0x9000000000000000 | physical); a PTE PAGE_KERNEL's bits,
@@ -584,16 +593,16 @@ def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8, uname=No
     physical.page(len(rodata), rodata)
     physical.next = memory.head - kseg0
     physical.page(size, memory.regions[memory.head])
-    mappings = []
+    pages = {}          # virtual page -> its bytes: regions that share a page, in one
     for address, data in sorted(memory.regions.items()):
         if address not in (kernel.base, memory.head):
             for at in range(address & -size, address + len(data), size):
                 low, high = max(at, address), min(at + size, address + len(data))
-                page = bytearray(size)
+                page = pages.setdefault(at, bytearray(size))
                 page[low - at:high - at] = data[low - address:high - address]
-                mappings.append((at, physical.page(size, bytes(page), size),
-                                 MMUS[mmu].levels[-1][0]))
-    root = translation_tables(physical, MMUS[mmu], mappings)
+    root = translation_tables(physical, MMUS[mmu], [
+        (at, physical.page(size, bytes(page), size), MMUS[mmu].levels[-1][0])
+        for at, page in pages.items()])
     info = b"OSRELEASE=%s\nPAGESIZE=%d\nSYMBOL(swapper_pg_dir)=%x\nSYMBOL(_stext)=%x\n" \
         b"SYMBOL(init_uts_ns)=%x\n" % (release, size, root + kseg0, kernel.base,
                                       kernel.base + len(rodata))

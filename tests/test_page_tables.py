@@ -579,21 +579,41 @@ MIPS = {
     "mipsel": (dict(era="5.10", bits=32, kernel_base=0x80100000, head=0x81100000, prel32=False,
                     module_bases=[0xC0000000, 0xD5A50000, 0xFFBE0000]),
                "mips32 r2", 0x80000000, False),
+    # CONFIG_MIPS_VA_BITS_48 (vmalloc to 2^48 - 4 GiB), 16 and 64 KiB pages
+    "mips64el va48": (dict(kernel_base=0xFFFFFFFF80100000, head=0xFFFFFFFF81100000, prel32=False,
+                           module_bases=[0xFFFFFFFFC0000000, 0xC0000A5A5A5A0000,
+                                         0xC000FFFEFFF00000]),
+                      "mips64 r2 huge 48", 0xFFFFFFFF80000000, False),
+    "mips64el 16k": (dict(kernel_base=0xFFFFFFFF80100000, head=0xFFFFFFFF81100000, prel32=False,
+                          module_bases=[0xFFFFFFFFC0000000, 0xC00005A5A5A50000,
+                                        0xC0007FFEFFF00000]),
+                     "mips64 r2 huge 16k", 0xFFFFFFFF80000000, False),
+    "mips64el 64k": (dict(kernel_base=0xFFFFFFFF80100000, head=0xFFFFFFFF81100000, prel32=False,
+                          module_bases=[0xFFFFFFFFC0000000, 0xC0000005A5A50000,
+                                        0xC00003FEFFF00000]),
+                     "mips64 r2 huge 64k", 0xFFFFFFFF80000000, False),
 }
+# the scheme each is read through: its page size and VA, _PFN_SHIFT 14 on 4 KiB pages
+MIPS_SCHEMES = {"mips64el": "MIPS64 4 KiB pages, _PFN_SHIFT 14",
+                "mips64": "MIPS64 4 KiB pages, _PFN_SHIFT 14",
+                "mipsel": "MIPS32 4 KiB pages, _PFN_SHIFT 12",
+                "mips64el va48": "MIPS64 4 KiB pages, 48-bit VA, _PFN_SHIFT 14",
+                "mips64el 16k": "MIPS64 16 KiB pages, _PFN_SHIFT 16",
+                "mips64el 64k": "MIPS64 64 KiB pages, _PFN_SHIFT 18"}
 
 
 @pytest.mark.parametrize("machine", MIPS)
 def test_mips(machine, tmp_path, run, assert_symvers):
     """MIPS (no dump-guest-memory in QEMU: a memsave of RAM, a kdump): swapper_pg_dir from
     VMCOREINFO, in KSEG0, read without tables; modules over CKSSEG and XKSEG (64-bit) or KSEG2
-    (32-bit) through it, its table pointers kernel virtual addresses (XKPHYS, KSEG0)."""
+    (32-bit) through it, its table pointers kernel virtual addresses (XKPHYS, KSEG0); 64-bit
+    with 4, 16 and 64 KiB pages (VMCOREINFO's PAGESIZE), with and without VA_BITS_48."""
     layout, mmu, kseg0, big = MIPS[machine]
     memory = segment_dump(tmp_path / "dump.elf", layout, mmu, kseg0, big)
     result = run(tmp_path / "dump.elf")
     assert_symvers(result, memory.symvers(layout.get("era", "6.14")))
-    assert "%d modules on the module list (page tables: MIPS%d 4 KiB pages, _PFN_SHIFT %d " \
-        "from VMCOREINFO SYMBOL(swapper_pg_dir)" % (len(layout["module_bases"]), layout.get(
-            "bits", 64), 14 if mmu.startswith("mips64") else 12) in result.err
+    assert "%d modules on the module list (page tables: %s from VMCOREINFO SYMBOL(" \
+        "swapper_pg_dir)" % (len(layout["module_bases"]), MIPS_SCHEMES[machine]) in result.err
 
 
 def test_mips_entries():
@@ -645,6 +665,17 @@ def test_mips_entries():
     assert tables.translate(0xC0001ABC) == 0x55ABC
     assert tables.translate(0x00001ABC) is None                 # kuseg
     assert tables.translate(0x80001234) == 0x1234
+    # 64 KiB pages, two levels: a huge entry in the pgd (the pmd folded into it) maps 512 MiB;
+    # a PTE's PFN from _PFN_SHIFT 18 (PAGE_SHIFT - 12 + 14)
+    pgd, pte = 0x100000, 0x200000
+    entries = {pgd + 8 * i: kseg0 | invalid_pte for i in range(8192)}
+    entries.update({pte + 8 * i: 0 for i in range(8192)})
+    entries.update({pgd + 8 * 2: 0x60000000 << 2 | 0x1F9F, pgd + 8 * 3: xkphys | pte,
+                    pte + 8 * 5: 0x770000 << 2 | 0x1F8F})
+    tables = extract_symvers._PageTables(Entries(entries, "<Q"), extract_symvers._mips_scheme(
+        64, 14, 4, False, 16), pgd, "test")
+    assert tables.translate(0xC000000000000000 | 2 << 29 | 0x1234567) == 0x61234567
+    assert tables.translate(0xC000000000000000 | 3 << 29 | 5 << 16 | 0xABCD) == 0x77ABCD
 
 
 # LoongArch: the kernel and its list head in DMW1 (0x9000000000000000 + physical: Linux's
