@@ -13,10 +13,14 @@ included) and peak RSS of
   and its ratio to the image;
 - drgn listing the loaded modules' exports (their kernel_symbol counts), where `--drgn-python`
   (default: this interpreter) imports drgn and drgn finds `struct module`: its released
-  versions need the kernel's DWARF for that; its BTF type finder (pull request 625) is built
-  from its public source: `git clone` the branch of that pull request, `apt-get install
-  autoconf automake libtool pkgconf gawk libelf-dev libdw-dev`, then `python3 -m venv V &&
-  V/bin/pip install ./drgn`.  Otherwise the column says why not.
+  versions need the kernel's DWARF for that; its BTF type finder (pull request 625, not
+  merged: refs/pull/625/head, a666d50b, "0.2.0+64") is built from its public source: `git
+  clone` it, `git fetch origin refs/pull/625/head && git checkout FETCH_HEAD`, `apt-get
+  install autoconf automake libtool pkgconf gawk libelf-dev libdw-dev libbpf-dev
+  libkdumpfile-dev` (without libbpf 1.0+ the build leaves BTF out), then `python3 -m venv V
+  && V/bin/pip install ./drgn`; it loads BTF by load_builtin_btf().  Otherwise the column
+  says why not (bookworm's libkdumpfile 0.5.1 reads no flattened kdump file, nor QEMU's
+  after makedumpfile -R: "KDUMP_ATTR_ARCH_NAME: Key has no value").
 An ELF core is also measured grown to --sparse GiB (default 4) by a sparse segment of
 physical memory after its own: the memory bound must not grow with the file."""
 
@@ -46,7 +50,11 @@ except drgn.MissingDebugInfoError:
 try:
     prog.type("struct module")
 except LookupError:
-    sys.exit("no type information for struct module")
+    try:    # pull request 625's finder: BTF is loaded on its own, not by the call above
+        from drgn.helpers.experimental.btf import load_builtin_btf
+    except ImportError:
+        sys.exit("no type information for struct module")
+    load_builtin_btf(prog)
 print(sum(int(m.num_syms) + int(m.num_gpl_syms) for m in for_each_module(prog)))
 """
 
