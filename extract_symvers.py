@@ -5560,31 +5560,60 @@ def _btf_types(data, at):
 
 
 def _btf_struct_at(data, at, name):
-    """The Struct `name` of the BTF blob at `at`, None when it has none (or `name` is None):
-    the blob walked type by type, only that structure's members read; a blob that does not
-    parse from end to end (a corrupt copy left in memory) raises ValueError."""
-    e, _, strings, types = _btf_types(data, at)
-    member = struct.Struct(e + "III")
-    wanted, found = None if name is None else name.encode() + b"\0", None
-    for name_off, kind, vlen, bitfields, size, body, _ in types:
-        if kind == BTF_STRUCT and found is None and wanted and \
-                data[strings + name_off:strings + name_off + len(wanted)] == wanted:
-            members = {}
-            for i in range(vlen):
-                member_name, _, offset = member.unpack_from(data, body + i * member.size)
-                bits = offset & 0xFFFFFF if bitfields else offset
-                members[_cstring(data, strings + member_name)] = bits // 8
-            found = Struct(name, size, members)
-    return found
+    """The Struct `name` of the BTF blob at `at`, None when it has none: found by its name,
+    not by building every type: the string (every string follows a NUL: the first is ""),
+    then a struct type naming it (types are records of 4-byte words), only its members read
+    and checked (C identifiers among the strings, or none: an anonymous union's; offsets
+    within its size).  With `name`
+    None, the blob walked type by type, None; a blob that does not parse (sections outside
+    `data`; walked: a type of no kind, types overrunning their section; a corrupt copy left
+    in memory) raises ValueError."""
+    e, header, strings, types = _btf_types(data, at)
+    if name is None:
+        for _ in types:
+            pass
+        return None
+    first, end = at + header.hdr_len + header.type_off, \
+        at + header.hdr_len + header.type_off + header.type_len
+    text = data.find(b"\0%s\0" % name.encode(), strings, strings + header.str_len)
+    if text < 0:
+        return None
+    word, member = struct.Struct(e + "II"), struct.Struct(e + "III")
+    needle = struct.pack(e + "I", text + 1 - strings)
+    where = data.find(needle, first, end)
+    while where >= 0:
+        _, info = word.unpack_from(data, where)
+        if (where - first) % 4 == 0 and info >> 24 & 0x1F == BTF_STRUCT:
+            break
+        where = data.find(needle, where + 1, end)
+    else:
+        return None
+    vlen, bitfields, size = info & 0xFFFF, info >> 31, word.unpack_from(data, where + 4)[1]
+    body = where + 12
+    if body + vlen * member.size > end:
+        raise ValueError("BTF struct %s overruns its section" % name)
+    members = {}
+    for member_name, _, offset in member.iter_unpack(data[body:body + vlen * member.size]):
+        bits = offset & 0xFFFFFF if bitfields else offset
+        text = _cstring(data, strings + member_name) if member_name < header.str_len else "?"
+        if text and not text.isidentifier() or bits > 8 * size:
+            raise ValueError("BTF struct %s with a member out of place" % name)
+        members[text] = bits // 8
+    return Struct(name, size, members)
 
 
 def _btf_blobs(data, name=None):
     """(offset, Struct `name` or None) of each BTF blob in `data` that parses from end to
     end."""
-    found = {magic: data.find(magic) for magic in BTF_MAGICS}
-    while max(found.values()) >= 0:
-        at, magic = min((at, magic) for magic, at in found.items() if at >= 0)
-        found[magic] = data.find(magic, at + 1)
+    at = -1
+    while True:         # the nearest of either magic: the second searched up to the first's
+        nearest = len(data)
+        for magic in BTF_MAGICS:
+            found = data.find(magic, at + 1, nearest)
+            nearest = found if found >= 0 else nearest
+        if nearest == len(data):
+            return
+        at = nearest
         try:
             yield at, _btf_struct_at(data, at, name)
         except (ValueError, struct.error, IndexError):
