@@ -5596,7 +5596,7 @@ def _btf_struct_at(data, at, name):
     for member_name, _, offset in member.iter_unpack(data[body:body + vlen * member.size]):
         bits = offset & 0xFFFFFF if bitfields else offset
         text = _cstring(data, strings + member_name) if member_name < header.str_len else "?"
-        if text and not text.isidentifier() or bits > 8 * size:
+        if text and not (text.isascii() and text.isidentifier()) or bits > 8 * size:
             raise ValueError("BTF struct %s with a member out of place" % name)
         members[text] = bits // 8
     return Struct(name, size, members)
