@@ -1666,7 +1666,11 @@ def _core_window(f, loads, info, machine):
             (texts["physical"], s.paddr)
         return text - address if text is not None and 0 <= text - address < s.filesz else None
 
-    for segment in sorted(loads, key=lambda s: (skip(s) is None, s.filesz)):
+    def order():        # the segments holding _stext, then all, the smallest first
+        yield from (s for s in loads if skip(s) is not None)
+        yield from sorted(loads, key=lambda s: s.filesz)
+
+    for segment in order():
         start = skip(segment) or 0
         found = _file_find(f, segment.offset + start, segment.filesz - start, _banner_at, 64)
         if found is not None:
@@ -1724,14 +1728,15 @@ def _core(f, head, max_size):
     # maps there reads as zeros, so it is read only through the page tables
     no_paddr = (1 << elf.bits) - 1
     sparse = [s for s in loads if s.paddr == no_paddr and _virtual(s)]
-    loads = [s for s in loads if s not in sparse]
+    if sparse:
+        loads = [s for s in loads if s not in sparse]
     pieces, (space, start, end), banner = _core_window(f, loads, info, elf.machine)
     virtual = [s for s in loads if _virtual(s)]
     # a virtual segment's p_paddr 0: none said (kcore before it set __pa(), its vmalloc
     # space 0 too), but where the vmalloc space says -1, RAM from physical 0 (ppc64, s390x;
     # MIPS's, in XKPHYS)
     physical = _Ranges(f, [(s.paddr, s.paddr + s.filesz, s.offset) for s in loads
-                           if not _virtual(s) or s.paddr or sparse], size)
+                           if s.paddr or sparse or not _virtual(s)], size)
     memory = Memory(f, physical, _Ranges(f, [(s.vaddr, s.vaddr + s.filesz, s.offset)
                                              for s in virtual], size) if virtual else None,
                     notes=notes, info=info, machine=elf.machine, window=(space, start),
