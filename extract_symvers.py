@@ -1666,9 +1666,10 @@ def _core_window(f, loads, info, machine):
             (texts["physical"], s.paddr)
         return text - address if text is not None and 0 <= text - address < s.filesz else None
 
-    def order():        # the segments holding _stext, then all, the smallest first
-        yield from (s for s in loads if skip(s) is not None)
-        yield from sorted(loads, key=lambda s: s.filesz)
+    def order():        # the segments holding _stext, then the others, the smallest first
+        held = [s for s in loads if skip(s) is not None]
+        yield from held
+        yield from sorted((s for s in loads if s not in held), key=lambda s: s.filesz)
 
     for segment in order():
         start = skip(segment) or 0
@@ -2132,12 +2133,12 @@ def _dump(f, max_size):
 def _window_base(window, base, memory):
     """(window, base, Memory) with the virtual address of a physical window's first byte
     where VMCOREINFO says the kernel's virtual minus physical offset (the note's, else the
-    kernel's own copy _own_window() found); on ppc64, MIPS and LoongArch, whose VMCOREINFO says none, the start of the
-    segment holding _stext (KERNEL_SEGMENTS), of the machine the dump says, else its kernel's
-    vermagic (QEMU's kdump-compressed dumps of ppc64 and LoongArch say "Unknown").  The
-    absolute name pointers of a riscv64 kernel, or of a ppc64 one with the hash MMU, do
-    not vote for its base in a dump: its __ksymtab_strings is not among the largest
-    identifier blocks there."""
+    kernel's own copy _own_window() found); on ppc64, MIPS and LoongArch, whose VMCOREINFO
+    says none, the start of the segment holding _stext (KERNEL_SEGMENTS), of the machine the
+    dump says, else its kernel's vermagic (QEMU's kdump-compressed dumps of ppc64 and
+    LoongArch say "Unknown").  The absolute name pointers of a riscv64 kernel, or of a ppc64
+    one with the hash MMU, do not vote for its base in a dump: its __ksymtab_strings is not
+    among the largest identifier blocks there."""
     if base is None and memory.window[0] == "physical":
         memory.machine = memory.machine or _vermagic_machine(window)
         offset = _image_offset(memory.info, memory.machine)
@@ -2358,6 +2359,13 @@ def _book3s_decode(entry, level, last):
     return None if last else (TABLE, entry & 0x3FFFFFFFFFFFFF00, None)
 
 
+def _book3s_scheme(what, levels, va_bits, kern_virt_start=0xC008000000000000):
+    """Book3S-64's tables of `levels` over `va_bits` of the kernel's quadrant, big-endian,
+    the linear map below KERN_VIRT_START read without them."""
+    return _Scheme("Book3S-64 " + what, 8, levels, _book3s_decode, va_bits, "quadrant", True,
+                   linear=(PPC64_PAGE_OFFSET, kern_virt_start))
+
+
 def _arm64_scheme(granule, va_bits, big_endian=False):
     """The translation scheme of an arm64 kernel: granule 12 (4 KiB), 14 or 16 bits, VA_BITS
     39 to 52 (an Android kernel often 39): as many levels as the VA bits need; a big-endian
@@ -2455,18 +2463,15 @@ SCHEMES = {
     # 8/10/10/8 (52-bit), hash-4k.h 9/9/7/9 (46-bit); KERN_VIRT_START 0xc008000000000000
     # (hash with 4 KiB pages: 0xc0003d0000000000, 61 TiB of linear map, from 5.8's commit
     # 7746406baa3b; measured on Debian's 7.2 with disable_radix)
-    "book3s radix 64k": _Scheme("Book3S-64 radix, 64 KiB pages", 8,
-                                ((39, 13), (30, 9), (21, 9), (16, 5)), _book3s_decode, 52,
-                                "quadrant", True, linear=(PPC64_PAGE_OFFSET, 0xC008000000000000)),
-    "book3s hash 64k": _Scheme("Book3S-64 hash MMU's Linux tables, 64 KiB pages", 8,
-                               ((44, 8), (34, 10), (24, 10), (16, 8)), _book3s_decode, 52,
-                               "quadrant", True, linear=(PPC64_PAGE_OFFSET, 0xC008000000000000)),
-    "book3s radix 4k": _Scheme("Book3S-64 radix, 4 KiB pages", 8,
-                               ((39, 13), (30, 9), (21, 9), (12, 9)), _book3s_decode, 52,
-                               "quadrant", True, linear=(PPC64_PAGE_OFFSET, 0xC008000000000000)),
-    "book3s hash 4k": _Scheme("Book3S-64 hash MMU's Linux tables, 4 KiB pages", 8,
-                              ((37, 9), (28, 9), (21, 7), (12, 9)), _book3s_decode, 46,
-                              "quadrant", True, linear=(PPC64_PAGE_OFFSET, 0xC0003D0000000000)),
+    "book3s radix 64k": _book3s_scheme("radix, 64 KiB pages",
+                                       ((39, 13), (30, 9), (21, 9), (16, 5)), 52),
+    "book3s hash 64k": _book3s_scheme("hash MMU's Linux tables, 64 KiB pages",
+                                      ((44, 8), (34, 10), (24, 10), (16, 8)), 52),
+    "book3s radix 4k": _book3s_scheme("radix, 4 KiB pages",
+                                      ((39, 13), (30, 9), (21, 9), (12, 9)), 52),
+    "book3s hash 4k": _book3s_scheme("hash MMU's Linux tables, 4 KiB pages",
+                                     ((37, 9), (28, 9), (21, 7), (12, 9)), 46,
+                                     0xC0003D0000000000),
 }
 # each page size's schemes, radix first (POWER9 boots radix unless disable_radix): a
 # VMCOREINFO of 6.1 does not say which MMU the kernel chose; the module list does.  With
@@ -5989,8 +5994,8 @@ def _root_candidates(memory, kernel, machine, offset):
         page = int(info.get("PAGESIZE", 4096)).bit_length() - 1         # (KASLR's too)
         shapes = [key for key in MIPS64_LEVELS if key[0] == page] if image.ptr_size == 8 \
             else [(12, False)] if page == 12 else []
-        for (page, va_48), (pfn_shift, huge) in itertools.product(shapes,
-                                                                 MIPS_PTES[image.ptr_size]):
+        for (_, va_48), (pfn_shift, huge) in itertools.product(shapes,
+                                                              MIPS_PTES[image.ptr_size]):
             scheme = _mips_scheme(8 * image.ptr_size, pfn_shift, huge, image.endian == ">",
                                   page, va_48)
             root = _unmapped(scheme.segments, top[0])

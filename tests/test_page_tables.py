@@ -1,9 +1,10 @@
 """The loaded modules of a dump of physical memory, through each MMU's translation tables
 (x86-64 4- and 5-level, i386 with and without PAE, arm64 4/16/64 KiB granules, ARMv7 short
 descriptors, RISC-V Sv39/Sv48/Sv57, s390x DAT, Book3S-64 radix and hash with 64 and 4 KiB
-pages, MIPS, LoongArch): modules spread over the whole module area, so that every index bit of every level is
-used, and the kernel mapped as it maps itself (large pages, sections, blocks, megapages,
-segments; Book3S-64's linear map); and a kdump-compressed dump (makedumpfile) with modules."""
+pages, MIPS, LoongArch): modules spread over the whole module area, so that every index bit
+of every level is used, and the kernel mapped as it maps itself (large pages, sections,
+blocks, megapages, segments; Book3S-64's linear map); and a kdump-compressed dump
+(makedumpfile) with modules."""
 
 import re
 import struct
