@@ -573,7 +573,8 @@ def translation_tables(physical, mmu, mappings):
     return root
 
 
-def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8, uname=None, words=b""):
+def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8, uname=None, words=b"",
+                 note=True):
     """A physical ELF core of a MIPS kernel (EM_MIPS; or of `machine`'s, whose kernel is in a
     segment mapped as KSEG0 is: LoongArch's DMW): its image and list head at their KSEG0
     addresses' physical ones, module memory mapped by `mmu`'s tables in its pages, the
@@ -582,7 +583,7 @@ def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8, uname=No
     kernel text and RAM in XKPHYS, both at physical 0, and vmalloc (p_paddr -1, what no table
     maps zeros); with `uname`, a kdump-compressed file (zlib pages) whose utsname says that
     machine, the VMCOREINFO not in it but in a page of memory after the modules' (QEMU's
-    -z without -device vmcoreinfo); with `words`, the vermagic the module loader keeps
+    -z without -device vmcoreinfo), as it is in an ELF core without `note`; with `words`, the vermagic the module loader keeps
     (VERMAGIC_STRING: the release, "SMP mod_unload " and the architecture's words) after
     the image, in its .rodata.  The Memory."""
     memory = kernel_with_modules(**layout)
@@ -606,15 +607,16 @@ def segment_dump(path, layout, mmu, kseg0, big, kcore=False, machine=8, uname=No
     info = b"OSRELEASE=%s\nPAGESIZE=%d\nSYMBOL(swapper_pg_dir)=%x\nSYMBOL(_stext)=%x\n" \
         b"SYMBOL(init_uts_ns)=%x\n" % (release, size, root + kseg0, kernel.base,
                                       kernel.base + len(rodata))
-    if uname is not None:
+    if uname is not None or not note:
         physical.page(size, info)
+    if uname is not None:
         start, image = physical.image()
         with open(path, "wb") as f:
             f.write(kdump(bytes(start) + image, lambda p: (zlib.compress(p), 1), page=size,
                           machine=uname))
         return memory
     start, image = physical.image()
-    notes = [(b"VMCOREINFO", 0, info)]
+    notes = [(b"VMCOREINFO", 0, info)] if note else []
     loads = [(start, start, len(image), image)]
     if kcore:
         ram = bytes(start) + image
